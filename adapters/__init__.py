@@ -1,0 +1,1 @@
+"""Adapters: the event store application, policy files, CLI, generator and I/O."""

@@ -1,0 +1,353 @@
+"""The ledger application: the eventsourcing store, batched command execution, queries."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
+
+from domain.aggregates import (
+    ClaimRef,
+    Household,
+    PaymentRef,
+    Person,
+    claim_ref_id,
+    household_id,
+    payment_ref_id,
+    person_id,
+)
+from domain.commands import parse_command
+from domain.errors import InvalidInput, LedgerError, Rejected
+from domain.money import Money
+from domain.policy import PolicyBook
+from domain.service import LedgerService, Outcome
+
+MAX_LINE = 64 * 1024
+MAX_CONFLICT_RETRIES = 20
+
+
+class DateAsISO(Transcoding):
+    """Stored schema: transcoding name "date", value YYYY-MM-DD."""
+
+    type = date
+    name = "date"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class MoneyAsFen(Transcoding):
+    """Stored schema: transcoding name "money", value integer fen."""
+
+    type = Money
+    name = "money"
+
+    def encode(self, obj: Money) -> int:
+        return obj.fen
+
+    def decode(self, data: int) -> Money:
+        return Money(data)
+
+
+class LedgerApplication(Application):
+    """The event store of persons, households and their indexes."""
+
+    name = "benefitpool"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(MoneyAsFen())
+
+    def get_or_none(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+
+class BatchUnitOfWork:
+    """Loads aggregates once per batch; the batch's aggregates stay in memory until saved."""
+
+    def __init__(self, app: LedgerApplication) -> None:
+        self.app = app
+        self.cache: dict[UUID, Any] = {}
+
+    def _get(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.cache[aggregate_id]
+        except KeyError:
+            agg = self.app.get_or_none(aggregate_id)
+            self.cache[aggregate_id] = agg
+            return agg
+
+    def remember(self, aggregate: Any) -> None:
+        self.cache[aggregate.id] = aggregate
+
+    def person(self, key: str) -> Person | None:
+        return self._get(person_id(key))
+
+    def household(self, head: str, year: int) -> Household | None:
+        return self._get(household_id(head, year))
+
+    def household_by_id(self, hid: UUID) -> Household | None:
+        return self._get(hid)
+
+    def payment_ref(self, ref: str) -> PaymentRef | None:
+        return self._get(payment_ref_id(ref))
+
+    def claim_ref(self, claim_id: str) -> ClaimRef | None:
+        return self._get(claim_ref_id(claim_id))
+
+
+class _Poisoned(LedgerError):
+    """An unexpected error inside a batch: redo the batch one command at a time."""
+
+
+def decode_line(text: str) -> Any:
+    """Decode one JSON line strictly: no NaN, no duplicate keys, decimals stay exact."""
+    if len(text) > MAX_LINE:
+        raise InvalidInput(f"the line is longer than {MAX_LINE} characters")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise InvalidInput(f"the field {k!r} appears twice")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise InvalidInput(f"{name} is not a number the contract accepts")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_float=Decimal,
+                          parse_constant=constant)
+    except InvalidInput:
+        raise
+    except (ValueError, RecursionError) as e:
+        raise InvalidInput(f"the line is not valid JSON ({str(e)[:80]})") from None
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Ledger:
+    """Applies contract commands to the store, in atomic batches, and answers queries."""
+
+    def __init__(self, app: LedgerApplication, policies: PolicyBook,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.app = app
+        self.policies = policies
+        self.service = LedgerService(policies)
+        self.clock = clock
+
+    # --- commands --------------------------------------------------------------------------
+
+    def execute(self, command: dict[str, Any], line: int = 1) -> dict[str, Any]:
+        """Apply one decoded command object; returns its result object."""
+        return self._run_batch([(line, self._parse(command))])[0]
+
+    def execute_lines(self, lines: Iterable[str], batch_size: int = 500,
+                      progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Apply a command file's lines in batches; yields one result per non-blank line."""
+        batch: list[tuple[int, Any]] = []
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            try:
+                parsed = self._parse(decode_line(text))
+            except InvalidInput as e:
+                parsed = e
+            batch.append((number, parsed))
+            if len(batch) >= batch_size:
+                yield from self._run_batch(batch)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            yield from self._run_batch(batch)
+            if progress:
+                progress(len(batch))
+
+    @staticmethod
+    def _parse(data: Any) -> Any:
+        try:
+            return (data.get("op") if isinstance(data, dict) else None, parse_command(data))
+        except InvalidInput as e:
+            e.op = data.get("op") if isinstance(data, dict) and isinstance(
+                data.get("op"), str) else None
+            return e
+
+    def _run_batch(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            uow = BatchUnitOfWork(self.app)
+            events: list[Any] = []
+            try:
+                results = [self._apply(uow, number, parsed, events, strict=True)
+                           for number, parsed in batch]
+            except _Poisoned:
+                return self._one_by_one(batch)
+            try:
+                if events:
+                    self.app.save(*events)
+                return results
+            except RecordConflictError:
+                continue
+        return self._one_by_one(batch)
+
+    def _one_by_one(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
+        results = []
+        for number, parsed in batch:
+            for _ in range(MAX_CONFLICT_RETRIES):
+                uow = BatchUnitOfWork(self.app)
+                events: list[Any] = []
+                result = self._apply(uow, number, parsed, events, strict=False)
+                try:
+                    if events:
+                        self.app.save(*events)
+                    break
+                except RecordConflictError:
+                    continue
+            else:
+                result = _rejected(number, _op_of(parsed), "conflict",
+                                   "the command kept conflicting with concurrent writes")
+            results.append(result)
+        return results
+
+    def _apply(self, uow: BatchUnitOfWork, number: int, parsed: Any, events: list[Any],
+               strict: bool) -> dict[str, Any]:
+        if isinstance(parsed, Rejected):
+            return _rejected(number, getattr(parsed, "op", None), parsed.reason, parsed.message)
+        op, command = parsed
+        try:
+            outcome: Outcome = self.service.handle(command, uow, self.clock())
+        except Rejected as e:
+            return _rejected(number, op, e.reason, e.message)
+        except Exception as e:
+            if strict:
+                raise _Poisoned() from e
+            traceback.print_exc(file=sys.stderr)
+            return _rejected(number, op, "internal_error",
+                             f"the ledger failed on this command ({type(e).__name__}); "
+                             "nothing was recorded")
+        for aggregate in outcome.changed:
+            events.extend(aggregate.collect_events())
+            uow.remember(aggregate)
+        return {"line": number, "op": op, "status": "ok", "reason": None,
+                "message": outcome.message, **outcome.fields}
+
+    # --- queries (from the aggregates) ---------------------------------------------------------
+
+    def person_view(self, ref: str, year: int | None = None) -> dict[str, Any]:
+        from domain.identity import parse_person_ref
+
+        key = parse_person_ref(ref).key
+        person = self.app.get_or_none(person_id(key))
+        if person is None:
+            raise Rejected("unknown_person", f"{ref} is not registered")
+        if year is None:
+            year = max(person.years) if person.years else None
+        py = person.year(year) if year is not None else None
+        reimbursed = Money(0)
+        if py is not None:
+            household = self.app.get_or_none(household_id(py.household_head, year))
+            if household is not None:
+                reimbursed = household.used(key)
+        return {
+            "person": person.number, "year": year,
+            "region": py.region if py else person.region,
+            "household_head": _number(py.household_head) if py else None,
+            "enrolled": bool(py and not py.terminated),
+            "covered_from": py.covered_from.isoformat() if py and py.covered_from else None,
+            "due": str(py.due) if py else None, "subsidy": str(py.subsidy) if py else None,
+            "paid": str(py.paid) if py else "0.00",
+            "refunded": str(py.refunded) if py else "0.00",
+            "credit": str(py.credit) if py else "0.00",
+            "reimbursed": str(reimbursed),
+            "identity": py.identity if py else None,
+        }
+
+    def household_view(self, ref: str, year: int, as_of: date | None = None) -> dict[str, Any]:
+        from domain.identity import parse_person_ref
+
+        key = parse_person_ref(ref).key
+        person = self.app.get_or_none(person_id(key))
+        if person is None:
+            raise Rejected("unknown_person", f"{ref} is not registered")
+        py = person.year(year)
+        if py is None:
+            raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
+        hid = household_id(py.household_head, year)
+        if as_of is None:
+            household = self.app.get_or_none(hid)
+        else:
+            household = None
+            for event in self.app.events.get(hid):
+                if _business_day(event) > as_of:
+                    if household is None:
+                        break
+                    continue
+                if household is None:
+                    household = event.mutate(None)
+                else:
+                    event.apply(household)
+        policy = self.policies.find(py.region, year)
+        if household is None:
+            raise Rejected("not_enrolled", f"the household did not exist on {as_of}")
+        covered = household.covered_members()
+        cap = Money(policy.outpatient.per_person_cap.fen * len(covered)) if policy else Money(0)
+        used = household.used()
+        return {
+            "head": _number(household.head), "year": year, "region": household.region,
+            "members": [_number(m.person) for m in household.members.values() if not m.left],
+            "covered_members": [_number(p) for p in covered],
+            "cap": str(cap), "used": str(used), "remaining": str(max(Money(0), cap - used)),
+            "claims": [
+                {"claim_id": c.claim_id, "person": _number(c.person),
+                 "visit_date": c.visit_date.isoformat(), "reimbursed": str(c.reimbursed),
+                 "reversed": c.reversed}
+                for c in household.claims.values()
+            ],
+            "as_of": as_of.isoformat() if as_of else None,
+            "rule": policy.ref if policy else None,
+        }
+
+
+def _business_day(event: Any) -> date:
+    at = getattr(event, "at", None)
+    return at.date() if isinstance(at, datetime) else date.min
+
+
+def _op_of(parsed: Any) -> str | None:
+    if isinstance(parsed, Rejected):
+        return getattr(parsed, "op", None)
+    return parsed[0]
+
+
+def _rejected(number: int, op: str | None, reason: str, message: str) -> dict[str, Any]:
+    return {"line": number, "op": op, "status": "rejected", "reason": reason,
+            "message": message}
+
+
+def _number(key: str) -> str:
+    return key[4:] if key.startswith("doc:") else key
+
+
+def open_ledger(url: str, policies: PolicyBook) -> Ledger:
+    """Open (creating tables if needed) the ledger at a database URL."""
+    from adapters.store import store_env
+
+    return Ledger(LedgerApplication(env=store_env(url)), policies)

@@ -1,0 +1,1 @@
+"""The benefitpool domain: value objects, policies, pure rules and aggregates."""

@@ -1,0 +1,336 @@
+"""The command contract: parse one JSON object into a typed, validated command.
+
+Every problem raises `InvalidInput` (reason `invalid_input`, or `invalid_id` for ID numbers)
+with a sentence naming the field; nothing is ever half-parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from attrs import frozen
+
+from domain.errors import InvalidInput
+from domain.identity import (
+    PersonRef,
+    RegionCode,
+    parse_document_number,
+    parse_person_ref,
+    parse_resident_id,
+)
+from domain.money import Money
+from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES
+from domain.rules.refund import REFUND_REASONS
+
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
+MAX_TEXT = 200
+
+
+@frozen
+class Register:
+    person: PersonRef
+    name: str
+    region: RegionCode
+    at: datetime
+    birth_date: date | None = None
+    sex: str | None = None
+    id_type: str = "resident_id"
+    residence_permit: bool = False
+
+
+@frozen
+class ReportEmployeeInsurance:
+    person: PersonRef
+    year: int
+    at: datetime
+
+
+@frozen
+class Enroll:
+    person: PersonRef
+    year: int
+    region: RegionCode
+    at: datetime
+    household_head: PersonRef | None = None
+    category: str = "general"
+    identity: str | None = None
+    insured_before: bool | None = None
+    broken_years: int | None = None
+    back_paid_years: int = 0
+
+
+@frozen
+class Pay:
+    person: PersonRef
+    year: int
+    amount: Money
+    channel: str
+    payment_ref: str
+    at: datetime
+    payer: PersonRef | None = None
+    payer_relation: str = "self"
+
+
+@frozen
+class GrantSubsidy:
+    person: PersonRef
+    year: int
+    identity: str
+    at: datetime
+
+
+@frozen
+class Refund:
+    person: PersonRef
+    year: int
+    reason: str
+    at: datetime
+    amount: Money | None = None
+    channel: str | None = None
+
+
+@frozen
+class Claim:
+    claim_id: str
+    person: PersonRef
+    visit_date: date
+    facility_level: int
+    facility_region: RegionCode
+    expense: Money
+    at: datetime
+    cause: str = "ordinary"
+
+    def facts(self) -> tuple:
+        """What makes two sends of one claim_id the same claim."""
+        return (self.person.key, self.visit_date, self.facility_level, self.facility_region.code,
+                self.expense, self.cause)
+
+
+@frozen
+class Quote(Claim):
+    pass
+
+
+@frozen
+class ReverseClaim:
+    claim_id: str
+    reason: str
+    at: datetime
+
+
+Command = (Register | ReportEmployeeInsurance | Enroll | Pay | GrantSubsidy | Refund | Claim
+           | Quote | ReverseClaim)
+
+
+# --- field readers ---------------------------------------------------------------------------
+
+
+class _Fields:
+    def __init__(self, op: str, data: Mapping[str, Any]) -> None:
+        self.op = op
+        self.data = data
+        self.used = {"op"}
+
+    def _get(self, key: str, required: bool) -> Any:
+        self.used.add(key)
+        value = self.data.get(key)
+        if value is None and required:
+            raise InvalidInput(f"{self.op} needs the field {key}")
+        return value
+
+    def text(self, key: str, required: bool = True, limit: int = MAX_TEXT) -> str | None:
+        v = self._get(key, required)
+        if v is None:
+            return None
+        if not isinstance(v, str) or not v.strip():
+            raise InvalidInput(f"{key} must be a non-empty string")
+        v = v.strip()
+        if len(v) > limit or not v.isprintable():
+            raise InvalidInput(f"{key} must be printable text of at most {limit} characters")
+        return v
+
+    def choice(self, key: str, options: tuple[str, ...], required: bool = True,
+               default: str | None = None) -> str | None:
+        v = self._get(key, required)
+        if v is None:
+            return default
+        if v not in options:
+            raise InvalidInput(f"{key} must be one of {', '.join(options)}; got {_show(v)}")
+        return v
+
+    def integer(self, key: str, low: int, high: int, required: bool = True) -> int | None:
+        v = self._get(key, required)
+        if v is None:
+            return None
+        if type(v) is not int or not low <= v <= high:
+            raise InvalidInput(f"{key} must be a whole number from {low} to {high}; got {_show(v)}")
+        return v
+
+    def boolean(self, key: str) -> bool | None:
+        v = self._get(key, False)
+        if v is None:
+            return None
+        if type(v) is not bool:
+            raise InvalidInput(f"{key} must be true or false; got {_show(v)}")
+        return v
+
+    def money(self, key: str, required: bool = True, positive: bool = True) -> Money | None:
+        v = self._get(key, required)
+        if v is None:
+            return None
+        amount = Money.parse(v, key)
+        if amount.is_negative() or (positive and not amount.is_positive()):
+            raise InvalidInput(f"{key} must be {'positive' if positive else 'zero or more'}; "
+                               f"got {v}")
+        return amount
+
+    def day(self, key: str, required: bool = True) -> date | None:
+        v = self._get(key, required)
+        if v is None:
+            return None
+        if not isinstance(v, str) or len(v) != 10:
+            raise InvalidInput(f"{key} must be a date YYYY-MM-DD; got {_show(v)}")
+        try:
+            d = date.fromisoformat(v)
+        except ValueError:
+            raise InvalidInput(f"{key} must be a real date YYYY-MM-DD; got {_show(v)}") from None
+        if not 1900 <= d.year <= 2100:
+            raise InvalidInput(f"{key} {v} lies outside the years the ledger handles")
+        return d
+
+    def at(self) -> datetime:
+        v = self._get("at", True)
+        if not isinstance(v, str) or not 10 <= len(v) <= 40:
+            raise InvalidInput(f"at must be an ISO 8601 timestamp with offset; got {_show(v)}")
+        if len(v) == 10:
+            d = self.day("at")
+            return datetime(d.year, d.month, d.day, tzinfo=CHINA_STANDARD_TIME)
+        try:
+            t = datetime.fromisoformat(v)
+        except ValueError:
+            raise InvalidInput(f"at must be an ISO 8601 timestamp; got {_show(v)}") from None
+        if t.tzinfo is None:
+            raise InvalidInput(f"at {v} needs a UTC offset such as +08:00")
+        if not 1900 <= t.year <= 2100:
+            raise InvalidInput(f"at {v} lies outside the years the ledger handles")
+        return t
+
+    def person(self, key: str, required: bool = True) -> PersonRef | None:
+        v = self._get(key, required)
+        if v is None:
+            return None
+        return parse_person_ref(v, key)
+
+    def region(self, key: str) -> RegionCode:
+        return RegionCode.parse(self._get(key, True), key)
+
+    def done(self) -> None:
+        extra = sorted(set(self.data) - self.used)
+        if extra:
+            raise InvalidInput(f"{self.op} has no field {_show(extra[0])}")
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _year(f: _Fields) -> int:
+    return f.integer("year", 2000, 2100)
+
+
+def _register(f: _Fields) -> Register:
+    id_type = f.choice("id_type", ("resident_id", "other"), required=False,
+                       default="resident_id")
+    raw = f._get("person", True)
+    person = parse_resident_id(raw) if id_type == "resident_id" else parse_document_number(raw)
+    birth = f.day("birth_date", required=False)
+    if id_type == "other" and birth is None:
+        raise InvalidInput("a person registered with a non-standard document needs birth_date")
+    permit = f.boolean("residence_permit")
+    return Register(person=person, name=f.text("name"), region=f.region("region"), at=f.at(),
+                    birth_date=birth, sex=f.choice("sex", ("male", "female"), required=False),
+                    id_type=id_type, residence_permit=bool(permit))
+
+
+def _report(f: _Fields) -> ReportEmployeeInsurance:
+    return ReportEmployeeInsurance(person=f.person("person"), year=_year(f), at=f.at())
+
+
+def _enroll(f: _Fields) -> Enroll:
+    return Enroll(
+        person=f.person("person"), year=_year(f), region=f.region("region"), at=f.at(),
+        household_head=f.person("household_head", required=False),
+        category=f.choice("category", CATEGORIES, required=False, default="general"),
+        identity=f.choice("identity", IDENTITIES, required=False),
+        insured_before=f.boolean("insured_before"),
+        broken_years=f.integer("broken_years", 0, 80, required=False),
+        back_paid_years=f.integer("back_paid_years", 0, 80, required=False) or 0,
+    )
+
+
+def _pay(f: _Fields) -> Pay:
+    return Pay(
+        person=f.person("person"), year=_year(f), amount=f.money("amount"),
+        channel=f.choice("channel", CHANNELS), payment_ref=f.text("payment_ref", limit=128),
+        at=f.at(), payer=f.person("payer", required=False),
+        payer_relation=f.choice("payer_relation", PAYER_RELATIONS, required=False,
+                                default="self"),
+    )
+
+
+def _grant(f: _Fields) -> GrantSubsidy:
+    return GrantSubsidy(person=f.person("person"), year=_year(f),
+                        identity=f.choice("identity", IDENTITIES), at=f.at())
+
+
+def _refund(f: _Fields) -> Refund:
+    return Refund(person=f.person("person"), year=_year(f),
+                  reason=f.choice("reason", REFUND_REASONS), at=f.at(),
+                  amount=f.money("amount", required=False),
+                  channel=f.text("channel", required=False, limit=64))
+
+
+def _claim_fields(f: _Fields) -> dict[str, Any]:
+    return dict(
+        claim_id=f.text("claim_id", limit=128), person=f.person("person"),
+        visit_date=f.day("visit_date"), facility_level=f.integer("facility_level", 0, 3),
+        facility_region=f.region("facility_region"),
+        expense=f.money("expense", positive=False), at=f.at(),
+        cause=f.choice("cause", CAUSES, required=False, default="ordinary"),
+    )
+
+
+def _reverse(f: _Fields) -> ReverseClaim:
+    return ReverseClaim(claim_id=f.text("claim_id", limit=128), reason=f.text("reason"),
+                        at=f.at())
+
+
+PARSERS: dict[str, Callable[[_Fields], Any]] = {
+    "register": _register,
+    "report_employee_insurance": _report,
+    "enroll": _enroll,
+    "pay": _pay,
+    "grant_subsidy": _grant,
+    "refund": _refund,
+    "claim": lambda f: Claim(**_claim_fields(f)),
+    "quote": lambda f: Quote(**_claim_fields(f)),
+    "reverse_claim": _reverse,
+}
+OPS = tuple(PARSERS)
+
+
+def parse_command(data: object) -> Any:
+    """Validate one decoded JSON value against the contract; returns a typed command."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("a command must be a JSON object")
+    op = data.get("op")
+    if not isinstance(op, str) or op not in PARSERS:
+        raise InvalidInput(f"unknown op {_show(op)}; expected one of {', '.join(OPS)}")
+    fields = _Fields(op, data)
+    command = PARSERS[op](fields)
+    fields.done()
+    return command

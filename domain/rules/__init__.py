@@ -1,0 +1,1 @@
+"""Pure decision functions: policy + facts in, decision + explanation out. No storage here."""

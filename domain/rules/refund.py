@@ -1,0 +1,68 @@
+"""Whether a refund may be had, and how much: never after the deadline, never more than paid."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from attrs import frozen
+
+from domain.errors import Rejected
+from domain.money import ZERO, Money
+from domain.policy import Policy
+
+REFUND_REASONS = ("subsidy_eligibility", "duplicate_payment", "duplicate_enrollment", "other")
+
+
+@frozen
+class RefundState:
+    """The person-year's money as it stands before the refund."""
+
+    paid: Money
+    refunded: Money
+    due: Money
+    subsidy_granted_on: date | None
+
+
+@frozen
+class RefundDecision:
+    amount: Money
+    terminates: bool
+    explanation: str
+
+
+def credit(state: RefundState) -> Money:
+    """Refundable excess: what was paid beyond the due, less what was already refunded."""
+    return max(ZERO, state.paid - state.refunded - state.due)
+
+
+def decide_refund(policy: Policy, reason: str, day: date, requested: Money | None,
+                  state: RefundState) -> RefundDecision:
+    """Refund rules of seeds 001/002: subsidy eligibility and duplicates, before the deadline."""
+    deadline = policy.refund.deadline
+    if reason == "subsidy_eligibility":
+        granted = state.subsidy_granted_on
+        if granted is None:
+            raise Rejected("nothing_to_refund", f"no subsidy was granted for {policy.year}, so "
+                           "nothing is refundable on grounds of subsidy eligibility")
+        if granted > deadline:
+            raise Rejected("refund_window_closed", f"the subsidy was granted {granted}, after "
+                           f"{deadline}: the individual payment is not refunded ({policy.ref})")
+    if (reason != "subsidy_eligibility" or policy.refund.requests_within_deadline) and day > deadline:
+        raise Rejected("refund_window_closed", f"refund requested {day}, after the deadline "
+                       f"{deadline} ({policy.ref})")
+    terminates = reason == "duplicate_enrollment"
+    net_paid = state.paid - state.refunded
+    refundable = net_paid if terminates else credit(state)
+    if not refundable.is_positive():
+        raise Rejected("nothing_to_refund", f"nothing is refundable: paid {state.paid}, "
+                       f"refunded {state.refunded}, due {state.due}")
+    amount = refundable if requested is None else requested
+    if not amount.is_positive():
+        raise Rejected("invalid_input", "a refund amount must be positive")
+    if amount > refundable:
+        raise Rejected("refund_exceeds_paid", f"{amount} asked, but only {refundable} is "
+                       f"refundable (paid {state.paid}, refunded {state.refunded}, "
+                       f"due {state.due})")
+    what = "enrollment terminated, all net payments" if terminates else "credit"
+    return RefundDecision(amount, terminates, f"{reason}: {what} refundable {refundable}; "
+                          f"refunded {amount} on {day}, deadline {deadline} ({policy.ref})")

@@ -1,0 +1,455 @@
+"""Command handlers: load aggregates through a port, ask the rules, record the decisions.
+
+Every handler checks everything before it triggers the first event, so a rejected command
+(`Rejected`) leaves every aggregate exactly as it was. Handlers return the result fields of
+the contract and the aggregates to save together in one atomic save.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from attrs import frozen
+
+from domain import commands as c
+from domain.aggregates import ClaimRef, Household, PaymentRef, Person, PersonYear
+from domain.errors import InvalidInput, Rejected
+from domain.identity import birth_date_of, sex_of
+from domain.money import ZERO, Money
+from domain.policy import Policy, PolicyBook
+from domain.rules.collection import accept_payment_day, check_channel, check_enrollment_day
+from domain.rules.contribution import decide_contribution
+from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.outpatient import ClaimDecision, MemberCoverage, Pool, Visit, settle
+from domain.rules.refund import RefundState, decide_refund
+
+
+class Aggregates(Protocol):
+    """The port through which handlers load aggregates (None when absent)."""
+
+    def person(self, key: str) -> Person | None: ...
+    def household(self, head: str, year: int) -> Household | None: ...
+    def household_by_id(self, household_id: UUID) -> Household | None: ...
+    def payment_ref(self, ref: str) -> PaymentRef | None: ...
+    def claim_ref(self, claim_id: str) -> ClaimRef | None: ...
+
+
+@frozen
+class Outcome:
+    """The contract's result fields and the aggregates whose new events must be saved."""
+
+    fields: dict[str, Any]
+    changed: tuple[Any, ...] = ()
+    message: str = ""
+
+
+def _s(value: Money | date | None) -> str | None:
+    return None if value is None else str(value) if isinstance(value, Money) else value.isoformat()
+
+
+class LedgerService:
+    """Decides every command of the contract against a policy book."""
+
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+        self._handlers: dict[type, Callable[..., Outcome]] = {
+            c.Register: self.register,
+            c.ReportEmployeeInsurance: self.report_employee_insurance,
+            c.Enroll: self.enroll,
+            c.Pay: self.pay,
+            c.GrantSubsidy: self.grant_subsidy,
+            c.Refund: self.refund,
+            c.Claim: self.settle_claim,
+            c.Quote: self.quote,
+            c.ReverseClaim: self.reverse_claim,
+        }
+
+    def handle(self, command: Any, uow: Aggregates, recorded_at: datetime) -> Outcome:
+        return self._handlers[type(command)](command, uow, recorded_at)
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def _person(self, uow: Aggregates, ref, field: str = "person") -> Person:
+        person = uow.person(ref.key)
+        if person is None:
+            raise Rejected("unknown_person", f"{field} {ref.masked()} is not registered")
+        return person
+
+    def _policy(self, region: str, year: int) -> Policy:
+        policy = self.policies.find(region, year)
+        if policy is None:
+            if not self.policies.knows_region(region):
+                raise Rejected("unknown_region", f"no policy covers region {region}")
+            raise Rejected("no_policy", f"no policy for region {region} in benefit year {year}")
+        return policy
+
+    def _year(self, person: Person, year: int) -> PersonYear:
+        py = person.year(year)
+        if py is None or py.terminated:
+            raise Rejected("not_enrolled", f"{person.number} is not enrolled for {year}")
+        return py
+
+    @staticmethod
+    def _facts(person: Person, py: PersonYear) -> CoverageFacts:
+        return CoverageFacts(category=py.category, birth_date=person.birth_date,
+                             identity=py.identity, prior_insured=bool(py.prior_insured),
+                             broken_years=py.broken_years or 0,
+                             back_paid_years=py.back_paid_years or 0)
+
+    # --- register ------------------------------------------------------------------------
+
+    def register(self, cmd: c.Register, uow: Aggregates, now: datetime) -> Outcome:
+        if uow.person(cmd.person.key) is not None:
+            raise Rejected("already_registered", f"{cmd.person.masked()} is already registered")
+        if not self.policies.knows_region(cmd.region.code):
+            raise Rejected("unknown_region", f"no policy covers region {cmd.region}")
+        birth = birth_date_of(cmd.person)
+        if birth is not None and cmd.birth_date is not None and cmd.birth_date != birth:
+            raise InvalidInput(f"birth_date {cmd.birth_date} differs from the birth date "
+                               f"{birth} in the ID number")
+        birth = birth or cmd.birth_date
+        if birth > cmd.at.date():
+            raise InvalidInput(f"birth date {birth} lies after the registration {cmd.at.date()}",
+                               reason="invalid_id" if cmd.person.standard else "invalid_input")
+        sex = sex_of(cmd.person) or cmd.sex
+        person = Person.register(
+            person_key=cmd.person.key, number=cmd.person.number,
+            standard_id=cmd.person.standard, name=cmd.name, region=cmd.region.code,
+            birth_date=birth, sex=sex, residence_permit=cmd.residence_permit, at=cmd.at,
+            recorded_at=now,
+        )
+        return Outcome({"person": cmd.person.number}, (person,), "registered")
+
+    # --- employee insurance ------------------------------------------------------------------
+
+    def report_employee_insurance(self, cmd: c.ReportEmployeeInsurance, uow: Aggregates,
+                                  now: datetime) -> Outcome:
+        person = self._person(uow, cmd.person)
+        if cmd.year in person.employee_years:
+            return Outcome({}, (), f"already reported in employee insurance for {cmd.year}")
+        changed: list[Any] = [person]
+        py = person.year(cmd.year)
+        message = f"in employee insurance for {cmd.year}"
+        if py is not None and not py.terminated:
+            household = uow.household(py.household_head, cmd.year)
+            household.suspend(person.key, "employee_insured", cmd.at, now)
+            changed.append(household)
+            message += "; resident benefits suspended (duplicate enrollment to be refunded)"
+        person.report_employee_insurance(cmd.year, cmd.at, now)
+        return Outcome({}, tuple(changed), message)
+
+    # --- enroll --------------------------------------------------------------------------------
+
+    def enroll(self, cmd: c.Enroll, uow: Aggregates, now: datetime) -> Outcome:
+        person = self._person(uow, cmd.person)
+        year, region = cmd.year, cmd.region.code
+        if year in person.employee_years:
+            raise Rejected("employee_insured", f"{person.number} is in employee insurance for "
+                           f"{year} and cannot enroll in resident insurance")
+        existing = person.year(year)
+        if existing is not None and not existing.terminated:
+            if existing.region == region:
+                raise Rejected("already_enrolled", f"{person.number} is already enrolled for "
+                               f"{year} in {region}")
+            raise Rejected("enrolled_elsewhere", f"{person.number} is enrolled for {year} in "
+                           f"{existing.region}; one pooling region per year")
+        policy = self._policy(region, year)
+        birth = person.birth_date
+        if cmd.category == "newborn" and birth.year != year:
+            raise InvalidInput(f"category newborn needs a birth in {year}; born {birth}")
+        day = cmd.at.date()
+        check_enrollment_day(policy, day, cmd.category, birth)
+
+        head_key = cmd.household_head.key if cmd.household_head else person.key
+        household = self._household_to_join(uow, person, head_key, year, region, policy)
+
+        earlier = [y for y in person.covered_years() if y < year]
+        prior = cmd.insured_before if cmd.insured_before is not None else bool(earlier)
+        if cmd.broken_years is not None:
+            broken = cmd.broken_years
+        else:
+            broken = year - 1 - max(earlier) if earlier else 0
+        decision = decide_contribution(policy, birth, cmd.category, cmd.identity)
+        facts = CoverageFacts(cmd.category, birth, cmd.identity, prior, broken,
+                              cmd.back_paid_years)
+        covered_from = None
+        explanation = decision.explanation
+        if not decision.due.is_positive():
+            coverage = coverage_start(policy, facts, day)
+            covered_from = coverage.covered_from
+            explanation += f"; {coverage.explanation}"
+
+        if household is None:
+            household = Household.form(head=person.key, year=year, region=region, at=cmd.at,
+                                       recorded_at=now)
+        person.enroll(
+            now, year=year, region=region, household_head=head_key, category=cmd.category,
+            identity=cmd.identity, at=cmd.at, birth_date=birth, prior_insured=prior,
+            broken_years=broken, back_paid_years=cmd.back_paid_years, policy_id=policy.id,
+            policy_version=policy.version, standard=decision.standard, subsidy=decision.subsidy,
+            subsidy_basis=decision.subsidy_basis, due=decision.due, covered_from=covered_from,
+            explanation=explanation,
+        )
+        household.join(person.key, region, cmd.at, now)
+        if covered_from is not None:
+            household.cover(person.key, covered_from, policy.year_end, cmd.at, now)
+        return Outcome(
+            {"due": _s(decision.due), "subsidy": _s(decision.subsidy),
+             "covered_from": _s(covered_from), "household_head": _number(head_key),
+             "rule": policy.ref},
+            (person, household), explanation,
+        )
+
+    def _household_to_join(self, uow: Aggregates, person: Person, head_key: str, year: int,
+                           region: str, policy: Policy) -> Household | None:
+        if head_key == person.key:
+            return uow.household(head_key, year)
+        head = uow.person(head_key)
+        head_year = head.year(year) if head is not None else None
+        if head is None or head_year is None or head_year.terminated:
+            raise Rejected("head_not_enrolled", f"the household head {_number(head_key)} is not "
+                           f"enrolled for {year}")
+        if head_year.household_head != head_key:
+            raise Rejected("head_not_enrolled", f"{_number(head_key)} is a member of the "
+                           f"household of {_number(head_year.household_head)}, not a head")
+        if head_year.region != region:
+            raise Rejected("head_region_mismatch", f"the head is enrolled in "
+                           f"{head_year.region}; members must be in the same division, not "
+                           f"{region}")
+        if policy.household.head_must_pay_first and not head_year.settled:
+            raise Rejected("head_not_enrolled", f"the household head {_number(head_key)} must "
+                           f"pay first ({policy.ref})")
+        return uow.household(head_key, year)
+
+    # --- pay ---------------------------------------------------------------------------------
+
+    def pay(self, cmd: c.Pay, uow: Aggregates, now: datetime) -> Outcome:
+        person = self._person(uow, cmd.person)
+        py = self._year(person, cmd.year)
+        if uow.payment_ref(cmd.payment_ref) is not None:
+            raise Rejected("duplicate_payment_ref", f"payment reference {cmd.payment_ref} is "
+                           "already recorded")
+        policy = self._policy(py.region, cmd.year)
+        day = cmd.at.date()
+        accepted = accept_payment_day(policy, day, py.category, person.birth_date,
+                                      bool(py.prior_insured))
+        payer = cmd.payer.key if cmd.payer is not None else person.key
+        check_channel(policy, cmd.channel, payer == person.key, person.birth_date, day,
+                      py.subsidy.is_positive())
+        paid_total = py.paid + cmd.amount
+        net = paid_total - py.refunded
+        covered_from, explanation = None, accepted.explanation
+        if py.covered_from is None and net >= py.due:
+            coverage = coverage_start(policy, self._facts(person, py), day)
+            covered_from = coverage.covered_from
+            explanation += f"; {coverage.explanation}"
+        credit = max(ZERO, net - py.due)
+        household = uow.household(py.household_head, cmd.year) if covered_from else None
+        ref = PaymentRef.claim(cmd.payment_ref, person.key, cmd.year, now)
+        person.pay(
+            now, year=cmd.year, amount=cmd.amount, channel=cmd.channel,
+            payment_ref=cmd.payment_ref, payer=payer, payer_relation=cmd.payer_relation,
+            at=cmd.at, accepted_in=accepted.period, due=py.due, paid_total=paid_total,
+            credit=credit, covered_from=covered_from, policy_id=policy.id,
+            policy_version=policy.version, explanation=explanation,
+        )
+        changed: list[Any] = [person, ref]
+        if household is not None:
+            household.cover(person.key, covered_from, policy.year_end, cmd.at, now)
+            changed.append(household)
+        return Outcome(
+            {"due": _s(py.due), "subsidy": _s(py.subsidy), "paid_total": _s(paid_total),
+             "credit": _s(credit), "covered_from": _s(py.covered_from), "rule": policy.ref},
+            tuple(changed), explanation,
+        )
+
+    # --- subsidy -----------------------------------------------------------------------------
+
+    def grant_subsidy(self, cmd: c.GrantSubsidy, uow: Aggregates, now: datetime) -> Outcome:
+        person = self._person(uow, cmd.person)
+        py = self._year(person, cmd.year)
+        if py.identity is not None:
+            raise Rejected("subsidy_already_granted", f"{person.number} already enrolled for "
+                           f"{cmd.year} under the identity {py.identity}; one subsidy per "
+                           "person and year")
+        policy = self._policy(py.region, cmd.year)
+        decision = decide_contribution(policy, person.birth_date, py.category, cmd.identity)
+        day = cmd.at.date()
+        net = py.net_paid
+        covered_from, explanation = None, decision.explanation
+        household = None
+        if py.covered_from is None and net >= decision.due:
+            facts = CoverageFacts(py.category, person.birth_date, cmd.identity,
+                                  bool(py.prior_insured), py.broken_years or 0,
+                                  py.back_paid_years or 0)
+            coverage = coverage_start(policy, facts, day)
+            covered_from = coverage.covered_from
+            explanation += f"; {coverage.explanation}"
+            household = uow.household(py.household_head, cmd.year)
+        credit = max(ZERO, net - decision.due)
+        person.grant_subsidy(
+            now, year=cmd.year, identity=cmd.identity, at=cmd.at, standard=decision.standard,
+            subsidy=decision.subsidy, subsidy_basis=decision.subsidy_basis, due=decision.due,
+            credit=credit, covered_from=covered_from, policy_id=policy.id,
+            policy_version=policy.version, explanation=explanation,
+        )
+        changed: list[Any] = [person]
+        if household is not None:
+            household.cover(person.key, covered_from, policy.year_end, cmd.at, now)
+            changed.append(household)
+        return Outcome(
+            {"due": _s(decision.due), "subsidy": _s(decision.subsidy),
+             "paid_total": _s(py.paid), "credit": _s(credit),
+             "covered_from": _s(py.covered_from), "rule": policy.ref},
+            tuple(changed), explanation,
+        )
+
+    # --- refund ------------------------------------------------------------------------------
+
+    def refund(self, cmd: c.Refund, uow: Aggregates, now: datetime) -> Outcome:
+        person = self._person(uow, cmd.person)
+        py = person.year(cmd.year)
+        if py is None:
+            raise Rejected("not_enrolled", f"{person.number} is not enrolled for {cmd.year}")
+        if py.terminated:
+            raise Rejected("nothing_to_refund", f"the {cmd.year} enrollment was already "
+                           "terminated and refunded")
+        policy = self._policy(py.region, cmd.year)
+        state = RefundState(paid=py.paid, refunded=py.refunded, due=py.due,
+                            subsidy_granted_on=py.subsidy_granted_on)
+        decision = decide_refund(policy, cmd.reason, cmd.at.date(), cmd.amount, state)
+        refunded_total = py.refunded + decision.amount
+        credit = ZERO if decision.terminates else max(ZERO, py.paid - refunded_total - py.due)
+        changed: list[Any] = [person]
+        household = None
+        if decision.terminates:
+            household = uow.household(py.household_head, cmd.year)
+        person.refund(
+            now, year=cmd.year, reason=cmd.reason, amount=decision.amount, channel=cmd.channel,
+            at=cmd.at, terminated=decision.terminates, refunded_total=refunded_total,
+            credit=credit, policy_id=policy.id, policy_version=policy.version,
+            explanation=decision.explanation,
+        )
+        if household is not None:
+            household.leave(person.key, cmd.reason, cmd.at, now)
+            changed.append(household)
+        return Outcome(
+            {"refunded": _s(decision.amount), "credit": _s(credit),
+             "covered_from": _s(py.covered_from), "rule": policy.ref},
+            tuple(changed), decision.explanation,
+        )
+
+    # --- claims ------------------------------------------------------------------------------
+
+    def settle_claim(self, cmd: c.Claim, uow: Aggregates, now: datetime) -> Outcome:
+        return self._claim(cmd, uow, now, record=True)
+
+    def quote(self, cmd: c.Quote, uow: Aggregates, now: datetime) -> Outcome:
+        return self._claim(cmd, uow, now, record=False)
+
+    def _claim(self, cmd: c.Claim, uow: Aggregates, now: datetime, record: bool) -> Outcome:
+        known = uow.claim_ref(cmd.claim_id)
+        if known is not None:
+            return self._resend(cmd, uow, known)
+        person = self._person(uow, cmd.person)
+        py = self._claim_year(person, cmd.visit_date)
+        household = uow.household(py.household_head, py.year)
+        policy = self._policy(py.region, py.year)
+        member = household.members[person.key]
+        decision = self.adjudicate(policy, household, member.person, cmd)
+        fields = _claim_fields(decision, policy)
+        if not record:
+            return Outcome(fields, (), decision.explanation)
+        ref = ClaimRef.claim(cmd.claim_id, household.id, person.key, now)
+        household.settle_claim(
+            now, claim_id=cmd.claim_id, person=person.key, visit_date=cmd.visit_date,
+            facility_level=cmd.facility_level, facility_region=cmd.facility_region.code,
+            expense=cmd.expense, cause=cmd.cause, at=cmd.at,
+            pooling=policy.outpatient.pooling, eligible_expense=decision.eligible_expense,
+            reimbursable=decision.reimbursable, reimbursed=decision.reimbursed,
+            pool_cap=decision.pool_cap, pool_used_before=decision.pool_used_before,
+            pool_remaining_after=decision.pool_remaining_after, policy_id=policy.id,
+            policy_version=policy.version, explanation=decision.explanation,
+        )
+        return Outcome(fields, (household, ref), decision.explanation)
+
+    def adjudicate(self, policy: Policy, household: Household, person_key: str,
+                   cmd: c.Claim) -> ClaimDecision:
+        """The one decision function behind claim, quote, audit and what-if replays."""
+        member = household.members[person_key]
+        coverage = MemberCoverage(
+            region=member.region, covered_from=None if member.left else member.covered_from,
+            covered_to=member.covered_to, suspended=member.suspended,
+        )
+        visit = Visit(person=_number(person_key), visit_date=cmd.visit_date,
+                      facility_level=cmd.facility_level,
+                      facility_region=cmd.facility_region.code, expense=cmd.expense,
+                      cause=cmd.cause)
+        cap_each = policy.outpatient.per_person_cap
+        if policy.outpatient.pooling == "household":
+            pool = Pool(cap=Money(cap_each.fen * len(household.covered_members())),
+                        used=household.used())
+        else:
+            pool = Pool(cap=cap_each if member.counts_for_cap else ZERO,
+                        used=household.used(person_key))
+        return settle(policy, visit, coverage, pool)
+
+    @staticmethod
+    def _claim_year(person: Person, visit: date) -> PersonYear:
+        for year in (visit.year, visit.year + 1):
+            py = person.year(year)
+            if py is not None and not py.terminated and (
+                    year == visit.year or (py.covered_from and py.covered_from <= visit)):
+                return py
+        raise Rejected("not_enrolled", f"{person.number} is not enrolled for {visit.year}")
+
+    def _resend(self, cmd: c.Claim, uow: Aggregates, known: ClaimRef) -> Outcome:
+        household = uow.household_by_id(known.household)
+        original = household.claims[cmd.claim_id]
+        same = (known.person, original.visit_date, original.facility_level,
+                original.facility_region, original.expense, original.cause) == cmd.facts()
+        if not same:
+            raise Rejected("duplicate_claim_conflict", f"claim {cmd.claim_id} was already "
+                           "settled with different facts")
+        policy = self.policies.get(original.policy_id, original.policy_version)
+        fields = {
+            "eligible_expense": _s(original.eligible_expense),
+            "reimbursable": _s(original.reimbursable), "reimbursed": _s(original.reimbursed),
+            "pool_cap": _s(original.pool_cap), "pool_used_before": _s(original.pool_used_before),
+            "pool_remaining_after": _s(original.pool_remaining_after),
+            "rule": policy.ref if policy else f"{original.policy_id}@{original.policy_version}",
+            "duplicate": True,
+        }
+        if original.reversed:
+            fields["reversed"] = True
+        return Outcome(fields, (), f"claim {cmd.claim_id} was already settled; the original "
+                       "decision is returned and nothing new is recorded")
+
+    def reverse_claim(self, cmd: c.ReverseClaim, uow: Aggregates, now: datetime) -> Outcome:
+        known = uow.claim_ref(cmd.claim_id)
+        if known is None:
+            raise Rejected("unknown_claim", f"no settled claim has the id {cmd.claim_id}")
+        household = uow.household_by_id(known.household)
+        claim = household.claims[cmd.claim_id]
+        if claim.reversed:
+            raise Rejected("already_reversed", f"claim {cmd.claim_id} is already reversed")
+        household.reverse_claim(cmd.claim_id, cmd.reason, cmd.at, now)
+        return Outcome({"reversed": _s(claim.reimbursed), "claim_id": cmd.claim_id},
+                       (household,), f"claim {cmd.claim_id} reversed; {claim.reimbursed} "
+                       "returned to the pool")
+
+
+def _claim_fields(d: ClaimDecision, policy: Policy) -> dict[str, Any]:
+    return {
+        "eligible_expense": _s(d.eligible_expense), "reimbursable": _s(d.reimbursable),
+        "reimbursed": _s(d.reimbursed), "pool_cap": _s(d.pool_cap),
+        "pool_used_before": _s(d.pool_used_before),
+        "pool_remaining_after": _s(d.pool_remaining_after), "rule": policy.ref,
+    }
+
+
+def _number(key: str) -> str:
+    return key[4:] if key.startswith("doc:") else key
