@@ -512,9 +512,10 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         content_hash=content_hash(data),
     )
     known = _field_paths(data)
-    for key, _ in assumptions + references:
-        if key not in known:
-            raise PolicyError(source, f"assumptions.{key}", "names no field of this policy")
+    for table, notes in (("assumptions", assumptions), ("references", references)):
+        for key, _ in notes:
+            if key not in known:
+                raise PolicyError(source, f"{table}.{key}", "names no field of this policy")
     return policy
 
 
