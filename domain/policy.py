@@ -211,13 +211,17 @@ class Policy:
         return date(self.year, 12, 31)
 
     def reference_for(self, path: str) -> str | None:
-        """The seed sentence behind a field, or the assumption note when the seed is silent."""
-        for key, text in self.references:
-            if key == path:
-                return text
-        for key, text in self.assumptions:
-            if key == path:
-                return f"assumption: {text}"
+        """The seed sentence behind a field (or its nearest parent), or the assumption note."""
+        parts = path.split(".")
+        while parts:
+            key = ".".join(parts)
+            for k, text in self.references:
+                if k == key:
+                    return text
+            for k, text in self.assumptions:
+                if k == key:
+                    return f"assumption: {text}"
+            parts.pop()
         return None
 
 

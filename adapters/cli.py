@@ -1,0 +1,351 @@
+"""The `benefitpool` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.ledger import Ledger, open_ledger
+from adapters.policy_files import load_policy_book
+from adapters.store import StoreError, database_url
+from domain.errors import LedgerError, PolicyError, Rejected
+from domain.policy import PolicyBook
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Household benefit-pool ledger for resident basic medical insurance.")
+policy_app = typer.Typer(no_args_is_help=True, help="Show the policies the ledger decides by.")
+app.add_typer(policy_app, name="policy")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="Database URL (default: $BENEFITPOOL_DB or sqlite:///benefitpool.db).")]
+PoliciesOption = Annotated[Path | None, typer.Option(
+    "--policies", help="Policy folder (default: $BENEFITPOOL_POLICIES or the shipped one).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _book(policies: Path | None) -> PolicyBook:
+    folder = policies or (Path(os.environ["BENEFITPOOL_POLICIES"])
+                          if os.environ.get("BENEFITPOOL_POLICIES") else None)
+    try:
+        return load_policy_book(folder)
+    except PolicyError as e:
+        _fail(f"policy: {e}", 2)
+
+
+@contextmanager
+def _ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
+    book = _book(policies)
+    try:
+        ledger = open_ledger(database_url(db), book)
+    except (StoreError, LedgerError) as e:
+        _fail(str(e), 2)
+    except Exception as e:  # the store library raises its own error types
+        _fail(f"cannot open the store {database_url(db)}: {e}", 2)
+    try:
+        yield ledger
+    finally:
+        ledger.app.close()
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    """Decode each line on its own, so one bad byte sequence spoils only its own line."""
+    with path.open("rb") as f:
+        for raw in f:
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield "\x00not-utf-8"
+
+
+def ingest_file(ledger: Ledger, path: Path, results_to: Any, batch_size: int,
+                show_progress: bool) -> Counter:
+    """Apply a command file, write results as JSON Lines; returns counts by status/reason."""
+    counts: Counter = Counter()
+    total = sum(1 for _ in path.open("rb"))
+    progress = Progress(TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=err, disable=not show_progress,
+                        transient=False)
+    with progress:
+        task = progress.add_task("ingest", total=total)
+        for result in ledger.execute_lines(
+                _read_lines(path), batch_size=batch_size,
+                progress=lambda n: progress.advance(task, n)):
+            counts[(result["status"], result["reason"])] += 1
+            results_to.write(json.dumps(result, ensure_ascii=False) + "\n")
+        progress.update(task, completed=total)
+    return counts
+
+
+def _counts_table(counts: Counter, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("status")
+    table.add_column("reason")
+    table.add_column("lines", justify="right")
+    for (status, reason), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1])):
+        table.add_row(status, reason or "", str(n))
+    return table
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Command file (JSON Lines).")],
+    results: Annotated[Path | None, typer.Option("--results", help="Write results here.")] = None,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 500,
+) -> None:
+    """Apply a command file; one result per line (rejected lines record nothing)."""
+    if not file.is_file() or not os.access(file, os.R_OK):
+        _fail(f"cannot read {file}", 2)
+    with _ledger(db, policies) as ledger:
+        if results is not None:
+            try:
+                sink = results.open("w", encoding="utf-8")
+            except OSError as e:
+                _fail(f"cannot write {results}: {e.strerror}", 2)
+        else:
+            sink = sys.stdout
+        try:
+            counts = ingest_file(ledger, file, sink, batch_size, err.is_terminal)
+        except OSError as e:
+            _fail(f"cannot read {file}: {e.strerror}", 2)
+        finally:
+            if results is not None:
+                sink.close()
+    err.print(_counts_table(counts, f"{file.name}: {sum(counts.values())} lines"))
+
+
+@app.command()
+def household(
+    person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
+    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    json_out: JsonOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """A household's pooled outpatient cap, what is used and what is left."""
+    day = _parse_day(as_of) if as_of else None
+    with _ledger(db, policies) as ledger:
+        try:
+            view = ledger.household_view(person, year, as_of=day)
+        except Rejected as e:
+            _fail(f"{e.reason}: {e.message}")
+    if json_out:
+        out.print_json(data=view)
+        return
+    table = Table(title=f"Household {view['head']} — {year}"
+                  + (f" as of {view['as_of']}" if view["as_of"] else ""))
+    for col in ("members", "cap", "used", "remaining", "rule"):
+        table.add_column(col)
+    table.add_row("\n".join(view["members"]), view["cap"], view["used"], view["remaining"],
+                  view["rule"] or "")
+    out.print(table)
+    if view["claims"]:
+        claims = Table(title="Claims")
+        for col in ("claim", "person", "visit", "reimbursed"):
+            claims.add_column(col)
+        for c in view["claims"]:
+            claims.add_row(c["claim_id"], c["person"], c["visit_date"],
+                           c["reimbursed"] + (" (reversed)" if c["reversed"] else ""))
+        out.print(claims)
+
+
+@app.command()
+def person(
+    person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
+    year: Annotated[int | None, typer.Option("--year", help="Benefit year.")] = None,
+    json_out: JsonOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """A person's enrollment, payments, subsidy, refunds and reimbursement for a year."""
+    with _ledger(db, policies) as ledger:
+        try:
+            view = ledger.person_view(person_id, year)
+        except Rejected as e:
+            _fail(f"{e.reason}: {e.message}")
+    if json_out:
+        out.print_json(data=view)
+        return
+    table = Table(title=f"Person {view['person']} — {view['year']}", show_header=False)
+    for k, v in view.items():
+        table.add_row(k, "" if v is None else str(v))
+    out.print(table)
+
+
+@policy_app.command("list")
+def policy_list(policies: PoliciesOption = None, json_out: JsonOption = False) -> None:
+    """Every policy version loaded, newest in force."""
+    book = _book(policies)
+    in_force = {p.ref for p in book.in_force()}
+    rows = [{"id": p.id, "version": p.version, "region": p.region, "year": p.year,
+             "seed": p.seed, "individual": str(p.contribution.individual),
+             "in_force": p.ref in in_force, "assumptions": len(p.assumptions),
+             "hash": p.content_hash[:12]} for p in book]
+    if json_out:
+        out.print_json(data=rows)
+        return
+    table = Table(title="Policies")
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(v) for v in r.values()))
+    out.print(table)
+
+
+@policy_app.command("show")
+def policy_show(region: str, year: int, policies: PoliciesOption = None,
+                json_out: JsonOption = False) -> None:
+    """The policy in force for a county and year, with its references and assumptions."""
+    book = _book(policies)
+    policy = book.find(region, year)
+    if policy is None:
+        _fail(f"no_policy: no policy for region {region} in {year}")
+    raw = _plain(book.raw(policy))
+    if json_out:
+        out.print_json(data={"ref": policy.ref, "hash": policy.content_hash, "policy": raw})
+        return
+    out.print(f"[bold]{policy.name}[/bold]  {policy.ref}  region {policy.region}*  "
+              f"year {policy.year}  seed {policy.seed}  hash {policy.content_hash[:12]}")
+    for section, values in raw.items():
+        if section in ("assumptions", "references") or not isinstance(values, dict):
+            continue
+        table = Table(title=section, show_header=False)
+        for k, v in _flatten(values).items():
+            note = policy.reference_for(f"{section}.{k}") or policy.reference_for(section) or ""
+            table.add_row(k, json.dumps(v, ensure_ascii=False), note)
+        out.print(table)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"invalid_input: {text!r} is not a date YYYY-MM-DD")
+
+
+@app.command()
+def generate(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the command file.")],
+    households: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
+    regime: Annotated[str, typer.Option(help="Policy id of the regime.")] = "fuyang-2021",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same county).")] = 0,
+    policies: PoliciesOption = None,
+) -> None:
+    """Write a synthetic county's history as a command file."""
+    from adapters.generator import write_county
+
+    book = _book(policies)
+    if not any(p.id == regime for p in book):
+        _fail(f"unknown regime {regime!r}; one of: {', '.join(sorted({p.id for p in book}))}")
+    lines = write_county(out_file, households, regime, seed)
+    err.print(f"wrote {lines} commands for {households} households ({regime}, seed {seed}) "
+              f"to {out_file}")
+
+
+@app.command()
+def demo(
+    households: Annotated[int, typer.Option(min=1, max=200_000)] = 2000,
+    regime: Annotated[str, typer.Option(help="Policy id of the regime.")] = "fuyang-2021",
+    seed: Annotated[int, typer.Option()] = 2021,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Generate a synthetic county, ingest it into the store, and summarise the pools."""
+    import tempfile
+
+    from adapters.generator import write_county
+    from adapters.summary import summarise
+
+    with _ledger(db, policies) as ledger:
+        existing = ledger.app.recorder.max_notification_id() or 0
+        counts: Counter = Counter()
+        if existing:
+            err.print(f"The store {database_url(db)} already holds {existing} events; "
+                      "summarising it without ingesting again (use another --db for a new "
+                      "county).")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "county.jsonl"
+                n = write_county(path, households, regime, seed)
+                err.print(f"Generated {households} households of {regime} ({n} commands).")
+                with open(os.devnull, "w") as sink:
+                    counts = ingest_file(ledger, path, sink, 500, err.is_terminal)
+        summary = summarise(ledger)
+    _print_summary(summary, counts, database_url(db))
+
+
+def _print_summary(s: dict[str, Any], counts: Counter, url: str) -> None:
+    table = Table(title=f"Household pools in {url}")
+    for col in ("year", "region", "households", "covered persons", "cap", "reimbursed",
+                "left", "at cap"):
+        table.add_column(col, justify="right")
+    for row in s["pools"]:
+        table.add_row(str(row["year"]), row["region"], str(row["households"]),
+                      str(row["covered"]), row["cap"], row["used"], row["remaining"],
+                      str(row["at_cap"]))
+    out.print(table)
+    money = Table(title="Money", show_header=False)
+    for k in ("contributions", "subsidies", "refunds", "reimbursements", "claims_settled",
+              "claims_reversed"):
+        money.add_row(k.replace("_", " "), str(s[k]))
+    out.print(money)
+    if counts:
+        rejected = Counter({reason: n for (status, reason), n in counts.items()
+                            if status == "rejected"})
+        ok = sum(n for (status, _), n in counts.items() if status == "ok")
+        table = Table(title=f"Commands: {ok} ok, {sum(rejected.values())} rejected")
+        table.add_column("rejected because")
+        table.add_column("lines", justify="right")
+        for reason, n in rejected.most_common():
+            table.add_row(reason, str(n))
+        out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
