@@ -39,7 +39,8 @@ def waiting_months(policy: Policy, broken_years: int, back_paid_years: int) -> t
     total = w.fixed_months + variable
     why = (f"fixed {w.fixed_months} + variable {variable} month(s) "
            f"({broken_years} broken year(s), {back_paid_years} back-paid)")
-    if w.long_break_years and broken_years >= w.long_break_years and total < w.long_break_min_months:
+    long_break = w.long_break_years and broken_years >= w.long_break_years
+    if long_break and total < w.long_break_min_months:
         total = w.long_break_min_months
         why += f", raised to {total} after {w.long_break_years}+ broken years"
     return total, why

@@ -47,7 +47,8 @@ def decide_refund(policy: Policy, reason: str, day: date, requested: Money | Non
         if granted > deadline:
             raise Rejected("refund_window_closed", f"the subsidy was granted {granted}, after "
                            f"{deadline}: the individual payment is not refunded ({policy.ref})")
-    if (reason != "subsidy_eligibility" or policy.refund.requests_within_deadline) and day > deadline:
+    request_checked = reason != "subsidy_eligibility" or policy.refund.requests_within_deadline
+    if request_checked and day > deadline:
         raise Rejected("refund_window_closed", f"refund requested {day}, after the deadline "
                        f"{deadline} ({policy.ref})")
     terminates = reason == "duplicate_enrollment"
