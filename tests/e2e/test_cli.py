@@ -1,0 +1,186 @@
+"""The `benefitpool` program, run as a user runs it, on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stdnum.cn import ric
+
+
+def rid(region: str, birth: str, seq: int) -> str:
+    base = f"{region}{birth}{seq:03d}"
+    return base + ric.calc_check_digit(base + "0")
+
+
+HEAD = rid("341225", "19800101", 11)
+SPOUSE = rid("341225", "19820202", 22)
+CHILD = rid("341225", "20100303", 31)
+
+
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full_env.pop("BENEFITPOOL_DB", None)
+    if env and "BENEFITPOOL_DB" in env:
+        full_env["BENEFITPOOL_DB"] = env["BENEFITPOOL_DB"]
+    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=full_env, timeout=120)
+
+
+def history() -> list[dict]:
+    at = "2020-10-01T10:00:00+08:00"
+    return [
+        {"op": "register", "person": HEAD, "name": "张三", "region": "341225", "at": at},
+        {"op": "register", "person": SPOUSE, "name": "李四", "region": "341225", "at": at},
+        {"op": "register", "person": CHILD, "name": "张小", "region": "341225", "at": at},
+        {"op": "enroll", "person": HEAD, "year": 2021, "region": "341225", "at": at},
+        {"op": "pay", "person": HEAD, "year": 2021, "amount": "280.00", "channel": "wechat",
+         "payment_ref": "T-1", "at": at},
+        {"op": "enroll", "person": SPOUSE, "year": 2021, "region": "341225", "at": at,
+         "household_head": HEAD},
+        {"op": "pay", "person": SPOUSE, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "T-2", "at": at},
+        {"op": "enroll", "person": CHILD, "year": 2021, "region": "341225", "at": at,
+         "household_head": HEAD, "identity": "tekun"},
+        {"op": "claim", "claim_id": "C-1", "person": SPOUSE, "visit_date": "2021-03-01",
+         "facility_level": 0, "facility_region": "341225", "expense": "1000.00",
+         "at": "2021-03-01T09:00:00+08:00"},
+        {"op": "claim", "claim_id": "C-2", "person": HEAD, "visit_date": "2021-05-01",
+         "facility_level": 1, "facility_region": "341225", "expense": "600.00",
+         "at": "2021-05-01T09:00:00+08:00"},
+    ]
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Path:
+    commands = tmp_path / "history.jsonl"
+    lines = [json.dumps(c, ensure_ascii=False) for c in history()]
+    lines.insert(3, "{not json")
+    lines.insert(5, "")
+    commands.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with commands.open("ab") as f:
+        f.write(b'{"op": "register", "name": "\xff\xfe"}\n')
+    proc = run("ingest", str(commands), "--results", "results.jsonl", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path
+
+
+def results_of(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+
+
+def test_ingest_writes_one_result_per_command_line_in_order(ingested: Path) -> None:
+    results = results_of(ingested)
+    assert [r["line"] for r in results] == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13]
+    assert (ingested / "benefitpool.db").exists()
+
+
+def test_a_malformed_line_is_a_rejected_result_not_a_crash(ingested: Path) -> None:
+    by_line = {r["line"]: r for r in results_of(ingested)}
+    assert by_line[4]["status"] == "rejected" and by_line[4]["reason"] == "invalid_input"
+    assert by_line[13]["status"] == "rejected" and by_line[13]["reason"] == "invalid_input"
+    assert all(r["status"] == "ok" for n, r in by_line.items() if n not in (4, 13))
+
+
+def test_claims_share_the_household_pool_of_three_covered_members(ingested: Path) -> None:
+    claims = [r for r in results_of(ingested) if r["op"] == "claim"]
+    assert claims[0]["pool_cap"] == "750.00" and claims[0]["reimbursed"] == "550.00"
+    assert claims[1]["reimbursable"] == "330.00" and claims[1]["reimbursed"] == "200.00"
+    assert claims[1]["pool_remaining_after"] == "0.00"
+    assert claims[1]["rule"] == "fuyang-2021@1"
+
+
+def test_household_query_answers_with_the_contract_fields(ingested: Path) -> None:
+    proc = run("household", SPOUSE, "--year", "2021", "--json", cwd=ingested)
+    assert proc.returncode == 0, proc.stderr
+    view = json.loads(proc.stdout)
+    assert view["head"] == HEAD and view["year"] == 2021 and view["region"] == "341225"
+    assert sorted(view["members"]) == sorted([HEAD, SPOUSE, CHILD])
+    assert (view["cap"], view["used"], view["remaining"]) == ("750.00", "750.00", "0.00")
+    assert [c["claim_id"] for c in view["claims"]] == ["C-1", "C-2"]
+    assert set(view["claims"][0]) >= {"claim_id", "person", "visit_date", "reimbursed"}
+
+
+def test_household_as_of_a_business_date_shows_the_pool_on_that_day(ingested: Path) -> None:
+    proc = run("household", HEAD, "--year", "2021", "--as-of", "2021-04-01", "--json",
+               cwd=ingested)
+    view = json.loads(proc.stdout)
+    assert (view["used"], view["remaining"]) == ("550.00", "200.00")
+
+
+def test_person_query_answers_with_the_contract_fields(ingested: Path) -> None:
+    proc = run("person", CHILD, "--year", "2021", "--json", cwd=ingested)
+    assert proc.returncode == 0, proc.stderr
+    view = json.loads(proc.stdout)
+    assert {"person", "year", "region", "household_head", "enrolled", "covered_from", "due",
+            "subsidy", "paid", "refunded", "credit", "reimbursed"} <= set(view)
+    assert view["subsidy"] == "280.00" and view["due"] == "0.00"
+    assert view["covered_from"] == "2021-01-01" and view["household_head"] == HEAD
+
+
+def test_an_unknown_person_is_a_clear_error(ingested: Path) -> None:
+    stranger = rid("341225", "19700101", 99)
+    proc = run("person", stranger, "--json", cwd=ingested)
+    assert proc.returncode == 1
+    assert "unknown_person" in proc.stderr
+
+
+def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
+    proc = run("ingest", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "cannot read" in proc.stderr
+
+
+def test_the_store_can_be_chosen_by_environment_variable(tmp_path: Path) -> None:
+    commands = tmp_path / "h.jsonl"
+    commands.write_text(json.dumps(history()[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    db = tmp_path / "elsewhere.db"
+    proc = run("ingest", str(commands), cwd=tmp_path, env={"BENEFITPOOL_DB": f"sqlite:///{db}"})
+    assert proc.returncode == 0, proc.stderr
+    assert db.exists() and not (tmp_path / "benefitpool.db").exists()
+    assert json.loads(proc.stdout.splitlines()[0])["status"] == "ok"
+
+
+def test_reingesting_the_same_file_rejects_every_fact_already_recorded(ingested: Path) -> None:
+    proc = run("ingest", "history.jsonl", "--results", "again.jsonl", cwd=ingested)
+    assert proc.returncode == 0
+    again = [json.loads(x) for x in (ingested / "again.jsonl").read_text().splitlines()]
+    reasons = {r["reason"] for r in again if r["op"] in ("register", "enroll", "pay")}
+    assert reasons <= {"already_registered", "already_enrolled", "duplicate_payment_ref",
+                       "invalid_input"}
+    claims = [r for r in again if r["op"] == "claim"]
+    assert all(r["status"] == "ok" and r.get("duplicate") for r in claims)
+
+
+def test_policy_list_and_show_read_the_policy_files(tmp_path: Path) -> None:
+    listing = json.loads(run("policy", "list", "--json", cwd=tmp_path).stdout)
+    assert {"fuyang-2021", "gaizhou-2025", "yangcheng-2022"} <= {p["id"] for p in listing}
+    shown = run("policy", "show", "331181", "2020", "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["policy"]["contribution"]["individual"] == "430.00"
+    missing = run("policy", "show", "110101", "2021", cwd=tmp_path)
+    assert missing.returncode == 1 and "no_policy" in missing.stderr
+
+
+def test_a_bad_policy_folder_names_the_file_and_field(tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "bad.toml").write_text('id = "bad"\nversion = "1"\nregion = "34"\nyear = 2021\n'
+                                     'seed = "001"\n[contribution]\nindividual = 280.5\n')
+    proc = run("policy", "list", "--policies", str(folder), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "bad.toml" in proc.stderr and "contribution.individual" in proc.stderr
+
+
+def test_demo_ingests_a_county_and_summarises_it_then_refuses_to_ingest_twice(
+        tmp_path: Path) -> None:
+    proc = run("demo", "--households", "60", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Household pools" in proc.stdout and "reimbursements" in proc.stdout
+    assert (tmp_path / "benefitpool.db").exists()
+    again = run("demo", "--households", "60", cwd=tmp_path)
+    assert again.returncode == 0
+    assert "already holds" in again.stderr
