@@ -28,6 +28,7 @@ from domain.commands import parse_command
 from domain.errors import InvalidInput, LedgerError, Rejected
 from domain.money import Money
 from domain.policy import PolicyBook
+from domain.rules.coverage import CoverageFacts
 from domain.service import LedgerService, Outcome
 
 MAX_LINE = 64 * 1024
@@ -60,6 +61,24 @@ class MoneyAsFen(Transcoding):
         return Money(data)
 
 
+class CoverageFactsAsDict(Transcoding):
+    """Stored schema: transcoding name "coverage_facts"."""
+
+    type = CoverageFacts
+    name = "coverage_facts"
+
+    def encode(self, obj: CoverageFacts) -> dict[str, Any]:
+        return {"category": obj.category, "birth_date": obj.birth_date.isoformat(),
+                "identity": obj.identity, "prior_insured": obj.prior_insured,
+                "broken_years": obj.broken_years, "back_paid_years": obj.back_paid_years}
+
+    def decode(self, data: dict[str, Any]) -> CoverageFacts:
+        return CoverageFacts(
+            category=data["category"], birth_date=date.fromisoformat(data["birth_date"]),
+            identity=data["identity"], prior_insured=data["prior_insured"],
+            broken_years=data["broken_years"], back_paid_years=data["back_paid_years"])
+
+
 class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
@@ -69,6 +88,7 @@ class LedgerApplication(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
         transcoder.register(MoneyAsFen())
+        transcoder.register(CoverageFactsAsDict())
 
     def get_or_none(self, aggregate_id: UUID) -> Any:
         try:

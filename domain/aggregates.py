@@ -15,6 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.money import ZERO, Money
+from domain.rules.coverage import CoverageFacts
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://benefitpool.example/ledger")
 
@@ -154,6 +155,8 @@ class Person(Aggregate):
         at: datetime
         accepted_in: str
         due: Money
+        refunded: Money
+        coverage_facts: CoverageFacts
         paid_total: Money
         credit: Money
         covered_from: date | None
@@ -176,6 +179,9 @@ class Person(Aggregate):
         subsidy: Money
         subsidy_basis: str | None
         due: Money
+        paid: Money
+        refunded: Money
+        coverage_facts: CoverageFacts
         credit: Money
         covered_from: date | None
         policy_id: str
@@ -198,6 +204,11 @@ class Person(Aggregate):
         amount: Money
         channel: str | None
         at: datetime
+        paid: Money
+        refunded_before: Money
+        due: Money
+        subsidy_granted_on: date | None
+        requested: Money | None
         terminated: bool
         refunded_total: Money
         credit: Money

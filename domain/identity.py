@@ -8,12 +8,12 @@ from datetime import date
 from attrs import frozen
 from stdnum import numdb
 from stdnum.cn import ric
-from stdnum.exceptions import InvalidComponent, ValidationError
+from stdnum.exceptions import ValidationError
 
 from domain.errors import InvalidInput
 
-_RIC_SHAPE = re.compile(r"^\d{17}[\dXx]$")
-_REGION = re.compile(r"^\d{6}$")
+_RIC_SHAPE = re.compile(r"^[0-9]{17}[0-9Xx]$")
+_REGION = re.compile(r"^[0-9]{6}$")
 MAX_DOCUMENT_LENGTH = 64
 ID_TYPES = ("resident_id", "other")
 
@@ -32,9 +32,11 @@ class PersonRef:
     def masked(self) -> str:
         """The number with its middle hidden, as shown in logs (341225********0117)."""
         n = self.number
-        if len(n) <= 8:
-            return n[:1] + "*" * (len(n) - 1)
-        return n[:6] + "*" * (len(n) - 10) + n[-4:]
+        if len(n) >= 14:
+            return n[:6] + "*" * (len(n) - 10) + n[-4:]
+        if len(n) >= 5:
+            return n[:1] + "*" * (len(n) - 3) + n[-2:]
+        return "*" * len(n)
 
     def __str__(self) -> str:
         return self.number
@@ -53,18 +55,19 @@ def parse_resident_id(text: object, field: str = "person") -> PersonRef:
         raise InvalidInput(
             f"{field} {text!r} is not an 18-character resident ID number", reason="invalid_id"
         )
-    try:
-        if number[-1] != ric.calc_check_digit(number):
-            raise ValidationError("the check character is wrong")
-        ric.get_birth_date(number)
-        if not known_division(number[:6]):
-            raise ValidationError(f"{number[:6]} is not a GB/T 2260 division code")
-    except ValidationError as e:
-        problem = "the birth date is impossible" if isinstance(e, InvalidComponent) else e.message
-        raise InvalidInput(
-            f"{field} {text!r} is not a valid resident ID number ({problem})",
-            reason="invalid_id",
-        ) from None
+    problem = None
+    if number[-1] != ric.calc_check_digit(number):
+        problem = "the check character is wrong"
+    else:
+        try:
+            ric.get_birth_date(number)
+        except ValidationError:
+            problem = "the birth date is impossible"
+    if problem is None and not known_division(number[:6]):
+        problem = f"{number[:6]} is not a GB/T 2260 county-level division"
+    if problem is not None:
+        raise InvalidInput(f"{field} {text!r} is not a valid resident ID number ({problem})",
+                           reason="invalid_id")
     return PersonRef(number, standard=True)
 
 
@@ -74,7 +77,7 @@ def known_division(code: str) -> bool:
     python-stdnum's own check also demands that the code existed in the birth year; real
     numbers are assigned when issued, so that stricter check is not applied (ADR 0007).
     """
-    return bool(numdb.get("cn/loc").info(code))
+    return any("county" in props for _, props in numdb.get("cn/loc").info(code))
 
 
 def parse_person_ref(text: object, field: str = "person") -> PersonRef:

@@ -9,7 +9,7 @@ from attrs import frozen
 
 from domain.errors import InvalidInput
 
-_MONEY = re.compile(r"^(-?)(\d{1,12})(?:\.(\d{1,2}))?$")
+_MONEY = re.compile(r"^(-?)([0-9]{1,12})(?:\.([0-9]{1,2}))?$")
 MAX_FEN = 10**12  # 10 billion yuan: far above any real contribution or expense
 
 

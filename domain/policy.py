@@ -358,7 +358,8 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
     version = str(r.raw("version"))
     name = r.text("name", pid)
     region = r.raw("region")
-    if not isinstance(region, str) or not region.isdigit() or not (2 <= len(region) <= 6):
+    if (not isinstance(region, str) or not (region.isascii() and region.isdigit())
+            or not 2 <= len(region) <= 6):
         raise r.fail("region", f"must be a code prefix of 2 to 6 digits, got {region!r}")
     year = r.integer("year", low=2000, high=2100)
     seed = r.text("seed")

@@ -150,7 +150,11 @@ class LedgerService:
             raise Rejected("employee_insured", f"{person.number} is in employee insurance for "
                            f"{year} and cannot enroll in resident insurance")
         existing = person.year(year)
-        if existing is not None and not existing.terminated:
+        if existing is not None and existing.terminated:
+            raise Rejected("already_enrolled", f"{person.number}'s {year} enrollment in "
+                           f"{existing.region} was terminated and refunded; it cannot be "
+                           "enrolled again for the same year")
+        if existing is not None:
             if existing.region == region:
                 raise Rejected("already_enrolled", f"{person.number} is already enrolled for "
                                f"{year} in {region}")
@@ -161,13 +165,13 @@ class LedgerService:
         if cmd.category == "newborn" and birth.year != year:
             raise InvalidInput(f"category newborn needs a birth in {year}; born {birth}")
         day = cmd.at.date()
-        check_enrollment_day(policy, day, cmd.category, birth)
+        earlier = [y for y in person.covered_years() if y < year]
+        prior = cmd.insured_before if cmd.insured_before is not None else bool(earlier)
+        check_enrollment_day(policy, day, cmd.category, birth, prior)
 
         head_key = cmd.household_head.key if cmd.household_head else person.key
         household = self._household_to_join(uow, person, head_key, year, region, policy)
 
-        earlier = [y for y in person.covered_years() if y < year]
-        prior = cmd.insured_before if cmd.insured_before is not None else bool(earlier)
         if cmd.broken_years is not None:
             broken = cmd.broken_years
         else:
@@ -242,8 +246,9 @@ class LedgerService:
         paid_total = py.paid + cmd.amount
         net = paid_total - py.refunded
         covered_from, explanation = None, accepted.explanation
+        facts = self._facts(person, py)
         if py.covered_from is None and net >= py.due:
-            coverage = coverage_start(policy, self._facts(person, py), day)
+            coverage = coverage_start(policy, facts, day)
             covered_from = coverage.covered_from
             explanation += f"; {coverage.explanation}"
         credit = max(ZERO, net - py.due)
@@ -252,8 +257,9 @@ class LedgerService:
         person.pay(
             now, year=cmd.year, amount=cmd.amount, channel=cmd.channel,
             payment_ref=cmd.payment_ref, payer=payer, payer_relation=cmd.payer_relation,
-            at=cmd.at, accepted_in=accepted.period, due=py.due, paid_total=paid_total,
-            credit=credit, covered_from=covered_from, policy_id=policy.id,
+            at=cmd.at, accepted_in=accepted.period, due=py.due, refunded=py.refunded,
+            coverage_facts=facts, paid_total=paid_total, credit=credit,
+            covered_from=covered_from, policy_id=policy.id,
             policy_version=policy.version, explanation=explanation,
         )
         changed: list[Any] = [person, ref]
@@ -281,10 +287,10 @@ class LedgerService:
         net = py.net_paid
         covered_from, explanation = None, decision.explanation
         household = None
+        facts = CoverageFacts(py.category, person.birth_date, cmd.identity,
+                              bool(py.prior_insured), py.broken_years or 0,
+                              py.back_paid_years or 0)
         if py.covered_from is None and net >= decision.due:
-            facts = CoverageFacts(py.category, person.birth_date, cmd.identity,
-                                  bool(py.prior_insured), py.broken_years or 0,
-                                  py.back_paid_years or 0)
             coverage = coverage_start(policy, facts, day)
             covered_from = coverage.covered_from
             explanation += f"; {coverage.explanation}"
@@ -293,7 +299,8 @@ class LedgerService:
         person.grant_subsidy(
             now, year=cmd.year, identity=cmd.identity, at=cmd.at, standard=decision.standard,
             subsidy=decision.subsidy, subsidy_basis=decision.subsidy_basis, due=decision.due,
-            credit=credit, covered_from=covered_from, policy_id=policy.id,
+            paid=py.paid, refunded=py.refunded, coverage_facts=facts, credit=credit,
+            covered_from=covered_from, policy_id=policy.id,
             policy_version=policy.version, explanation=explanation,
         )
         changed: list[Any] = [person]
@@ -329,7 +336,9 @@ class LedgerService:
             household = uow.household(py.household_head, cmd.year)
         person.refund(
             now, year=cmd.year, reason=cmd.reason, amount=decision.amount, channel=cmd.channel,
-            at=cmd.at, terminated=decision.terminates, refunded_total=refunded_total,
+            at=cmd.at, paid=py.paid, refunded_before=py.refunded, due=py.due,
+            subsidy_granted_on=py.subsidy_granted_on, requested=cmd.amount,
+            terminated=decision.terminates, refunded_total=refunded_total,
             credit=credit, policy_id=policy.id, policy_version=policy.version,
             explanation=decision.explanation,
         )
@@ -437,7 +446,7 @@ class LedgerService:
         if claim.reversed:
             raise Rejected("already_reversed", f"claim {cmd.claim_id} is already reversed")
         household.reverse_claim(cmd.claim_id, cmd.reason, cmd.at, now)
-        return Outcome({"reversed": _s(claim.reimbursed), "claim_id": cmd.claim_id},
+        return Outcome({"restored": _s(claim.reimbursed), "claim_id": cmd.claim_id},
                        (household,), f"claim {cmd.claim_id} reversed; {claim.reimbursed} "
                        "returned to the pool")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from attrs import frozen
+from attrs import evolve, frozen
 from dateutil.relativedelta import relativedelta
 
 from domain.errors import Rejected
@@ -28,12 +28,14 @@ def add_period(day: date, period: Period) -> date:
 def newborn_period_end(policy: Policy, birth: date) -> date | None:
     """Last day a newborn's payment is accepted under the newborn rules, if any."""
     nb = policy.newborn
-    spans = [p for p in (nb.from_payment_if_paid_within, nb.from_birth_if_paid_within) if p]
     if nb.free_in_birth_year:
         return policy.year_end
-    if not spans:
-        return None
-    return max(add_period(birth, p) for p in spans)
+    ends = []
+    if nb.from_birth_if_paid_within:  # may run past 31 Dec: coverage reaches back to birth
+        ends.append(add_period(birth, nb.from_birth_if_paid_within))
+    if nb.from_payment_if_paid_within:  # coverage from the payment day: within the year only
+        ends.append(min(add_period(birth, nb.from_payment_if_paid_within), policy.year_end))
+    return max(ends) if ends else None
 
 
 def is_newborn(policy: Policy, category: str, birth: date) -> bool:
@@ -96,8 +98,11 @@ def last_acceptance_day(policy: Policy, category: str, birth: date) -> date | No
     return max(days) if days else None
 
 
-def check_enrollment_day(policy: Policy, day: date, category: str, birth: date) -> None:
+def check_enrollment_day(policy: Policy, day: date, category: str, birth: date,
+                         prior_insured: bool) -> None:
     """Enrollment may be declared before collection starts but not after it can no longer pay."""
+    if policy.late.requires_prior_insurance and not prior_insured:
+        policy = evolve(policy, late=evolve(policy.late, until=None))
     last = last_acceptance_day(policy, category, birth)
     if last is None or day > last:
         raise Rejected(

@@ -54,6 +54,14 @@ def decide_refund(policy: Policy, reason: str, day: date, requested: Money | Non
     terminates = reason == "duplicate_enrollment"
     net_paid = state.paid - state.refunded
     refundable = net_paid if terminates else credit(state)
+    if terminates:
+        if requested is not None and requested != refundable:
+            raise Rejected("refund_exceeds_paid" if requested > refundable else "invalid_input",
+                           f"ending a duplicate enrollment refunds everything paid, "
+                           f"{refundable}; omit amount or give exactly that")
+        return RefundDecision(refundable, True, f"duplicate_enrollment: enrollment terminated, "
+                              f"all net payments refunded ({refundable}) on {day}, deadline "
+                              f"{deadline} ({policy.ref})")
     if not refundable.is_positive():
         raise Rejected("nothing_to_refund", f"nothing is refundable: paid {state.paid}, "
                        f"refunded {state.refunded}, due {state.due}")
@@ -64,6 +72,5 @@ def decide_refund(policy: Policy, reason: str, day: date, requested: Money | Non
         raise Rejected("refund_exceeds_paid", f"{amount} asked, but only {refundable} is "
                        f"refundable (paid {state.paid}, refunded {state.refunded}, "
                        f"due {state.due})")
-    what = "enrollment terminated, all net payments" if terminates else "credit"
-    return RefundDecision(amount, terminates, f"{reason}: {what} refundable {refundable}; "
+    return RefundDecision(amount, False, f"{reason}: credit refundable {refundable}; "
                           f"refunded {amount} on {day}, deadline {deadline} ({policy.ref})")

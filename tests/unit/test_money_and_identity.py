@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from conftest import make_id
 
 from domain.errors import InvalidInput, Rejected
 from domain.identity import (
@@ -19,7 +20,6 @@ from domain.identity import (
     sex_of,
 )
 from domain.money import MAX_FEN, ZERO, Money, total
-from tests.conftest import make_id
 
 
 def _with_wrong_check(number: str) -> str:
@@ -220,7 +220,7 @@ def test_a_value_without_the_resident_id_shape_is_an_invalid_id(text):
 
 
 def test_fullwidth_digits_do_not_make_a_second_valid_id_for_the_same_person():
-    number = make_id()
+    number = _id_ending_in_x()  # the check character X is the same in both forms
     fullwidth = "".join(chr(ord(ch) + 0xFEE0) if ch.isdigit() else ch for ch in number)
     with pytest.raises(InvalidInput) as e:
         parse_resident_id(fullwidth)
@@ -268,7 +268,6 @@ def test_masked_hides_the_middle_of_a_resident_id():
 def test_masked_hides_all_but_the_first_character_of_a_short_document():
     assert PersonRef("AB1234", False).masked() == "A*****"
     assert PersonRef("A", False).masked() == "A"
-    assert PersonRef("AB12345678", False).masked() == "AB1234" + "" + "5678"[-4:]
 
 
 def test_masked_never_shows_a_long_document_in_full():
@@ -277,13 +276,12 @@ def test_masked_never_shows_a_long_document_in_full():
     assert masked != "ABCDEFGHIJKL"
 
 
-def test_masked_is_not_the_full_number_for_any_length():
-    for length in range(1, 30):
-        number = "".join(chr(ord("A") + i % 26) for i in range(length))
-        masked = PersonRef(number, False).masked()
-        assert len(masked) == length
-        if length > 1:
-            assert masked != number, length
+@pytest.mark.parametrize("length", range(2, 30))
+def test_masked_keeps_the_length_and_hides_part_of_a_document_of_any_length(length):
+    number = "".join(chr(ord("A") + i % 26) for i in range(length))  # e.g. a 9-char passport
+    masked = PersonRef(number, False).masked()
+    assert len(masked) == length
+    assert "*" in masked
 
 
 # --- region codes and ages ------------------------------------------------------------------
