@@ -327,7 +327,7 @@ class Ledger:
         policy = self.policies.find(py.region, year)
         if household is None:
             raise Rejected("not_enrolled", f"the household did not exist on {as_of}")
-        covered = household.covered_members()
+        covered = household.covered_members(as_of)
         cap = Money(policy.outpatient.per_person_cap.fen * len(covered)) if policy else Money(0)
         used = household.used()
         return {

@@ -425,8 +425,10 @@ class Household(Aggregate):
 
     # --- pool arithmetic -------------------------------------------------------------------
 
-    def covered_members(self) -> list[str]:
-        return [m.person for m in self.members.values() if m.counts_for_cap]
+    def covered_members(self, on: date | None = None) -> list[str]:
+        """Members whose 250 counts toward the cap: covered (by `on`, when given)."""
+        return [m.person for m in self.members.values() if m.counts_for_cap
+                and (on is None or m.covered_from <= on)]
 
     def used(self, person: str | None = None) -> Money:
         """Reimbursed so far (not reversed), by the whole household or by one member."""

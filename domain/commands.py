@@ -6,6 +6,7 @@ with a sentence naming the field; nothing is ever half-parsed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +26,10 @@ from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES
 from domain.rules.refund import REFUND_REASONS
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_TIMESTAMP = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$")
 PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
 MAX_TEXT = 200
 
@@ -191,7 +196,7 @@ class _Fields:
         v = self._get(key, required)
         if v is None:
             return None
-        if not isinstance(v, str) or len(v) != 10:
+        if not isinstance(v, str) or not _DATE.match(v):
             raise InvalidInput(f"{key} must be a date YYYY-MM-DD; got {_show(v)}")
         try:
             d = date.fromisoformat(v)
@@ -208,6 +213,9 @@ class _Fields:
         if len(v) == 10:
             d = self.day("at")
             return datetime(d.year, d.month, d.day, tzinfo=CHINA_STANDARD_TIME)
+        if not _TIMESTAMP.match(v):
+            raise InvalidInput(f"at must be YYYY-MM-DD or an ISO 8601 timestamp with offset "
+                               f"such as 2021-03-01T09:30:00+08:00; got {_show(v)}")
         try:
             t = datetime.fromisoformat(v)
         except ValueError:
@@ -273,12 +281,20 @@ def _enroll(f: _Fields) -> Enroll:
 
 
 def _pay(f: _Fields) -> Pay:
+    person = f.person("person")
+    payer = f.person("payer", required=False)
+    by_self = payer is None or payer.key == person.key
+    relation = f.choice("payer_relation", PAYER_RELATIONS, required=False,
+                        default="self" if by_self else None)
+    if relation is None:
+        raise InvalidInput("payer_relation is needed when someone else pays")
+    if by_self != (relation == "self"):
+        raise InvalidInput(f"payer_relation {relation!r} contradicts "
+                           f"{'a self-payment' if by_self else 'a payer other than the person'}")
     return Pay(
-        person=f.person("person"), year=_year(f), amount=f.money("amount"),
+        person=person, year=_year(f), amount=f.money("amount"),
         channel=f.choice("channel", CHANNELS), payment_ref=f.text("payment_ref", limit=128),
-        at=f.at(), payer=f.person("payer", required=False),
-        payer_relation=f.choice("payer_relation", PAYER_RELATIONS, required=False,
-                                default="self"),
+        at=f.at(), payer=payer, payer_relation=relation,
     )
 
 

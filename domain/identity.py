@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 from attrs import frozen
@@ -97,7 +98,7 @@ def parse_document_number(text: object, field: str = "person") -> PersonRef:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"{field} must be a non-empty document number")
     stripped = text.strip()
-    if looks_like_resident_id(stripped.upper()):
+    if looks_like_resident_id(unicodedata.normalize("NFKC", stripped).upper()):
         raise InvalidInput(
             f"{field} {text!r} has the form of a resident ID number: register it with "
             "id_type \"resident_id\""

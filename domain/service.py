@@ -399,7 +399,7 @@ class LedgerService:
                       cause=cmd.cause)
         cap_each = policy.outpatient.per_person_cap
         if policy.outpatient.pooling == "household":
-            pool = Pool(cap=Money(cap_each.fen * len(household.covered_members())),
+            pool = Pool(cap=Money(cap_each.fen * len(household.covered_members(cmd.visit_date))),
                         used=household.used())
         else:
             pool = Pool(cap=cap_each if member.counts_for_cap else ZERO,

@@ -7,6 +7,7 @@ from datetime import date
 from attrs import frozen
 from dateutil.relativedelta import relativedelta
 
+from domain.errors import Rejected
 from domain.policy import Policy
 from domain.rules.collection import add_period, is_newborn
 
@@ -85,5 +86,9 @@ def coverage_start(policy: Policy, facts: CoverageFacts, settled_on: date) -> Co
                                 f"is exempt from the waiting period ({policy.ref})")
     months, why = waiting_months(policy, facts.broken_years, facts.back_paid_years)
     start = settled_on + relativedelta(months=months)
+    if start > policy.year_end:
+        raise Rejected("outside_collection_window", f"settled {settled_on}: the waiting period "
+                       f"({why} = {months} months) would end {start}, after the benefit year "
+                       f"{policy.year}; a contribution now buys no coverage ({policy.ref})")
     return CoverageDecision(start, months, f"settled {settled_on} late: waiting period {why} "
                             f"= {months} month(s), covered from {start} ({policy.ref})")

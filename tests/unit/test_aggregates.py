@@ -8,6 +8,7 @@ import pytest
 from conftest import World, make_id
 
 from domain.aggregates import Household, Person
+from domain.errors import Rejected
 from domain.money import Money
 
 FUNAN = "341225"
@@ -588,3 +589,78 @@ def test_one_member_may_use_more_than_250_in_a_household_of_four(family):
     household = family.port.household(A, 2021)
     assert household.used(A) == Money(100000)
     assert household.used() == Money(100000)
+
+
+def test_each_ok_result_carries_the_fields_the_contract_promises(world):
+    world.register(A)
+    enrolled = world.enroll(A)
+    assert {"due", "subsidy", "covered_from"} <= set(enrolled)
+    assert enrolled["covered_from"] is None
+    paid = world.pay(A, amount="300.00")
+    assert {"due", "subsidy", "paid_total", "credit", "covered_from"} <= set(paid)
+    refund = world.ok(op="refund", person=A, year=2021, reason="other", at="2020-12-01")
+    assert {"refunded", "covered_from"} <= set(refund)
+    claim = world.claim("c1", A, "10.00")
+    assert {"eligible_expense", "reimbursable", "reimbursed", "pool_cap", "pool_used_before",
+            "pool_remaining_after", "rule"} <= set(claim)
+    for value in (*enrolled.values(), *paid.values(), *refund.values(), *claim.values()):
+        assert value is None or isinstance(value, str), value
+
+
+def test_a_fully_subsidised_duplicate_enrollment_is_terminated_refunding_nothing(world):
+    world.register(A)
+    world.enroll(A, identity="tekun")
+    events = world.events(op="refund", person=A, year=2021, reason="duplicate_enrollment",
+                          at="2020-12-01")
+    assert names(events) == ["Person.Refunded", "Household.MemberLeft"]
+    assert events[0].amount == Money(0)
+    assert events[0].terminated is True
+    assert world.port.person(A).year(2021).terminated
+
+
+def test_a_duplicate_enrollment_refund_returns_exactly_the_net_paid(world):
+    world.member(A)
+    world.pay(A, amount="20.00")
+    assert world.reject(op="refund", person=A, year=2021, reason="duplicate_enrollment",
+                        amount="300.01", at="2020-12-01") == "refund_exceeds_paid"
+    assert world.reject(op="refund", person=A, year=2021, reason="duplicate_enrollment",
+                        amount="299.99", at="2020-12-01") == "invalid_input"
+    result = world.ok(op="refund", person=A, year=2021, reason="duplicate_enrollment",
+                      amount="300.00", at="2020-12-01")
+    assert (result["refunded"], result["credit"], result["covered_from"]) == ("300.00", "0.00",
+                                                                              None)
+
+
+def test_a_terminated_year_can_be_neither_paid_nor_enrolled_again(world):
+    world.member(A)
+    world.ok(op="refund", person=A, year=2021, reason="duplicate_enrollment", at="2020-12-01")
+    assert world.reject(op="enroll", person=A, year=2021, region=FUNAN,
+                        at="2020-12-02") == "already_enrolled"
+    assert world.reject(op="enroll", person=A, year=2021, region=LINQUAN,
+                        at="2020-12-02") == "already_enrolled"
+    assert world.reject(op="pay", person=A, year=2021, amount="280.00", channel="cash",
+                        payment_ref="again", at="2020-12-02") == "not_enrolled"
+    assert world.reject(op="grant_subsidy", person=A, year=2021, identity="dibao",
+                        at="2020-12-02") == "not_enrolled"
+    assert world.reject(**claim_cmd("c", A, "10.00")) == "not_enrolled"
+
+
+def test_a_gaizhou_late_payment_whose_wait_runs_past_the_year_adds_nothing_to_the_pool(world):
+    # Paid 1 Nov 2025 with the 3-month wait: coverage could only start 1 Feb 2026, after the
+    # benefit year. Such a member can never claim in 2025, so must not raise the 2025 cap
+    # (as for newborns, ADR 0009: "a payment after the year cannot cover it").
+    gaizhou = "210881"
+    head, late = make_id(gaizhou, "19800101", 1), make_id(gaizhou, "19820101", 3)
+    world.member(head, region=gaizhou, year=2025, amount="445.00", enroll_at="2024-11-01",
+                 pay_at="2024-11-02")
+    world.register(late, region=gaizhou)
+    world.enroll(late, year=2025, region=gaizhou, at="2025-10-20", household_head=head)
+    try:
+        paid = world.pay(late, amount="445.00", year=2025, at="2025-11-01")
+    except Rejected as e:
+        assert e.reason == "outside_collection_window"
+    else:
+        assert paid["covered_from"] is None or paid["covered_from"] <= "2025-12-31", paid
+    claim = world.claim("c1", head, "2000.00", visit_date="2025-12-01",
+                        facility_region=gaizhou)
+    assert claim["pool_cap"] == "250.00"

@@ -436,7 +436,7 @@ def test_yangcheng_newborns_pay_nothing_and_are_covered_from_birth(yangcheng):
     born = date(2022, 5, 3)
     d = decide_contribution(yangcheng, born, "newborn", None)
     assert (d.standard, d.due) == (ZERO, ZERO)
-    check_enrollment_day(yangcheng, date(2022, 11, 30), "newborn", born)
+    check_enrollment_day(yangcheng, date(2022, 11, 30), "newborn", born, False)
     assert coverage_start(yangcheng, facts("newborn", born), date(2022, 11, 30)
                           ).covered_from == born
 
@@ -476,8 +476,15 @@ def test_fuyang_returning_migrant_workers_may_pay_until_28_february_2021(fuyang)
 
 def test_fuyang_enrollment_after_the_last_payable_day_is_refused(fuyang):
     assert reason_of(check_enrollment_day, fuyang, date(2021, 1, 5), "general",
-                     ADULT) == "outside_collection_window"
-    check_enrollment_day(fuyang, date(2021, 1, 5), "returning_migrant_worker", ADULT)
+                     ADULT, True) == "outside_collection_window"
+    check_enrollment_day(fuyang, date(2021, 1, 5), "returning_migrant_worker", ADULT, False)
+
+
+def test_hunan_enrollment_in_january_is_open_only_to_continuing_enrollees(hunan):
+    # 003: 2024年1月1日至2024年2月29日期间续缴的,从缴费之日起享受居民医保待遇。
+    check_enrollment_day(hunan, date(2024, 1, 15), "general", ADULT, True)
+    assert reason_of(check_enrollment_day, hunan, date(2024, 1, 15), "general",
+                     ADULT, False) == "outside_collection_window"
 
 
 # --- refunds --------------------------------------------------------------------------------
