@@ -26,13 +26,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from stdnum.cn import ric
 
+from domain.errors import Rejected
 from domain.identity import age_on
 from domain.policy import Policy, PolicyBook, Window
 from domain.rules.collection import newborn_period_end
 from domain.rules.contribution import decide_contribution
-from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.coverage import CoverageFacts, coverage_start, waiting_months
 
 # --- places ---------------------------------------------------------------------------------
 
@@ -243,7 +245,7 @@ class _County:
         for i in range(self.households):
             self.hh, self.seq = i, 0
             self.household()
-        self.rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        self.rows.sort()  # (minute, household, sequence) is unique: dicts never compared
         for m, _, _, fields in self.rows:
             fields["at"] = _at(m)
             yield fields
@@ -374,8 +376,13 @@ class _County:
 
     def coverage(self, p: _Person, settled: date, prior: bool = False, broken: int = 0,
                  back_paid: int = 0) -> date | None:
+        """The first covered day the ledger will decide; None when it will refuse the payment
+        (e.g. a waiting period that would end after the benefit year)."""
         facts = CoverageFacts(p.category, p.birth, p.identity, prior, broken, back_paid)
-        return coverage_start(self.policy, facts, settled).covered_from
+        try:
+            return coverage_start(self.policy, facts, settled).covered_from
+        except Rejected:
+            return None
 
     # --- one household -------------------------------------------------------------------------
 
@@ -435,8 +442,16 @@ class _County:
             p.due, p.subsidy = self.decide(p)
 
         late_household = cal.late_open and rng.random() < 0.03
+        late_extra = self.late_fields(late_household)
         if late_household:
             last = min(cal.late_until, cal.end + timedelta(days=150))
+            if cal.waiting:  # the waiting period must end inside the benefit year
+                months, _ = waiting_months(self.policy, late_extra.get("broken_years", 0),
+                                           late_extra.get("back_paid_years", 0))
+                last = min(last, cal.year_end - relativedelta(months=months, days=20))
+            late_household = last > cal.end
+            late_extra = late_extra if late_household else {}
+        if late_household:
             d0 = cal.end + timedelta(days=rng.randint(1, (last - cal.end).days))
         else:
             d0 = self.pick_day()
@@ -449,7 +464,6 @@ class _County:
                 self.emit(t, {"op": "report_employee_insurance", "person": p.number,
                               "year": self.year})
                 t += 1
-        late_extra = self.late_fields(late_household)
 
         # the head enrolls and pays first
         t += 5
@@ -469,8 +483,9 @@ class _County:
                 continue
             self.enroll(t, p, county, head, **late_extra)
             self.mistakes(t, p, county, head)
-            t = self.settle(p, t, _day_of(t), late_household, late_extra, head, people) or t
-            t += rng.randint(2, 6)
+            # the next member goes on at the desk; this one may pay later (or late)
+            self.settle(p, t, _day_of(t), late_household, late_extra, head, people)
+            t += rng.randint(4, 8)
         self.newborn(people, county, t)
         for p in people:
             self.claims_of(p, county)
@@ -497,25 +512,25 @@ class _County:
         not join otherwise); members may pay late or on a closed day and be refused.
         """
         rng, cal = self.rng, self.cal
+        member = people is not None
         prior = bool(late_extra.get("insured_before"))
         broken = late_extra.get("broken_years", 0)
         back = late_extra.get("back_paid_years", 0)
         if p.due == 0:
             p.covered_from = self.coverage(p, day, prior, broken, back)
             p.ready = t
-            return t
+            return t if p.covered_from is not None or member else None
         payer, relation = self.payer_of(p, head, people)
         pay_day = day
         if not late and rng.random() < 0.12:
             pay_day = self.later_day(day, 1, 20, cal.end) or day
         m = t + 2 if pay_day == day else _minute(pay_day, rng.randint(8, 19), rng.randrange(60))
-        member = people is not None
         if member and not late and rng.random() < 0.015:
             if cal.late_open and not cal.late_needs_prior:
                 # pays after the window: accepted with a waiting period (seed 004)
                 late = True
-                m = _minute(cal.end + timedelta(days=rng.randint(1, 55)), rng.randint(8, 19),
-                            rng.randrange(60))
+                m = max(t + 2, _minute(cal.end + timedelta(days=rng.randint(1, 55)),
+                                       rng.randint(8, 19), rng.randrange(60)))
             else:
                 # pays after the window, or on a closed day: refused
                 p.ready = self.refused_payment(p, m, payer, relation)
@@ -529,7 +544,9 @@ class _County:
         pay_day = _day_of(m)
         p.covered_from = self.coverage(p, pay_day, prior, broken, back)
         p.ready = m
-        if p.covered_from is not None and p.covered_from > pay_day + timedelta(days=1):
+        if p.covered_from is None:  # the ledger will refuse this payment
+            return None if not member else t + 2
+        if p.covered_from > pay_day + timedelta(days=1):
             p.uncovered_claim = rng.random() < 0.25
         if not late:
             self.after_payment(p, m, payer, relation, is_head=not member)
@@ -637,7 +654,7 @@ class _County:
             # the tax bureau's feed sends the same payment line twice
             for row in reversed(self.rows):
                 if row[3].get("op") == "pay" and row[3].get("person") == p.number:
-                    self.emit(row[0] + 1, dict(row[3]))
+                    self.emit(row[0], dict(row[3]))
                     break
 
     def mistakes(self, t: int, p: _Person, county: str, head: _Person) -> None:
@@ -777,9 +794,9 @@ class _County:
             cmd["cause"] = cause
         self.emit(m, cmd)
         r = random_()
-        if r < 0.005:
-            self.emit(m + 1 + int(random_() * 5), dict(cmd))  # the clinic's system re-sends it
-        elif r < 0.01 and reverse and self.expect_ok(p, level, region, cause):
+        if r < 0.008:
+            self.emit(m, dict(cmd))  # the clinic's system re-sends the identical request
+        elif r < 0.016 and reverse and self.expect_ok(p, level, region, cause):
             back = m + 1440 * (1 + int(random_() * 14)) + int(random_() * 300)
             self.emit(back, {"op": "reverse_claim", "claim_id": cmd["claim_id"],
                              "reason": REVERSAL_REASONS[int(random_() * 3)]})
@@ -812,11 +829,11 @@ def generate_county(households: int, regime: str = "fuyang-2021", seed: int = 0,
 
 
 def write_county(path: str | Path, households: int, regime: str = "fuyang-2021",
-                 seed: int = 0) -> int:
+                 seed: int = 0, book: PolicyBook | None = None) -> int:
     """Write a generated county as JSON Lines (UTF-8); returns the number of lines."""
     count = 0
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for cmd in generate_county(households, regime, seed):
+        for cmd in generate_county(households, regime, seed, book):
             f.write(json.dumps(cmd, ensure_ascii=False, separators=(",", ":")))
             f.write("\n")
             count += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -13,7 +14,9 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from domain import commands as c
 from domain.aggregates import (
     ClaimRef,
     Household,
@@ -90,6 +93,23 @@ class LedgerApplication(Application):
         transcoder.register(MoneyAsFen())
         transcoder.register(CoverageFactsAsDict())
 
+    def existing_ids(self, ids: Iterable[UUID]) -> set[UUID] | None:
+        """Which of these aggregates have any event, in one query per 500 ids (SQLite);
+        None where the store offers no such query (then callers look up one by one)."""
+        recorder = self.recorder
+        if not isinstance(recorder, SQLiteApplicationRecorder):
+            return None
+        ids = list(ids)
+        found: set[UUID] = set()
+        table = recorder.events_table_name
+        with recorder.datastore.transaction(commit=False) as c:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                c.execute(f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN "
+                          f"({','.join('?' * len(chunk))})", [u.hex for u in chunk])
+                found.update(UUID(row[0]) for row in c.fetchall())
+        return found
+
     def get_or_none(self, aggregate_id: UUID) -> Any:
         try:
             return self.repository.get(aggregate_id)
@@ -97,23 +117,69 @@ class LedgerApplication(Application):
             return None
 
 
+class AggregateCache:
+    """Aggregates as last saved by this process, so a batch need not replay their events.
+
+    Safe under optimistic concurrency: a decision taken on a stale copy writes events whose
+    version another writer already used, the save fails, the cache is cleared and the batch
+    is decided again from the store.
+    """
+
+    def __init__(self, maxsize: int = 200_000) -> None:
+        self.maxsize = maxsize
+        self.entries: OrderedDict[UUID, Any] = OrderedDict()
+
+    def get(self, aggregate_id: UUID) -> Any:
+        agg = self.entries.get(aggregate_id)
+        if agg is not None:
+            self.entries.move_to_end(aggregate_id)
+        return agg
+
+    def put_all(self, aggregates: Iterable[Any]) -> None:
+        for agg in aggregates:
+            self.entries[agg.id] = agg
+            self.entries.move_to_end(agg.id)
+        while len(self.entries) > self.maxsize:
+            self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
 class BatchUnitOfWork:
     """Loads aggregates once per batch; the batch's aggregates stay in memory until saved."""
 
-    def __init__(self, app: LedgerApplication) -> None:
+    def __init__(self, app: LedgerApplication, shared: AggregateCache | None = None) -> None:
         self.app = app
+        self.shared = shared
         self.cache: dict[UUID, Any] = {}
+        self.changed: dict[UUID, Any] = {}
 
     def _get(self, aggregate_id: UUID) -> Any:
         try:
             return self.cache[aggregate_id]
         except KeyError:
-            agg = self.app.get_or_none(aggregate_id)
+            agg = self.shared.get(aggregate_id) if self.shared is not None else None
+            if agg is None:
+                agg = self.app.get_or_none(aggregate_id)
             self.cache[aggregate_id] = agg
             return agg
 
     def remember(self, aggregate: Any) -> None:
         self.cache[aggregate.id] = aggregate
+        self.changed[aggregate.id] = aggregate
+
+    def prefetch(self, ids: Iterable[UUID]) -> None:
+        """Learn in one query which of the ids a batch will look up do not exist yet."""
+        wanted = {i for i in ids if i not in self.cache
+                  and (self.shared is None or self.shared.get(i) is None)}
+        if not wanted:
+            return
+        existing = self.app.existing_ids(wanted)
+        if existing is None:
+            return
+        for i in wanted - existing:
+            self.cache[i] = None
 
     def person(self, key: str) -> Person | None:
         return self._get(person_id(key))
@@ -168,11 +234,12 @@ class Ledger:
     """Applies contract commands to the store, in atomic batches, and answers queries."""
 
     def __init__(self, app: LedgerApplication, policies: PolicyBook,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, cache_size: int = 200_000) -> None:
         self.app = app
         self.policies = policies
         self.service = LedgerService(policies)
         self.clock = clock
+        self.cache = AggregateCache(cache_size)
 
     # --- commands --------------------------------------------------------------------------
 
@@ -211,20 +278,29 @@ class Ledger:
                 data.get("op"), str) else None
             return e
 
+    def _save(self, uow: BatchUnitOfWork, events: list[Any]) -> None:
+        """Write a batch's events in one transaction, then share its aggregates."""
+        if events:
+            self.app.events.put(events)
+        self.cache.put_all(a for a in uow.changed.values()
+                           if not isinstance(a, PaymentRef | ClaimRef))
+
     def _run_batch(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
         for _ in range(MAX_CONFLICT_RETRIES):
-            uow = BatchUnitOfWork(self.app)
+            uow = BatchUnitOfWork(self.app, self.cache)
+            uow.prefetch(_lookups(batch))
             events: list[Any] = []
             try:
                 results = [self._apply(uow, number, parsed, events, strict=True)
                            for number, parsed in batch]
             except _Poisoned:
+                self.cache.clear()
                 return self._one_by_one(batch)
             try:
-                if events:
-                    self.app.save(*events)
+                self._save(uow, events)
                 return results
             except RecordConflictError:
+                self.cache.clear()
                 continue
         return self._one_by_one(batch)
 
@@ -236,10 +312,10 @@ class Ledger:
                 events: list[Any] = []
                 result = self._apply(uow, number, parsed, events, strict=False)
                 try:
-                    if events:
-                        self.app.save(*events)
+                    self._save(uow, events)
                     break
                 except RecordConflictError:
+                    self.cache.clear()
                     continue
             else:
                 result = _rejected(number, _op_of(parsed), "conflict",
@@ -344,6 +420,23 @@ class Ledger:
             "as_of": as_of.isoformat() if as_of else None,
             "rule": policy.ref if policy else None,
         }
+
+
+def _lookups(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
+    """The ids of aggregates a batch will most likely find absent: new persons, households,
+    payment references and claim ids."""
+    for _, parsed in batch:
+        if isinstance(parsed, Rejected):
+            continue
+        command = parsed[1]
+        if isinstance(command, c.Claim | c.ReverseClaim):
+            yield claim_ref_id(command.claim_id)
+        elif isinstance(command, c.Pay):
+            yield payment_ref_id(command.payment_ref)
+        elif isinstance(command, c.Register):
+            yield person_id(command.person.key)
+        elif isinstance(command, c.Enroll) and command.household_head is None:
+            yield household_id(command.person.key, command.year)
 
 
 def _business_day(event: Any) -> date:

@@ -66,7 +66,7 @@ class Accounts(Application):
 
 
 def machine() -> list[tuple[str, str]]:
-    import eventsourcing
+    from importlib.metadata import version
 
     return [
         ("platform", platform.platform()),
@@ -74,7 +74,7 @@ def machine() -> list[tuple[str, str]]:
         ("cpu count", str(os.cpu_count())),
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("sqlite", sqlite3.sqlite_version),
-        ("eventsourcing", getattr(eventsourcing, "__version__", "?")),
+        ("eventsourcing", version("eventsourcing")),
     ]
 
 

@@ -9,6 +9,7 @@ facts its decision used and the policy id/version that decided.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -20,18 +21,22 @@ from domain.rules.coverage import CoverageFacts
 NAMESPACE = uuid5(NAMESPACE_URL, "https://benefitpool.example/ledger")
 
 
+@lru_cache(maxsize=65536)
 def person_id(key: str) -> UUID:
     return uuid5(NAMESPACE, f"person:{key}")
 
 
+@lru_cache(maxsize=65536)
 def household_id(head_key: str, year: int) -> UUID:
     return uuid5(NAMESPACE, f"household:{head_key}:{year}")
 
 
+@lru_cache(maxsize=65536)
 def payment_ref_id(ref: str) -> UUID:
     return uuid5(NAMESPACE, f"payment_ref:{ref}")
 
 
+@lru_cache(maxsize=65536)
 def claim_ref_id(claim_id: str) -> UUID:
     return uuid5(NAMESPACE, f"claim:{claim_id}")
 

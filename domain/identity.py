@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 from attrs import frozen
 from stdnum import numdb
@@ -72,6 +73,7 @@ def parse_resident_id(text: object, field: str = "person") -> PersonRef:
     return PersonRef(number, standard=True)
 
 
+@lru_cache(maxsize=8192)
 def known_division(code: str) -> bool:
     """Whether a 6-digit code is (or was) a GB/T 2260 division, at any date.
 
