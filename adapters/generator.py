@@ -38,7 +38,7 @@ from domain.rules.coverage import CoverageFacts, coverage_start, waiting_months
 
 # --- places ---------------------------------------------------------------------------------
 
-#: County-level divisions generated for each regime (policy id), with their weights.
+#: County-level divisions generated for each regime (policy id); households are spread evenly.
 COUNTIES: dict[str, tuple[str, ...]] = {
     "fuyang-2021": ("341225", "341221"),  # Funan, Linquan
     "lishui-liandu-2020": ("331102",),  # Liandu

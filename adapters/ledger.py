@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
@@ -92,6 +92,11 @@ class LedgerApplication(Application):
         transcoder.register(DateAsISO())
         transcoder.register(MoneyAsFen())
         transcoder.register(CoverageFactsAsDict())
+
+    def construct_repository(self) -> Repository:
+        """No library-level aggregate cache: the ledger keeps its own (`AggregateCache`),
+        which is refreshed by every save and cleared on every conflict."""
+        return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     def existing_ids(self, ids: Iterable[UUID]) -> set[UUID] | None:
         """Which of these aggregates have any event, in one query per 500 ids (SQLite);

@@ -320,6 +320,8 @@ class Household(Aggregate):
         self.formed_at = at
         self.members: dict[str, Member] = {}
         self.claims: dict[str, SettledClaim] = {}
+        self.used_total = ZERO
+        self.used_by_person: dict[str, Money] = {}
 
     @classmethod
     def form(cls, *, head: str, year: int, region: str, at: datetime,
@@ -393,6 +395,9 @@ class Household(Aggregate):
                 pool_remaining_after=self.pool_remaining_after, policy_id=self.policy_id,
                 policy_version=self.policy_version, explanation=self.explanation,
             )
+            h.used_total = h.used_total + self.reimbursed
+            before = h.used_by_person.get(self.person, ZERO)
+            h.used_by_person[self.person] = before + self.reimbursed
 
     class ClaimReversed(Aggregate.Event):
         claim_id: str
@@ -401,7 +406,10 @@ class Household(Aggregate):
         amount: Money
 
         def apply(self, h: Household) -> None:
-            h.claims[self.claim_id].reversed = True
+            claim = h.claims[self.claim_id]
+            claim.reversed = True
+            h.used_total = h.used_total - claim.reimbursed
+            h.used_by_person[claim.person] = h.used_by_person[claim.person] - claim.reimbursed
 
     def join(self, person: str, region: str, at: datetime, recorded_at: datetime) -> None:
         self.trigger_event(self.MemberJoined, person=person, region=region, at=at,
@@ -437,8 +445,9 @@ class Household(Aggregate):
 
     def used(self, person: str | None = None) -> Money:
         """Reimbursed so far (not reversed), by the whole household or by one member."""
-        return Money(sum(c.reimbursed.fen for c in self.claims.values()
-                         if not c.reversed and (person is None or c.person == person)))
+        if person is None:
+            return self.used_total
+        return self.used_by_person.get(person, ZERO)
 
 
 class PaymentRef(Aggregate):

@@ -50,6 +50,13 @@ def looks_like_resident_id(text: str) -> bool:
 
 def parse_resident_id(text: object, field: str = "person") -> PersonRef:
     """Check a GB 11643 number: length, check character, birth date and birthplace code."""
+    if isinstance(text, str) and len(text) == 18:
+        return _parse_resident_id(text, field)
+    return _parse_resident_id.__wrapped__(text, field)
+
+
+@lru_cache(maxsize=65536)
+def _parse_resident_id(text: object, field: str) -> PersonRef:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"{field} must be a resident ID number", reason="invalid_id")
     number = text.strip().upper()

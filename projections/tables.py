@@ -1,0 +1,195 @@
+"""The read models' SQL tables (SQLAlchemy Core), grouped by view.
+
+Money is integer fen, dates are ISO text (`YYYY-MM-DD`, so they sort and compare as text),
+person columns hold the ledger's person key (the ID number, or `doc:NUMBER` for other
+documents). Every row that an event wrote carries that event's `position` (its notification
+id) and, where the event records a fact, its business date (`*_at`), so a query can answer
+"as of a business date" and "at a position of the log" from the same rows.
+
+Each view owns its tables: `rebuild NAME` drops and recreates only those. `view_tracking`
+holds one row per view, the position up to which the view's rows are complete; it is written
+in the same transaction as the rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+DATE = String(10)
+KEY = String(64)
+
+view_tracking = Table(
+    "view_tracking", metadata,
+    Column("view", String(32), primary_key=True),
+    Column("application", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+# --- person_year ------------------------------------------------------------------------------
+
+person_registry = Table(
+    "person_registry", metadata,
+    Column("person_uuid", String(36), primary_key=True),
+    Column("person", KEY, nullable=False, unique=True),
+    Column("number", KEY, nullable=False),
+    Column("region", String(6), nullable=False),
+    Column("birth_date", DATE, nullable=False),
+    Column("registered_at", DATE, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+#: Append-only: one row per Person event of a benefit year, holding the event's own facts
+#: (kind, amount, coverage start it decided) and the person-year's state after it. The current
+#: state is the row with the highest position; "at position N" is the last row <= N; "as of a
+#: business date" folds the rows whose `at` is on or before the date.
+person_year_version = Table(
+    "person_year_version", metadata,
+    Column("person", KEY, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("at", DATE, nullable=False),
+    Column("kind", String(12), nullable=False),  # enrolled|paid|subsidy|refunded|terminated
+    Column("amount_fen", Integer, nullable=False),  # paid or refunded by this event
+    Column("event_covered_from", DATE),  # the coverage start this event decided
+    Column("region", String(6), nullable=False),
+    Column("household_head", KEY, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("identity", String(32)),
+    Column("subsidy_basis", String(32)),
+    Column("enrolled", Boolean, nullable=False),
+    Column("terminated", Boolean, nullable=False),
+    Column("covered_from", DATE),
+    Column("due_fen", Integer, nullable=False),
+    Column("subsidy_fen", Integer, nullable=False),
+    Column("paid_fen", Integer, nullable=False),
+    Column("refunded_fen", Integer, nullable=False),
+    Column("credit_fen", Integer, nullable=False),
+    Column("rule", String(64), nullable=False),
+    PrimaryKeyConstraint("person", "year", "position"),
+)
+
+# --- household_pool ---------------------------------------------------------------------------
+
+household_pool = Table(
+    "household_pool", metadata,
+    Column("household_id", String(36), primary_key=True),
+    Column("head", KEY, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("region", String(6), nullable=False),
+    Column("formed_at", DATE, nullable=False),
+    Column("formed_position", Integer, nullable=False),
+    Column("rule", String(64)),  # the policy in force for region and year (PolicyBook.find)
+    Column("cap_each_fen", Integer, nullable=False),  # its outpatient per_person_cap
+    Column("members", Integer, nullable=False),  # joined and not left
+    Column("covered", Integer, nullable=False),  # covered, not suspended, not left
+    Column("cap_fen", Integer, nullable=False),  # cap_each_fen x covered
+    Column("used_fen", Integer, nullable=False),  # unreversed reimbursements
+    Column("claim_count", Integer, nullable=False),  # settled claims, reversed included
+    Column("position", Integer, nullable=False),  # the last event that changed the row
+    Index("ix_household_pool_head_year", "head", "year"),
+)
+
+household_member = Table(
+    "household_member", metadata,
+    Column("household_id", String(36), nullable=False),
+    Column("person", KEY, nullable=False),
+    Column("region", String(6), nullable=False),
+    Column("joined_at", DATE, nullable=False),
+    Column("joined_position", Integer, nullable=False),
+    Column("covered_from", DATE),
+    Column("covered_to", DATE),
+    Column("covered_at", DATE),
+    Column("covered_position", Integer),
+    Column("suspended_at", DATE),
+    Column("suspended_position", Integer),
+    Column("left_at", DATE),
+    Column("left_position", Integer),
+    PrimaryKeyConstraint("household_id", "person"),
+)
+
+# --- claims_journal ---------------------------------------------------------------------------
+
+claims_journal = Table(
+    "claims_journal", metadata,
+    Column("claim_id", String(128), primary_key=True),
+    Column("household_id", String(36), nullable=False),
+    Column("head", KEY, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("region", String(6), nullable=False),
+    Column("person", KEY, nullable=False),
+    Column("visit_date", DATE, nullable=False),
+    Column("at", DATE, nullable=False),
+    Column("settled_at", String(40), nullable=False),  # the full business timestamp
+    Column("facility_level", Integer, nullable=False),
+    Column("facility_region", String(6), nullable=False),
+    Column("expense_fen", Integer, nullable=False),
+    Column("cause", String(32), nullable=False),
+    Column("pooling", String(16), nullable=False),
+    Column("eligible_fen", Integer, nullable=False),
+    Column("reimbursable_fen", Integer, nullable=False),
+    Column("reimbursed_fen", Integer, nullable=False),
+    Column("pool_cap_fen", Integer, nullable=False),
+    Column("pool_used_before_fen", Integer, nullable=False),
+    Column("pool_remaining_after_fen", Integer, nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("policy_version", String(32), nullable=False),
+    Column("explanation", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("reversed_at", DATE),
+    Column("reversal_reason", Text),
+    Column("reversal_amount_fen", Integer),
+    Column("reversal_position", Integer),
+    Index("ix_claims_journal_household", "household_id", "position"),
+)
+
+# --- fund_ledger ------------------------------------------------------------------------------
+
+#: Items: contribution (key: channel), subsidy (key: identity or age basis), refund (key:
+#: reason), reimbursement (key: settled, reversed (negative)), fiscal_due (key: "").
+fund_ledger = Table(
+    "fund_ledger", metadata,
+    Column("region", String(6), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("item", String(16), nullable=False),
+    Column("key", String(32), nullable=False),
+    Column("amount_fen", Integer, nullable=False),
+    PrimaryKeyConstraint("region", "year", "item", "key"),
+)
+
+# --- enrollment -------------------------------------------------------------------------------
+
+#: registered: people registered in the region, by the year of their registration, under
+#: identity "" (no identity is known at registration); enrolled and covered: person-years of
+#: the benefit year, by the identity of the enrollment ("" for none), terminated ones excluded.
+enrollment = Table(
+    "enrollment", metadata,
+    Column("region", String(6), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("identity", String(32), nullable=False),
+    Column("registered", Integer, nullable=False),
+    Column("enrolled", Integer, nullable=False),
+    Column("covered", Integer, nullable=False),
+    PrimaryKeyConstraint("region", "year", "identity"),
+)
+
+#: The views and the tables each owns (rebuilt together).
+VIEW_TABLES: dict[str, tuple[Table, ...]] = {
+    "person_year": (person_registry, person_year_version),
+    "household_pool": (household_pool, household_member),
+    "claims_journal": (claims_journal,),
+    "fund_ledger": (fund_ledger,),
+    "enrollment": (enrollment,),
+}
+VIEWS: tuple[str, ...] = tuple(VIEW_TABLES)
