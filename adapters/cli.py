@@ -88,7 +88,7 @@ def ingest_file(ledger: Ledger, path: Path, results_to: Any, batch_size: int,
     with progress:
         task = progress.add_task("ingest", total=total)
         for result in ledger.execute_lines(
-                _read_lines(path), batch_size=batch_size,
+                _read_lines(path), batch_size=batch_size, freeze_gc=True,
                 progress=lambda n: progress.advance(task, n)):
             counts[(result["status"], result["reason"])] += 1
             results_to.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -112,7 +112,7 @@ def ingest(
     results: Annotated[Path | None, typer.Option("--results", help="Write results here.")] = None,
     db: DbOption = None,
     policies: PoliciesOption = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 1000,
 ) -> None:
     """Apply a command file; one result per line (rejected lines record nothing)."""
     if not file.is_file() or not os.access(file, os.R_OK):
@@ -311,7 +311,7 @@ def demo(
                 n = write_county(path, households, regime, seed)
                 err.print(f"Generated {households} households of {regime} ({n} commands).")
                 with open(os.devnull, "w") as sink:
-                    counts = ingest_file(ledger, path, sink, 500, err.is_terminal)
+                    counts = ingest_file(ledger, path, sink, 1000, err.is_terminal)
         summary = summarise(ledger)
     _print_summary(summary, counts, database_url(db))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import traceback
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -82,10 +84,32 @@ class CoverageFactsAsDict(Transcoding):
             broken_years=data["broken_years"], back_paid_years=data["back_paid_years"])
 
 
+class FastJSONTranscoder(JSONTranscoder):
+    """The library's JSON format (`{"_type_": name, "_data_": ...}` for registered types),
+    encoded by orjson; decoding stays the library's own. A state holding a UUID at its top
+    level (orjson would write it bare) goes through the library's encoder instead."""
+
+    OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+               | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+    def encode(self, obj: Any) -> bytes:
+        if type(obj) is dict and not any(type(v) is UUID for v in obj.values()):
+            try:
+                return orjson.dumps(obj, default=self._encode_obj, option=self.OPTIONS)
+            except orjson.JSONEncodeError:
+                pass  # the library's encoder raises the precise error, or copes
+        return super().encode(obj)
+
+
 class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
     name = "benefitpool"
+
+    def construct_transcoder(self) -> JSONTranscoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -252,9 +276,14 @@ class Ledger:
         """Apply one decoded command object; returns its result object."""
         return self._run_batch([(line, self._parse(command))])[0]
 
-    def execute_lines(self, lines: Iterable[str], batch_size: int = 500,
-                      progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
-        """Apply a command file's lines in batches; yields one result per non-blank line."""
+    def execute_lines(self, lines: Iterable[str], batch_size: int = 1000,
+                      progress: Callable[[int], None] | None = None,
+                      freeze_gc: bool = False) -> Iterator[dict[str, Any]]:
+        """Apply a command file's lines in batches; yields one result per non-blank line.
+
+        `freeze_gc` moves everything alive after each batch out of the cyclic collector's
+        reach (gc.freeze), so a long ingest does not rescan its aggregate cache every time.
+        """
         batch: list[tuple[int, Any]] = []
         for number, text in enumerate(lines, start=1):
             if not text.strip():
@@ -268,6 +297,8 @@ class Ledger:
                 yield from self._run_batch(batch)
                 if progress:
                     progress(len(batch))
+                if freeze_gc:
+                    gc.freeze()
                 batch = []
         if batch:
             yield from self._run_batch(batch)

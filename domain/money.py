@@ -13,7 +13,7 @@ _MONEY = re.compile(r"^(-?)([0-9]{1,12})(?:\.([0-9]{1,2}))?$")
 MAX_FEN = 10**12  # 10 billion yuan: far above any real contribution or expense
 
 
-@frozen(order=True)
+@frozen
 class Money:
     """An amount of yuan held as a whole number of fen (1 yuan = 100 fen)."""
 
@@ -54,6 +54,18 @@ class Money:
     @classmethod
     def zero(cls) -> Money:
         return ZERO
+
+    def __lt__(self, other: Money) -> bool:
+        return self.fen < other.fen
+
+    def __le__(self, other: Money) -> bool:
+        return self.fen <= other.fen
+
+    def __gt__(self, other: Money) -> bool:
+        return self.fen > other.fen
+
+    def __ge__(self, other: Money) -> bool:
+        return self.fen >= other.fen
 
     def __add__(self, other: Money) -> Money:
         return Money(self.fen + other.fen)

@@ -406,7 +406,7 @@ class ViewProjection(Projection[LedgerViews]):
                 keys.append(key)
         for chunk in _chunks(keys):
             rows = conn.execute(select(pyv).where(pyv.c.person.in_(chunk),
-                                                  pyv.c.position <= start)
+                                                  pyv.c.position <= start + 10**9)
                                 .order_by(pyv.c.person, pyv.c.year, pyv.c.position))
             for row in rows:  # the last row of each person-year wins
                 self.person_years[(row.person, row.year)] = _PY.from_row(row)

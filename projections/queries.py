@@ -1,0 +1,339 @@
+"""Queries answered from the views: household and person (the contract's fields, exactly as
+`Ledger.household_view` / `Ledger.person_view` give them from the aggregates), the fund ledger
+and the enrollment report.
+
+Two ways back in time, both answered from the same rows:
+
+- `as_of=D` (business date): an event counts if its business date (`at`) is on or before D,
+  as `Ledger.household_view(..., as_of=D)` folds the household's events (ADR 14). Members are
+  listed if they joined by D and had not left by D; they count toward the cap if their coverage
+  was decided by D, has begun by D and they were neither suspended nor gone by D; `used` sums
+  the claims settled by D and not reversed by D; the claims listed are those settled by D. As in
+  the ledger, the household is found through the person's current enrollment and the cap is
+  the policy's per-person cap. A person `as_of=D` folds the person-year's events dated by D.
+- `at_position=N`: what the ledger said when its notification log stood at N — the same rules
+  with "event position <= N" in place of the date, the person's enrollment included.
+
+The caller brings the views up to date first (`projections.views.catch_up`), or passes
+`refresh`, a callable run before the query (e.g. `lambda: catch_up(app, views)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, select
+
+from domain.aggregates import household_id
+from domain.errors import Rejected
+from domain.identity import parse_person_ref
+from domain.money import Money
+from projections import tables as t
+
+#: Identities counted as people lifted out of poverty (脱贫人口 and those monitored against a
+#: return to poverty). Seed 004 (Gaizhou 2025) asks that their enrollment rate stay at or above
+#: 99%; the report shows that target for every region.
+LIFTED_OUT_OF_POVERTY: tuple[str, ...] = ("stably_lifted", "filed_poor", "monitored", "at_risk",
+                                         "returned_to_poverty")
+LIFTED_TARGET = Decimal("0.99")
+
+_py, _reg, _hp, _hm, _cj = (t.person_year_version, t.person_registry, t.household_pool,
+                            t.household_member, t.claims_journal)
+
+_REGISTRY = select(_reg.c.number, _reg.c.region, _reg.c.registered_at, _reg.c.position).where(
+    _reg.c.person == bindparam("person"))
+_PERSON_YEAR_LAST = (select(_py).where(_py.c.person == bindparam("person"),
+                                      _py.c.year == bindparam("year"),
+                                      _py.c.position <= bindparam("bound"))
+                     .order_by(_py.c.position.desc()).limit(1))
+_PERSON_ROWS = select(_py).where(_py.c.person == bindparam("person")).order_by(
+    _py.c.year, _py.c.position)
+_HOUSEHOLD = select(_hp).where(_hp.c.household_id == bindparam("hid"))
+_MEMBERS = select(_hm).where(_hm.c.household_id == bindparam("hid")).order_by(
+    _hm.c.joined_position)
+_CLAIMS = select(_cj.c.claim_id, _cj.c.person, _cj.c.visit_date, _cj.c.reimbursed_fen,
+                 _cj.c.at, _cj.c.position, _cj.c.reversed_at, _cj.c.reversal_position).where(
+    _cj.c.household_id == bindparam("hid")).order_by(_cj.c.position)
+_PERSON_CLAIMS = select(_cj.c.reimbursed_fen, _cj.c.at, _cj.c.position, _cj.c.reversed_at,
+                        _cj.c.reversal_position).where(
+    _cj.c.household_id == bindparam("hid"), _cj.c.person == bindparam("person"))
+
+NO_BOUND = 2**62
+
+
+def _number(key: str) -> str:
+    return key[4:] if key.startswith("doc:") else key
+
+
+def _money(fen: int) -> str:
+    return str(Money(fen))
+
+
+class _Bound:
+    """Which recorded facts count: those dated by `as_of` and/or recorded by `at_position`."""
+
+    __slots__ = ("day", "position")
+
+    def __init__(self, as_of: date | None, at_position: int | None) -> None:
+        self.day = as_of.isoformat() if as_of is not None else None
+        self.position = at_position
+
+    def __bool__(self) -> bool:
+        return self.day is not None or self.position is not None
+
+    def sees(self, day: str | None, position: int | None) -> bool:
+        if position is None:
+            return False
+        return ((self.day is None or day <= self.day)
+                and (self.position is None or position <= self.position))
+
+
+def _refresh(refresh: Callable[[], Any] | None) -> None:
+    if refresh is not None:
+        refresh()
+
+
+# --- household ---------------------------------------------------------------------------------
+
+
+def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
+              at_position: int | None = None,
+              refresh: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The household of `ref` (head or member) for a benefit year: cap, used, remaining,
+    members and claims — the fields and formats of `Ledger.household_view`."""
+    key = parse_person_ref(ref).key
+    _refresh(refresh)
+    bound = _Bound(as_of, at_position)
+    with engine.connect() as conn:
+        py = conn.execute(_PERSON_YEAR_LAST, {
+            "person": key, "year": year,
+            "bound": NO_BOUND if at_position is None else at_position}).first()
+        if py is None:
+            reg = conn.execute(_REGISTRY, {"person": key}).first()
+            if reg is None or (at_position is not None and reg.position > at_position):
+                raise Rejected("unknown_person", f"{ref} is not registered")
+            raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
+        hid = str(household_id(py.household_head, year))
+        h = conn.execute(_HOUSEHOLD, {"hid": hid}).first()
+        if h is None or (bound and not bound.sees(h.formed_at, h.formed_position)):
+            raise Rejected("not_enrolled", f"the household did not exist on {as_of}")
+        members = conn.execute(_MEMBERS, {"hid": hid}).all()
+        claims = conn.execute(_CLAIMS, {"hid": hid}).all()
+
+    listed, covered, claim_rows = [], [], []
+    used = 0
+    if not bound:
+        for m in members:
+            if m.left_position is None:
+                listed.append(_number(m.person))
+                if m.covered_position is not None and m.suspended_position is None:
+                    covered.append(_number(m.person))
+        for c in claims:
+            claim_rows.append({"claim_id": c.claim_id, "person": _number(c.person),
+                               "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
+                               "reversed": c.reversal_position is not None})
+        cap, used = h.cap_fen, h.used_fen
+    else:
+        for m in members:
+            if not bound.sees(m.joined_at, m.joined_position):
+                continue
+            if bound.sees(m.left_at, m.left_position):
+                continue
+            listed.append(_number(m.person))
+            if (bound.sees(m.covered_at, m.covered_position)
+                    and not bound.sees(m.suspended_at, m.suspended_position)
+                    and (bound.day is None or m.covered_from <= bound.day)):
+                covered.append(_number(m.person))
+        for c in claims:
+            if not bound.sees(c.at, c.position):
+                continue
+            reversed_ = bound.sees(c.reversed_at, c.reversal_position)
+            if not reversed_:
+                used += c.reimbursed_fen
+            claim_rows.append({"claim_id": c.claim_id, "person": _number(c.person),
+                               "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
+                               "reversed": reversed_})
+        cap = h.cap_each_fen * len(covered)
+    return {
+        "head": _number(h.head), "year": year, "region": h.region, "members": listed,
+        "covered_members": covered, "cap": _money(cap), "used": _money(used),
+        "remaining": _money(max(0, cap - used)), "claims": claim_rows,
+        "as_of": as_of.isoformat() if as_of else None, "rule": h.rule,
+    }
+
+
+# --- person ------------------------------------------------------------------------------------
+
+
+class _State:
+    __slots__ = ("region", "head", "identity", "due", "subsidy", "paid", "refunded",
+                 "covered_from", "terminated")
+
+
+def _state(row: Any) -> _State:
+    s = _State()
+    s.region, s.head, s.identity = row.region, row.household_head, row.identity
+    s.due, s.subsidy, s.paid, s.refunded = (row.due_fen, row.subsidy_fen, row.paid_fen,
+                                            row.refunded_fen)
+    s.covered_from, s.terminated = row.covered_from, row.terminated
+    return s
+
+
+def _fold(rows: Iterable[Any]) -> _State | None:
+    """A person-year folded from its events (rows in position order), as the aggregate
+    applies them; events before the enrollment are ignored."""
+    s: _State | None = None
+    for row in rows:
+        kind = row.kind
+        if kind == "enrolled":
+            s = _state(row)
+            s.paid = s.refunded = 0
+            s.covered_from, s.terminated = row.event_covered_from, False
+        elif s is None:
+            continue
+        elif kind == "paid":
+            s.paid += row.amount_fen
+            if s.covered_from is None and row.event_covered_from is not None:
+                s.covered_from = row.event_covered_from
+        elif kind == "subsidy":
+            s.identity, s.subsidy, s.due = row.identity, row.subsidy_fen, row.due_fen
+            if s.covered_from is None and row.event_covered_from is not None:
+                s.covered_from = row.event_covered_from
+        else:  # refunded | terminated
+            s.refunded += row.amount_fen
+            if kind == "terminated":
+                s.terminated, s.covered_from = True, None
+    return s
+
+
+def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None = None,
+           at_position: int | None = None,
+           refresh: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """A person's enrollment, money, coverage and reimbursement for a benefit year (the latest
+    one by default) — the fields and formats of `Ledger.person_view`."""
+    key = parse_person_ref(ref).key
+    _refresh(refresh)
+    bound = _Bound(as_of, at_position)
+    with engine.connect() as conn:
+        reg = conn.execute(_REGISTRY, {"person": key}).first()
+        if reg is None or (bound and not bound.sees(reg.registered_at, reg.position)):
+            raise Rejected("unknown_person", f"{ref} is not registered")
+        rows = [r for r in conn.execute(_PERSON_ROWS, {"person": key})
+                if not bound or bound.sees(r.at, r.position)]
+        years = {r.year for r in rows if r.kind == "enrolled"}
+        if year is None:
+            year = max(years) if years else None
+        mine = [r for r in rows if r.year == year]
+        s = _fold(mine) if as_of is not None else (_state(mine[-1]) if mine else None)
+        reimbursed = 0
+        if s is not None:
+            hid = str(household_id(s.head, year))
+            for c in conn.execute(_PERSON_CLAIMS, {"hid": hid, "person": key}):
+                if not bound:
+                    if c.reversal_position is None:
+                        reimbursed += c.reimbursed_fen
+                elif (bound.sees(c.at, c.position)
+                      and not bound.sees(c.reversed_at, c.reversal_position)):
+                    reimbursed += c.reimbursed_fen
+    return {
+        "person": reg.number, "year": year,
+        "region": s.region if s else reg.region,
+        "household_head": _number(s.head) if s else None,
+        "enrolled": bool(s and not s.terminated),
+        "covered_from": s.covered_from if s and s.covered_from else None,
+        "due": _money(s.due) if s else None, "subsidy": _money(s.subsidy) if s else None,
+        "paid": _money(s.paid) if s else "0.00",
+        "refunded": _money(s.refunded) if s else "0.00",
+        "credit": _money(max(0, s.paid - s.refunded - s.due)) if s else "0.00",
+        "reimbursed": _money(reimbursed),
+        "identity": s.identity if s else None,
+    }
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+def fund_report(engine: Engine, region: str | None = None, year: int | None = None,
+                refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+    """The fund ledger: one row per region, year, item and key, money as strings. Items:
+    contribution (key: channel), subsidy (key: identity or age basis), refund (key: reason),
+    reimbursement (keys: settled, reversed (negative)), fiscal_due (covered persons x the
+    policy's fiscal part; 0.00 where the policy states none)."""
+    _refresh(refresh)
+    fl = t.fund_ledger
+    stmt = select(fl).order_by(fl.c.region, fl.c.year, fl.c.item, fl.c.key)
+    if region:
+        stmt = stmt.where(fl.c.region.startswith(region))
+    if year is not None:
+        stmt = stmt.where(fl.c.year == year)
+    with engine.connect() as conn:
+        return [{"region": r.region, "year": r.year, "item": r.item, "key": r.key,
+                 "amount": _money(r.amount_fen)} for r in conn.execute(stmt)]
+
+
+def _rate(part: int, whole: int) -> str | None:
+    if not whole:
+        return None
+    return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+
+def enrollment_report(engine: Engine, region: str | None = None, year: int | None = None,
+                      refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+    """Enrollment per region, benefit year and identity.
+
+    For each region and benefit year: a row `identity: "*"` with everyone registered in the
+    region by the end of that year, the enrolled and covered person-years and the rate covered
+    / registered; one row per identity ("" for none) with enrolled, covered and the rate covered
+    / enrolled (the ledger learns an identity only at enrollment, so it has no population to
+    divide by); and a row `identity: "lifted_out_of_poverty"` summing `LIFTED_OUT_OF_POVERTY`.
+    Rows of those identities and the group carry `target` "0.99" and `met` (rate >= target).
+    """
+    _refresh(refresh)
+    en = t.enrollment
+    stmt = select(en).order_by(en.c.region, en.c.year, en.c.identity)
+    if region:
+        stmt = stmt.where(en.c.region.startswith(region))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    registered: dict[str, list[tuple[int, int]]] = {}
+    years: dict[tuple[str, int], list[Any]] = {}
+    for r in rows:
+        if r.registered:
+            registered.setdefault(r.region, []).append((r.year, r.registered))
+        if (r.enrolled or r.covered) and (year is None or r.year == year):
+            years.setdefault((r.region, r.year), []).append(r)
+    if year is not None:
+        for reg in registered:
+            years.setdefault((reg, year), [])
+    out: list[dict[str, Any]] = []
+    for (reg, y), items in sorted(years.items()):
+        people = sum(n for ry, n in registered.get(reg, ()) if ry <= y)
+        enrolled = sum(r.enrolled for r in items)
+        covered = sum(r.covered for r in items)
+        out.append({"region": reg, "year": y, "identity": "*", "registered": people,
+                    "enrolled": enrolled, "covered": covered, "rate": _rate(covered, people),
+                    "target": None, "met": None})
+        lifted = [0, 0]
+        for r in items:
+            row = {"region": reg, "year": y, "identity": r.identity, "registered": None,
+                   "enrolled": r.enrolled, "covered": r.covered,
+                   "rate": _rate(r.covered, r.enrolled), "target": None, "met": None}
+            if r.identity in LIFTED_OUT_OF_POVERTY:
+                lifted[0] += r.enrolled
+                lifted[1] += r.covered
+                _target(row)
+            out.append(row)
+        group = {"region": reg, "year": y, "identity": "lifted_out_of_poverty",
+                 "registered": None, "enrolled": lifted[0], "covered": lifted[1],
+                 "rate": _rate(lifted[1], lifted[0]), "target": None, "met": None}
+        out.append(_target(group))
+    return out
+
+
+def _target(row: dict[str, Any]) -> dict[str, Any]:
+    row["target"] = str(LIFTED_TARGET)
+    row["met"] = None if row["rate"] is None else Decimal(row["rate"]) >= LIFTED_TARGET
+    return row

@@ -1,0 +1,427 @@
+"""The read models: fed from the notification log, atomic with their tracking, equal to what the
+aggregates say — now, as of a business date and at a position of the log."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventsourcing.application import Repository
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Engine, create_engine, func, select, text
+
+import projections.views as views_module
+from adapters.generator import generate_county
+from adapters.ledger import Ledger, LedgerApplication, open_ledger
+from adapters.policy_files import load_policy_book
+from adapters.store import store_env
+from domain.aggregates import Household, Person, household_id, person_id
+from domain.errors import Rejected
+from domain.identity import parse_person_ref
+from domain.money import Money
+from projections import queries as q
+from projections import tables as t
+from projections.views import (
+    TOPICS,
+    LedgerViews,
+    ViewConflict,
+    catch_up,
+    rebuild,
+    status,
+)
+
+BOOK = load_policy_book()
+REGIMES = {"fuyang-2021": 2021, "gaizhou-2025": 2025}
+HOUSEHOLDS = 200
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def lines(commands: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(c, ensure_ascii=False) for c in commands]
+
+
+def ingest(ledger: Ledger, commands: list[dict[str, Any]]) -> None:
+    list(ledger.execute_lines(lines(commands)))
+
+
+class ReadingApplication(LedgerApplication):
+    """Keeps every aggregate it replayed: for comparisons on a store no longer written."""
+
+    def construct_repository(self) -> Repository:
+        return Repository(event_store=self.events, snapshot_store=self.snapshots,
+                          cache_maxsize=10**6, fastforward=False, deepcopy_from_cache=False)
+
+
+def reader(url: str) -> Ledger:
+    """A ledger that answers from aggregates replayed once each (for comparisons only)."""
+    return Ledger(ReadingApplication(env=store_env(url)), BOOK)
+
+
+def views_on(path: Path) -> tuple[Engine, LedgerViews]:
+    engine = create_engine(f"sqlite:///{path}")
+    return engine, LedgerViews(engine, BOOK)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every view table's rows, in primary-key order."""
+    out = {}
+    with engine.connect() as conn:
+        for table in t.metadata.sorted_tables:
+            if table is t.view_tracking:
+                continue
+            pk = list(table.primary_key.columns)
+            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*pk))]
+    return out
+
+
+def call(f, *args, **kwargs) -> Any:
+    try:
+        return f(*args, **kwargs)
+    except Rejected as e:
+        return ("rejected", e.reason)
+
+
+class County:
+    """A generated county ingested into a SQLite file, with views in the same file."""
+
+    def __init__(self, folder: Path, regime: str, households: int = HOUSEHOLDS) -> None:
+        self.year = REGIMES[regime]
+        url = f"sqlite:///{folder / (regime + '.db')}"
+        ingest(open_ledger(url, BOOK), list(generate_county(households, regime, 7, BOOK)))
+        self.ledger = reader(url)
+        self.engine = create_engine(url)
+        self.views = LedgerViews(self.engine, BOOK)
+        catch_up(self.ledger.app, self.views)
+        app = self.ledger.app
+        created = app.recorder.select_notifications(
+            1, 10**7, topics=[t for t in TOPICS if t.endswith(("Registered", "Formed"))])
+        events = [app.mapper.to_domain_event(n) for n in created]
+        self.persons = [e.number for e in events if isinstance(e, Person.Registered)]
+        self.heads = [e.head for e in events if isinstance(e, Household.Formed)]
+
+
+@pytest.fixture(scope="module", params=sorted(REGIMES))
+def county(request, tmp_path_factory) -> County:
+    return County(tmp_path_factory.mktemp("views"), request.param)
+
+
+# --- the views equal the aggregates ----------------------------------------------------------------
+
+
+def test_every_person_and_household_answered_from_the_views_equals_the_aggregates(county):
+    ledger, engine, year = county.ledger, county.engine, county.year
+    assert len(county.heads) == HOUSEHOLDS
+    for person in county.persons:
+        assert q.person(engine, person) == ledger.person_view(person)
+        for y in (year, year + 1):
+            assert q.person(engine, person, y) == ledger.person_view(person, y)
+        assert call(q.household, engine, person, year) == call(ledger.household_view, person,
+                                                              year)
+
+
+def test_as_of_a_business_date_a_household_equals_its_events_folded_up_to_that_date(county):
+    ledger, engine, year = county.ledger, county.engine, county.year
+    days = [date(year - 1, 9, 15), date(year - 1, 12, 31), date(year, 1, 1), date(year, 4, 30),
+            date(year, 9, 1)]
+    seen = Counter()
+    for head in county.heads:
+        for day in days:
+            expected = call(ledger.household_view, head, year, as_of=day)
+            assert call(q.household, engine, head, year, as_of=day) == expected, (head, day)
+            seen[isinstance(expected, dict) and bool(expected["claims"])] += 1
+    assert seen[True] and seen[False]  # some dates before claims, some after
+
+
+def person_as_of(ledger: Ledger, events: list[Any], ref: str, year: int | None,
+                 day: date) -> Any:
+    """The person view on a business date, folded independently from the Person's events."""
+    person = None
+    for event in events:
+        at = event.at.date() if isinstance(getattr(event, "at", None), datetime) else date.min
+        if at > day:
+            continue
+        if person is None:
+            if not isinstance(event, Person.Registered):
+                continue
+            person = event.mutate(None)
+            continue
+        try:
+            event.apply(person)
+        except KeyError:  # a fact about an enrollment recorded after the day
+            continue
+    if person is None:
+        return ("rejected", "unknown_person")
+    if year is None:
+        year = max(person.years) if person.years else None
+    py = person.year(year) if year is not None else None
+    reimbursed = Money(0)
+    if py is not None:
+        view = call(ledger.household_view, ref, year, as_of=day)
+        if isinstance(view, dict):
+            reimbursed = Money(sum(Money.parse(c["reimbursed"]).fen for c in view["claims"]
+                                   if c["person"] == person.number and not c["reversed"]))
+    return {
+        "person": person.number, "year": year, "region": py.region if py else person.region,
+        "household_head": py.household_head.removeprefix("doc:") if py else None,
+        "enrolled": bool(py and not py.terminated),
+        "covered_from": py.covered_from.isoformat() if py and py.covered_from else None,
+        "due": str(py.due) if py else None, "subsidy": str(py.subsidy) if py else None,
+        "paid": str(py.paid) if py else "0.00", "refunded": str(py.refunded) if py else "0.00",
+        "credit": str(py.credit) if py else "0.00", "reimbursed": str(reimbursed),
+        "identity": py.identity if py else None,
+    }
+
+
+def test_as_of_a_business_date_a_person_equals_their_events_folded_up_to_that_date(county):
+    ledger, engine, year = county.ledger, county.engine, county.year
+    for person in county.persons[::3]:
+        events = list(ledger.app.events.get(person_id(parse_person_ref(person).key)))
+        for day in (date(year - 1, 10, 20), date(year - 1, 12, 31), date(year, 6, 30)):
+            expected = person_as_of(ledger, events, person, None, day)
+            assert call(q.person, engine, person, as_of=day) == expected, (person, day)
+            expected = person_as_of(ledger, events, person, year, day)
+            assert call(q.person, engine, person, year, as_of=day) == expected, (person, day)
+
+
+def ledger_at(ledger: Ledger, position: int) -> Ledger:
+    """A ledger in memory holding exactly the events whose notification id is <= position."""
+    copy = reader("memory://")
+    notifications = ledger.app.recorder.select_notifications(1, position, stop=position)
+    copy.app.recorder.insert_events([
+        StoredEvent(originator_id=n.originator_id, originator_version=n.originator_version,
+                    topic=n.topic, state=n.state) for n in notifications])
+    return copy
+
+
+def test_at_a_position_the_views_equal_the_ledger_rebuilt_from_the_log_up_to_it(county):
+    ledger, engine, year = county.ledger, county.engine, county.year
+    head = ledger.app.recorder.max_notification_id()
+    for position in (head // 7, head // 3 + 1, (2 * head) // 3 - 1, head):
+        then = ledger_at(ledger, position)
+        for person in county.persons[position % 3::3]:
+            assert call(q.person, engine, person, at_position=position) == call(
+                then.person_view, person), (person, position)
+            assert call(q.household, engine, person, year, at_position=position) == call(
+                then.household_view, person, year), (person, position)
+
+
+# --- the fund ledger and enrollment equal sums over the aggregates ---------------------------------
+
+
+def aggregate_sums(county: County) -> tuple[dict, dict]:
+    app = county.ledger.app
+    money: defaultdict[tuple, int] = defaultdict(int)
+    counts: defaultdict[tuple, int] = defaultdict(int)
+    for number in county.persons:
+        person = app.repository.get(person_id(parse_person_ref(number).key))
+        for year, py in person.years.items():
+            money[(py.region, year, "contribution")] += py.paid.fen
+            money[(py.region, year, "refund")] += py.refunded.fen
+            if not py.terminated:
+                money[(py.region, year, "subsidy")] += py.subsidy.fen
+                counts[(py.region, year, py.identity or "", "enrolled")] += 1
+                if py.covered_from is not None:
+                    policy = BOOK.find(py.region, year)
+                    money[(py.region, year, "fiscal_due")] += policy.contribution.fiscal.fen
+                    counts[(py.region, year, py.identity or "", "covered")] += 1
+    for head in county.heads:
+        household = app.get_or_none(household_id(parse_person_ref(head).key, county.year))
+        money[(household.region, household.year, "reimbursement")] += household.used().fen
+    return money, counts
+
+
+def test_the_fund_ledger_totals_equal_sums_over_persons_and_households(county):
+    money, _ = aggregate_sums(county)
+    report: defaultdict[tuple, int] = defaultdict(int)
+    for row in q.fund_report(county.engine):
+        report[(row["region"], row["year"], row["item"])] += Money.parse(row["amount"]).fen
+    assert {k: v for k, v in report.items() if v} == {k: v for k, v in money.items() if v}
+    assert any(item == "reimbursement" for _, _, item in report)
+    assert any(item == "refund" for _, _, item in report)
+
+
+def test_enrollment_counts_equal_the_person_years_by_identity(county):
+    _, counts = aggregate_sums(county)
+    report = q.enrollment_report(county.engine, year=county.year)
+    by_identity = {}
+    for row in report:
+        if row["identity"] not in ("*", "lifted_out_of_poverty"):
+            by_identity[(row["region"], row["year"], row["identity"], "enrolled")] = \
+                row["enrolled"]
+            by_identity[(row["region"], row["year"], row["identity"], "covered")] = \
+                row["covered"]
+    assert {k: v for k, v in by_identity.items() if v} == {k: v for k, v in counts.items() if v}
+    totals = [r for r in report if r["identity"] == "*"]
+    assert totals and all(r["registered"] >= r["enrolled"] > 0 for r in totals)
+    assert sum(r["registered"] for r in totals) == len(county.persons)
+
+
+def test_the_enrollment_report_shows_the_99_percent_target_for_people_lifted_out_of_poverty(
+        county):
+    report = q.enrollment_report(county.engine, year=county.year)
+    groups = [r for r in report if r["identity"] == "lifted_out_of_poverty"]
+    assert groups and all(r["target"] == "0.99" for r in groups)
+    for r in report:
+        if r["identity"] in q.LIFTED_OUT_OF_POVERTY:
+            assert r["target"] == "0.99"
+            assert r["met"] == (r["rate"] is not None and float(r["rate"]) >= 0.99)
+        elif r["identity"] not in ("lifted_out_of_poverty",):
+            assert r["target"] is None
+
+
+# --- atomicity and resuming ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, Ledger, list[dict], list[dict]]:
+    """A small county split in two halves; only the first half is ingested."""
+    folder = tmp_path_factory.mktemp("small")
+    commands = list(generate_county(40, "gaizhou-2025", 11, BOOK))
+    half = len(commands) // 2
+    ledger = open_ledger(f"sqlite:///{folder / 'events.db'}", BOOK)
+    ingest(ledger, commands[:half])
+    return folder, ledger, commands[:half], commands[half:]
+
+
+def reference(folder: Path, ledger: Ledger, name: str) -> dict[str, list[tuple]]:
+    engine, views = views_on(folder / f"{name}.db")
+    rebuild(ledger.app, views)
+    return snapshot(engine)
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 4, 7])
+def test_a_failure_inside_the_write_transaction_leaves_neither_rows_nor_tracking(
+        small, tmp_path, monkeypatch, fail_at):
+    folder, ledger, _, _ = small
+    head = ledger.app.recorder.max_notification_id()
+    engine, views = views_on(tmp_path / "views.db")
+    catch_up(ledger.app, views, batch_size=300, stop=head // 3)
+    before, positions = snapshot(engine), views.positions()
+
+    real = views_module._execute
+    calls = {"n": 0}
+
+    def failing(conn, statement, rows):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            real(conn, statement, rows[: len(rows) // 2 + 1])  # some rows are written...
+            raise OSError("the disk failed")  # ...then the transaction fails
+        real(conn, statement, rows)
+
+    monkeypatch.setattr(views_module, "_execute", failing)
+    with pytest.raises(OSError):
+        catch_up(ledger.app, views, batch_size=10**6)
+    assert views.positions() == positions
+    assert snapshot(engine) == before
+
+    monkeypatch.setattr(views_module, "_execute", real)
+    assert catch_up(ledger.app, views, batch_size=250) == head
+    full = reference(folder, ledger, f"full-{fail_at}")
+    assert snapshot(engine) == full
+    assert catch_up(ledger.app, views) == head  # again: nothing new, nothing counted twice
+    assert snapshot(engine) == full
+    assert set(views.positions().values()) == {head}
+
+
+def test_resuming_after_new_events_never_double_counts(small, tmp_path):
+    folder, ledger, first, second = small
+    engine, views = views_on(tmp_path / "views.db")
+    catch_up(ledger.app, views, batch_size=97)
+    with engine.connect() as conn:
+        used_before = conn.execute(select(func.sum(t.household_pool.c.used_fen))).scalar()
+    fresh = open_ledger(f"sqlite:///{tmp_path / 'events.db'}", BOOK)
+    ingest(fresh, first)
+    engine2, views2 = views_on(tmp_path / "views2.db")
+    catch_up(fresh.app, views2, batch_size=50)
+    assert snapshot(engine2) == snapshot(engine)
+    ingest(fresh, second)
+    for _ in range(3):
+        catch_up(fresh.app, views2, batch_size=113)
+    expected = reference(tmp_path, fresh, "full")
+    assert snapshot(engine2) == expected
+    with engine2.connect() as conn:
+        used = conn.execute(select(func.sum(t.household_pool.c.used_fen))).scalar()
+        reimbursed = conn.execute(select(func.sum(t.fund_ledger.c.amount_fen)).where(
+            t.fund_ledger.c.item == "reimbursement")).scalar()
+    assert used == reimbursed > used_before
+
+
+def test_a_catch_up_that_another_process_got_ahead_of_rolls_back_and_resumes(
+        small, tmp_path, monkeypatch):
+    folder, ledger, _, _ = small
+    engine, views = views_on(tmp_path / "views.db")
+    other = LedgerViews(engine, BOOK)  # a second process on the same tables
+    recorder = ledger.app.recorder
+    real_select = recorder.select_notifications
+    raced = {"done": False}
+
+    def select_and_race(*args, **kwargs):
+        found = real_select(*args, **kwargs)
+        if not raced["done"]:
+            raced["done"] = True
+            catch_up(ledger.app, other, batch_size=200)  # gets there first
+        return found
+
+    monkeypatch.setattr(recorder, "select_notifications", select_and_race)
+    catch_up(ledger.app, views, batch_size=10**6)
+    monkeypatch.undo()
+    assert raced["done"]
+    assert snapshot(engine) == reference(folder, ledger, "race")
+
+
+def test_a_batch_written_from_stale_positions_is_refused(small, tmp_path):
+    _, ledger, _, _ = small
+    engine, views = views_on(tmp_path / "views.db")
+    catch_up(ledger.app, views, stop=100)
+    stale = {v: 50 for v in t.VIEWS}
+    with pytest.raises(ViewConflict), engine.begin() as conn:
+        views.write(conn, views_module._Batch(), stale, views_module.Tracking("benefitpool", 200))
+    assert set(views.positions().values()) == {100}
+
+
+def test_rebuilding_one_view_alone_gives_the_rows_of_a_full_rebuild(small, tmp_path):
+    folder, ledger, _, _ = small
+    engine, views = views_on(tmp_path / "views.db")
+    catch_up(ledger.app, views)
+    full = snapshot(engine)
+    for name in t.VIEWS:
+        rebuild(ledger.app, views, [name])
+        assert snapshot(engine) == full, name
+    views.reset(["fund_ledger", "person_year"])
+    lagging = {s["view"]: s for s in status(ledger.app, views)}
+    head = ledger.app.recorder.max_notification_id()
+    assert lagging["fund_ledger"]["lag"] == head and lagging["claims_journal"]["lag"] == 0
+    assert views.max_tracking_id("benefitpool") is None
+    catch_up(ledger.app, views, batch_size=333)
+    assert snapshot(engine) == full
+    assert views.max_tracking_id("benefitpool") == head
+    assert views.has_tracking_id("benefitpool", head)
+    with pytest.raises(ValueError, match="unknown view"):
+        rebuild(ledger.app, views, ["nonsense"])
+
+
+def test_views_catch_up_before_answering_when_given_a_refresh(small, tmp_path):
+    _, ledger, _, _ = small
+    engine, views = views_on(tmp_path / "views.db")
+    someone = q.fund_report(engine, refresh=lambda: catch_up(ledger.app, views))
+    assert someone and views.max_tracking_id("benefitpool") == \
+        ledger.app.recorder.max_notification_id()
+
+
+def test_queries_refuse_unknown_people_and_years_with_the_ledgers_reasons(small, tmp_path):
+    _, ledger, _, _ = small
+    engine, views = views_on(tmp_path / "views.db")
+    catch_up(ledger.app, views)
+    with engine.connect() as conn:
+        someone = conn.execute(text("select number from person_registry limit 1")).scalar()
+    stranger = "110101199001011237"
+    for args in ((stranger, 2025), (someone, 2019)):
+        assert call(q.household, engine, *args) == call(ledger.household_view, *args)
+        assert call(q.person, engine, *args) == call(ledger.person_view, *args)
+    assert call(q.person, engine, someone, at_position=0) == ("rejected", "unknown_person")
