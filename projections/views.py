@@ -26,6 +26,7 @@ own position are applied.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
@@ -58,6 +59,11 @@ PERSON_EVENTS = (Person.Enrolled, Person.ContributionPaid, Person.SubsidyGranted
 HOUSEHOLD_EVENTS = (Household.MemberJoined, Household.MemberCovered,
                     Household.MemberSuspended, Household.MemberLeft,
                     Household.OutpatientClaimSettled, Household.ClaimReversed)
+
+_REGISTERED, _PERSON, _FORMED, _HOUSEHOLD = range(4)
+_KIND: dict[type, int] = {Person.Registered: _REGISTERED, Household.Formed: _FORMED,
+                          **dict.fromkeys(PERSON_EVENTS, _PERSON),
+                          **dict.fromkeys(HOUSEHOLD_EVENTS, _HOUSEHOLD)}
 
 IN_CHUNK = 500
 MAX_CONFLICTS = 10
@@ -375,22 +381,22 @@ class ViewProjection(Projection[LedgerViews]):
         persons: set[UUID] = set()
         households: set[UUID] = set()
         formed: set[UUID] = set()
+        persons_loaded, pool_loaded, facts = self.persons_loaded, self.pool_loaded, self.households
         for e, tracking in events:
             oid = e.originator_id
-            if isinstance(e, Person.Registered):
-                self.persons_loaded.add(oid)
-            elif isinstance(e, Household.Formed):
-                formed.add(oid)
-                if tracking.notification_id > self.p_pool:
-                    self.pool_loaded.add(oid)
-                elif oid not in self.pool_loaded:
-                    households.add(oid)
-            elif isinstance(e, PERSON_EVENTS):
-                if oid not in self.persons_loaded:
+            kind = _KIND[type(e)]
+            if kind == _PERSON:
+                if oid not in persons_loaded:
                     persons.add(oid)
-            elif oid not in self.pool_loaded or (oid not in self.households
-                                                 and oid not in formed):
-                households.add(oid)
+            elif kind == _HOUSEHOLD:
+                if oid not in pool_loaded or (oid not in facts and oid not in formed):
+                    households.add(oid)
+            elif kind == _REGISTERED:
+                persons_loaded.add(oid)
+            else:
+                formed.add(oid)
+                if tracking.notification_id > self.p_pool:  # new to household_pool too
+                    pool_loaded.add(oid)
         if persons:
             self._load_persons(conn, persons, start)
         if households:
@@ -406,7 +412,7 @@ class ViewProjection(Projection[LedgerViews]):
                 keys.append(key)
         for chunk in _chunks(keys):
             rows = conn.execute(select(pyv).where(pyv.c.person.in_(chunk),
-                                                  pyv.c.position <= start + 10**9)
+                                                  pyv.c.position <= start)
                                 .order_by(pyv.c.person, pyv.c.year, pyv.c.position))
             for row in rows:  # the last row of each person-year wins
                 self.person_years[(row.person, row.year)] = _PY.from_row(row)
@@ -680,23 +686,27 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
-             stop: int | None = None) -> int:
+             stop: int | None = None, freeze_gc: bool = False) -> int:
     """Bring every view up to the log's head (or to `stop`); returns the position reached by
     all views. Each batch is one transaction (rows and tracked positions together); if another
     process advanced the views meanwhile, the batch is rolled back and the catch-up resumes
-    from the positions now recorded."""
+    from the positions now recorded.
+
+    `freeze_gc` moves everything alive after each batch out of the cyclic collector's reach
+    (`gc.freeze`, as `Ledger.execute_lines` may), so a long rebuild does not rescan its growing
+    state; meant for one-off processes (a CLI rebuild), not for a long-lived server."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     for _ in range(MAX_CONFLICTS):
         try:
-            return _catch_up(app, views, batch_size, stop)
+            return _catch_up(app, views, batch_size, stop, freeze_gc)
         except ViewConflict:
             continue
     raise ViewConflict("the views kept being advanced by another process")
 
 
 def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
-              stop: int | None) -> int:
+              stop: int | None, freeze_gc: bool) -> int:
     positions = views.positions()
     head = app.recorder.max_notification_id() or 0
     if stop is not None:
@@ -720,15 +730,17 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
             views.write(conn, projection.batch, projection.advance(end), Tracking(name, end))
         projection.advanced(end)
         start = end
+        if freeze_gc:
+            gc.freeze()
     return start
 
 
 def rebuild(app: NotificationLog, views: LedgerViews, names: Iterable[str] | None = None,
-            batch_size: int = 1000) -> int:
+            batch_size: int = 1000, freeze_gc: bool = False) -> int:
     """Drop and recreate the named views (all by default), reset their positions and catch
     up. Views not named keep their rows and only take events past their own position."""
     views.reset(list(t.VIEWS if names is None else names))
-    return catch_up(app, views, batch_size)
+    return catch_up(app, views, batch_size, freeze_gc=freeze_gc)
 
 
 def status(app: NotificationLog, views: LedgerViews) -> list[dict[str, Any]]:
