@@ -29,7 +29,6 @@ from __future__ import annotations
 import gc
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -43,6 +42,7 @@ from sqlalchemy.engine import Connection, Dialect
 from domain.aggregates import Household, Person
 from domain.policy import PolicyBook
 from projections import tables as t
+from projections.sql import Prepared
 
 HANDLED = (
     Person.Registered, Person.Enrolled, Person.ContributionPaid, Person.SubsidyGranted,
@@ -92,28 +92,10 @@ def _insert_for(dialect: str):
     return insert
 
 
-class _Prepared:
-    """A statement compiled once for the engine's dialect, run with the driver's executemany
-    (SQLAlchemy's per-row parameter processing is most of the write cost otherwise)."""
-
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.positional = bool(compiled.positional)
-        names = list(compiled.positiontup or ()) if self.positional else []
-        self.row = itemgetter(*names) if len(names) > 1 else (
-            (lambda r, n=names[0]: (r[n],)) if names else (lambda r: ()))
-
-    def params(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
-        if self.positional:
-            return [self.row(r) for r in rows]
-        return list(rows)
-
-
-def _execute(conn: Connection, statement: _Prepared, rows: Sequence[dict[str, Any]]) -> None:
+def _execute(conn: Connection, statement: Prepared, rows: Sequence[dict[str, Any]]) -> None:
     """Execute one statement for many rows (executemany). Tests inject failures here."""
     if rows:
-        conn.exec_driver_sql(statement.sql, statement.params(rows))
+        statement.execute_many(conn, rows)
 
 
 class _Statements:
@@ -135,8 +117,8 @@ class _Statements:
             return ins.on_conflict_do_update(
                 index_elements=pk, set_={c: table.c[c] + ins.excluded[c] for c in columns})
 
-        def prepared(statement: Any) -> _Prepared:
-            return _Prepared(statement, dialect)
+        def prepared(statement: Any) -> Prepared:
+            return Prepared(statement, dialect)
 
         self.registry = prepared(insert(t.person_registry))
         self.person_year = prepared(insert(t.person_year_version))
