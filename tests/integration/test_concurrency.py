@@ -1,0 +1,71 @@
+"""Two ledgers writing one SQLite file: conflicts are retried from fresh state, never lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import make_id
+
+from adapters.ledger import open_ledger
+
+AT = "2020-10-01T10:00:00+08:00"
+HEAD = make_id("341225", "19800101", 11)
+WIFE = make_id("341225", "19820202", 22)
+
+
+def family() -> list[dict]:
+    return [
+        {"op": "register", "person": HEAD, "name": "Head", "region": "341225", "at": AT},
+        {"op": "register", "person": WIFE, "name": "Wife", "region": "341225", "at": AT},
+        {"op": "enroll", "person": HEAD, "year": 2021, "region": "341225", "at": AT},
+        {"op": "pay", "person": HEAD, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P1", "at": AT},
+        {"op": "enroll", "person": WIFE, "year": 2021, "region": "341225", "at": AT,
+         "household_head": HEAD},
+        {"op": "pay", "person": WIFE, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P2", "at": AT},
+    ]
+
+
+def claim(claim_id: str, person: str, expense: str) -> dict:
+    return {"op": "claim", "claim_id": claim_id, "person": person, "visit_date": "2021-03-01",
+            "facility_level": 0, "facility_region": "341225", "expense": expense,
+            "at": "2021-03-01T09:00:00+08:00"}
+
+
+def run(ledger, commands: list[dict]) -> list[dict]:
+    return list(ledger.execute_lines([json.dumps(c) for c in commands]))
+
+
+def test_a_claim_decided_on_a_stale_household_is_retried_and_sees_the_other_clinic(
+        tmp_path: Path, book) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    clinic_a = open_ledger(url, book)
+    clinic_b = open_ledger(url, book)
+    assert all(r["status"] == "ok" for r in run(clinic_a, family()))
+    # Clinic A now holds the household in its cache; clinic B settles a claim behind its back.
+    assert run(clinic_a, [claim("A-1", HEAD, "100.00")])[0]["reimbursed"] == "55.00"
+    assert run(clinic_b, [claim("B-1", WIFE, "600.00")])[0]["reimbursed"] == "330.00"
+    # A's cached household is one claim behind: the save conflicts, A retries from the store.
+    third = run(clinic_a, [claim("A-2", HEAD, "1000.00")])[0]
+    assert third["status"] == "ok"
+    assert third["pool_used_before"] == "385.00"
+    assert third["reimbursed"] == "115.00" and third["pool_remaining_after"] == "0.00"
+    view = clinic_b.household_view(HEAD, 2021)
+    assert view["used"] == "500.00"
+    assert [c["claim_id"] for c in view["claims"]] == ["A-1", "B-1", "A-2"]
+
+
+def test_a_payment_reference_taken_by_another_writer_is_refused_not_duplicated(
+        tmp_path: Path, book) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    agency = open_ledger(url, book)
+    tax_feed = open_ledger(url, book)
+    run(agency, family()[:3])
+    extra = {"op": "pay", "person": HEAD, "year": 2021, "amount": "50.00", "channel": "cash",
+             "payment_ref": "SAME", "at": AT}
+    assert run(agency, [extra])[0]["status"] == "ok"
+    again = run(tax_feed, [dict(extra, amount="60.00")])[0]
+    assert again["status"] == "rejected" and again["reason"] == "duplicate_payment_ref"
+    assert agency.person_view(HEAD, 2021)["paid"] == "50.00"
