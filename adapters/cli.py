@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -20,13 +21,21 @@ from rich.table import Table
 from adapters.ledger import Ledger, open_ledger
 from adapters.policy_files import load_policy_book
 from adapters.store import StoreError, database_url
+from adapters.views_store import open_views
 from domain.errors import LedgerError, PolicyError, Rejected
 from domain.policy import PolicyBook
+from projections import queries
+from projections.tables import VIEWS
+from projections.views import LedgerViews, catch_up, status
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Household benefit-pool ledger for resident basic medical insurance.")
 policy_app = typer.Typer(no_args_is_help=True, help="Show the policies the ledger decides by.")
 app.add_typer(policy_app, name="policy")
+report_app = typer.Typer(no_args_is_help=True, help="Fund and enrollment reports from the views.")
+app.add_typer(report_app, name="report")
+views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
+app.add_typer(views_app, name="views")
 
 out = Console()
 err = Console(stderr=True)
@@ -36,6 +45,9 @@ DbOption = Annotated[str | None, typer.Option(
 PoliciesOption = Annotated[Path | None, typer.Option(
     "--policies", help="Policy folder (default: $BENEFITPOOL_POLICIES or the shipped one).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="CSV output.")]
+AtPositionOption = Annotated[int | None, typer.Option(
+    "--at-position", min=0, help="Answer as the ledger stood when its log was at N.")]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -65,6 +77,18 @@ def _ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
         yield ledger
     finally:
         ledger.app.close()
+
+
+@contextmanager
+def _views(ledger: Ledger, db: str | None) -> Iterator[LedgerViews]:
+    try:
+        views = open_views(ledger, database_url(db))
+    except (StoreError, LedgerError) as e:
+        _fail(str(e), 2)
+    try:
+        yield views
+    finally:
+        views.engine.dispose()
 
 
 def _read_lines(path: Path) -> Iterator[str]:
@@ -101,8 +125,8 @@ def _counts_table(counts: Counter, title: str) -> Table:
     table.add_column("status")
     table.add_column("reason")
     table.add_column("lines", justify="right")
-    for (status, reason), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1])):
-        table.add_row(status, reason or "", str(n))
+    for (outcome, reason), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1])):
+        table.add_row(outcome, reason or "", str(n))
     return table
 
 
@@ -140,15 +164,18 @@ def household(
     person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
     year: Annotated[int, typer.Option("--year", help="Benefit year.")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    at_position: AtPositionOption = None,
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
-    """A household's pooled outpatient cap, what is used and what is left."""
+    """A household's pooled outpatient cap, what is used and what is left (from the views)."""
     day = _parse_day(as_of) if as_of else None
-    with _ledger(db, policies) as ledger:
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
         try:
-            view = ledger.household_view(person, year, as_of=day)
+            view = queries.household(views.engine, person, year, as_of=day,
+                                     at_position=at_position,
+                                     refresh=lambda: catch_up(ledger.app, views))
         except Rejected as e:
             _fail(f"{e.reason}: {e.message}")
     if json_out:
@@ -175,14 +202,19 @@ def household(
 def person(
     person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
     year: Annotated[int | None, typer.Option("--year", help="Benefit year.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    at_position: AtPositionOption = None,
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
-    """A person's enrollment, payments, subsidy, refunds and reimbursement for a year."""
-    with _ledger(db, policies) as ledger:
+    """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
+    day = _parse_day(as_of) if as_of else None
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
         try:
-            view = ledger.person_view(person_id, year)
+            view = queries.person(views.engine, person_id, year, as_of=day,
+                                  at_position=at_position,
+                                  refresh=lambda: catch_up(ledger.app, views))
         except Rejected as e:
             _fail(f"{e.reason}: {e.message}")
     if json_out:
@@ -341,6 +373,97 @@ def _print_summary(s: dict[str, Any], counts: Counter, url: str) -> None:
         for reason, n in rejected.most_common():
             table.add_row(reason, str(n))
         out.print(table)
+
+
+def _report(rows: list[dict[str, Any]], title: str, json_out: bool, csv_out: bool) -> None:
+    if json_out:
+        out.print_json(data=rows)
+        return
+    if csv_out:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["region"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(title=title)
+    columns = list(rows[0]) if rows else ["region"]
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("amount", "registered", "enrolled",
+                                                         "covered", "rate") else "left")
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    out.print(table)
+
+
+@report_app.command("fund")
+def report_fund(
+    region: Annotated[str | None, typer.Option("--region", help="Region code or prefix.")] = None,
+    year: Annotated[int | None, typer.Option("--year")] = None,
+    json_out: JsonOption = False,
+    csv_out: CsvOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
+        rows = queries.fund_report(views.engine, region, year,
+                                   refresh=lambda: catch_up(ledger.app, views))
+    _report(rows, f"Fund ledger {region or 'all regions'} {year or ''}".strip(), json_out,
+            csv_out)
+
+
+@report_app.command("enrollment")
+def report_enrollment(
+    region: Annotated[str | None, typer.Option("--region", help="Region code or prefix.")] = None,
+    year: Annotated[int | None, typer.Option("--year")] = None,
+    json_out: JsonOption = False,
+    csv_out: CsvOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
+        rows = queries.enrollment_report(views.engine, region, year,
+                                         refresh=lambda: catch_up(ledger.app, views))
+    _report(rows, f"Enrollment {region or 'all regions'} {year or ''}".strip(), json_out,
+            csv_out)
+
+
+@views_app.command("status")
+def views_status(json_out: JsonOption = False, db: DbOption = None,
+                 policies: PoliciesOption = None) -> None:
+    """Each view's tracked position and how far it lags the log."""
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
+        rows = status(ledger.app, views)
+    _report(rows, "Views", json_out, False)
+
+
+@views_app.command("rebuild")
+def views_rebuild(
+    name: Annotated[str | None, typer.Argument(help=f"One of {', '.join(VIEWS)}; all if omitted.")]
+    = None,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal."""
+    if name is not None and name not in VIEWS:
+        _fail(f"invalid_input: unknown view {name!r}; one of {', '.join(VIEWS)}")
+    names = [name] if name else list(VIEWS)
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
+        head = ledger.app.recorder.max_notification_id() or 0
+        views.reset(names)
+        progress = Progress(TextColumn("[bold]rebuild[/bold]"), BarColumn(),
+                            MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                            disable=not err.is_terminal)
+        with progress:
+            task = progress.add_task("rebuild", total=head)
+            reached = 0
+            while reached < head:
+                reached = catch_up(ledger.app, views, stop=min(head, reached + 20_000),
+                                   freeze_gc=True)
+                progress.update(task, completed=reached)
+        rows = status(ledger.app, views)
+    err.print(f"rebuilt {', '.join(names)} to position {head}")
+    _report(rows, "Views", False, False)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from domain.errors import Rejected
 from domain.identity import parse_person_ref
 from domain.money import Money
 from projections import tables as t
+from projections.sql import Statements
 
 #: Identities counted as people lifted out of poverty (脱贫人口 and those monitored against a
 #: return to poverty). Seed 004 (Gaizhou 2025) asks that their enrollment rate stay at or above
@@ -43,23 +44,24 @@ LIFTED_TARGET = Decimal("0.99")
 _py, _reg, _hp, _hm, _cj = (t.person_year_version, t.person_registry, t.household_pool,
                             t.household_member, t.claims_journal)
 
-_REGISTRY = select(_reg.c.number, _reg.c.region, _reg.c.registered_at, _reg.c.position).where(
-    _reg.c.person == bindparam("person"))
-_PERSON_YEAR_LAST = (select(_py).where(_py.c.person == bindparam("person"),
-                                      _py.c.year == bindparam("year"),
-                                      _py.c.position <= bindparam("bound"))
-                     .order_by(_py.c.position.desc()).limit(1))
-_PERSON_ROWS = select(_py).where(_py.c.person == bindparam("person")).order_by(
-    _py.c.year, _py.c.position)
-_HOUSEHOLD = select(_hp).where(_hp.c.household_id == bindparam("hid"))
-_MEMBERS = select(_hm).where(_hm.c.household_id == bindparam("hid")).order_by(
-    _hm.c.joined_position)
-_CLAIMS = select(_cj.c.claim_id, _cj.c.person, _cj.c.visit_date, _cj.c.reimbursed_fen,
-                 _cj.c.at, _cj.c.position, _cj.c.reversed_at, _cj.c.reversal_position).where(
-    _cj.c.household_id == bindparam("hid")).order_by(_cj.c.position)
-_PERSON_CLAIMS = select(_cj.c.reimbursed_fen, _cj.c.at, _cj.c.position, _cj.c.reversed_at,
-                        _cj.c.reversal_position).where(
-    _cj.c.household_id == bindparam("hid"), _cj.c.person == bindparam("person"))
+_SQL = Statements(
+    registry=select(_reg.c.number, _reg.c.region, _reg.c.registered_at, _reg.c.position)
+    .where(_reg.c.person == bindparam("person")),
+    person_year_last=select(_py).where(
+        _py.c.person == bindparam("person"), _py.c.year == bindparam("year"),
+        _py.c.position <= bindparam("bound")).order_by(_py.c.position.desc()),
+    person_rows=select(_py).where(_py.c.person == bindparam("person")).order_by(
+        _py.c.year, _py.c.position),
+    household=select(_hp).where(_hp.c.household_id == bindparam("hid")),
+    members=select(_hm).where(_hm.c.household_id == bindparam("hid")).order_by(
+        _hm.c.joined_position),
+    claims=select(_cj.c.claim_id, _cj.c.person, _cj.c.visit_date, _cj.c.reimbursed_fen,
+                  _cj.c.at, _cj.c.position, _cj.c.reversed_at, _cj.c.reversal_position)
+    .where(_cj.c.household_id == bindparam("hid")).order_by(_cj.c.position),
+    person_claims=select(_cj.c.reimbursed_fen, _cj.c.at, _cj.c.position, _cj.c.reversed_at,
+                         _cj.c.reversal_position).where(
+        _cj.c.household_id == bindparam("hid"), _cj.c.person == bindparam("person")),
+)
 
 NO_BOUND = 2**62
 
@@ -107,21 +109,22 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
     key = parse_person_ref(ref).key
     _refresh(refresh)
     bound = _Bound(as_of, at_position)
+    sql = _SQL.on(engine.dialect)
     with engine.connect() as conn:
-        py = conn.execute(_PERSON_YEAR_LAST, {
+        py = sql["person_year_last"].fetch_one(conn, {
             "person": key, "year": year,
-            "bound": NO_BOUND if at_position is None else at_position}).first()
+            "bound": NO_BOUND if at_position is None else at_position})
         if py is None:
-            reg = conn.execute(_REGISTRY, {"person": key}).first()
+            reg = sql["registry"].fetch_one(conn, {"person": key})
             if reg is None or (at_position is not None and reg.position > at_position):
                 raise Rejected("unknown_person", f"{ref} is not registered")
             raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
         hid = str(household_id(py.household_head, year))
-        h = conn.execute(_HOUSEHOLD, {"hid": hid}).first()
+        h = sql["household"].fetch_one(conn, {"hid": hid})
         if h is None or (bound and not bound.sees(h.formed_at, h.formed_position)):
             raise Rejected("not_enrolled", f"the household did not exist on {as_of}")
-        members = conn.execute(_MEMBERS, {"hid": hid}).all()
-        claims = conn.execute(_CLAIMS, {"hid": hid}).all()
+        members = sql["members"].fetch(conn, {"hid": hid})
+        claims = sql["claims"].fetch(conn, {"hid": hid})
 
     listed, covered, claim_rows = [], [], []
     used = 0
@@ -217,11 +220,12 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
     key = parse_person_ref(ref).key
     _refresh(refresh)
     bound = _Bound(as_of, at_position)
+    sql = _SQL.on(engine.dialect)
     with engine.connect() as conn:
-        reg = conn.execute(_REGISTRY, {"person": key}).first()
+        reg = sql["registry"].fetch_one(conn, {"person": key})
         if reg is None or (bound and not bound.sees(reg.registered_at, reg.position)):
             raise Rejected("unknown_person", f"{ref} is not registered")
-        rows = [r for r in conn.execute(_PERSON_ROWS, {"person": key})
+        rows = [r for r in sql["person_rows"].fetch(conn, {"person": key})
                 if not bound or bound.sees(r.at, r.position)]
         years = {r.year for r in rows if r.kind == "enrolled"}
         if year is None:
@@ -231,7 +235,7 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
         reimbursed = 0
         if s is not None:
             hid = str(household_id(s.head, year))
-            for c in conn.execute(_PERSON_CLAIMS, {"hid": hid, "person": key}):
+            for c in sql["person_claims"].fetch(conn, {"hid": hid, "person": key}):
                 if not bound:
                     if c.reversal_position is None:
                         reimbursed += c.reimbursed_fen

@@ -135,6 +135,7 @@ class _Statements:
         self.enrollment = prepared(upsert_add(t.enrollment, ["registered", "enrolled",
                                                              "covered"]))
         vt = t.view_tracking
+        self.positions = prepared(select(vt.c.view, vt.c.position))
         self.advance = update(vt).where(
             vt.c.view == bindparam("b_view"), vt.c.position == bindparam("b_old")).values(
             position=bindparam("b_new"))
@@ -180,21 +181,23 @@ class LedgerViews(TrackingRecorder):
                              f"{', '.join(t.VIEWS)}")
         tables = [tb for v in names for tb in t.VIEW_TABLES[v]]
         with self.engine.begin() as conn:
-            t.metadata.drop_all(conn, tables=tables)
-            t.metadata.create_all(conn, tables=tables)
+            # The tracking rows first: on SQLite the driver opens the transaction at the first
+            # write, and the DDL after it then belongs to the same transaction.
             conn.execute(update(t.view_tracking).where(t.view_tracking.c.view.in_(names))
                          .values(position=0))
+            t.metadata.drop_all(conn, tables=tables)
+            t.metadata.create_all(conn, tables=tables)
 
     # --- tracking ------------------------------------------------------------------------
 
     def positions(self, conn: Connection | None = None) -> dict[str, int]:
         """Each view's tracked position (the notification id up to which it is complete)."""
-        stmt = select(t.view_tracking.c.view, t.view_tracking.c.position)
+        read = self.statements.positions
         if conn is None:
             with self.engine.connect() as c:
-                rows = c.execute(stmt).all()
+                rows = read.fetch(c)
         else:
-            rows = conn.execute(stmt).all()
+            rows = read.fetch(conn)
         found = dict(rows)
         return {v: found.get(v, 0) for v in t.VIEWS}
 

@@ -184,3 +184,51 @@ def test_demo_ingests_a_county_and_summarises_it_then_refuses_to_ingest_twice(
     again = run("demo", "--households", "60", cwd=tmp_path)
     assert again.returncode == 0
     assert "already holds" in again.stderr
+
+
+def test_household_at_a_log_position_shows_what_the_ledger_said_then(ingested: Path) -> None:
+    head = json.loads(run("views", "status", "--json", cwd=ingested).stdout)[0]["head"]
+    now = json.loads(run("household", HEAD, "--year", "2021", "--json", cwd=ingested).stdout)
+    before = json.loads(run("household", HEAD, "--year", "2021", "--at-position",
+                            str(head - 2), "--json", cwd=ingested).stdout)
+    assert now["used"] == "750.00" and len(now["claims"]) == 2
+    assert before["used"] == "550.00" and [c["claim_id"] for c in before["claims"]] == ["C-1"]
+
+
+def test_person_as_of_a_business_date_sees_only_what_had_happened_by_then(
+        ingested: Path) -> None:
+    before = run("person", SPOUSE, "--year", "2021", "--as-of", "2020-09-30", "--json",
+                 cwd=ingested)
+    assert before.returncode == 1 and "unknown_person" in before.stderr
+    on_the_day = json.loads(run("person", SPOUSE, "--year", "2021", "--as-of", "2020-10-01",
+                                "--json", cwd=ingested).stdout)
+    assert on_the_day["paid"] == "280.00" and on_the_day["covered_from"] == "2021-01-01"
+    assert on_the_day["reimbursed"] == "0.00"
+
+
+def test_fund_report_comes_as_json_and_csv(ingested: Path) -> None:
+    rows = json.loads(run("report", "fund", "--region", "341225", "--year", "2021", "--json",
+                          cwd=ingested).stdout)
+    contributions = {r["key"]: r["amount"] for r in rows if r["item"] == "contribution"}
+    assert contributions == {"wechat": "280.00", "cash": "280.00"}
+    settled = [r for r in rows if r["item"] == "reimbursement" and r["key"] == "settled"]
+    assert settled[0]["amount"] == "750.00"
+    csv_text = run("report", "fund", "--year", "2021", "--csv", cwd=ingested).stdout
+    assert csv_text.splitlines()[0] == "region,year,item,key,amount"
+
+
+def test_enrollment_report_counts_registered_enrolled_and_covered(ingested: Path) -> None:
+    rows = json.loads(run("report", "enrollment", "--year", "2021", "--json",
+                          cwd=ingested).stdout)
+    total = next(r for r in rows if r["identity"] == "*")
+    assert (total["registered"], total["enrolled"], total["covered"]) == (3, 3, 3)
+
+
+def test_views_rebuild_gives_the_same_answers_as_before(ingested: Path) -> None:
+    before = run("household", HEAD, "--year", "2021", "--json", cwd=ingested).stdout
+    proc = run("views", "rebuild", cwd=ingested)
+    assert proc.returncode == 0, proc.stderr
+    assert "rebuilt" in proc.stderr
+    assert run("household", HEAD, "--year", "2021", "--json", cwd=ingested).stdout == before
+    bad = run("views", "rebuild", "nonsense", cwd=ingested)
+    assert bad.returncode == 1 and "unknown view" in bad.stderr

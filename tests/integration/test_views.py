@@ -39,7 +39,7 @@ REGIMES = {"fuyang-2021": 2021, "gaizhou-2025": 2025}
 HOUSEHOLDS = 200
 
 
-# --- helpers ---------------------------------------------------------------------------------------
+# --- helpers -------------------------------------------------------------------------------------
 
 
 def lines(commands: list[dict[str, Any]]) -> list[str]:
@@ -111,7 +111,7 @@ def county(request, tmp_path_factory) -> County:
     return County(tmp_path_factory.mktemp("views"), request.param)
 
 
-# --- the views equal the aggregates ----------------------------------------------------------------
+# --- the views equal the aggregates --------------------------------------------------------------
 
 
 def test_every_person_and_household_answered_from_the_views_equals_the_aggregates(county):
@@ -211,7 +211,7 @@ def test_at_a_position_the_views_equal_the_ledger_rebuilt_from_the_log_up_to_it(
                 then.household_view, person, year), (person, position)
 
 
-# --- the fund ledger and enrollment equal sums over the aggregates ---------------------------------
+# --- the fund ledger and enrollment equal sums over the aggregates -------------------------------
 
 
 def aggregate_sums(county: County) -> tuple[dict, dict]:
@@ -275,7 +275,7 @@ def test_the_enrollment_report_shows_the_99_percent_target_for_people_lifted_out
             assert r["target"] is None
 
 
-# --- atomicity and resuming ------------------------------------------------------------------------
+# --- atomicity and resuming ----------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -404,6 +404,24 @@ def test_rebuilding_one_view_alone_gives_the_rows_of_a_full_rebuild(small, tmp_p
     assert views.has_tracking_id("benefitpool", head)
     with pytest.raises(ValueError, match="unknown view"):
         rebuild(ledger.app, views, ["nonsense"])
+
+
+def test_a_rebuild_that_fails_after_dropping_the_tables_keeps_the_old_rows_and_positions(
+        small, tmp_path, monkeypatch):
+    _, ledger, _, _ = small
+    engine, views = views_on(tmp_path / "views.db")
+    catch_up(ledger.app, views)
+    before, positions = snapshot(engine), views.positions()
+
+    def broken(*args, **kwargs):
+        raise OSError("the disk failed")
+
+    monkeypatch.setattr(t.metadata, "create_all", broken)
+    with pytest.raises(OSError):
+        rebuild(ledger.app, views, ["claims_journal", "fund_ledger"])
+    monkeypatch.undo()
+    assert views.positions() == positions
+    assert snapshot(engine) == before
 
 
 def test_views_catch_up_before_answering_when_given_a_refresh(small, tmp_path):
