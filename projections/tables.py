@@ -98,7 +98,6 @@ household_pool = Table(
     Column("used_fen", Integer, nullable=False),  # unreversed reimbursements
     Column("claim_count", Integer, nullable=False),  # settled claims, reversed included
     Column("position", Integer, nullable=False),  # the last event that changed the row
-    Index("ix_household_pool_head_year", "head", "year"),
 )
 
 household_member = Table(

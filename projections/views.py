@@ -310,8 +310,16 @@ class _Batch:
         return list(self.members.values())
 
 
+_DAYS: dict[int, str] = {}
+
+
 def _day(at: Any) -> str:
-    return at.date().isoformat()
+    """The business date of a timestamp, as ISO text (cached: few distinct days recur)."""
+    ordinal = at.toordinal()
+    day = _DAYS.get(ordinal)
+    if day is None:
+        day = _DAYS[ordinal] = at.date().isoformat()
+    return day
 
 
 def _iso(d: Any) -> str | None:
@@ -329,15 +337,16 @@ class ViewProjection(Projection[LedgerViews]):
         self.positions = dict(positions)
         self._set_positions()
         # facts that never change once recorded
-        self.person_keys: dict[UUID, str] = {}
-        self.households: dict[UUID, tuple[str, int, str]] = {}  # head, year, region
+        # (aggregate ids as `UUID.int`: hashing and comparing UUID objects is slow Python)
+        self.person_keys: dict[int, str] = {}
+        self.households: dict[int, tuple[str, int, str, str]] = {}  # head, year, region, id
         # the person-year working state, at the position of the last event folded
-        self.persons_loaded: set[UUID] = set()
+        self.persons_loaded: set[int] = set()
         self.person_years: dict[tuple[str, int], _PY] = {}
         # household_pool rows and their members, at household_pool's own position
-        self.pool_loaded: set[UUID] = set()
-        self.pool_rows: dict[UUID, dict[str, Any]] = {}
-        self.pool_members: dict[UUID, dict[str, dict[str, Any]]] = {}
+        self.pool_loaded: set[int] = set()
+        self.pool_rows: dict[int, dict[str, Any]] = {}
+        self.pool_members: dict[int, dict[str, dict[str, Any]]] = {}
         self.batch = _Batch()
 
     def _set_positions(self) -> None:
@@ -363,12 +372,12 @@ class ViewProjection(Projection[LedgerViews]):
 
     def prefetch(self, conn: Connection, events: Sequence[tuple[Any, Tracking]],
                  start: int) -> None:
-        persons: set[UUID] = set()
-        households: set[UUID] = set()
-        formed: set[UUID] = set()
+        persons: set[int] = set()
+        households: set[int] = set()
+        formed: set[int] = set()
         persons_loaded, pool_loaded, facts = self.persons_loaded, self.pool_loaded, self.households
         for e, tracking in events:
-            oid = e.originator_id
+            oid = e.originator_id.int
             kind = _KIND[type(e)]
             if kind == _PERSON:
                 if oid not in persons_loaded:
@@ -387,13 +396,13 @@ class ViewProjection(Projection[LedgerViews]):
         if households:
             self._load_households(conn, households)
 
-    def _load_persons(self, conn: Connection, ids: set[UUID], start: int) -> None:
+    def _load_persons(self, conn: Connection, ids: set[int], start: int) -> None:
         reg, pyv = t.person_registry, t.person_year_version
         keys: list[str] = []
-        for chunk in _chunks([str(i) for i in ids]):
+        for chunk in _chunks([str(UUID(int=i)) for i in ids]):
             for uuid_text, key in conn.execute(
                     select(reg.c.person_uuid, reg.c.person).where(reg.c.person_uuid.in_(chunk))):
-                self.person_keys[UUID(uuid_text)] = key
+                self.person_keys[UUID(uuid_text).int] = key
                 keys.append(key)
         for chunk in _chunks(keys):
             rows = conn.execute(select(pyv).where(pyv.c.person.in_(chunk),
@@ -403,18 +412,18 @@ class ViewProjection(Projection[LedgerViews]):
                 self.person_years[(row.person, row.year)] = _PY.from_row(row)
         self.persons_loaded.update(ids)
 
-    def _load_households(self, conn: Connection, ids: set[UUID]) -> None:
+    def _load_households(self, conn: Connection, ids: set[int]) -> None:
         hp, hm = t.household_pool, t.household_member
-        texts = [str(i) for i in ids]
+        texts = [str(UUID(int=i)) for i in ids]
         for chunk in _chunks(texts):
             for row in conn.execute(select(hp).where(hp.c.household_id.in_(chunk))):
-                hid = UUID(row.household_id)
-                self.households[hid] = (row.head, row.year, row.region)
+                hid = UUID(row.household_id).int
+                self.households[hid] = (row.head, row.year, row.region, row.household_id)
                 self.pool_rows[hid] = row._asdict()
                 self.pool_members.setdefault(hid, {})
             for row in conn.execute(select(hm).where(hm.c.household_id.in_(chunk))
                                     .order_by(hm.c.household_id, hm.c.joined_position)):
-                self.pool_members.setdefault(UUID(row.household_id), {})[row.person] = \
+                self.pool_members.setdefault(UUID(row.household_id).int, {})[row.person] = \
                     row._asdict()
         self.pool_loaded.update(ids)
 
@@ -427,7 +436,7 @@ class ViewProjection(Projection[LedgerViews]):
     @process_event.register(Person.Registered)
     def _registered(self, e: Person.Registered, tracking: Tracking) -> None:
         pos = tracking.notification_id
-        self.person_keys[e.originator_id] = e.person_key
+        self.person_keys[e.originator_id.int] = e.person_key
         if pos > self.p_person:
             self.batch.registry.append({
                 "person_uuid": str(e.originator_id), "person": e.person_key,
@@ -438,7 +447,7 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.Enrolled)
     def _enrolled(self, e: Person.Enrolled, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id]
+        key = self.person_keys[e.originator_id.int]
         pos = tracking.notification_id
         old = self.person_years.get((key, e.year))
         self._shift(e.year, old, -1, pos)
@@ -454,7 +463,7 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.ContributionPaid)
     def _paid(self, e: Person.ContributionPaid, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id]
+        key = self.person_keys[e.originator_id.int]
         s = self.person_years.get((key, e.year))
         if s is None:
             return
@@ -471,7 +480,7 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.SubsidyGranted)
     def _subsidy(self, e: Person.SubsidyGranted, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id]
+        key = self.person_keys[e.originator_id.int]
         s = self.person_years.get((key, e.year))
         if s is None:
             return
@@ -486,7 +495,7 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.Refunded)
     def _refunded(self, e: Person.Refunded, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id]
+        key = self.person_keys[e.originator_id.int]
         s = self.person_years.get((key, e.year))
         if s is None:
             return
@@ -540,11 +549,11 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Household.Formed)
     def _formed(self, e: Household.Formed, tracking: Tracking) -> None:
-        hid, pos = e.originator_id, tracking.notification_id
-        self.households[hid] = (e.head, e.year, e.region)
+        hid, pos, text = e.originator_id.int, tracking.notification_id, str(e.originator_id)
+        self.households[hid] = (e.head, e.year, e.region, text)
         if pos > self.p_pool:
             cap_each, rule = self.view.pool_policy(e.region, e.year)
-            row = {"household_id": str(hid), "head": e.head, "year": e.year,
+            row = {"household_id": text, "head": e.head, "year": e.year,
                    "region": e.region, "formed_at": _day(e.at), "formed_position": pos,
                    "rule": rule, "cap_each_fen": cap_each, "members": 0, "covered": 0,
                    "cap_fen": 0, "used_fen": 0, "claim_count": 0, "position": pos}
@@ -552,7 +561,7 @@ class ViewProjection(Projection[LedgerViews]):
             self.pool_members[hid] = {}
             self.batch.households[row["household_id"]] = row
 
-    def _pool(self, hid: UUID, pos: int) -> dict[str, Any] | None:
+    def _pool(self, hid: int, pos: int) -> dict[str, Any] | None:
         """The household's row, marked as written by this batch (None: not this view's)."""
         if pos <= self.p_pool:
             return None
@@ -562,7 +571,7 @@ class ViewProjection(Projection[LedgerViews]):
             self.batch.households[row["household_id"]] = row
         return row
 
-    def _member_changed(self, hid: UUID, row: dict[str, Any], member: dict[str, Any]) -> None:
+    def _member_changed(self, hid: int, row: dict[str, Any], member: dict[str, Any]) -> None:
         members = self.pool_members[hid]
         row["members"] = sum(1 for m in members.values() if m["left_position"] is None)
         row["covered"] = sum(1 for m in members.values() if m["covered_position"] is not None
@@ -574,7 +583,8 @@ class ViewProjection(Projection[LedgerViews]):
     @process_event.register(Household.MemberJoined)
     def _joined(self, e: Household.MemberJoined, tracking: Tracking) -> None:
         pos = tracking.notification_id
-        row = self._pool(e.originator_id, pos)
+        hid = e.originator_id.int
+        row = self._pool(hid, pos)
         if row is None:
             return
         member = {"household_id": row["household_id"], "person": e.person,
@@ -582,19 +592,20 @@ class ViewProjection(Projection[LedgerViews]):
                   "covered_from": None, "covered_to": None, "covered_at": None,
                   "covered_position": None, "suspended_at": None, "suspended_position": None,
                   "left_at": None, "left_position": None}
-        self.pool_members[e.originator_id][e.person] = member
-        self._member_changed(e.originator_id, row, member)
+        self.pool_members[hid][e.person] = member
+        self._member_changed(hid, row, member)
 
     def _member_event(self, e: Any, tracking: Tracking, **fields: Any) -> None:
         pos = tracking.notification_id
-        row = self._pool(e.originator_id, pos)
+        hid = e.originator_id.int
+        row = self._pool(hid, pos)
         if row is None:
             return
-        member = self.pool_members[e.originator_id].get(e.person)
+        member = self.pool_members[hid].get(e.person)
         if member is None:
             return
         member.update(fields)
-        self._member_changed(e.originator_id, row, member)
+        self._member_changed(hid, row, member)
 
     @process_event.register(Household.MemberCovered)
     def _covered(self, e: Household.MemberCovered, tracking: Tracking) -> None:
@@ -614,8 +625,8 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Household.OutpatientClaimSettled)
     def _settled(self, e: Household.OutpatientClaimSettled, tracking: Tracking) -> None:
-        hid, pos = e.originator_id, tracking.notification_id
-        head, year, region = self.households[hid]
+        hid, pos = e.originator_id.int, tracking.notification_id
+        head, year, region, text = self.households[hid]
         reimbursed = e.reimbursed.fen
         row = self._pool(hid, pos)
         if row is not None:
@@ -623,7 +634,7 @@ class ViewProjection(Projection[LedgerViews]):
             row["claim_count"] += 1
         if pos > self.p_claims:
             self.batch.claims[e.claim_id] = {
-                "claim_id": e.claim_id, "household_id": str(hid), "head": head, "year": year,
+                "claim_id": e.claim_id, "household_id": text, "head": head, "year": year,
                 "region": region, "person": e.person, "visit_date": e.visit_date.isoformat(),
                 "at": _day(e.at), "settled_at": e.at.isoformat(),
                 "facility_level": e.facility_level, "facility_region": e.facility_region,
@@ -642,8 +653,8 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Household.ClaimReversed)
     def _reversed(self, e: Household.ClaimReversed, tracking: Tracking) -> None:
-        hid, pos = e.originator_id, tracking.notification_id
-        _, year, region = self.households[hid]
+        hid, pos = e.originator_id.int, tracking.notification_id
+        _, year, region, _ = self.households[hid]
         amount = e.amount.fen
         row = self._pool(hid, pos)
         if row is not None:
