@@ -91,6 +91,17 @@ def _views(ledger: Ledger, db: str | None) -> Iterator[LedgerViews]:
         views.engine.dispose()
 
 
+def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
+                **kwargs: Any) -> Any:
+    """Answer a query from the read models, caught up with the log first."""
+    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
+        try:
+            return query(views.engine, *args, refresh=lambda: catch_up(ledger.app, views),
+                         **kwargs)
+        except Rejected as e:
+            _fail(f"{e.reason}: {e.message}")
+
+
 def _read_lines(path: Path) -> Iterator[str]:
     """Decode each line on its own, so one bad byte sequence spoils only its own line."""
     with path.open("rb") as f:
@@ -170,14 +181,8 @@ def household(
     policies: PoliciesOption = None,
 ) -> None:
     """A household's pooled outpatient cap, what is used and what is left (from the views)."""
-    day = _parse_day(as_of) if as_of else None
-    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
-        try:
-            view = queries.household(views.engine, person, year, as_of=day,
-                                     at_position=at_position,
-                                     refresh=lambda: catch_up(ledger.app, views))
-        except Rejected as e:
-            _fail(f"{e.reason}: {e.message}")
+    view = _from_views(db, policies, queries.household, person, year,
+                       as_of=_parse_day(as_of) if as_of else None, at_position=at_position)
     if json_out:
         out.print_json(data=view)
         return
@@ -209,14 +214,8 @@ def person(
     policies: PoliciesOption = None,
 ) -> None:
     """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
-    day = _parse_day(as_of) if as_of else None
-    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
-        try:
-            view = queries.person(views.engine, person_id, year, as_of=day,
-                                  at_position=at_position,
-                                  refresh=lambda: catch_up(ledger.app, views))
-        except Rejected as e:
-            _fail(f"{e.reason}: {e.message}")
+    view = _from_views(db, policies, queries.person, person_id, year,
+                       as_of=_parse_day(as_of) if as_of else None, at_position=at_position)
     if json_out:
         out.print_json(data=view)
         return
@@ -404,9 +403,7 @@ def report_fund(
     policies: PoliciesOption = None,
 ) -> None:
     """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
-    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
-        rows = queries.fund_report(views.engine, region, year,
-                                   refresh=lambda: catch_up(ledger.app, views))
+    rows = _from_views(db, policies, queries.fund_report, region, year)
     _report(rows, f"Fund ledger {region or 'all regions'} {year or ''}".strip(), json_out,
             csv_out)
 
@@ -421,9 +418,7 @@ def report_enrollment(
     policies: PoliciesOption = None,
 ) -> None:
     """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
-    with _ledger(db, policies) as ledger, _views(ledger, db) as views:
-        rows = queries.enrollment_report(views.engine, region, year,
-                                         refresh=lambda: catch_up(ledger.app, views))
+    rows = _from_views(db, policies, queries.enrollment_report, region, year)
     _report(rows, f"Enrollment {region or 'all regions'} {year or ''}".strip(), json_out,
             csv_out)
 
