@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--households", type=int, default=20_000)
     parser.add_argument("--regime", default="fuyang-2021", help="policy id of the county")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=1000,
-                        help="notifications per catch-up batch and per decode page")
+    parser.add_argument("--batch-size", type=int, default=5000,
+                        help="notifications per rebuild batch and per decode page "
+                             "(rebuild's default)")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--separate-views", action="store_true",

@@ -122,7 +122,8 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
         hid = str(household_id(py.household_head, year))
         h = sql["household"].fetch_one(conn, {"hid": hid})
         if h is None or (bound and not bound.sees(h.formed_at, h.formed_position)):
-            raise Rejected("not_enrolled", f"the household did not exist on {as_of}")
+            when = f"on {as_of}" if as_of else f"at position {at_position}"
+            raise Rejected("not_enrolled", f"the household did not exist {when}")
         members = sql["members"].fetch(conn, {"hid": hid})
         claims = sql["claims"].fetch(conn, {"hid": hid})
 
