@@ -21,8 +21,6 @@ Prints the machine, a table and the ratios ingest/library and ingest/raw.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -37,6 +35,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
+from machine import machine  # noqa: E402
 
 from adapters.generator import write_county  # noqa: E402
 from adapters.ledger import open_ledger  # noqa: E402
@@ -65,17 +64,6 @@ class Accounts(Application):
     name = "bench_library"
 
 
-def machine() -> list[tuple[str, str]]:
-    from importlib.metadata import version
-
-    return [
-        ("platform", platform.platform()),
-        ("processor", platform.processor() or platform.machine()),
-        ("cpu count", str(os.cpu_count())),
-        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("sqlite", sqlite3.sqlite_version),
-        ("eventsourcing", version("eventsourcing")),
-    ]
 
 
 def bench_ingest(path: Path, db: Path, batch_size: int) -> dict:
@@ -153,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print("machine")
-    for key, value in machine():
+    for key, value in machine("eventsourcing"):
         print(f"  {key:<14} {value}")
     with tempfile.TemporaryDirectory(prefix="benefitpool-bench-") as tmp:
         folder = Path(tmp)

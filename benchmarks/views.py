@@ -24,10 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -38,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from machine import machine  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
 from adapters.generator import generate_county  # noqa: E402
@@ -45,20 +43,6 @@ from adapters.ledger import Ledger, open_ledger  # noqa: E402
 from adapters.policy_files import load_policy_book  # noqa: E402
 from projections import queries  # noqa: E402
 from projections.views import LedgerViews, catch_up, rebuild  # noqa: E402
-
-
-def machine() -> list[tuple[str, str]]:
-    from importlib.metadata import version
-
-    return [
-        ("platform", platform.platform()),
-        ("processor", platform.processor() or platform.machine()),
-        ("cpu count", str(os.cpu_count())),
-        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("sqlite", sqlite3.sqlite_version),
-        ("eventsourcing", version("eventsourcing")),
-        ("sqlalchemy", version("sqlalchemy")),
-    ]
 
 
 def ingest(ledger: Ledger, households: int, regime: str, seed: int) -> tuple[int, int, float]:
@@ -115,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print("machine")
-    for key, value in machine():
+    for key, value in machine("eventsourcing", "sqlalchemy"):
         print(f"  {key:<14} {value}")
     book = load_policy_book()
     year = next(p.year for p in book.in_force() if p.id == args.regime)
