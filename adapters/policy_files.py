@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import PolicyError
-from domain.policy import PolicyBook, merge, policy_from_mapping
+from domain.policy import PolicyBook, merge, policy_from_mapping, version_key
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
@@ -69,17 +69,13 @@ def load_policy_book(directory: Path | None = None) -> PolicyBook:
     for name, data in raw.items():
         lookup = dict(raw)
         for pid, names in by_id.items():
-            lookup[pid] = raw[max(names, key=lambda n: _vkey(raw[n].get("version")))]
+            lookup[pid] = raw[max(names, key=lambda n: version_key(raw[n].get("version")))]
         try:
             merged = resolve_extends({**lookup, name: data}, name)
         except PolicyError as e:  # resolve_extends knows ids only: name the file instead
             raise PolicyError(sources[name], e.field, f"{e.problem} (in {e.source})") from None
         book.add(policy_from_mapping(merged, sources[name]), merged)
     return book
-
-
-def _vkey(version: Any) -> tuple:
-    return tuple(int(x) if x.isdigit() else x for x in str(version).replace("-", ".").split("."))
 
 
 def apply_patch(book: PolicyBook, patch: Mapping[str, Any], source: str,

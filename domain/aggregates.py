@@ -41,6 +41,11 @@ def claim_ref_id(claim_id: str) -> UUID:
     return uuid5(NAMESPACE, f"claim:{claim_id}")
 
 
+def _no_policy_hash(state: dict[str, Any]) -> None:
+    """Upcast: events recorded before decisions named their policy's content hash."""
+    state["policy_hash"] = None
+
+
 class PersonYear:
     """A person's enrollment, money and coverage for one benefit year (aggregate state)."""
 
@@ -137,6 +142,10 @@ class Person(Aggregate):
         due: Money
         covered_from: date | None
         explanation: str
+        policy_hash: str | None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_policy_hash)
 
         def apply(self, p: Person) -> None:
             p.years[self.year] = PersonYear(
@@ -168,6 +177,10 @@ class Person(Aggregate):
         policy_id: str
         policy_version: str
         explanation: str
+        policy_hash: str | None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_policy_hash)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -192,6 +205,10 @@ class Person(Aggregate):
         policy_id: str
         policy_version: str
         explanation: str
+        policy_hash: str | None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_policy_hash)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -220,6 +237,10 @@ class Person(Aggregate):
         policy_id: str
         policy_version: str
         explanation: str
+        policy_hash: str | None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_policy_hash)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -383,6 +404,10 @@ class Household(Aggregate):
         policy_id: str
         policy_version: str
         explanation: str
+        policy_hash: str | None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_policy_hash)
 
         def apply(self, h: Household) -> None:
             h.claims[self.claim_id] = SettledClaim(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -610,7 +611,7 @@ class PolicyBook:
         newest: dict[str, Policy] = {}
         for p in self._by_ref.values():
             cur = newest.get(p.id)
-            if cur is None or _version_key(p.version) > _version_key(cur.version):
+            if cur is None or version_key(p.version) > version_key(cur.version):
                 newest[p.id] = p
         return sorted(newest.values(), key=lambda p: (p.region, p.year, p.id))
 
@@ -630,5 +631,7 @@ class PolicyBook:
         return any(region.startswith(p.region) for p in self._by_ref.values())
 
 
-def _version_key(version: str) -> tuple:
-    return tuple(int(x) if x.isdigit() else x for x in version.replace("-", ".").split("."))
+def version_key(version: object) -> tuple:
+    """Order versions part by part ("1" < "1.1" < "1+whatif" < "2"); numbers before words."""
+    parts = re.split(r"[.\-+]", str(version))
+    return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in parts)

@@ -193,7 +193,8 @@ class LedgerService:
             now, year=year, region=region, household_head=head_key, category=cmd.category,
             identity=cmd.identity, at=cmd.at, birth_date=birth, prior_insured=prior,
             broken_years=broken, back_paid_years=cmd.back_paid_years, policy_id=policy.id,
-            policy_version=policy.version, standard=decision.standard, subsidy=decision.subsidy,
+            policy_version=policy.version, policy_hash=policy.content_hash,
+            standard=decision.standard, subsidy=decision.subsidy,
             subsidy_basis=decision.subsidy_basis, due=decision.due, covered_from=covered_from,
             explanation=explanation,
         )
@@ -260,7 +261,8 @@ class LedgerService:
             at=cmd.at, accepted_in=accepted.period, due=py.due, refunded=py.refunded,
             coverage_facts=facts, paid_total=paid_total, credit=credit,
             covered_from=covered_from, policy_id=policy.id,
-            policy_version=policy.version, explanation=explanation,
+            policy_version=policy.version, policy_hash=policy.content_hash,
+            explanation=explanation,
         )
         changed: list[Any] = [person, ref]
         if household is not None:
@@ -301,7 +303,8 @@ class LedgerService:
             subsidy=decision.subsidy, subsidy_basis=decision.subsidy_basis, due=decision.due,
             paid=py.paid, refunded=py.refunded, coverage_facts=facts, credit=credit,
             covered_from=covered_from, policy_id=policy.id,
-            policy_version=policy.version, explanation=explanation,
+            policy_version=policy.version, policy_hash=policy.content_hash,
+            explanation=explanation,
         )
         changed: list[Any] = [person]
         if household is not None:
@@ -340,6 +343,7 @@ class LedgerService:
             subsidy_granted_on=py.subsidy_granted_on, requested=cmd.amount,
             terminated=decision.terminates, refunded_total=refunded_total,
             credit=credit, policy_id=policy.id, policy_version=policy.version,
+            policy_hash=policy.content_hash,
             explanation=decision.explanation,
         )
         if household is not None:
@@ -381,7 +385,8 @@ class LedgerService:
             reimbursable=decision.reimbursable, reimbursed=decision.reimbursed,
             pool_cap=decision.pool_cap, pool_used_before=decision.pool_used_before,
             pool_remaining_after=decision.pool_remaining_after, policy_id=policy.id,
-            policy_version=policy.version, explanation=decision.explanation,
+            policy_version=policy.version, policy_hash=policy.content_hash,
+            explanation=decision.explanation,
         )
         return Outcome(fields, (household, ref), decision.explanation)
 
