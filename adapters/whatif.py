@@ -221,9 +221,8 @@ def _sum(values: Iterable[int]) -> int:
     return sum(values)
 
 
-def report(history: History, reform: Side, engine: str) -> dict[str, Any]:
+def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any]:
     """The what-if summary: the contract's fields, then contributions and subsidies."""
-    base = history.baseline
     b_total = _sum(h.reimbursed for h in base.households.values())
     r_total = _sum(h.reimbursed for h in reform.households.values())
     n = len(base.households)
@@ -239,7 +238,7 @@ def report(history: History, reform: Side, engine: str) -> dict[str, Any]:
     rejected = Counter(o[0] for o in reform.claims.values() if o[0] is not None)
     changed = sum(1 for cid, o in reform.claims.items() if base.claims.get(cid) != o)
     out: dict[str, Any] = {
-        "scope": {"region": history.scope.region, "year": history.scope.year},
+        "scope": {"region": scope.region, "year": scope.year},
         "claims": len(base.claims),
         "households": n,
         "baseline_reimbursed": _yuan(b_total),
@@ -270,9 +269,9 @@ def report(history: History, reform: Side, engine: str) -> dict[str, Any]:
     return out
 
 
-def household_rows(history: History, reform: Side) -> Iterator[dict[str, Any]]:
+def household_rows(base: Side, reform: Side) -> Iterator[dict[str, Any]]:
     """One row per household: baseline, reform and delta."""
-    for hid, b in sorted(history.baseline.households.items(),
+    for hid, b in sorted(base.households.items(),
                          key=lambda kv: (kv[1].region, kv[1].head)):
         r = reform.households.get(hid) or HouseholdTotals(b.head, b.year, b.region)
         yield {
@@ -286,34 +285,35 @@ def household_rows(history: History, reform: Side) -> Iterator[dict[str, Any]]:
         }
 
 
-def write_outputs(out_dir: Path, summary: dict[str, Any], history: History,
+def write_outputs(out_dir: Path, summary: dict[str, Any], scope: Scope, base: Side,
                   reform: Side) -> list[Path]:
     """summary.json, households.csv and chart.png in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "summary.json", out_dir / "households.csv", out_dir / "chart.png"]
     written[0].write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
                           encoding="utf-8")
-    rows = list(household_rows(history, reform))
+    rows = list(household_rows(base, reform))
     with written[1].open("w", newline="", encoding="utf-8") as f:
         columns = list(rows[0]) if rows else ["head", "year", "region", "baseline_reimbursed",
                                               "reform_reimbursed", "delta"]
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    chart(written[2], summary, history, reform)
+    chart(written[2], summary, scope, base, reform)
     return written
 
 
-def chart(path: Path, summary: dict[str, Any], history: History, reform: Side) -> None:
+def chart(path: Path, summary: dict[str, Any], scope: Scope, base_side: Side,
+          reform: Side) -> None:
     """Distribution of household reimbursement, baseline vs reform, and the share at cap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    base = [h.reimbursed / 100 for h in history.baseline.households.values()]
+    base = [h.reimbursed / 100 for h in base_side.households.values()]
     ref = [reform.households[k].reimbursed / 100 if k in reform.households else 0.0
-           for k in history.baseline.households]
+           for k in base_side.households]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5),
                                       gridspec_kw={"width_ratios": [3, 1]})
     top = max(base + ref + [1.0])
@@ -334,7 +334,6 @@ def chart(path: Path, summary: dict[str, Any], history: History, reform: Side) -
                        ha="center", va="bottom")
     right.set_ylabel("% of households")
     right.set_title("Households at their cap")
-    scope = history.scope
     fig.suptitle(f"What-if, {scope}: {summary['households']} households, "
                  f"{summary['claims']} claims; delta {summary['delta_reimbursed']} yuan")
     fig.tight_layout()

@@ -1,0 +1,349 @@
+"""The fast what-if engine: claims facts read column-wise from the read models, settled at once.
+
+The claims journal holds every recorded claim's facts and its position in the log; the
+household members table holds, for each member, the positions at which they were covered,
+suspended or left. From these two tables NumPy builds, for every claim, what the household
+knew of the member and how many members counted for the cap at that point of the log, and
+`adapters.fastclaims.settle_columns` settles all claims in one pass.
+
+A patch that changes more than `[outpatient]` can change who is covered from when: then the
+members' timeline is re-derived by replaying the person-side commands (enrollments, payments,
+subsidies, refunds, employee-insurance reports — no claims) through the ledger's service, and
+the claims are settled column-wise against that timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from adapters.fastclaims import REASONS, ClaimColumns, settle_columns
+from adapters.replay import CommandReader, Replayer, in_scope, read_log
+from adapters.whatif import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
+from domain.aggregates import Household, Person
+from domain.policy import CAUSES, Policy, PolicyBook
+from projections.tables import claims_journal, household_member, household_pool
+from projections.tables import person_year_version as pyv
+
+#: Patch sections that cannot change who is covered from when.
+CLAIMS_ONLY_SECTIONS = frozenset({"outpatient", "name", "assumptions", "references"})
+NOT_ENROLLED = "not_enrolled"
+CHUNK = 131_072
+_CAUSE = {c: i for i, c in enumerate(CAUSES)}
+
+
+def changes_coverage(patch: Mapping[str, Any]) -> bool:
+    """Whether a patch reaches beyond the claims rules (contributions, windows, waiting…)."""
+    return bool(set(patch) - CLAIMS_ONLY_SECTIONS)
+
+
+def _where_scope(query: Any, table: Any, scope: Scope) -> Any:
+    if scope.region:
+        query = query.where(table.c.region.startswith(scope.region))
+    if scope.year is not None:
+        query = query.where(table.c.year == scope.year)
+    return query
+
+
+def _ordinal(text: str | None) -> int:
+    return date.fromisoformat(text).toordinal() if text else 0
+
+
+# --- the baseline, from the read models --------------------------------------------------
+
+
+def baseline_from_views(engine: Engine, scope: Scope) -> Side:
+    """What the ledger recorded for the scope, as the read models hold it."""
+    side = Side()
+    cj = claims_journal
+    with engine.connect() as conn:
+        for r in conn.execute(_where_scope(select(
+                cj.c.claim_id, cj.c.eligible_fen, cj.c.reimbursable_fen, cj.c.reimbursed_fen,
+                cj.c.pool_cap_fen, cj.c.pool_used_before_fen, cj.c.pool_remaining_after_fen,
+                cj.c.policy_id, cj.c.policy_version), cj, scope)):
+            side.claims[r.claim_id] = (None, r.eligible_fen, r.reimbursable_fen,
+                                       r.reimbursed_fen, r.pool_cap_fen,
+                                       r.pool_used_before_fen, r.pool_remaining_after_fen)
+            side.policies.add(f"{r.policy_id}@{r.policy_version}")
+        hp = household_pool
+        for r in conn.execute(_where_scope(select(hp), hp, scope)):
+            side.households[UUID(r.household_id)] = HouseholdTotals(
+                r.head, r.year, r.region, cap=r.cap_fen, reimbursed=r.used_fen,
+                members=r.members, covered=r.covered)
+        last = _where_scope(select(pyv.c.person, pyv.c.year,
+                                   func.max(pyv.c.position).label("position")), pyv, scope
+                            ).group_by(pyv.c.person, pyv.c.year).subquery()
+        rows = conn.execute(select(pyv).join(last, (pyv.c.person == last.c.person)
+                                             & (pyv.c.year == last.c.year)
+                                             & (pyv.c.position == last.c.position)))
+        for r in rows:
+            side.person_years[(r.person, r.year)] = PersonYearMoney(
+                r.region, due=r.due_fen, subsidy=r.subsidy_fen, paid=r.paid_fen,
+                refunded=r.refunded_fen, covered=r.covered_from is not None and not r.terminated,
+                terminated=r.terminated)
+    return side
+
+
+# --- the members' timeline ---------------------------------------------------------------
+
+NEVER = np.iinfo(np.int64).max
+
+
+class Timeline:
+    """Each member's coverage as positions of the log: joined, covered, suspended, left."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list[Any]] = {}  # (household id, person) -> row
+
+    def joined(self, hid: str, person: str, region: str, position: int) -> None:
+        self.rows[(hid, person)] = [region, 0, 0, NEVER, NEVER, NEVER, position]
+
+    def covered(self, hid: str, person: str, start: date, end: date, position: int) -> None:
+        row = self.rows[(hid, person)]
+        row[1], row[2], row[3] = start.toordinal(), end.toordinal(), position
+
+    def suspended(self, hid: str, person: str, position: int) -> None:
+        self.rows[(hid, person)][4] = position
+
+    def left(self, hid: str, person: str, position: int) -> None:
+        self.rows[(hid, person)][5] = position
+
+
+def timeline_from_views(engine: Engine, scope: Scope) -> Timeline:
+    """The recorded timeline, from the household members table."""
+    t = Timeline()
+    hm, hp = household_member, household_pool
+    query = _where_scope(select(hm).join(hp, hm.c.household_id == hp.c.household_id), hp, scope)
+    with engine.connect() as conn:
+        for r in conn.execute(query):
+            t.rows[(r.household_id, r.person)] = [
+                r.region, _ordinal(r.covered_from), _ordinal(r.covered_to),
+                NEVER if r.covered_position is None else r.covered_position,
+                NEVER if r.suspended_position is None else r.suspended_position,
+                NEVER if r.left_position is None else r.left_position, r.joined_position]
+    return t
+
+
+def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook
+                       ) -> tuple[Timeline, Side]:
+    """The timeline (and person-year money) the person-side commands give under the reform:
+    the recorded commands without claims, replayed through the service in memory."""
+    reader = CommandReader()
+    person_side = (rc for rc in reader.group(read_log(app))
+                   if not isinstance(rc.primary, Household.OutpatientClaimSettled
+                                     | Household.ClaimReversed)
+                   and in_scope(reader.scope_of(rc), scope.region, scope.year))
+    t, side = Timeline(), Side()
+    keys: dict[UUID, str] = {}
+    for step in Replayer(reform).run(person_side):
+        if step.result["status"] != "ok":
+            side.rejected[(step.result["op"], step.result["reason"])] += 1
+        position = step.recorded.position
+        for e in step.events:
+            if isinstance(e, Person.Registered):
+                keys[e.originator_id] = e.person_key
+            elif e.originator_id in keys:
+                fold_person_event(side, keys[e.originator_id], e)
+            elif isinstance(e, Household.MemberJoined):
+                t.joined(str(e.originator_id), e.person, e.region, position)
+            elif isinstance(e, Household.MemberCovered):
+                t.covered(str(e.originator_id), e.person, e.covered_from, e.covered_to,
+                          position)
+            elif isinstance(e, Household.MemberSuspended):
+                t.suspended(str(e.originator_id), e.person, position)
+            elif isinstance(e, Household.MemberLeft):
+                t.left(str(e.originator_id), e.person, position)
+    return t, side
+
+
+# --- the claims, column-wise -------------------------------------------------------------
+
+
+class ClaimsFacts:
+    """The scope's recorded claims as NumPy columns, in log order."""
+
+    def __init__(self, engine: Engine, scope: Scope) -> None:
+        cj = claims_journal
+        query = _where_scope(select(
+            cj.c.claim_id, cj.c.household_id, cj.c.person, cj.c.region, cj.c.year,
+            cj.c.visit_date, cj.c.facility_level, cj.c.facility_region, cj.c.expense_fen,
+            cj.c.cause, cj.c.position, cj.c.reversal_position), cj, scope
+        ).order_by(cj.c.position)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        self.claim_ids = [r[0] for r in rows]
+        self.household_ids = [r[1] for r in rows]
+        self.persons = [r[2] for r in rows]
+        self.pools = [(r[3], r[4]) for r in rows]
+        n = len(rows)
+        self.visit_day = np.fromiter((date.fromisoformat(r[5]).toordinal() for r in rows),
+                                     np.int32, n)
+        self.facility_level = np.fromiter((r[6] for r in rows), np.int8, n)
+        self.facility_region = np.fromiter((int(r[7]) for r in rows), np.int64, n)
+        self.expense = np.fromiter((r[8] for r in rows), np.int64, n)
+        self.cause = np.fromiter((_CAUSE[r[9]] for r in rows), np.int8, n)
+        self.position = np.fromiter((r[10] for r in rows), np.int64, n)
+        self.reversal_position = np.fromiter(
+            (NEVER if r[11] is None else r[11] for r in rows), np.int64, n)
+
+    def __len__(self) -> int:
+        return len(self.claim_ids)
+
+
+def _codes(values: list[Any]) -> tuple[np.ndarray, dict[Any, int]]:
+    index: dict[Any, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int64,
+                        len(values))
+    return codes, index
+
+
+def settle_claims(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook
+                  ) -> tuple[list[str | None], Any, np.ndarray]:
+    """Every claim settled under the reform against the timeline: (reasons, results, ok)."""
+    n = len(facts)
+    household, hindex = _codes(facts.household_ids)
+    person, _ = _codes(facts.persons)
+    policies: list[Policy] = []
+    policy_of: dict[tuple[str, int], int] = {}
+    pidx = np.zeros(n, np.int32)
+    missing_policy = np.zeros(n, bool)
+    for i, pool in enumerate(facts.pools):
+        k = policy_of.get(pool)
+        if k is None:
+            found = reform.find(*pool)
+            k = policy_of[pool] = -1 if found is None else len(policies)
+            if found is not None:
+                policies.append(found)
+        if k < 0:
+            missing_policy[i] = True
+        else:
+            pidx[i] = k
+
+    # the claimant's row in the timeline, and every member row of the claim's household
+    member_rows: dict[str, list[list[Any]]] = {}
+    for (hid, _p), row in timeline.rows.items():
+        member_rows.setdefault(hid, []).append(row)
+    width = max((len(v) for v in member_rows.values()), default=1)
+    h_count = len(hindex)
+    m_cov_from = np.zeros((h_count, width), np.int32)
+    m_cov_pos = np.full((h_count, width), NEVER, np.int64)
+    m_end_pos = np.full((h_count, width), -1, np.int64)  # -1: no member in this slot
+    for hid, h in hindex.items():
+        for j, row in enumerate(member_rows.get(hid, ())):
+            m_cov_from[h, j] = row[1]
+            m_cov_pos[h, j] = row[3]
+            m_end_pos[h, j] = min(row[4], row[5])
+
+    claimant = [timeline.rows.get((hid, p)) for hid, p in zip(
+        facts.household_ids, facts.persons, strict=True)]
+    known = np.fromiter((r is not None for r in claimant), bool, n)
+    blank = ["", 0, 0, NEVER, NEVER, NEVER, NEVER]
+    cols = [r if r is not None else blank for r in claimant]
+    region = np.fromiter((int(r[0]) if r[0] else 0 for r in cols), np.int64, n)
+    cov_from = np.fromiter((r[1] for r in cols), np.int32, n)
+    cov_to = np.fromiter((r[2] for r in cols), np.int32, n)
+    cov_pos = np.fromiter((r[3] for r in cols), np.int64, n)
+    susp_pos = np.fromiter((r[4] for r in cols), np.int64, n)
+    left_pos = np.fromiter((r[5] for r in cols), np.int64, n)
+    join_pos = np.fromiter((r[6] for r in cols), np.int64, n)
+
+    pos = facts.position
+    covered = cov_pos < pos
+    suspended = susp_pos < pos
+    left = left_pos < pos
+    enrolled = known & (join_pos < pos) & ~left & ~missing_policy
+    counts = covered & ~suspended & ~left
+    covered_on_visit = np.zeros(n, np.int32)
+    for lo in range(0, n, CHUNK):  # (claims x widest household) at a time, bounded memory
+        h, p = household[lo:lo + CHUNK], pos[lo:lo + CHUNK, None]
+        covered_on_visit[lo:lo + CHUNK] = (
+            (m_cov_pos[h] < p) & (m_end_pos[h] > p)
+            & (m_cov_from[h] <= facts.visit_day[lo:lo + CHUNK, None])).sum(axis=1)
+
+    columns = ClaimColumns(
+        household=household, person=person, policy=pidx, visit_day=facts.visit_day,
+        facility_level=facts.facility_level, facility_region=facts.facility_region,
+        member_region=region, expense=facts.expense, cause=facts.cause,
+        covered_from=np.where(covered, cov_from, 0), covered_to=np.where(covered, cov_to, 0),
+        suspended=suspended, counts_for_cap=counts, covered_on_visit=covered_on_visit)
+    rows = np.flatnonzero(enrolled)
+    sub = ClaimColumns(**{name: getattr(columns, name)[rows] for name in _COLUMN_NAMES})
+    reversed_rows = np.flatnonzero(facts.reversal_position[rows] < NEVER)
+    after = np.searchsorted(pos[rows], facts.reversal_position[rows][reversed_rows]) - 1
+    results = settle_columns(sub, policies, reversal_claim=reversed_rows,
+                             reversal_after=after)
+    reasons: list[str | None] = [NOT_ENROLLED] * n
+    for i, code in zip(rows.tolist(), results.reason.tolist(), strict=True):
+        reasons[i] = None if code == 0 else REASONS[code]
+    return reasons, (rows, results), enrolled
+
+
+_COLUMN_NAMES = ("household", "person", "policy", "visit_day", "facility_level",
+                 "facility_region", "member_region", "expense", "cause", "covered_from",
+                 "covered_to", "suspended", "counts_for_cap", "covered_on_visit")
+
+
+def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook,
+                patch: Mapping[str, Any], app: Any = None) -> Side:
+    """The reform side, settled column-wise from the read models (caught up by the caller)."""
+    if changes_coverage(patch):
+        if app is None:
+            raise ValueError("this patch changes coverage: the ledger's log is needed")
+        timeline, side = timeline_by_replay(app, scope, reform)
+    else:
+        timeline, side = timeline_from_views(engine, scope), Side()
+        side.person_years = {k: PersonYearMoney(**{f: getattr(v, f) for f in (
+            "region", "due", "subsidy", "paid", "refunded", "covered", "terminated")})
+            for k, v in baseline.person_years.items()}
+    facts = ClaimsFacts(engine, scope)
+    reasons, (rows, res), _ = settle_claims(facts, timeline, reform)
+    out = [(r, 0, 0, 0, 0, 0, 0) for r in reasons]
+    eligible, reimbursable, reimbursed = (res.eligible_expense.tolist(),
+                                          res.reimbursable.tolist(), res.reimbursed.tolist())
+    cap, before, after = (res.pool_cap.tolist(), res.pool_used_before.tolist(),
+                          res.pool_remaining_after.tolist())
+    for k, i in enumerate(rows.tolist()):
+        if reasons[i] is None:
+            out[i] = (None, eligible[k], reimbursable[k], reimbursed[k], cap[k], before[k],
+                      after[k])
+    side.claims = dict(zip(facts.claim_ids, out, strict=True))
+    for i, reason in enumerate(reasons):
+        if reason is not None:
+            side.rejected[("claim", reason)] += 1
+            if facts.reversal_position[i] != NEVER:
+                side.rejected[("reverse_claim", "unknown_claim")] += 1
+    used: dict[str, int] = {}
+    for i, o in enumerate(out):
+        if o[0] is None and facts.reversal_position[i] == NEVER:
+            used[facts.household_ids[i]] = used.get(facts.household_ids[i], 0) + o[3]
+    for i, o in enumerate(out):
+        if o[0] is None:
+            ref = facts.pools[i]
+            policy = reform.find(*ref)
+            if policy is not None:
+                side.policies.add(policy.ref)
+    _household_totals(side, baseline, timeline, used, reform)
+    return side
+
+
+def _household_totals(side: Side, baseline: Side, timeline: Timeline, used: dict[str, int],
+                      reform: PolicyBook) -> None:
+    members: dict[str, list[list[Any]]] = {}
+    for (hid, _p), row in timeline.rows.items():
+        members.setdefault(hid, []).append(row)
+    for hid, b in baseline.households.items():
+        rows = members.get(str(hid))
+        if not rows:
+            continue
+        policy = reform.find(b.region, b.year)
+        covered = sum(1 for r in rows if r[3] < NEVER and r[4] == NEVER and r[5] == NEVER)
+        cap = policy.outpatient.per_person_cap.fen * covered if policy else 0
+        side.households[hid] = HouseholdTotals(
+            b.head, b.year, b.region, cap=cap, reimbursed=used.get(str(hid), 0),
+            members=sum(1 for r in rows if r[5] == NEVER), covered=covered)
