@@ -36,6 +36,9 @@ report_app = typer.Typer(no_args_is_help=True, help="Fund and enrollment reports
 app.add_typer(report_app, name="report")
 views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
 app.add_typer(views_app, name="views")
+audit_app = typer.Typer(no_args_is_help=True,
+                        help="What auditors read: the explained history of the ledger.")
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -164,6 +167,8 @@ def ingest(
             counts = ingest_file(ledger, file, sink, batch_size, err.is_terminal)
         except OSError as e:
             _fail(f"cannot read {file}: {e.strerror}", 2)
+        except Rejected as e:  # the store refuses every write (e.g. another audit key)
+            _fail(f"{e.reason}: {e.message}; lines before this batch were recorded", 2)
         finally:
             if results is not None:
                 sink.close()
@@ -393,6 +398,200 @@ def _report(rows: list[dict[str, Any]], title: str, json_out: bool, csv_out: boo
     out.print(table)
 
 
+# --- audit verify, replay, what-if ----------------------------------------------------------------
+
+
+def _problem_line(p: dict[str, Any]) -> str:
+    where = " ".join(f"{k}={p[k]}" for k in ("position", "stream", "originator_id", "version",
+                                              "event", "view", "table") if p.get(k) is not None)
+    return f"[{p['kind']}] {where}: {p['message']}"
+
+
+def _seal(text: str | None) -> Any:
+    from adapters.chain import Seal
+
+    if text is None:
+        return None
+    position, _, link = text.partition(":")
+    if not position.isdigit() or len(link) != 64:
+        _fail(f"--expect-seal must be POSITION:LOGLINK (64 hex digits), as printed by a "
+              f"previous audit; got {text!r}", 2)
+    return Seal(int(position), link.lower())
+
+
+@audit_app.command("verify")
+def audit_verify(
+    at_position: AtPositionOption = None,
+    expect_seal: Annotated[str | None, typer.Option(
+        "--expect-seal", metavar="POSITION:LOGLINK",
+        help="A seal printed by an earlier audit and kept outside the database: also proves "
+             "that no event up to that position was removed.")] = None,
+    json_out: JsonOption = False,
+    views: Annotated[bool, typer.Option(
+        "--views/--no-views", help="Also compare every view with its rebuild.")] = True,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Check the hash chain, re-decide every recorded decision under the policy version that
+    took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise."""
+    from adapters.audit import verify_decisions, verify_views
+    from adapters.chain import audit_key, verify_chain
+
+    book = _book(policies)
+    with _ledger(db, policies) as ledger:
+        head = ledger.app.recorder.max_notification_id() or 0
+        upto = head if at_position is None else min(at_position, head)
+        try:
+            chain = verify_chain(ledger.app, audit_key(), upto=upto,
+                                 expected_seal=_seal(expect_seal))
+        except LedgerError as e:
+            _fail(f"audit: {e}", 2)
+        wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
+        if wrong:
+            _fail(f"audit: {wrong[0].message}", 2)
+        decisions = verify_decisions(ledger.app, book, upto=upto)
+        checks: dict[str, Any] = {
+            "chain": {"checked": {"events": chain.events_checked,
+                                  "streams": chain.streams_checked,
+                                  "links": chain.links_checked},
+                      "keyed": chain.keyed, **{k: v for k, v in chain.as_dict().items()
+                                               if k in ("seal", "notes", "problems")}},
+            "decisions": {"checked": decisions.checked, "problems": decisions.problems},
+        }
+        if views:
+            with _views(ledger, db) as live:
+                found = verify_views(ledger.app, live, book, upto=upto)
+            checks["views"] = {"checked": found.checked, "problems": found.problems}
+    problems = chain.problem_count + sum(len(c["problems"]) for n, c in checks.items()
+                                         if n != "chain")
+    result = {"position": upto, "clean": problems == 0, "problems": problems, **checks}
+    if json_out:
+        out.print_json(data=result)
+    else:
+        table = Table(title=f"Audit of {database_url(db)} at position {upto}")
+        table.add_column("check")
+        table.add_column("checked")
+        table.add_column("problems", justify="right")
+        for name, c in checks.items():
+            checked = ", ".join(f"{v} {k}" if not isinstance(v, list) else f"{k}: {len(v)}"
+                                for k, v in c["checked"].items())
+            table.add_row(name, checked, str(len(c["problems"])))
+        out.print(table)
+        if not chain.keyed:
+            err.print("warning: BENEFITPOOL_AUDIT_KEY is not set; the chain was checked with "
+                      "the public development key and proves only that nothing was damaged "
+                      "by accident.")
+        if chain.seal is not None:
+            out.print(f"seal (keep it outside the database; check later with --expect-seal): "
+                      f"{chain.seal.position}:{chain.seal.log_link}", highlight=False)
+        for c in checks.values():
+            for p in c["problems"]:
+                out.print(_problem_line(p), highlight=False, markup=False, soft_wrap=True)
+        out.print("clean" if problems == 0 else f"{problems} discrepancies", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Write the commands here (default: standard output).")] = None,
+    at_position: AtPositionOption = None,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Write the recorded history back as contract commands (JSON Lines): ingesting the file
+    into an empty store rebuilds the same ledger."""
+    from adapters.replay import CommandReader, read_log
+
+    with _ledger(db, policies) as ledger:
+        sink = out_file.open("w", encoding="utf-8") if out_file else sys.stdout
+        n = 0
+        try:
+            for rc in CommandReader().group(read_log(ledger.app, upto=at_position)):
+                if rc.command:
+                    sink.write(json.dumps(rc.command, ensure_ascii=False) + "\n")
+                    n += 1
+        finally:
+            if out_file:
+                sink.close()
+    err.print(f"{n} commands")
+
+
+@app.command()
+def whatif(
+    policy: Annotated[Path, typer.Option("--policy", help="The patch (TOML) to apply.")],
+    region: Annotated[str | None, typer.Option(help="Region code or prefix in scope.")] = None,
+    year: Annotated[int | None, typer.Option(help="Benefit year in scope.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Write summary.json, households.csv and chart.png here.")] = None,
+    json_out: JsonOption = False,
+    engine: Annotated[str, typer.Option(
+        help="fast (column-wise), exact (replay through the aggregates), or both (and "
+             "check they agree).")] = "fast",
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Re-decide the recorded history under patched policies; nothing is written."""
+    from adapters.policy_files import apply_patch, read_toml
+    from adapters.whatif import (
+        Scope,
+        compare_claims,
+        exact_whatif,
+        read_history,
+        report,
+        write_outputs,
+    )
+    from adapters.whatif_fast import baseline_from_views, fast_whatif
+
+    if engine not in ("fast", "exact", "both"):
+        _fail(f"--engine must be fast, exact or both; got {engine!r}", 2)
+    book = _book(policies)
+    try:
+        patch = read_toml(policy)
+        reform = apply_patch(book, patch, str(policy), region, year)
+    except PolicyError as e:
+        _fail(f"policy patch: {e}", 2)
+    scope = Scope(region, year)
+    if not any(p.version.endswith("+whatif") for p in reform):
+        _fail(f"no policy in force matches the scope ({scope})", 1)
+    with _ledger(db, policies) as ledger:
+        fast = exact = None
+        if engine in ("fast", "both"):
+            with _views(ledger, db) as views:
+                catch_up(ledger.app, views)
+                baseline = baseline_from_views(views.engine, scope)
+                fast = fast_whatif(views.engine, scope, baseline, reform, patch, ledger.app)
+        if engine in ("exact", "both"):
+            history = read_history(ledger.app, book, scope)
+            baseline = history.baseline
+            exact = exact_whatif(history, reform)
+    side = fast if fast is not None else exact
+    summary = report(scope, baseline, side, engine)
+    disagreements = compare_claims(exact.claims, fast.claims) if fast and exact else []
+    if engine == "both":
+        summary["engines_agree"] = not disagreements
+        summary["disagreements"] = len(disagreements)
+    if out_dir is not None:
+        written = write_outputs(out_dir, summary, scope, baseline, side)
+        err.print("wrote " + ", ".join(str(p) for p in written))
+    if json_out:
+        out.print_json(data=summary)
+    else:
+        table = Table(title=f"What-if {policy.name}, {scope}")
+        table.add_column("")
+        table.add_column("value", justify="right")
+        for k, v in summary.items():
+            table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list)
+                          else str(v))
+        out.print(table)
+    if disagreements:
+        for d in disagreements[:20]:
+            err.print(f"engines disagree on claim {d['claim_id']}: exact {d['exact']}, "
+                      f"fast {d['fast']}", highlight=False)
+        raise typer.Exit(1)
+
+
 @report_app.command("fund")
 def report_fund(
     region: Annotated[str | None, typer.Option("--region", help="Region code or prefix.")] = None,
@@ -459,6 +658,31 @@ def views_rebuild(
         rows = status(ledger.app, views)
     err.print(f"rebuilt {', '.join(names)} to position {head}")
     _report(rows, "Views", False, False)
+
+
+@audit_app.command("trail")
+def audit_trail_command(
+    person: Annotated[str, typer.Argument(
+        metavar="PERSON|HEAD", help="A person's ID; a head's ID covers the whole household.")],
+    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    json_out: JsonOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """The explained history: each fact, each decision, the rule and the seed sentence behind
+    it, in log order."""
+    from adapters.trail import audit_trail, trail_renderables
+
+    with _ledger(db, policies) as ledger:
+        try:
+            trail = audit_trail(ledger, person, year)
+        except Rejected as e:
+            _fail(f"{e.reason}: {e.message}")
+    if json_out:
+        out.print_json(data=trail)
+        return
+    for block in trail_renderables(trail):
+        out.print(block, highlight=False)
 
 
 def main() -> None:

@@ -212,8 +212,10 @@ class _Calendar:
 
 
 class _County:
-    def __init__(self, households: int, policy: Policy, seed: int) -> None:
+    def __init__(self, households: int, policy: Policy, seed: int,
+                 visit_rate: float = 1.0) -> None:
         self.rng = random.Random(seed)
+        self.visit_rate = visit_rate
         self.policy = policy
         self.year = policy.year
         self.cal = _Calendar(policy)
@@ -763,7 +765,7 @@ class _County:
         span = (last - first).days + 1
         age = age_on(p.birth, cal.year_start)
         mean = 4.5 if age < 6 else 2.0 if age < 18 else 2.3 if age < 60 else 4.2
-        lam = rng.gammavariate(0.7, mean / 0.7) * span / 365
+        lam = rng.gammavariate(0.7, mean / 0.7) * span / 365 * self.visit_rate
         neighbours = NEIGHBOURS.get(county) or tuple(c for c in self.counties if c != county)
         first_day = first.toordinal()
         random_ = rng.random
@@ -811,10 +813,14 @@ class _County:
 
 
 def generate_county(households: int, regime: str = "fuyang-2021", seed: int = 0,
-                    book: PolicyBook | None = None) -> Iterator[dict[str, Any]]:
-    """Yield a synthetic county's commands (JSON-ready dicts) in business-time order."""
+                    book: PolicyBook | None = None, visit_rate: float = 1.0
+                    ) -> Iterator[dict[str, Any]]:
+    """Yield a synthetic county's commands (JSON-ready dicts) in business-time order;
+    `visit_rate` multiplies everyone's expected outpatient visits (a denser claims history)."""
     if households < 0:
         raise ValueError("households must be zero or more")
+    if not 0 <= visit_rate <= 20:
+        raise ValueError("visit_rate must lie between 0 and 20")
     if book is None:
         from adapters.policy_files import load_policy_book
 
@@ -825,15 +831,15 @@ def generate_county(households: int, regime: str = "fuyang-2021", seed: int = 0,
         if found is None or found.id != policy.id:
             raise ValueError(f"county {county} is decided by "
                              f"{found.ref if found else 'no policy'}, not {policy.ref}")
-    return _County(households, policy, seed).run()
+    return _County(households, policy, seed, visit_rate).run()
 
 
 def write_county(path: str | Path, households: int, regime: str = "fuyang-2021",
-                 seed: int = 0, book: PolicyBook | None = None) -> int:
+                 seed: int = 0, book: PolicyBook | None = None, visit_rate: float = 1.0) -> int:
     """Write a generated county as JSON Lines (UTF-8); returns the number of lines."""
     count = 0
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for cmd in generate_county(households, regime, seed, book):
+        for cmd in generate_county(households, regime, seed, book, visit_rate):
             f.write(json.dumps(cmd, ensure_ascii=False, separators=(",", ":")))
             f.write("\n")
             count += 1

@@ -15,9 +15,16 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
-from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoding
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    JSONTranscoder,
+    RecordConflictError,
+    Transcoding,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+from eventsourcing.utils import EnvType
 
+from adapters import chain
 from domain import commands as c
 from domain.aggregates import (
     ClaimRef,
@@ -105,6 +112,17 @@ class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
     name = "benefitpool"
+
+    def __init__(self, env: EnvType | None = None, audit_key: bytes | None = None) -> None:
+        self._audit_key = audit_key  # None: BENEFITPOOL_AUDIT_KEY, read when the store needs it
+        super().__init__(env)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """On SQLite, a recorder that chains every event by a keyed hash (ADR 16)."""
+        if isinstance(self.factory, SQLiteFactory):
+            key = self._audit_key if self._audit_key is not None else chain.audit_key()
+            return chain.chained_recorder(self.factory, key)
+        return super().construct_recorder()
 
     def construct_transcoder(self) -> JSONTranscoder:
         transcoder = FastJSONTranscoder()
@@ -495,8 +513,9 @@ def _number(key: str) -> str:
     return key[4:] if key.startswith("doc:") else key
 
 
-def open_ledger(url: str, policies: PolicyBook) -> Ledger:
-    """Open (creating tables if needed) the ledger at a database URL."""
+def open_ledger(url: str, policies: PolicyBook, audit_key: bytes | None = None) -> Ledger:
+    """Open (creating tables if needed) the ledger at a database URL; its event chain is
+    keyed by `audit_key`, by default BENEFITPOOL_AUDIT_KEY's."""
     from adapters.store import store_env
 
-    return Ledger(LedgerApplication(env=store_env(url)), policies)
+    return Ledger(LedgerApplication(env=store_env(url), audit_key=audit_key), policies)

@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
+from attrs import frozen
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -87,6 +88,7 @@ def baseline_from_views(engine: Engine, scope: Scope) -> Side:
                 r.region, due=r.due_fen, subsidy=r.subsidy_fen, paid=r.paid_fen,
                 refunded=r.refunded_fen, covered=r.covered_from is not None and not r.terminated,
                 terminated=r.terminated)
+            side.policies.add(r.rule)
     return side
 
 
@@ -203,9 +205,24 @@ def _codes(values: list[Any]) -> tuple[np.ndarray, dict[Any, int]]:
     return codes, index
 
 
-def settle_claims(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook
-                  ) -> tuple[list[str | None], Any, np.ndarray]:
-    """Every claim settled under the reform against the timeline: (reasons, results, ok)."""
+@frozen
+class KernelInput:
+    """What `settle_columns` takes: the rows of enrolled claimants, their policies and the
+    reversals, plus where those rows sit among all the scope's claims."""
+
+    columns: ClaimColumns
+    policies: list[Policy]
+    reversal_claim: np.ndarray
+    reversal_after: np.ndarray
+    rows: np.ndarray  # indexes into the scope's claims
+
+    def settle(self) -> Any:
+        return settle_columns(self.columns, self.policies, reversal_claim=self.reversal_claim,
+                              reversal_after=self.reversal_after)
+
+
+def kernel_input(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook) -> KernelInput:
+    """Columns for every claim whose claimant is a member at that point of the log."""
     n = len(facts)
     household, hindex = _codes(facts.household_ids)
     person, _ = _codes(facts.persons)
@@ -276,12 +293,18 @@ def settle_claims(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook
     sub = ClaimColumns(**{name: getattr(columns, name)[rows] for name in _COLUMN_NAMES})
     reversed_rows = np.flatnonzero(facts.reversal_position[rows] < NEVER)
     after = np.searchsorted(pos[rows], facts.reversal_position[rows][reversed_rows]) - 1
-    results = settle_columns(sub, policies, reversal_claim=reversed_rows,
-                             reversal_after=after)
-    reasons: list[str | None] = [NOT_ENROLLED] * n
-    for i, code in zip(rows.tolist(), results.reason.tolist(), strict=True):
+    return KernelInput(sub, policies, reversed_rows, after, rows)
+
+
+def settle_claims(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook
+                  ) -> tuple[list[str | None], np.ndarray, Any]:
+    """Every claim settled under the reform: (reason or None per claim, rows, results)."""
+    kernel = kernel_input(facts, timeline, reform)
+    results = kernel.settle()
+    reasons: list[str | None] = [NOT_ENROLLED] * len(facts)
+    for i, code in zip(kernel.rows.tolist(), results.reason.tolist(), strict=True):
         reasons[i] = None if code == 0 else REASONS[code]
-    return reasons, (rows, results), enrolled
+    return reasons, kernel.rows, results
 
 
 _COLUMN_NAMES = ("household", "person", "policy", "visit_day", "facility_level",
@@ -301,8 +324,12 @@ def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook
         side.person_years = {k: PersonYearMoney(**{f: getattr(v, f) for f in (
             "region", "due", "subsidy", "paid", "refunded", "covered", "terminated")})
             for k, v in baseline.person_years.items()}
+        for (_key, year), py in side.person_years.items():
+            policy = reform.find(py.region, year)
+            if policy is not None:
+                side.policies.add(policy.ref)
     facts = ClaimsFacts(engine, scope)
-    reasons, (rows, res), _ = settle_claims(facts, timeline, reform)
+    reasons, rows, res = settle_claims(facts, timeline, reform)
     out = [(r, 0, 0, 0, 0, 0, 0) for r in reasons]
     eligible, reimbursable, reimbursed = (res.eligible_expense.tolist(),
                                           res.reimbursable.tolist(), res.reimbursed.tolist())

@@ -1,0 +1,156 @@
+"""`audit verify`, `replay` and `whatif`, run as a user runs them, on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
+
+
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full_env.pop("BENEFITPOOL_DB", None)
+    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=full_env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("county")
+    assert run("generate", "--households", "40", "--seed", "5", "--out", "county.jsonl",
+               cwd=folder).returncode == 0
+    done = run("ingest", "county.jsonl", "--results", "results.jsonl", cwd=folder, env=KEY)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
+def test_audit_verify_is_clean_on_an_untouched_ledger(county: Path) -> None:
+    done = run("audit", "verify", "--json", cwd=county, env=KEY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["clean"] is True and report["problems"] == 0
+    assert report["chain"]["keyed"] is True
+    assert report["decisions"]["checked"]["decisions"] > 100
+    assert report["views"]["checked"]["views"] == 5
+
+
+def test_audit_verify_refuses_another_key_in_one_clear_sentence(county: Path) -> None:
+    other = {"BENEFITPOOL_AUDIT_KEY": "another-secret-audit-key-02"}
+    done = run("audit", "verify", cwd=county, env=other)
+    assert done.returncode == 2
+    assert "key" in (done.stdout + done.stderr).lower()
+    assert "Traceback" not in done.stderr
+
+
+def test_audit_verify_at_an_earlier_position_is_clean(county: Path) -> None:
+    done = run("audit", "verify", "--at-position", "700", "--json", cwd=county, env=KEY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["position"] == 700
+
+
+def test_an_edited_claim_fails_the_audit_and_is_located(county: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "benefitpool.db"
+    copy.write_bytes((county / "benefitpool.db").read_bytes())
+    con = sqlite3.connect(copy)
+    oid, version, state = con.execute(
+        "SELECT originator_id, originator_version, state FROM stored_events WHERE topic LIKE "
+        "'%OutpatientClaimSettled' LIMIT 1").fetchone()
+    data = json.loads(state)
+    data["reimbursed"]["_data_"] += 1000
+    con.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND "
+                "originator_version = ?", (json.dumps(data).encode(), oid, version))
+    con.commit()
+    con.close()
+    done = run("audit", "verify", "--json", "--no-views", cwd=tmp_path, env=KEY)
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["clean"] is False
+    chain = report["chain"]["problems"]
+    assert any(p["version"] == version and p["kind"] == "edited" for p in chain), chain
+    decisions = report["decisions"]["problems"]
+    assert any(p["kind"] == "decision_differs" and p["version"] == version
+               for p in decisions), decisions
+
+
+def test_a_removed_tail_of_the_log_is_caught_by_the_seal_kept_outside(
+        county: Path, tmp_path: Path) -> None:
+    seal = json.loads(run("audit", "verify", "--json", "--no-views", cwd=county,
+                          env=KEY).stdout)["chain"]["seal"]
+    text = f"{seal['position']}:{seal['log_link']}"
+    copy = tmp_path / "benefitpool.db"
+    copy.write_bytes((county / "benefitpool.db").read_bytes())
+    con = sqlite3.connect(copy)
+    head = con.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
+    con.execute("DELETE FROM stored_events WHERE rowid > ?", (head - 3,))
+    con.execute("DELETE FROM event_chain WHERE notification_id > ?", (head - 3,))
+    con.commit()
+    con.close()
+    done = run("audit", "verify", "--no-views", "--expect-seal", text, cwd=tmp_path, env=KEY)
+    assert done.returncode == 1
+    assert "[deleted]" in done.stdout and "removed" in done.stdout
+
+
+def test_replay_writes_a_command_file_that_rebuilds_the_same_ledger(county: Path,
+                                                                    tmp_path: Path) -> None:
+    done = run("replay", "--out", str(tmp_path / "replayed.jsonl"), cwd=county, env=KEY)
+    assert done.returncode == 0, done.stderr
+    again = run("ingest", str(tmp_path / "replayed.jsonl"), "--results", "r.jsonl",
+                "--db", f"sqlite:///{tmp_path / 'again.db'}", cwd=tmp_path, env=KEY)
+    assert again.returncode == 0, again.stderr
+    results = [json.loads(line) for line in (tmp_path / "r.jsonl").open()]
+    assert results and all(r["status"] == "ok" for r in results)
+    original = json.loads(run("report", "fund", "--json", cwd=county, env=KEY).stdout)
+    rebuilt = json.loads(run("report", "fund", "--json", "--db",
+                             f"sqlite:///{tmp_path / 'again.db'}", cwd=tmp_path,
+                             env=KEY).stdout)
+    assert rebuilt == original
+
+
+def test_whatif_reports_baseline_and_reform_and_writes_its_files(county: Path,
+                                                                 tmp_path: Path) -> None:
+    patch = tmp_path / "patch.toml"
+    patch.write_text('[outpatient]\nratio = "0.70"\nper_person_cap = "400.00"\n')
+    done = run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2021",
+               "--engine", "both", "--out", str(tmp_path / "out"), "--json", cwd=county,
+               env=KEY)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    for field in ("scope", "claims", "households", "baseline_reimbursed", "reform_reimbursed",
+                  "delta_reimbursed", "households_at_cap_baseline", "households_at_cap_reform",
+                  "contributions_due_baseline", "subsidy_cost_reform"):
+        assert field in summary
+    assert summary["engines_agree"] is True
+    assert float(summary["reform_reimbursed"]) > float(summary["baseline_reimbursed"])
+    assert summary["policies_reform"] == ["fuyang-2021@1+whatif"]
+    rows = (tmp_path / "out" / "households.csv").read_text().splitlines()
+    assert rows[0].startswith("head,year,region") and len(rows) == summary["households"] + 1
+    assert (tmp_path / "out" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # nothing was written to the ledger
+    verify = run("audit", "verify", "--json", "--no-views", cwd=county, env=KEY)
+    assert json.loads(verify.stdout)["clean"] is True
+
+
+def test_whatif_refuses_an_invalid_patch_with_the_field_named(county: Path,
+                                                              tmp_path: Path) -> None:
+    patch = tmp_path / "bad.toml"
+    patch.write_text('[outpatient]\nratio = "1.70"\n')
+    done = run("whatif", "--policy", str(patch), cwd=county, env=KEY)
+    assert done.returncode == 2
+    assert "outpatient.ratio" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_whatif_outside_every_policy_says_so(county: Path, tmp_path: Path) -> None:
+    patch = tmp_path / "patch.toml"
+    patch.write_text('[outpatient]\nratio = "0.60"\n')
+    done = run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2030",
+               cwd=county, env=KEY)
+    assert done.returncode == 1
+    assert "no policy in force" in done.stderr

@@ -1,0 +1,176 @@
+"""Replaying recorded facts: decisions re-decided under their own policy versions, views
+rebuilt and compared, the history exported as commands that rebuild the same ledger."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from adapters.audit import verify_decisions, verify_views
+from adapters.generator import generate_county
+from adapters.ledger import LedgerApplication, open_ledger
+from adapters.policy_files import DEFAULT_POLICY_DIR, load_policy_book
+from adapters.replay import CommandReader, read_log
+from adapters.views_store import open_views
+from domain.aggregates import Person
+from domain.policy import PolicyBook
+
+REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020",
+           "lishui-liandu-2020")
+
+
+def ingest(path: Path, book: PolicyBook, households: int = 40, regime: str = "fuyang-2021",
+           seed: int = 3):
+    ledger = open_ledger(f"sqlite:///{path}", book)
+    lines = [json.dumps(c) for c in generate_county(households, regime, seed, book)]
+    results = list(ledger.execute_lines(lines))
+    assert any(r["status"] == "ok" for r in results)
+    return ledger
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_every_recorded_decision_of_a_generated_county_is_what_its_policy_decides_again(
+        tmp_path: Path, book: PolicyBook, regime: str) -> None:
+    ledger = ingest(tmp_path / "l.db", book, 30, regime)
+    findings = verify_decisions(ledger.app, book)
+    assert findings.problems == []
+    assert findings.checked["decisions"] > 100
+    assert findings.checked["events"] == ledger.app.recorder.max_notification_id()
+
+
+def test_every_view_equals_its_rebuild_from_the_log(tmp_path: Path, book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "l.db", book)
+    views = open_views(ledger, f"sqlite:///{tmp_path / 'l.db'}")
+    findings = verify_views(ledger.app, views, book)
+    assert findings.problems == []
+    assert findings.checked["views"] == 5 and findings.checked["rows"] > 100
+
+
+def test_an_edited_decision_is_found_and_located(tmp_path: Path, book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "l.db", book)
+    ledger.app.close()
+    con = sqlite3.connect(tmp_path / "l.db")
+    table = "stored_events"
+    row = con.execute(f"SELECT originator_id, originator_version, state FROM {table} WHERE "
+                      "topic LIKE '%OutpatientClaimSettled' ORDER BY originator_version DESC "
+                      "LIMIT 1").fetchone()
+    state = json.loads(row[2])
+    state["reimbursed"]["_data_"] += 100
+    con.execute(f"UPDATE {table} SET state = ? WHERE originator_id = ? AND "
+                "originator_version = ?", (json.dumps(state).encode(), row[0], row[1]))
+    con.commit()
+    con.close()
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", book)
+    problems = verify_decisions(ledger.app, book).problems
+    edited = [p for p in problems if p["kind"] == "decision_differs"]
+    assert edited, problems
+    first = edited[0]
+    assert first["stream"].replace("-", "") == str(row[0]).replace("-", "")
+    assert first["version"] == row[1]
+    assert "reimbursed" in first["fields"]
+
+
+def test_a_decision_stays_verifiable_under_its_own_version_when_a_newer_one_is_in_force(
+        tmp_path: Path, book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "l.db", book)
+    policies = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, policies)
+    newer = (policies / "fuyang-2021.toml").read_text(encoding="utf-8")
+    newer = newer.replace('version = "1"', 'version = "2"').replace(
+        'ratio = "0.55"', 'ratio = "0.60"')
+    (policies / "fuyang-2021-v2.toml").write_text(newer, encoding="utf-8")
+    both = load_policy_book(policies)
+    assert both.find("341225", 2021).version == "2"
+    findings = verify_decisions(ledger.app, both)
+    assert findings.problems == []
+
+
+def test_a_policy_file_changed_after_its_decisions_is_reported(tmp_path: Path,
+                                                                book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "l.db", book, households=10)
+    policies = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, policies)
+    path = policies / "fuyang-2021.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        'per_person_cap = "250.00"', 'per_person_cap = "200.00"'), encoding="utf-8")
+    findings = verify_decisions(ledger.app, load_policy_book(policies))
+    kinds = {p["kind"] for p in findings.problems}
+    assert "policy_unavailable" in kinds
+    assert any("changed since the decision" in p["message"] for p in findings.problems)
+
+
+def test_a_view_row_changed_behind_the_ledgers_back_is_reported(tmp_path: Path,
+                                                                book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "l.db", book)
+    views = open_views(ledger, f"sqlite:///{tmp_path / 'l.db'}")
+    from projections.views import catch_up
+
+    catch_up(ledger.app, views)
+    with views.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE household_pool SET used_fen = used_fen + 1 WHERE "
+                             "household_id = (SELECT MIN(household_id) FROM household_pool)")
+    problems = verify_views(ledger.app, views, book).problems
+    assert {p["view"] for p in problems} == {"household_pool"}
+    assert {p["kind"] for p in problems} == {"view_row_differs", "view_row_missing"}
+
+
+def test_the_ledger_verifies_as_it_stood_at_an_earlier_position(tmp_path: Path,
+                                                                 book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "l.db", book)
+    head = ledger.app.recorder.max_notification_id()
+    decisions = verify_decisions(ledger.app, book, upto=head // 2)
+    assert decisions.problems == []
+    assert decisions.checked["events"] == head // 2
+    views = open_views(ledger, f"sqlite:///{tmp_path / 'l.db'}")
+    at = verify_views(ledger.app, views, book, upto=head // 2)
+    assert at.problems == [] and at.checked["tables"] == 2
+    assert "household_pool" in at.checked["skipped"]
+
+
+def test_the_history_exported_as_commands_rebuilds_an_identical_ledger(
+        tmp_path: Path, book: PolicyBook) -> None:
+    ledger = ingest(tmp_path / "a.db", book)
+    commands = [rc.command for rc in CommandReader().group(read_log(ledger.app))]
+    copy = open_ledger(f"sqlite:///{tmp_path / 'b.db'}", book)
+    results = [copy.execute(c, n) for n, c in enumerate(commands, start=1)]
+    assert all(r["status"] == "ok" for r in results)
+    original = [(le.event.originator_id, le.event.originator_version, type(le.event),
+                 {k: v for k, v in le.event.__dict__.items() if k != "timestamp"})
+                for le in read_log(ledger.app)]
+    rebuilt = [(le.event.originator_id, le.event.originator_version, type(le.event),
+                {k: v for k, v in le.event.__dict__.items() if k != "timestamp"})
+               for le in read_log(copy.app)]
+    assert rebuilt == original
+
+
+def test_an_event_recorded_before_decisions_named_a_policy_hash_reads_with_none() -> None:
+    app = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    from datetime import date, datetime, timezone
+
+    from domain.money import Money
+
+    at = datetime(2020, 10, 1, tzinfo=timezone.utc)
+    person = Person.register(person_key="X", number="X", standard_id=False, name="n",
+                             region="341225", birth_date=date(1980, 1, 1), sex=None,
+                             residence_permit=False, at=at, recorded_at=at)
+    person.enroll(at, year=2021, region="341225", household_head="X", category="general",
+                  identity=None, at=at, birth_date=date(1980, 1, 1), prior_insured=False,
+                  broken_years=0, back_paid_years=0, policy_id="fuyang-2021",
+                  policy_version="1", policy_hash="abc", standard=Money(28000),
+                  subsidy=Money(0), subsidy_basis=None, due=Money(28000), covered_from=None,
+                  explanation="")
+    enrolled = person.collect_events()[1]
+    stored = app.mapper.to_stored_event(enrolled)
+    state = json.loads(stored.state)
+    assert state.pop("class_version") == 2
+    del state["policy_hash"]
+    old = type(stored)(originator_id=stored.originator_id,
+                       originator_version=stored.originator_version, topic=stored.topic,
+                       state=json.dumps(state).encode())
+    read = app.mapper.to_domain_event(old)
+    assert read.policy_hash is None
+    assert read.due == Money(28000)

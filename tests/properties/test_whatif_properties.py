@@ -1,0 +1,113 @@
+"""The two what-if engines agree to the fen, and the empty patch gives back the record.
+
+Histories are generated counties of a random regime and seed; patches change random
+outpatient keys and, sometimes, the rules that decide who is covered from when.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.generator import find_regime, generate_county
+from adapters.ledger import open_ledger
+from adapters.policy_files import apply_patch, load_policy_book
+from adapters.views_store import open_views
+from adapters.whatif import Scope, compare_claims, exact_whatif, read_history, report
+from adapters.whatif_fast import baseline_from_views, fast_whatif
+from domain.policy import CAUSES
+from projections.views import catch_up
+
+BOOK = load_policy_book()
+#: More examples for a deeper run: WHATIF_EXAMPLES=500 pytest tests/properties/…
+EXAMPLES = int(os.environ.get("WHATIF_EXAMPLES", "30"))
+REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020")
+
+
+def yuan(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low * 100, high * 100).map(lambda fen: f"{fen // 100}.{fen % 100:02d}")
+
+
+outpatient = st.fixed_dictionaries({}, optional={
+    "ratio": st.integers(0, 100).map(lambda p: f"{p / 100:.2f}"),
+    "per_person_cap": yuan(0, 600),
+    "pooling": st.sampled_from(["household", "person"]),
+    "max_facility_level": st.integers(0, 3),
+    "in_county_only": st.booleans(),
+    "deductible": yuan(0, 60),
+    "excluded_causes": st.lists(st.sampled_from(CAUSES[1:]), unique=True).map(tuple),
+})
+person_side = st.fixed_dictionaries({}, optional={
+    "contribution": st.fixed_dictionaries({"individual": yuan(150, 450)}),
+    "late": st.fixed_dictionaries({"coverage": st.sampled_from(["payment_date",
+                                                                 "waiting_period"])}),
+    "household": st.fixed_dictionaries({"head_must_pay_first": st.booleans()}),
+})
+
+
+@st.composite
+def patches(draw: st.DrawFn) -> dict:
+    patch = dict(draw(person_side)) if draw(st.booleans()) else {}
+    if patch.get("late", {}).get("coverage") == "waiting_period" or draw(st.booleans()):
+        patch["waiting"] = {"fixed_months": draw(st.integers(0, 6))}
+    out = draw(outpatient)
+    if out:
+        patch["outpatient"] = {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in out.items()}
+    return patch
+
+
+def county(tmp: Path, regime: str, seed: int, households: int):
+    url = f"sqlite:///{tmp / 'l.db'}"
+    ledger = open_ledger(url, BOOK)
+    lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
+    list(ledger.execute_lines(lines, batch_size=97))
+    views = open_views(ledger, url)
+    catch_up(ledger.app, views)
+    policy = find_regime(BOOK, regime)
+    return ledger, views, Scope(policy.region, policy.year)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+       households=st.integers(1, 12), patch=patches())
+def test_the_fast_and_the_exact_engine_settle_every_claim_alike(
+        regime: str, seed: int, households: int, patch: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, views, scope = county(Path(tmp), regime, seed, households)
+        reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
+        history = read_history(ledger.app, BOOK, scope)
+        exact = exact_whatif(history, reform)
+        baseline = baseline_from_views(views.engine, scope)
+        fast = fast_whatif(views.engine, scope, baseline, reform, patch, ledger.app)
+        assert compare_claims(exact.claims, fast.claims) == []
+        assert report(scope, history.baseline, exact, "e") == report(scope, baseline, fast, "e")
+        views.engine.dispose()
+        ledger.app.close()
+
+
+@settings(max_examples=max(1, EXAMPLES // 3), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+       households=st.integers(1, 12))
+def test_the_empty_patch_reproduces_the_recorded_decisions_exactly(
+        regime: str, seed: int, households: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger, views, scope = county(Path(tmp), regime, seed, households)
+        reform = apply_patch(BOOK, {}, "patch", scope.region, scope.year)
+        history = read_history(ledger.app, BOOK, scope)
+        exact = exact_whatif(history, reform)
+        baseline = baseline_from_views(views.engine, scope)
+        fast = fast_whatif(views.engine, scope, baseline, reform, {}, ledger.app)
+        assert exact.claims == history.baseline.claims
+        assert fast.claims == baseline.claims == history.baseline.claims
+        assert {k: v.reimbursed for k, v in exact.households.items()} == {
+            k: v.reimbursed for k, v in history.baseline.households.items()}
+        assert report(scope, history.baseline, exact, "e")["delta_reimbursed"] == "0.00"
+        views.engine.dispose()
+        ledger.app.close()
