@@ -542,7 +542,7 @@ def whatif(
         report,
         write_outputs,
     )
-    from adapters.whatif_fast import baseline_from_views, fast_whatif
+    from adapters.whatif_fast import ClaimsFacts, baseline_from_views, fast_whatif
 
     if engine not in ("fast", "exact", "both"):
         _fail(f"--engine must be fast, exact or both; got {engine!r}", 2)
@@ -560,8 +560,10 @@ def whatif(
         if engine in ("fast", "both"):
             with _views(ledger, db) as views:
                 catch_up(ledger.app, views)
-                baseline = baseline_from_views(views.engine, scope)
-                fast = fast_whatif(views.engine, scope, baseline, reform, patch, ledger.app)
+                facts = ClaimsFacts(views.engine, scope)
+                baseline = baseline_from_views(views.engine, scope, facts)
+                fast = fast_whatif(views.engine, scope, baseline, reform, patch, ledger.app,
+                                   facts)
         if engine in ("exact", "both"):
             history = read_history(ledger.app, book, scope)
             baseline = history.baseline

@@ -14,8 +14,10 @@ the claims are settled column-wise against that timeline.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date
+from itertools import repeat
 from typing import Any
 from uuid import UUID
 
@@ -59,19 +61,15 @@ def _ordinal(text: str | None) -> int:
 # --- the baseline, from the read models --------------------------------------------------
 
 
-def baseline_from_views(engine: Engine, scope: Scope) -> Side:
-    """What the ledger recorded for the scope, as the read models hold it."""
+def baseline_from_views(engine: Engine, scope: Scope,
+                        facts: ClaimsFacts | None = None) -> Side:
+    """What the ledger recorded for the scope, as the read models hold it (the claims from
+    `facts` when given, so that the claims journal is read once)."""
     side = Side()
-    cj = claims_journal
+    facts = facts if facts is not None else ClaimsFacts(engine, scope)
+    side.claims = facts.recorded_outcomes()
+    side.policies.update(f"{pid}@{version}" for pid, version in facts.recorded_policies)
     with engine.connect() as conn:
-        for r in conn.execute(_where_scope(select(
-                cj.c.claim_id, cj.c.eligible_fen, cj.c.reimbursable_fen, cj.c.reimbursed_fen,
-                cj.c.pool_cap_fen, cj.c.pool_used_before_fen, cj.c.pool_remaining_after_fen,
-                cj.c.policy_id, cj.c.policy_version), cj, scope)):
-            side.claims[r.claim_id] = (None, r.eligible_fen, r.reimbursable_fen,
-                                       r.reimbursed_fen, r.pool_cap_fen,
-                                       r.pool_used_before_fen, r.pool_remaining_after_fen)
-            side.policies.add(f"{r.policy_id}@{r.policy_version}")
         hp = household_pool
         for r in conn.execute(_where_scope(select(hp), hp, scope)):
             side.households[UUID(r.household_id)] = HouseholdTotals(
@@ -168,41 +166,65 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook
 
 
 class ClaimsFacts:
-    """The scope's recorded claims as NumPy columns, in log order."""
+    """The scope's recorded claims as columns, in log order: facts and recorded outcome."""
 
     def __init__(self, engine: Engine, scope: Scope) -> None:
         cj = claims_journal
         query = _where_scope(select(
             cj.c.claim_id, cj.c.household_id, cj.c.person, cj.c.region, cj.c.year,
             cj.c.visit_date, cj.c.facility_level, cj.c.facility_region, cj.c.expense_fen,
-            cj.c.cause, cj.c.position, cj.c.reversal_position), cj, scope
+            cj.c.cause, cj.c.position, cj.c.reversal_position, cj.c.eligible_fen,
+            cj.c.reimbursable_fen, cj.c.reimbursed_fen, cj.c.pool_cap_fen,
+            cj.c.pool_used_before_fen, cj.c.pool_remaining_after_fen), cj, scope
         ).order_by(cj.c.position)
+        policies = _where_scope(select(cj.c.policy_id, cj.c.policy_version).distinct(),
+                                cj, scope)
         with engine.connect() as conn:
-            rows = conn.execute(query).all()
-        self.claim_ids = [r[0] for r in rows]
-        self.household_ids = [r[1] for r in rows]
-        self.persons = [r[2] for r in rows]
-        self.pools = [(r[3], r[4]) for r in rows]
+            rows = _raw_rows(conn, query)
+            self.recorded_policies = set(_raw_rows(conn, policies))
         n = len(rows)
-        self.visit_day = np.fromiter((date.fromisoformat(r[5]).toordinal() for r in rows),
-                                     np.int32, n)
-        self.facility_level = np.fromiter((r[6] for r in rows), np.int8, n)
-        self.facility_region = np.fromiter((int(r[7]) for r in rows), np.int64, n)
-        self.expense = np.fromiter((r[8] for r in rows), np.int64, n)
-        self.cause = np.fromiter((_CAUSE[r[9]] for r in rows), np.int8, n)
-        self.position = np.fromiter((r[10] for r in rows), np.int64, n)
-        self.reversal_position = np.fromiter(
-            (NEVER if r[11] is None else r[11] for r in rows), np.int64, n)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 18
+        (self.claim_ids, self.household_ids, self.persons, regions, years, visits, levels,
+         facility, expense, causes, positions, reversals) = cols[:12]
+        self.recorded = cols[12:18]
+        self.pools = list(zip(regions, years, strict=True))
+        self.visit_day = _mapped(visits, lambda v: date.fromisoformat(v).toordinal(), np.int32)
+        self.facility_level = np.array(levels, np.int8).reshape(n)
+        self.facility_region = _mapped(facility, int, np.int64)
+        self.expense = np.array(expense, np.int64).reshape(n)
+        self.cause = _mapped(causes, _CAUSE.__getitem__, np.int8)
+        self.position = np.array(positions, np.int64).reshape(n)
+        self.reversal_position = _mapped(reversals, lambda v: NEVER if v is None else v,
+                                         np.int64)
 
     def __len__(self) -> int:
         return len(self.claim_ids)
 
+    def recorded_outcomes(self) -> dict[str, Any]:
+        """The recorded decision of every claim, as `ClaimOutcome` tuples."""
+        return dict(zip(self.claim_ids, zip(repeat(None, len(self)), *self.recorded,
+                                            strict=True), strict=True))
 
-def _codes(values: list[Any]) -> tuple[np.ndarray, dict[Any, int]]:
-    index: dict[Any, int] = {}
-    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int64,
-                        len(values))
-    return codes, index
+
+def _raw_rows(conn: Any, query: Any) -> list[tuple]:
+    """All rows of a query as the driver's plain tuples (no per-row result objects)."""
+    result = conn.execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def _mapped(values: tuple, convert: Any, dtype: Any) -> np.ndarray:
+    """Convert a column through a function applied once per distinct value."""
+    table = {v: convert(v) for v in dict.fromkeys(values)}
+    return np.fromiter(map(table.__getitem__, values), dtype, len(values))
+
+
+def _codes(values: tuple | list) -> tuple[np.ndarray, dict[Any, int]]:
+    """Dense integer codes for the values, in order of first appearance."""
+    index = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), index
 
 
 @frozen
@@ -226,49 +248,51 @@ def kernel_input(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook) -> 
     n = len(facts)
     household, hindex = _codes(facts.household_ids)
     person, _ = _codes(facts.persons)
+    pool_codes, pool_index = _codes(facts.pools)
     policies: list[Policy] = []
-    policy_of: dict[tuple[str, int], int] = {}
-    pidx = np.zeros(n, np.int32)
-    missing_policy = np.zeros(n, bool)
-    for i, pool in enumerate(facts.pools):
-        k = policy_of.get(pool)
-        if k is None:
-            found = reform.find(*pool)
-            k = policy_of[pool] = -1 if found is None else len(policies)
-            if found is not None:
-                policies.append(found)
-        if k < 0:
-            missing_policy[i] = True
-        else:
-            pidx[i] = k
+    pool_policy = np.full(len(pool_index), -1, np.int32)
+    for pool, k in pool_index.items():
+        found = reform.find(*pool)
+        if found is not None:
+            pool_policy[k] = len(policies)
+            policies.append(found)
+    pidx = pool_policy[pool_codes]
+    missing_policy = pidx < 0
+    pidx = np.where(missing_policy, 0, pidx).astype(np.int32)
 
-    # the claimant's row in the timeline, and every member row of the claim's household
-    member_rows: dict[str, list[list[Any]]] = {}
-    for (hid, _p), row in timeline.rows.items():
-        member_rows.setdefault(hid, []).append(row)
-    width = max((len(v) for v in member_rows.values()), default=1)
-    h_count = len(hindex)
-    m_cov_from = np.zeros((h_count, width), np.int32)
-    m_cov_pos = np.full((h_count, width), NEVER, np.int64)
-    m_end_pos = np.full((h_count, width), -1, np.int64)  # -1: no member in this slot
-    for hid, h in hindex.items():
-        for j, row in enumerate(member_rows.get(hid, ())):
-            m_cov_from[h, j] = row[1]
-            m_cov_pos[h, j] = row[3]
-            m_end_pos[h, j] = min(row[4], row[5])
+    # the timeline as arrays, one row per member (the last row stands for "no such member")
+    keys = list(timeline.rows)
+    table = list(timeline.rows.values()) + [["", 0, 0, NEVER, NEVER, NEVER, NEVER]]
+    m = len(table)
+    t_region = np.fromiter((int(r[0]) if r[0] else 0 for r in table), np.int64, m)
+    t_cov_from, t_cov_to = (np.fromiter((r[i] for r in table), np.int32, m) for i in (1, 2))
+    t_cov_pos, t_susp_pos, t_left_pos, t_join_pos = (
+        np.fromiter((r[i] for r in table), np.int64, m) for i in (3, 4, 5, 6))
+    member_of = {k: i for i, k in enumerate(keys)}
+    claimant = np.fromiter(map(member_of.get, zip(facts.household_ids, facts.persons,
+                                                  strict=True), repeat(m - 1, n)),
+                           np.int64, n)
+    known = claimant != m - 1
 
-    claimant = [timeline.rows.get((hid, p)) for hid, p in zip(
-        facts.household_ids, facts.persons, strict=True)]
-    known = np.fromiter((r is not None for r in claimant), bool, n)
-    blank = ["", 0, 0, NEVER, NEVER, NEVER, NEVER]
-    cols = [r if r is not None else blank for r in claimant]
-    region = np.fromiter((int(r[0]) if r[0] else 0 for r in cols), np.int64, n)
-    cov_from = np.fromiter((r[1] for r in cols), np.int32, n)
-    cov_to = np.fromiter((r[2] for r in cols), np.int32, n)
-    cov_pos = np.fromiter((r[3] for r in cols), np.int64, n)
-    susp_pos = np.fromiter((r[4] for r in cols), np.int64, n)
-    left_pos = np.fromiter((r[5] for r in cols), np.int64, n)
-    join_pos = np.fromiter((r[6] for r in cols), np.int64, n)
+    # every member slot of each claim's household: (households x widest household)
+    slots: dict[int, list[int]] = {}
+    for i, (hid, _p) in enumerate(keys):
+        h = hindex.get(hid)
+        if h is not None:
+            slots.setdefault(h, []).append(i)
+    width = max((len(v) for v in slots.values()), default=1)
+    slot = np.full((len(hindex), width), m - 1, np.int64)
+    for h, members in slots.items():
+        slot[h, :len(members)] = members
+    m_cov_from = t_cov_from[slot]
+    m_cov_pos = t_cov_pos[slot]
+    m_end_pos = np.minimum(t_susp_pos, t_left_pos)[slot]
+    m_end_pos[slot == m - 1] = -1  # an empty slot never counts
+
+    region = t_region[claimant]
+    cov_from, cov_to = t_cov_from[claimant], t_cov_to[claimant]
+    cov_pos, susp_pos = t_cov_pos[claimant], t_susp_pos[claimant]
+    left_pos, join_pos = t_left_pos[claimant], t_join_pos[claimant]
 
     pos = facts.position
     covered = cov_pos < pos
@@ -313,7 +337,8 @@ _COLUMN_NAMES = ("household", "person", "policy", "visit_day", "facility_level",
 
 
 def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook,
-                patch: Mapping[str, Any], app: Any = None) -> Side:
+                patch: Mapping[str, Any], app: Any = None,
+                facts: ClaimsFacts | None = None) -> Side:
     """The reform side, settled column-wise from the read models (caught up by the caller)."""
     if changes_coverage(patch):
         if app is None:
@@ -328,33 +353,34 @@ def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook
             policy = reform.find(py.region, year)
             if policy is not None:
                 side.policies.add(policy.ref)
-    facts = ClaimsFacts(engine, scope)
+    facts = facts if facts is not None else ClaimsFacts(engine, scope)
     reasons, rows, res = settle_claims(facts, timeline, reform)
-    out = [(r, 0, 0, 0, 0, 0, 0) for r in reasons]
-    eligible, reimbursable, reimbursed = (res.eligible_expense.tolist(),
-                                          res.reimbursable.tolist(), res.reimbursed.tolist())
-    cap, before, after = (res.pool_cap.tolist(), res.pool_used_before.tolist(),
-                          res.pool_remaining_after.tolist())
-    for k, i in enumerate(rows.tolist()):
-        if reasons[i] is None:
-            out[i] = (None, eligible[k], reimbursable[k], reimbursed[k], cap[k], before[k],
-                      after[k])
-    side.claims = dict(zip(facts.claim_ids, out, strict=True))
-    for i, reason in enumerate(reasons):
-        if reason is not None:
-            side.rejected[("claim", reason)] += 1
-            if facts.reversal_position[i] != NEVER:
-                side.rejected[("reverse_claim", "unknown_claim")] += 1
-    used: dict[str, int] = {}
-    for i, o in enumerate(out):
-        if o[0] is None and facts.reversal_position[i] == NEVER:
-            used[facts.household_ids[i]] = used.get(facts.household_ids[i], 0) + o[3]
-    for i, o in enumerate(out):
-        if o[0] is None:
-            ref = facts.pools[i]
-            policy = reform.find(*ref)
-            if policy is not None:
-                side.policies.add(policy.ref)
+    n = len(facts)
+    ok = np.fromiter((r is None for r in reasons), bool, n)
+    amounts = []
+    for column in (res.eligible_expense, res.reimbursable, res.reimbursed, res.pool_cap,
+                   res.pool_used_before, res.pool_remaining_after):
+        full = np.zeros(n, np.int64)
+        full[rows] = column
+        full[~ok] = 0
+        amounts.append(full)
+    side.claims = dict(zip(facts.claim_ids, zip(reasons, *(a.tolist() for a in amounts),
+                                                strict=True), strict=True))
+    reversed_ = facts.reversal_position != NEVER
+    for reason, k in Counter(r for r in reasons if r is not None).items():
+        side.rejected[("claim", reason)] += k
+    unknown = int((~ok & reversed_).sum())
+    if unknown:
+        side.rejected[("reverse_claim", "unknown_claim")] += unknown
+    household, index = _codes(facts.household_ids)
+    kept = ok & ~reversed_
+    totals = np.zeros(len(index), np.int64)
+    np.add.at(totals, household[kept], amounts[2][kept])
+    used = dict(zip(index, totals.tolist(), strict=True))
+    for pool in set(p for p, good in zip(facts.pools, ok.tolist(), strict=True) if good):
+        policy = reform.find(*pool)
+        if policy is not None:
+            side.policies.add(policy.ref)
     _household_totals(side, baseline, timeline, used, reform)
     return side
 
