@@ -152,3 +152,33 @@ class World:
 @pytest.fixture
 def world(book: PolicyBook) -> World:
     return World(book)
+
+
+# --- a two-person family, as contract commands (shared by the integration tests) ------------
+
+FAMILY_AT = "2020-10-01T10:00:00+08:00"
+HEAD = make_id("341225", "19800101", 11)
+WIFE = make_id("341225", "19820202", 22)
+
+
+def family() -> list[dict[str, Any]]:
+    """Head and wife registered, enrolled in one household and paid for 2021 (Funan)."""
+    at = FAMILY_AT
+    return [
+        {"op": "register", "person": HEAD, "name": "Head", "region": "341225", "at": at},
+        {"op": "register", "person": WIFE, "name": "Wife", "region": "341225", "at": at},
+        {"op": "enroll", "person": HEAD, "year": 2021, "region": "341225", "at": at},
+        {"op": "pay", "person": HEAD, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P1", "at": at},
+        {"op": "enroll", "person": WIFE, "year": 2021, "region": "341225", "at": at,
+         "household_head": HEAD},
+        {"op": "pay", "person": WIFE, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P2", "at": at},
+    ]
+
+
+def claim(claim_id: str, person: str, expense: str) -> dict[str, Any]:
+    """A village-clinic visit on 1 March 2021 in Funan."""
+    return {"op": "claim", "claim_id": claim_id, "person": person, "visit_date": "2021-03-01",
+            "facility_level": 0, "facility_region": "341225", "expense": expense,
+            "at": "2021-03-01T09:00:00+08:00"}

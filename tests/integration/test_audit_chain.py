@@ -14,7 +14,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from conftest import make_id
+from conftest import HEAD, WIFE, claim, family, make_id
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError, StoredEvent
 from hypothesis import HealthCheck, given, settings
@@ -43,28 +43,6 @@ KEY = b"county audit key, kept by the fund office"
 OTHER_KEY = b"a key the attacker guessed, not the real one"
 EVENTS = "stored_events"
 AT = "2020-10-01T10:00:00+08:00"
-HEAD = make_id("341225", "19800101", 11)
-WIFE = make_id("341225", "19820202", 22)
-
-
-def family() -> list[dict]:
-    return [
-        {"op": "register", "person": HEAD, "name": "Head", "region": "341225", "at": AT},
-        {"op": "register", "person": WIFE, "name": "Wife", "region": "341225", "at": AT},
-        {"op": "enroll", "person": HEAD, "year": 2021, "region": "341225", "at": AT},
-        {"op": "pay", "person": HEAD, "year": 2021, "amount": "280.00", "channel": "cash",
-         "payment_ref": "P1", "at": AT},
-        {"op": "enroll", "person": WIFE, "year": 2021, "region": "341225", "at": AT,
-         "household_head": HEAD},
-        {"op": "pay", "person": WIFE, "year": 2021, "amount": "280.00", "channel": "cash",
-         "payment_ref": "P2", "at": AT},
-    ]
-
-
-def claim(claim_id: str, person: str, expense: str) -> dict:
-    return {"op": "claim", "claim_id": claim_id, "person": person, "visit_date": "2021-03-01",
-            "facility_level": 0, "facility_region": "341225", "expense": expense,
-            "at": "2021-03-01T09:00:00+08:00"}
 
 
 def run(ledger: Ledger, commands: list[dict]) -> list[dict]:

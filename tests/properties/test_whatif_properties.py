@@ -1,4 +1,5 @@
-"""The two what-if engines agree to the fen, and the empty patch gives back the record.
+"""The two what-if engines agree to the fen, and the empty patch gives back the record (and
+the audit finds every recorded decision of every such history re-decided alike).
 
 Histories are generated counties of a random regime and seed; patches change random
 outpatient keys and, sometimes, the rules that decide who is covered from when.
@@ -14,6 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.audit import verify_decisions
 from adapters.generator import find_regime, generate_county
 from adapters.ledger import open_ledger
 from adapters.policy_files import apply_patch, load_policy_book
@@ -109,5 +111,6 @@ def test_the_empty_patch_reproduces_the_recorded_decisions_exactly(
         assert {k: v.reimbursed for k, v in exact.households.items()} == {
             k: v.reimbursed for k, v in history.baseline.households.items()}
         assert report(scope, history.baseline, exact, "e")["delta_reimbursed"] == "0.00"
+        assert verify_decisions(ledger.app, BOOK).problems == []
         views.engine.dispose()
         ledger.app.close()
