@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 import sys
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -192,6 +194,10 @@ class AggregateCache:
     def clear(self) -> None:
         self.entries.clear()
 
+    def evict(self, ids: Iterable[UUID]) -> None:
+        for aggregate_id in list(ids):
+            self.entries.pop(aggregate_id, None)
+
 
 class BatchUnitOfWork:
     """Loads aggregates once per batch; the batch's aggregates stay in memory until saved."""
@@ -340,7 +346,9 @@ class Ledger:
                            if not isinstance(a, PaymentRef | ClaimRef))
 
     def _run_batch(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            if attempt:
+                _back_off(attempt)
             uow = BatchUnitOfWork(self.app, self.cache)
             uow.prefetch(_lookups(batch))
             events: list[Any] = []
@@ -354,14 +362,16 @@ class Ledger:
                 self._save(uow, events)
                 return results
             except RecordConflictError:
-                self.cache.clear()
+                self.cache.evict(uow.cache)  # what this batch read may be stale
                 continue
         return self._one_by_one(batch)
 
     def _one_by_one(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
         results = []
         for number, parsed in batch:
-            for _ in range(MAX_CONFLICT_RETRIES):
+            for attempt in range(MAX_CONFLICT_RETRIES):
+                if attempt:
+                    _back_off(attempt)
                 uow = BatchUnitOfWork(self.app)
                 events: list[Any] = []
                 result = self._apply(uow, number, parsed, events, strict=False)
@@ -369,7 +379,7 @@ class Ledger:
                     self._save(uow, events)
                     break
                 except RecordConflictError:
-                    self.cache.clear()
+                    self.cache.evict(uow.cache)
                     continue
             else:
                 result = _rejected(number, _op_of(parsed), "conflict",
@@ -474,6 +484,12 @@ class Ledger:
             "as_of": as_of.isoformat() if as_of else None,
             "rule": policy.ref if policy else None,
         }
+
+
+def _back_off(attempt: int) -> None:
+    """Wait a random while before retrying a conflicting save, longer after each conflict, so
+    that writers racing for one household spread out instead of colliding again."""
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
 def _lookups(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
