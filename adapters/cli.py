@@ -687,6 +687,123 @@ def audit_trail_command(
         out.print(block, highlight=False)
 
 
+# --- the HTTP API: serve, tokens -------------------------------------------------------------
+
+token_app = typer.Typer(no_args_is_help=True,
+                        help="API tokens for the HTTP API (benefitpool serve).")
+app.add_typer(token_app, name="token")
+
+
+def _tokens(db: str | None) -> Any:
+    from adapters.tokens import open_tokens
+
+    url = database_url(db)
+    if url.startswith("memory:"):
+        _fail("tokens need a store that outlives the command, e.g. sqlite:///benefitpool.db", 2)
+    try:
+        return open_tokens(url)
+    except LedgerError as e:
+        _fail(str(e), 2)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(
+        "--role", help="clinic, agency, auditor, analyst or admin.")],
+    region: Annotated[str, typer.Option(
+        "--region", help="Region code prefix the token works in (clinic and agency need one; "
+                         "empty: every region).")] = "",
+    label: Annotated[str | None, typer.Option("--label", help="A note: who holds it.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a token and print it once (only its SHA-256 is stored)."""
+    from adapters.tokens import TokenError
+
+    store = _tokens(db)
+    try:
+        secret, token = store.create(role, region, label)
+    except TokenError as e:
+        _fail(str(e), 2)
+    finally:
+        store.engine.dispose()
+    sys.stdout.write(secret + "\n")
+    err.print(f"token {token.id}: role {token.role}, region {token.region or 'all'}"
+              f"{', ' + token.label if token.label else ''}. It is shown only now: keep it "
+              "safe; send it as Authorization: Bearer <token>.", highlight=False, markup=False)
+
+
+@token_app.command("list")
+def token_list(json_out: JsonOption = False, db: DbOption = None) -> None:
+    """Every token: id, role, region, label, created, revoked (never the secret)."""
+    store = _tokens(db)
+    try:
+        rows = [t.as_dict() for t in store.list()]
+    finally:
+        store.engine.dispose()
+    _report(rows, "API tokens", json_out, False)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")],
+                 db: DbOption = None) -> None:
+    """Revoke a token at once."""
+    from adapters.tokens import TokenError
+
+    store = _tokens(db)
+    try:
+        token = store.revoke(token_id)
+    except TokenError as e:
+        _fail(str(e))
+    finally:
+        store.engine.dispose()
+    err.print(f"token {token.id} ({token.role}, region {token.region or 'all'}) revoked "
+              f"{token.revoked_at}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes (each with its own ledger).")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json); every endpoint but /health needs a
+    token from `benefitpool token create`."""
+    import uvicorn
+
+    from adapters.http import create_app, log_config
+
+    if log_level not in ("debug", "info", "warning", "error"):
+        _fail(f"--log-level must be debug, info, warning or error; got {log_level!r}", 2)
+    url = database_url(db)
+    book = _book(policies)
+    try:
+        api = create_app(url, book)  # opens the store and creates missing tables
+    except (StoreError, LedgerError) as e:
+        _fail(str(e), 2)
+    except Exception as e:  # the store library raises its own error types
+        _fail(f"cannot open the store {url}: {e}", 2)
+    if not api.state.service.tokens.list():
+        err.print("warning: no API tokens yet; create one with "
+                  "`benefitpool token create --role admin`", highlight=False, markup=False)
+    config = log_config(log_level)
+    if workers == 1:
+        try:
+            uvicorn.run(api, host=host, port=port, log_config=config, log_level=log_level)
+        finally:
+            api.state.service.close()
+        return
+    api.state.service.close()
+    os.environ["BENEFITPOOL_DB"] = url
+    if policies is not None:
+        os.environ["BENEFITPOOL_POLICIES"] = str(policies)
+    uvicorn.run("adapters.http:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_config=config, log_level=log_level)
+
+
 def main() -> None:
     app()
 
