@@ -7,9 +7,10 @@ masks resident ID numbers in every log line.
 
 Commands are validated by the ledger itself (`domain.commands.parse_command`, through
 `Ledger.execute`), so reasons and messages are the command file's; the Pydantic models below
-only describe the bodies in the OpenAPI document. One process applies one command at a time
-(`Service.write_lock`): the ledger and its aggregate cache are not thread-safe. Several
-processes on one store are safe through the ledger's optimistic concurrency.
+only describe the bodies in the OpenAPI document. One writer thread per process applies the
+commands (`adapters.writer.GroupWriter`, group commit): the ledger and its aggregate cache are
+not thread-safe. Several processes on one store are safe through the ledger's optimistic
+concurrency.
 """
 
 import json
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.ledger import MAX_LINE, Ledger, decode_line, open_ledger
 from adapters.tokens import Token, TokenStore
 from adapters.views_store import open_views
+from adapters.writer import GroupWriter
 from domain import commands as c
 from domain.aggregates import claim_ref_id, person_id
 from domain.commands import OPS, PAYER_RELATIONS, parse_command
@@ -356,12 +358,14 @@ class Service:
         self.ledger = ledger
         self.views = views
         self.tokens = tokens
-        #: One command at a time: the ledger and its aggregate cache are not thread-safe.
-        self.write_lock = threading.Lock()
+        #: The ledger and its aggregate cache are not thread-safe: one writer thread applies
+        #: every command, saving what queued up meanwhile in one transaction (ADR 22).
+        self.writer = GroupWriter(ledger)
         #: One catch-up of the views at a time in this process.
         self.views_lock = threading.Lock()
 
     def close(self) -> None:
+        self.writer.close()
         self.ledger.app.close()
         self.views.engine.dispose()
 
@@ -384,17 +388,19 @@ class Service:
             command = parse_command(data)
         except InvalidInput as e:
             raise ApiError(422, e.reason, e.message, op=op) from None
-        with self.write_lock:
+        def check_region() -> None:  # on the writer thread: it reads the ledger's state
             region = self._command_region(command)
             if region is not None and not token.covers(region):
                 raise ApiError(403, "forbidden", f"this {op} is in a region outside the "
                                f"token's region {token.region or '(all)'}", op=op)
-            try:
-                result = self.ledger.execute(data)
-            except Rejected as e:  # the store refuses every write (e.g. another audit key)
-                raise ApiError(503, e.reason, e.message, op=op) from None
-            except LedgerError as e:
-                raise ApiError(503, "store_unavailable", str(e), op=op) from None
+
+        try:
+            result = self.writer.submit(data, check_region)
+        except Rejected as e:  # the store refuses every write (e.g. another audit key)
+            raise ApiError(503, e.reason, e.message, op=op) from None
+        except LedgerError as e:
+            raise ApiError(503, "store_unavailable", str(e), op=op) from None
+        result = dict(result)
         result.pop("line", None)
         status = 200 if result["status"] == "ok" else status_for(result["reason"])
         log.info("%s %s %s%s (%.1f ms)", op, _who(command), result["status"],
@@ -572,7 +578,9 @@ class Service:
         except Exception as e:  # the store library raises its own error types
             log.warning("health: the store cannot be read (%s)", type(e).__name__)
             return _error(503, "store_unavailable", "the store cannot be read")
-        return JSON({"status": "ok", "position": position})
+        return JSON({"status": "ok", "position": position,
+                     "writer": {"groups": self.writer.groups,
+                                "commands": self.writer.commands}})
 
 
 # --- helpers -------------------------------------------------------------------------------------

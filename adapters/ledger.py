@@ -300,6 +300,11 @@ class Ledger:
         """Apply one decoded command object; returns its result object."""
         return self._run_batch([(line, self._parse(command))])[0]
 
+    def execute_many(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply decoded command objects in order, saved together in one transaction."""
+        return self._run_batch([(n, self._parse(command))
+                                for n, command in enumerate(commands, start=1)])
+
     def execute_lines(self, lines: Iterable[str], batch_size: int = 1000,
                       progress: Callable[[int], None] | None = None,
                       freeze_gc: bool = False) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,98 @@
+"""Group commit: one writer thread per process decides the commands of concurrent requests in
+arrival order and saves each group of them in one transaction (ADR 22)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from adapters.ledger import Ledger
+
+MAX_GROUP = 256
+
+
+class _Stop:
+    """Sentinel that ends the writer thread."""
+
+
+class GroupWriter:
+    """Runs commands on a ledger from one thread, batching whatever queued up meanwhile.
+
+    Each command is decided against the state its predecessors in the group left, exactly as
+    if they ran one by one; the group is saved atomically (rejections stay results, a conflict
+    with another process redoes the group from the store). A caller's answer is given only
+    after its group committed. `check`, when given, runs on the writer thread just before the
+    group is decided (it may read the store) and may raise to keep its command out.
+    """
+
+    def __init__(self, ledger: Ledger, max_group: int = MAX_GROUP) -> None:
+        self.ledger = ledger
+        self.max_group = max_group
+        self.groups = 0
+        self.commands = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, command: dict[str, Any],
+               check: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Apply one decoded command object; blocks until its group is saved."""
+        future: Future[dict[str, Any]] = Future()
+        self._queue.put((command, check, future))
+        return future.result()
+
+    def call(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on the writer thread, between groups (for reads of the ledger's state)."""
+        future: Future[Any] = Future()
+        self._queue.put((None, work, future))
+        return future.result()
+
+    def close(self) -> None:
+        self._queue.put(_Stop)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _Stop:
+                return
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _Stop:
+                    self._queue.put(_Stop)
+                    break
+                group.append(item)
+            self._apply(group)
+
+    def _apply(self, group: list[tuple[Any, Any, Future]]) -> None:
+        runnable = []
+        for command, check, future in group:
+            try:
+                if command is None:  # a `call`
+                    future.set_result(check())
+                    continue
+                if check is not None:
+                    check()
+            except BaseException as e:  # the caller's thread re-raises it
+                future.set_exception(e)
+                continue
+            runnable.append((command, future))
+        if not runnable:
+            return
+        try:
+            results = self.ledger.execute_many([command for command, _ in runnable])
+        except BaseException as e:  # e.g. the store refuses every write: tell every caller
+            for _, future in runnable:
+                future.set_exception(e)
+            return
+        self.groups += 1
+        self.commands += len(runnable)
+        for (_, future), result in zip(runnable, results, strict=True):
+            future.set_result(result)

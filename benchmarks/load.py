@@ -1,0 +1,295 @@
+"""Load on the served ledger: claim settlement by 1, 8 and 32 concurrent clinics, and a
+deadline burst of payments, over HTTP on loopback.
+
+    python benchmarks/load.py                                   # SQLite file in a temp folder
+    python benchmarks/load.py --db postgresql://postgres@127.0.0.1:5432/test
+
+Sets up `--households` households (head and two members each, enrolled and paid; done
+in-process, not measured), creates a clinic and an agency token, starts `benefitpool serve` as
+a separate process, and then, with a fixed request count per level:
+
+  (a) for each client count in `--clients`: `--claims` claims (POST /commands/claim, valid
+      claims spread over every member) sent by that many concurrent asyncio + httpx clients,
+      each waiting for its answer before sending the next; throughput and p50/p99 latency;
+  (b) a deadline burst: `--payments` payments (POST /commands/pay) for people enrolled but
+      not yet paid, by the largest client count;
+  (c) the raw baseline, in the same run: the same number of claims settled in-process by
+      `Ledger.execute`, one after another, without HTTP (claims/s).
+
+After the load it checks, from the store, that no household pool is overspent (used equals
+min(cap, sum of reimbursable) in settlement order) and that every claim was recorded once.
+Errors (any non-200 answer or a rejected command) are counted and printed.
+On PostgreSQL the run uses a fresh schema of its own and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from machine import machine  # noqa: E402
+from stdnum.cn import ric  # noqa: E402
+
+from adapters.ledger import open_ledger  # noqa: E402
+from adapters.policy_files import load_policy_book  # noqa: E402
+from adapters.tokens import open_tokens  # noqa: E402
+from domain.aggregates import household_id  # noqa: E402
+from domain.money import Money  # noqa: E402
+
+AT = "2020-10-01T10:00:00+08:00"
+REGION = "341225"
+
+
+def rid(seq: int, birth: str = "19800101") -> str:
+    base = f"{REGION}{birth}{seq % 1000:03d}"
+    return base + ric.calc_check_digit(base + "0")
+
+
+def people(households: int) -> list[list[str]]:
+    """Head and two members per household, each with a distinct valid ID."""
+    out, n = [], 0
+    for _ in range(households):
+        family = []
+        for _ in range(3):
+            year = 1950 + (n // 1000) % 60
+            family.append(rid(n, f"{year}0101"))
+            n += 1
+        out.append(family)
+    return out
+
+
+def setup(url: str, families: list[list[str]], unpaid: int) -> list[str]:
+    """Register, enroll and pay every family; enroll `unpaid` more people without paying."""
+    ledger = open_ledger(url, load_policy_book())
+    commands = []
+    for family in families:
+        for person in family:
+            commands.append({"op": "register", "person": person, "name": "测试",
+                             "region": REGION, "at": AT})
+            enroll = {"op": "enroll", "person": person, "year": 2021, "region": REGION,
+                      "at": AT}
+            if person != family[0]:
+                enroll["household_head"] = family[0]
+            commands.append(enroll)
+            commands.append({"op": "pay", "person": person, "year": 2021, "amount": "280.00",
+                             "channel": "cash", "payment_ref": f"P-{person}", "at": AT})
+    late = [rid(n, "19700202") for n in range(unpaid)]
+    for person in late:
+        commands.append({"op": "register", "person": person, "name": "测试", "region": REGION,
+                         "at": AT})
+        commands.append({"op": "enroll", "person": person, "year": 2021, "region": REGION,
+                         "at": AT})
+    results = list(ledger.execute_lines([json.dumps(c) for c in commands]))
+    bad = [r for r in results if r["status"] != "ok"]
+    if bad:
+        raise RuntimeError(f"setup failed: {bad[:3]}")
+    ledger.app.close()
+    return late
+
+
+def claims(families: list[list[str]], count: int, prefix: str, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    everyone = [p for f in families for p in f]
+    out = []
+    for i in range(count):
+        fen = rng.randint(500, 9_000)
+        out.append({"claim_id": f"{prefix}-{i:06d}", "person": rng.choice(everyone),
+                    "visit_date": "2021-03-01", "facility_level": rng.choice([0, 1]),
+                    "facility_region": REGION, "expense": f"{fen // 100}.{fen % 100:02d}",
+                    "at": "2021-03-01T09:00:00+08:00"})
+    return out
+
+
+async def drive(base: str, token: str, path: str, bodies: list[dict], clients: int
+                ) -> dict:
+    """Send every body with `clients` concurrent clients; latencies and errors."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    errors: list[str] = []
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def client() -> None:
+        # one connection per clinic, kept alive, as a clinic's system would hold one
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers,
+                                     limits=httpx.Limits(max_connections=1)) as http:
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                t = time.perf_counter()
+                response = await http.post(path, json=body)
+                latencies.append(time.perf_counter() - t)
+                if response.status_code != 200 or response.json().get("status") != "ok":
+                    errors.append(f"{response.status_code} {response.text[:160]}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    seconds = time.perf_counter() - start
+    latencies.sort()
+    return {"requests": len(bodies), "clients": clients, "seconds": seconds,
+            "per_s": len(bodies) / seconds,
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "errors": len(errors), "first_errors": errors[:3]}
+
+
+def start_server(url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "BENEFITPOOL_DB": url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            raise RuntimeError(f"the server stopped: {log.read_text()[-2000:]}")
+    process.kill()
+    raise RuntimeError("the server did not answer /health within 60 s")
+
+
+def check_pools(url: str, families: list[list[str]], sent: set[str]) -> dict:
+    """No pool overspent, each claim recorded once, used = min(cap, sum reimbursable)."""
+    ledger = open_ledger(url, load_policy_book())
+    recorded: set[str] = set()
+    overspent = 0
+    for family in families:
+        h = ledger.app.repository.get(household_id(family[0], 2021))
+        cap = Money.parse("250.00").times(len(h.covered_members()))
+        used, total = Money(0), Money(0)
+        for c in h.claims.values():
+            if c.claim_id in recorded or c.pool_used_before != used:
+                overspent += 1
+            recorded.add(c.claim_id)
+            used += c.reimbursed
+            total += c.reimbursable
+        if used > cap or used != min(cap, total):
+            overspent += 1
+    ledger.app.close()
+    return {"households": len(families), "overspent": overspent,
+            "claims_recorded": len(recorded), "claims_missing": len(sent - recorded)}
+
+
+def baseline(url: str, bodies: list[dict]) -> dict:
+    ledger = open_ledger(url, load_policy_book())
+    start = time.perf_counter()
+    for body in bodies:
+        result = ledger.execute({"op": "claim", **body})
+        if result["status"] != "ok":
+            raise RuntimeError(f"baseline claim refused: {result}")
+    seconds = time.perf_counter() - start
+    ledger.app.close()
+    return {"requests": len(bodies), "seconds": seconds, "per_s": len(bodies) / seconds}
+
+
+def fresh_store(db: str | None, folder: Path) -> tuple[str, object]:
+    if not db:
+        return f"sqlite:///{folder / 'load.db'}", None
+    import psycopg
+
+    schema = f"load_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+
+    def drop() -> None:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    return f"{db}?schema={schema}", drop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="postgresql://… (default: a SQLite file)")
+    parser.add_argument("--households", type=int, default=300)
+    parser.add_argument("--claims", type=int, default=3000, help="claims per client level")
+    parser.add_argument("--payments", type=int, default=2000)
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.clients.split(",")]
+
+    print("machine")
+    for key, value in machine("eventsourcing", "fastapi", "uvicorn", "httpx"):
+        print(f"  {key:<14} {value}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        url, drop = fresh_store(args.db, folder)
+        try:
+            families = people(args.households)
+            late = setup(url, families, args.payments)
+            tokens = open_tokens(url)
+            clinic, _ = tokens.create("clinic", "3412", "load clinic")
+            agency, _ = tokens.create("agency", "3412", "load agency")
+            tokens.engine.dispose()
+            server = start_server(url, args.port, args.workers, folder / "server.log")
+            base = f"http://127.0.0.1:{args.port}"
+            rows, sent = [], set()
+            try:
+                for n, clients in enumerate(levels):
+                    bodies = claims(families, args.claims, f"L{clients}", seed=n)
+                    sent.update(b["claim_id"] for b in bodies)
+                    row = asyncio.run(drive(base, clinic, "/commands/claim", bodies, clients))
+                    rows.append(("claims", row))
+                    print(f"(a) {clients:>2} clients: {row['per_s']:.0f} claims/s, p50 "
+                          f"{row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, errors "
+                          f"{row['errors']}", flush=True)
+                pays = [{"person": p, "year": 2021, "amount": "280.00", "channel": "wechat",
+                         "payment_ref": f"BURST-{p}", "at": "2020-12-31T23:00:00+08:00"}
+                        for p in late]
+                burst = asyncio.run(drive(base, agency, "/commands/pay", pays, max(levels)))
+                rows.append(("payments", burst))
+                print(f"(b) deadline burst: {burst['per_s']:.0f} payments/s, p50 "
+                      f"{burst['p50_ms']:.1f} ms, p99 {burst['p99_ms']:.1f} ms, errors "
+                      f"{burst['errors']}", flush=True)
+                health = httpx.get(f"{base}/health", timeout=5).json()
+                print(f"server: {health}", flush=True)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            pools = check_pools(url, families, sent)
+            print(f"pools: {pools}", flush=True)
+            raw = baseline(url, claims(families, args.claims, "RAW", seed=99))
+            print(f"(c) in-process baseline: {raw['per_s']:.0f} claims/s", flush=True)
+        finally:
+            if drop is not None:
+                drop()
+    store = "PostgreSQL" if args.db else "SQLite"
+    print(f"\nstore {store}, server workers {args.workers}")
+    print("what        clients  requests  req/s    p50 ms  p99 ms  errors")
+    for kind, r in rows:
+        print(f"{kind:<11} {r['clients']:>7}  {r['requests']:>8}  {r['per_s']:>6.0f}  "
+              f"{r['p50_ms']:>6.1f}  {r['p99_ms']:>6.1f}  {r['errors']:>6}")
+    best = max(r["per_s"] for kind, r in rows if kind == "claims")
+    print(f"\nin-process baseline: {raw['per_s']:.0f} claims/s; best HTTP / in-process = "
+          f"{best / raw['per_s']:.2f}")
+    print(f"overspent pools: {pools['overspent']}, claims missing: {pools['claims_missing']}")
+    failed = pools["overspent"] or pools["claims_missing"] or any(r["errors"] for _, r in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The server's writer: commands of concurrent requests decided in arrival order and saved in
+groups, each caller answered with its own result after its group committed."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import HEAD, WIFE, claim, family
+
+from adapters.ledger import open_ledger
+from adapters.writer import GroupWriter
+from domain.aggregates import household_id
+from domain.money import Money
+
+
+def test_concurrent_submissions_are_grouped_and_never_overspend_the_pool(
+        tmp_path: Path, book) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", book)
+    writer = GroupWriter(ledger)
+    try:
+        assert all(writer.submit(c)["status"] == "ok" for c in family())
+        sends = [claim(f"G-{i:03d}", HEAD if i % 2 else WIFE, "30.00") for i in range(120)]
+        with ThreadPoolExecutor(24) as pool:
+            results = list(pool.map(writer.submit, sends))
+    finally:
+        writer.close()
+    assert all(r["status"] == "ok" for r in results)
+    assert writer.groups < writer.commands  # at least one group held several commands
+    household = ledger.app.repository.get(household_id(HEAD, 2021))
+    assert household.used() == Money.parse("500.00")  # 2 x 250, never more
+    by_id = {c["claim_id"]: r for c, r in zip(sends, results, strict=True)}
+    for claim_id, settled in household.claims.items():
+        assert by_id[claim_id]["reimbursed"] == str(settled.reimbursed)
+
+
+def test_a_failing_check_keeps_its_command_out_and_the_others_in(tmp_path: Path,
+                                                                  book) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", book)
+    writer = GroupWriter(ledger)
+
+    def refuse() -> None:
+        raise PermissionError("outside the token's region")
+
+    try:
+        assert writer.submit(family()[0])["status"] == "ok"
+        with pytest.raises(PermissionError):
+            writer.submit(family()[1], refuse)
+        assert writer.submit(family()[1])["status"] == "ok"
+    finally:
+        writer.close()
+
+
+def test_every_caller_of_a_group_hears_when_the_store_refuses_the_write(
+        tmp_path: Path, book, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", book)
+    writer = GroupWriter(ledger)
+    gate = threading.Event()
+
+    def broken(commands):
+        gate.wait(5)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ledger, "execute_many", broken)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(writer.submit, c) for c in family()[:4]]
+            gate.set()
+            for future in futures:
+                with pytest.raises(OSError):
+                    future.result(timeout=10)
+    finally:
+        writer.close()
+    assert ledger.app.recorder.max_notification_id() in (None, 0)
