@@ -7,6 +7,7 @@ history and compares the read models, and `verify` puts the three together.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from attrs import define, field
@@ -117,7 +118,19 @@ def _table_rows(engine: Engine, table: Any, upto: int | None = None) -> list[tup
         query = query.where(table.c.position <= upto)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return sorted((tuple(r) for r in rows), key=repr)
+    return sorted((tuple(_neutral(v) for v in r) for r in rows), key=repr)
+
+
+def _neutral(value: Any) -> Any:
+    """A column's value as any dialect gives it (the rebuild runs in SQLite, the live views
+    may be in PostgreSQL): booleans as 0/1, whole decimals as int, binary as bytes."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
 
 
 def verify_views(app: Any, views: LedgerViews, book: PolicyBook,

@@ -9,7 +9,12 @@ Both chains start from 32 zero bytes. The stream links catch an event edited, sw
 or deleted inside its stream; the log links, in notification-id order across the whole log,
 catch a deleted last event of a stream or a whole forged stream. The key comes from
 BENEFITPOOL_AUDIT_KEY and is never stored: `event_chain_meta` holds only its fingerprint.
-See docs/adr/0016-tamper-evident-event-chain.md.
+
+The same chain, in the same bytes, is kept on SQLite (`ChainedSQLiteRecorder`) and on
+PostgreSQL (`ChainedPostgresRecorder`); both recorders share `_ChainWriter`, and
+`verify_chain` reads either store through a `_Reader`. Originator ids enter the links as 32
+hex digits on both. See docs/adr/0016-tamper-evident-event-chain.md and
+docs/adr/0019-postgresql-store.md.
 """
 
 from __future__ import annotations
@@ -20,19 +25,36 @@ import os
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from attrs import field, frozen
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteCursor,
     SQLiteDatastore,
     SQLiteFactory,
 )
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL as PgSQL
+from psycopg.sql import Identifier
 
+from adapters.store import quoted, schema_lock
 from domain.errors import LedgerError, Rejected
 
 AUDIT_KEY_ENV = "BENEFITPOOL_AUDIT_KEY"
@@ -131,22 +153,155 @@ class Mac:
         return self.digest(previous + link + _POSITION.pack(position))
 
 
-# --- the recorder -----------------------------------------------------------------------------
+# --- the statements ---------------------------------------------------------------------------
 
 
-class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite application recorder, writing each event's links in the same
-    transaction as the event.
+@frozen
+class _Sql:
+    """The chain's statements for one store: its tables, the events table's log position
+    (SQLite's rowid, PostgreSQL's notification_id) and the driver's parameter mark. On
+    PostgreSQL originator ids are `uuid` columns, passed as hex text with a cast."""
+
+    events: str
+    chain: str
+    meta: str
+    position: str = "rowid"
+    p: str = "?"
+    uuid: str = ""
+    postgres: bool = False
+
+    def __call__(self, template: str) -> str:
+        return template.format(events=self.events, chain=self.chain, meta=self.meta,
+                               pos=self.position, p=self.p, uuid=self.uuid)
+
+    def create_tables(self) -> list[str]:
+        """The chain's tables: one row per event, keyed by its notification id, and the
+        meta."""
+        oid, number, blob = (("uuid", "bigint", "bytea") if self.postgres
+                             else ("TEXT", "INTEGER", "BLOB"))
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.chain} (notification_id {number} PRIMARY KEY, "
+            f"originator_id {oid} NOT NULL, originator_version {number} NOT NULL, "
+            f"link {blob} NOT NULL, log_link {blob} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.meta} (name TEXT PRIMARY KEY, "
+            "value TEXT NOT NULL)",
+        ]
+
+
+def _sqlite_sql(events_table: str) -> _Sql:
+    return _Sql(events_table, CHAIN_TABLE, META_TABLE)
+
+
+def _postgres_sql(schema: str, events_table: str) -> _Sql:
+    def name(table: str) -> str:
+        return f"{quoted(schema)}.{quoted(table)}"
+
+    return _Sql(name(events_table), name(CHAIN_TABLE), name(META_TABLE),
+                position="notification_id", p="%s", uuid="::uuid", postgres=True)
+
+
+# The stream's latest chained version below a given one, through the events' own
+# (originator_id, originator_version) index and the chain's notification id.
+_PREVIOUS_LINK = (
+    "SELECT e.originator_version, c.link FROM {events} e "
+    "JOIN {chain} c ON c.notification_id=e.{pos} "
+    "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version "
+    "WHERE e.originator_id={p}{uuid} AND e.originator_version<{p} "
+    "ORDER BY e.originator_version DESC LIMIT 1")
+_PREVIOUS_LOG_LINK = ("SELECT log_link FROM {chain} WHERE notification_id<{p} "
+                      "ORDER BY notification_id DESC LIMIT 1")
+_INSERT_LINKS = "INSERT INTO {chain} VALUES ({p},{p}{uuid},{p},{p},{p})"
+
+
+# --- reading the store ------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads the events and the chain through one connection, inside its transaction, as
+    plain tuples: originator ids as hex text, state and links as bytes, on either store."""
+
+    def __init__(self, sql: _Sql) -> None:
+        self.sql = sql
+
+    def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """A large result, a page at a time."""
+        raise NotImplementedError
+
+    def all(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.stream(template, params))
+
+    def one(self, template: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        found = self.all(template, params)
+        return found[0] if found else None
+
+    def has_chain(self) -> bool:
+        """Whether both of the chain's tables exist."""
+        raise NotImplementedError
+
+
+class _SQLiteReader(_Reader):
+    def __init__(self, db: sqlite3.Connection, sql: _Sql) -> None:
+        super().__init__(sql)
+        self.db = db
+
+    def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        cur = self.db.cursor()
+        cur.row_factory = None
+        cur.execute(self.sql(template), tuple(params))
+        while page := cur.fetchmany(_PAGE):
+            yield from page
+
+    def has_chain(self) -> bool:
+        return len(self.all("SELECT name FROM sqlite_master WHERE type='table' AND name IN "
+                            "({p},{p})", (CHAIN_TABLE, META_TABLE))) == 2
+
+
+class _PostgresReader(_Reader):
+    def __init__(self, conn: Any, sql: _Sql) -> None:
+        super().__init__(sql)
+        self.conn = conn
+        self.cursors = 0
+
+    def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        self.cursors += 1  # a server-side cursor: the rows come a page at a time
+        with self.conn.cursor(name=f"benefitpool_chain_{self.cursors}",
+                              row_factory=tuple_row) as cur:
+            cur.execute(self.sql(template), tuple(params))
+            while page := cur.fetchmany(_PAGE):
+                yield from map(_plain, page)
+
+    def all(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self.sql(template), tuple(params))
+            return [_plain(r) for r in cur.fetchall()]
+
+    def has_chain(self) -> bool:
+        found = self.one("SELECT to_regclass({p}), to_regclass({p})",
+                         (self.sql.chain, self.sql.meta))
+        return found is not None and None not in found
+
+
+def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A PostgreSQL row as SQLite gives it: originator ids as hex text."""
+    return tuple(v.hex if type(v) is UUID else v for v in row)
+
+
+# --- the recorders ----------------------------------------------------------------------------
+
+
+class _ChainWriter:
+    """What both chained recorders share: the links of one transaction's events, the key
+    check, the adoption of events older than the chain, and the cache of streams' last links.
 
     The last (version, link) of recently written streams is cached after each commit; a cached
     link is used only when its version is the one just below the new event's, so another
-    writer of the same file can never make it wrong (versions are unique per stream). The
-    previous log link is read inside the transaction, one query per transaction.
+    writer of the same store can never make it wrong (versions are unique per stream). The
+    previous log link is read inside the transaction, one query per transaction, after the
+    events were inserted: the insert holds the store's write lock (SQLite's database lock,
+    PostgreSQL's table lock), so nothing can change it before the commit.
     """
 
-    def __init__(self, datastore: SQLiteDatastore, key: bytes,
-                 events_table_name: str = "stored_events", cache_size: int = 200_000) -> None:
-        super().__init__(datastore, events_table_name)
+    def _setup_chain(self, key: bytes, sql: _Sql, cache_size: int) -> None:
         self._mac = Mac(key)
         self._keyed = is_keyed(key)
         self._fingerprint = key_fingerprint(key)
@@ -154,70 +309,41 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self._cache_size = cache_size
         self._last: dict[str, tuple[int, bytes]] = {}
         self._topics: dict[str, bytes] = {}
-        self._insert_links = f"INSERT INTO {CHAIN_TABLE} VALUES (?,?,?,?,?)"
-        # The stream's latest chained version below a given one, through the events' own
-        # (originator_id, originator_version) index and the chain's notification id.
-        self._select_previous_link = (
-            f"SELECT e.originator_version, c.link FROM {events_table_name} e "
-            f"JOIN {CHAIN_TABLE} c ON c.notification_id=e.rowid "
-            "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version "
-            "WHERE e.originator_id=? AND e.originator_version<? "
-            "ORDER BY e.originator_version DESC LIMIT 1")
-        self._select_previous_log_link = (
-            f"SELECT log_link FROM {CHAIN_TABLE} WHERE notification_id<? "
-            "ORDER BY notification_id DESC LIMIT 1")
+        self._sql = sql
+        self._select_previous_link = sql(_PREVIOUS_LINK)
+        self._select_previous_log_link = sql(_PREVIOUS_LOG_LINK)
 
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *chain_table_statements()]
+    def _reader(self, c: Any) -> _Reader:
+        """A reader on the connection of the transaction `c` belongs to."""
+        raise NotImplementedError
 
-    def insert_events(self, stored_events: Sequence[StoredEvent],
-                      **kwargs: Any) -> Sequence[int] | None:
-        with self.datastore.transaction(commit=True) as c:
-            ids, written = self._insert_chained(c, stored_events)
-        # Committed: only now may the caches believe it.
+    def _write_links(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert chain rows; ChainError if a position already has one."""
+        raise NotImplementedError
+
+    def _committed(self, written: dict[str, tuple[int, bytes]]) -> None:
+        """Only after the commit may the caches believe what was written."""
         self._key_checked = True
         self._remember(written)
-        return ids
 
-    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
-                       **kwargs: Any) -> Sequence[int] | None:
-        return self._insert_chained(c, stored_events)[0]
-
-    def _insert_chained(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]
-                        ) -> tuple[Sequence[int], dict[str, tuple[int, bytes]]]:
-        if not stored_events:
-            return [], {}
-        # The events first, as the library's recorder inserts them (one statement each, for
-        # the notification id). The first insert takes SQLite's write lock, so what is read
-        # next is the latest state, and no other writer can change it before the commit.
-        cur = c.sqlite_cursor
-        insert = self.insert_events_statement
-        events = []
-        for s in stored_events:
-            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
-            cur.execute(insert, (oid, s.originator_version, s.topic, s.state))
-            events.append((oid, s.originator_version, s.topic, s.state, cur.lastrowid))
-        ids = [e[4] for e in events]
-        first = min(ids)
+    def _link(self, c: Any, events: list[tuple[str, int, str, bytes, int]]
+              ) -> dict[str, tuple[int, bytes]]:
+        """Write the chain rows of the events (hex id, version, topic, state, notification
+        id) just inserted in the transaction `c`; returns the streams' new last links."""
+        first = min(e[4] for e in events)
         if not self._key_checked:
             self._check_key(c, first)
-        cur.execute(self._select_previous_log_link, (first,))
-        found = cur.fetchone()
+        c.execute(self._select_previous_log_link, (first,))
+        found = c.fetchone()
         log_link = found[0] if found is not None else GENESIS
         chained = self._chain(c, events, log_link)
         if chained is None:  # versions or positions out of order: link them sorted
             chained = self._chain_sorted(c, events, log_link)
         rows, written = chained
-        try:
-            cur.executemany(self._insert_links, rows)
-        except sqlite3.IntegrityError as e:
-            raise ChainError(
-                "a position about to be recorded already has a chain link: this database "
-                "has been altered; nothing was recorded (run the chain verification to "
-                "locate the damage)") from e
-        return ids, written
+        self._write_links(c, rows)
+        return written
 
-    def _chain(self, c: SQLiteCursor, events: list[tuple[str, int, str, bytes, int]],
+    def _chain(self, c: Any, events: list[tuple[str, int, str, bytes, int]],
                log_link: bytes) -> tuple[list[tuple[Any, ...]], dict[str, tuple[int, bytes]]
                                          ] | None:
         """Chain rows for events in notification order whose streams' versions ascend;
@@ -267,7 +393,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             rows.append((nid, oid, version, link, log_link))
         return rows, batch
 
-    def _chain_sorted(self, c: SQLiteCursor, events: list[tuple[str, int, str, bytes, int]],
+    def _chain_sorted(self, c: Any, events: list[tuple[str, int, str, bytes, int]],
                       log_link: bytes
                       ) -> tuple[list[tuple[Any, ...]], dict[str, tuple[int, bytes]]]:
         mac = self._mac
@@ -289,7 +415,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             rows.append((nid, oid, version, link, log_link))
         return rows, batch
 
-    def _previous_link(self, c: SQLiteCursor, oid: str, version: int,
+    def _previous_link(self, c: Any, oid: str, version: int,
                        in_batch: tuple[int, bytes] | None) -> bytes:
         """The link of the stream's greatest version below `version`, or the genesis."""
         if in_batch is None:
@@ -315,43 +441,161 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             for oid in list(islice(last, excess + self._cache_size // 10)):
                 del last[oid]
 
-    def _check_key(self, c: SQLiteCursor, first_new: int) -> None:
+    def _check_key(self, c: Any, first_new: int) -> None:
         """Refuse a key whose fingerprint differs from the stored one; on the first write,
         store the fingerprint and chain any events recorded before the chain existed."""
-        c.execute(f"SELECT value FROM {META_TABLE} WHERE name='key_fingerprint'")
+        sql = self._sql
+        c.execute(sql("SELECT value FROM {meta} WHERE name='key_fingerprint'"))
         found = c.fetchone()
         if found is not None:
             if found[0] != self._fingerprint:
-                c.execute(f"SELECT value FROM {META_TABLE} WHERE name='keyed'")
+                c.execute(sql("SELECT value FROM {meta} WHERE name='keyed'"))
                 keyed = c.fetchone()
                 raise AuditKeyMismatch(_mismatch_message(
                     found[0], self._fingerprint, keyed is not None and keyed[0] == "yes",
                     self._keyed))
             return
-        c.execute(f"SELECT 1 FROM {CHAIN_TABLE} LIMIT 1")
+        c.execute(sql("SELECT 1 FROM {chain} LIMIT 1"))
         if c.fetchone() is not None:
             raise ChainError(f"{META_TABLE} has lost the audit key fingerprint while "
                              f"{CHAIN_TABLE} holds links; nothing was recorded (run the chain "
                              "verification before writing again)")
-        adopted = _adopt(c, self._mac, self.events_table_name, first_new)
-        c.executemany(f"INSERT INTO {META_TABLE} VALUES (?,?)", [
+        adopted = _adopt(c, self._reader(c), self._mac, first_new)
+        c.executemany(sql("INSERT INTO {meta} VALUES ({p},{p})"), [
             ("format", CHAIN_FORMAT), ("key_fingerprint", self._fingerprint),
             ("keyed", "yes" if self._keyed else "no"), ("adopted_upto", str(adopted))])
 
 
-def chain_table_statements() -> list[str]:
-    """The chain's tables: one row per event, keyed by its notification id, and the meta."""
-    return [
-        f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (notification_id INTEGER PRIMARY KEY, "
-        "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
-        "link BLOB NOT NULL, log_link BLOB NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ]
+class ChainedSQLiteRecorder(_ChainWriter, SQLiteApplicationRecorder):
+    """The library's SQLite application recorder, writing each event's links in the same
+    transaction as the event."""
+
+    def __init__(self, datastore: SQLiteDatastore, key: bytes,
+                 events_table_name: str = "stored_events", cache_size: int = 200_000) -> None:
+        self._setup_chain(key, _sqlite_sql(events_table_name), cache_size)
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self._sql.create_tables()]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        with self.datastore.transaction(commit=True) as c:
+            ids, written = self._insert_chained(c, stored_events)
+        self._committed(written)
+        return ids
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        return self._insert_chained(c, stored_events)[0]
+
+    def _insert_chained(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]
+                        ) -> tuple[Sequence[int], dict[str, tuple[int, bytes]]]:
+        if not stored_events:
+            return [], {}
+        # The events first, as the library's recorder inserts them (one statement each, for
+        # the notification id). The first insert takes SQLite's write lock.
+        cur = c.sqlite_cursor
+        insert = self.insert_events_statement
+        events = []
+        for s in stored_events:
+            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
+            cur.execute(insert, (oid, s.originator_version, s.topic, s.state))
+            events.append((oid, s.originator_version, s.topic, s.state, cur.lastrowid))
+        return [e[4] for e in events], self._link(c, events)
+
+    def _reader(self, c: SQLiteCursor) -> _Reader:
+        return _SQLiteReader(c.sqlite_cursor.connection, self._sql)
+
+    def _write_links(self, c: SQLiteCursor, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            c.sqlite_cursor.executemany(self._sql(_INSERT_LINKS), rows)
+        except sqlite3.IntegrityError as e:
+            raise _altered() from e
 
 
-def chained_recorder(factory: SQLiteFactory, key: bytes) -> ChainedSQLiteRecorder:
-    """The application recorder for a SQLite store, its tables created if the store does."""
-    recorder = ChainedSQLiteRecorder(factory.datastore, key)
+class ChainedPostgresRecorder(_ChainWriter, PostgresApplicationRecorder):
+    """The library's PostgreSQL application recorder, writing each event's links in the same
+    transaction as the event. The events are inserted as the library does (one statement,
+    after `LOCK TABLE … IN EXCLUSIVE MODE`, which serialises the writers of the log), then
+    linked. The schema is created if missing."""
+
+    def __init__(self, datastore: PostgresDatastore, key: bytes, *,
+                 events_table_name: str = "stored_events", cache_size: int = 200_000) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        sql = _postgres_sql(datastore.schema, events_table_name)
+        self._setup_chain(key, sql, cache_size)
+        self.sql_create_statements.extend(PgSQL(s) for s in sql.create_tables())
+        self._insert_returning = PgSQL(
+            "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state "
+            "FROM unnest(%s::{schema}.{kind}[]) "
+            "RETURNING originator_id, originator_version, notification_id").format(
+            events=PgSQL(sql.events), schema=Identifier(datastore.schema),
+            kind=Identifier(self.stored_event_type_name))
+        self._insert_links = sql(
+            "INSERT INTO {chain} (notification_id, originator_id, originator_version, link, "
+            "log_link) SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], "
+            "%s::bytea[], %s::bytea[])")
+
+    def create_table(self) -> None:
+        schema = self.datastore.schema
+        with self.datastore.get_connection() as conn, schema_lock(conn.execute, schema):
+            found = conn.execute("SELECT to_regnamespace(%s) AS oid", (quoted(schema),))
+            if found.fetchone()["oid"] is None:
+                conn.execute(PgSQL("CREATE SCHEMA {}").format(Identifier(schema)))
+            super().create_table()
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor(row_factory=tuple_row) as c:
+            self._lock_table(c)
+            self._notify_channel(c)
+            c.execute(self._insert_returning, ([self.construct_pg_stored_event(
+                s.originator_id, s.originator_version, s.topic, s.state)
+                for s in stored_events],))
+            positions = {(oid, version): nid for oid, version, nid in c.fetchall()}
+            events = []
+            for s in stored_events:
+                oid = s.originator_id if isinstance(s.originator_id, UUID) else UUID(
+                    s.originator_id)
+                events.append((oid.hex, s.originator_version, s.topic, s.state,
+                               positions[(oid, s.originator_version)]))
+            written = self._link(c, events)
+        self._committed(written)
+        return [e[4] for e in events]
+
+    def _reader(self, c: Any) -> _Reader:
+        return _PostgresReader(c.connection, self._sql)
+
+    def _write_links(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            c.execute(self._insert_links, [list(column) for column in zip(*rows, strict=True)])
+        except psycopg.IntegrityError as e:
+            raise _altered() from e
+
+
+def _altered() -> ChainError:
+    return ChainError(
+        "a position about to be recorded already has a chain link: this database has been "
+        "altered; nothing was recorded (run the chain verification to locate the damage)")
+
+
+def chained_recorder(factory: Any, key: bytes, application: str) -> ApplicationRecorder:
+    """The application recorder for a SQLite or PostgreSQL store, its tables created if the
+    store does. The events table is named as the library names it: `stored_events` on
+    SQLite, `<application>_events` on PostgreSQL."""
+    if isinstance(factory, SQLiteFactory):
+        recorder: Any = ChainedSQLiteRecorder(factory.datastore, key)
+    elif isinstance(factory, PostgresFactory):
+        recorder = ChainedPostgresRecorder(factory.datastore, key,
+                                           events_table_name=f"{application.lower()}_events")
+    else:
+        raise ChainError("the event chain is kept for SQLite and PostgreSQL stores only")
     if factory.env_create_table():
         recorder.create_table()
     return recorder
@@ -369,40 +613,41 @@ def _mismatch_message(stored: str, given: str, stored_keyed: bool, given_keyed: 
             f"chain was written with (fingerprint {stored}); nothing was recorded")
 
 
-def _adopt(c: SQLiteCursor, mac: Mac, events_table: str, below: int) -> int:
+def _adopt(c: Any, reader: _Reader, mac: Mac, below: int) -> int:
     """Chain the events recorded before the chain existed (notification ids below `below`);
     returns the last such id, 0 if there were none."""
-    reader = c.sqlite_cursor.connection.cursor()
-    reader.row_factory = None
-    reader.execute(f"SELECT MAX(rowid) FROM {events_table} WHERE rowid<?", (below,))
-    last = reader.fetchone()[0]
+    found = reader.one("SELECT MAX(e.{pos}) FROM {events} e WHERE e.{pos}<{p}", (below,))
+    last = found[0] if found else None
     if not last:
         return 0
-    reader.execute(f"SELECT originator_id, originator_version, topic, state, rowid FROM "
-                   f"{events_table} WHERE rowid<? ORDER BY originator_id, originator_version",
-                   (below,))
-    insert = f"INSERT INTO {CHAIN_TABLE} VALUES (?,?,?,?,?)"
+    insert = reader.sql(_INSERT_LINKS)
     stream, link = None, GENESIS
-    while page := reader.fetchmany(_PAGE):
-        rows = []
-        for oid, version, topic, state, nid in page:
-            if oid != stream:
-                stream, link = oid, GENESIS
-            link = mac.link(link, oid, version, topic, state)
-            rows.append((nid, oid, version, link, GENESIS))
+    rows: list[tuple[Any, ...]] = []
+    for oid, version, topic, state, nid in reader.stream(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state, e.{pos} FROM "
+            "{events} e WHERE e.{pos}<{p} ORDER BY e.originator_id, e.originator_version",
+            (below,)):
+        if oid != stream:
+            stream, link = oid, GENESIS
+        link = mac.link(link, oid, version, topic, state)
+        rows.append((nid, oid, version, link, GENESIS))
+        if len(rows) >= _PAGE:
+            c.executemany(insert, rows)
+            rows = []
+    if rows:
         c.executemany(insert, rows)
     log_link, after = GENESIS, 0
     while True:
-        reader.execute(f"SELECT notification_id, link FROM {CHAIN_TABLE} WHERE "
-                       "notification_id>? ORDER BY notification_id LIMIT ?", (after, _PAGE))
-        page = reader.fetchall()
+        page = reader.all("SELECT notification_id, link FROM {chain} WHERE notification_id>{p} "
+                          "ORDER BY notification_id LIMIT {p}", (after, _PAGE))
         if not page:
             return int(last)
         updates = []
         for nid, link in page:
             log_link = mac.log_link(log_link, link, nid)
             updates.append((log_link, nid))
-        c.executemany(f"UPDATE {CHAIN_TABLE} SET log_link=? WHERE notification_id=?", updates)
+        c.executemany(reader.sql("UPDATE {chain} SET log_link={p} WHERE notification_id={p}"),
+                      updates)
         after = page[-1][0]
 
 
@@ -508,11 +753,32 @@ def verify_chain(app_or_recorder: Any, key: bytes, upto: int | None = None, *,
     up to `upto` when given); every difference from the keyed chain becomes a located problem.
 
     `expected_seal`, a seal kept outside the database, also catches a removed tail of the log.
-    Reads in one transaction, a page at a time.
+    Reads in one transaction (a snapshot), a page at a time, on SQLite or PostgreSQL.
     """
     recorder = getattr(app_or_recorder, "recorder", app_or_recorder)
-    if not isinstance(recorder, SQLiteApplicationRecorder):
-        raise ChainError("the event chain is kept for SQLite stores only")
+    with _chain_reader(recorder) as reader:
+        return _verify(reader, key, upto, expected_seal, max_problems)
+
+
+@contextmanager
+def _chain_reader(recorder: Any) -> Iterator[_Reader]:
+    """A reader of the recorder's store, in one read-only transaction."""
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.get_connection(commit=False) as conn, \
+                conn.transaction(commit=False) as c:
+            yield _SQLiteReader(c.sqlite_cursor.connection,
+                                _sqlite_sql(recorder.events_table_name))
+    elif isinstance(recorder, PostgresApplicationRecorder):
+        with recorder.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield _PostgresReader(conn, _postgres_sql(recorder.datastore.schema,
+                                                      recorder.events_table_name))
+    else:
+        raise ChainError("the event chain is kept for SQLite and PostgreSQL stores only")
+
+
+def _verify(reader: _Reader, key: bytes, upto: int | None, expected_seal: Seal | None,
+            max_problems: int) -> ChainReport:
     mac = Mac(key)
     limit = _NO_LIMIT if upto is None else upto
     problems = _Problems(max_problems)
@@ -521,60 +787,50 @@ def verify_chain(app_or_recorder: Any, key: bytes, upto: int | None = None, *,
         notes.append("the chain is checked with the public development key: it detects "
                      "accidental damage, not deliberate tampering (set "
                      f"{AUDIT_KEY_ENV} when the ledger is written)")
-    with recorder.datastore.get_connection(commit=False) as conn, \
-            conn.transaction(commit=False) as c:
-        db = c.sqlite_cursor.connection
-        cur = db.cursor()
-        cur.row_factory = None
-        cur.execute("SELECT name FROM sqlite_master WHERE type='table' AND name IN (?,?)",
-                    (CHAIN_TABLE, META_TABLE))
-        if len(cur.fetchall()) < 2:
-            raise ChainError(f"this database has no event chain ({CHAIN_TABLE}): it was "
-                             "never written by the ledger")
-        cur.execute(f"SELECT name, value FROM {META_TABLE}")
-        meta = dict(cur.fetchall())
-        adopted = int(meta.get("adopted_upto", "0") or 0)
-        if adopted:
-            notes.append(f"events up to position {adopted} were recorded before the chain "
-                         "existed and were chained when it was introduced: the chain vouches "
-                         "for them only from then on")
-        stored_fp = meta.get("key_fingerprint")
-        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {CHAIN_TABLE}), EXISTS (SELECT 1 FROM "
-                    f"{recorder.events_table_name} WHERE rowid<=?)", (limit,))
-        has_links, has_events = cur.fetchone()
-        if not has_links and has_events:
-            cur.execute(f"SELECT COUNT(*) FROM {recorder.events_table_name} WHERE rowid<=?",
-                        (limit,))
-            n_events = cur.fetchone()[0]
-            problems.add("missing_link", None, None, None, (
-                f"none of the {n_events} events has a chain link: the chain was removed, or "
-                "the database predates it and has not been written to by the ledger since"))
+    if not reader.has_chain():
+        raise ChainError(f"this database has no event chain ({CHAIN_TABLE}): it was never "
+                         "written by the ledger")
+    meta = dict(reader.all("SELECT name, value FROM {meta}"))
+    adopted = int(meta.get("adopted_upto", "0") or 0)
+    if adopted:
+        notes.append(f"events up to position {adopted} were recorded before the chain "
+                     "existed and were chained when it was introduced: the chain vouches "
+                     "for them only from then on")
+    stored_fp = meta.get("key_fingerprint")
+    has_links, has_events = reader.one("SELECT EXISTS (SELECT 1 FROM {chain}), EXISTS "
+                                       "(SELECT 1 FROM {events} e WHERE e.{pos}<={p})",
+                                       (limit,)) or (False, False)
+    if not has_links and has_events:
+        n_events = reader.one("SELECT COUNT(*) FROM {events} e WHERE e.{pos}<={p}",
+                              (limit,))[0]
+        problems.add("missing_link", None, None, None, (
+            f"none of the {n_events} events has a chain link: the chain was removed, or "
+            "the database predates it and has not been written to by the ledger since"))
+        return ChainReport(0, 0, 0, is_keyed(key), None, tuple(problems.items),
+                           problems.count, upto, adopted, tuple(notes))
+    if stored_fp != key_fingerprint(key):
+        verdict = _probe_key(reader, mac)
+        if verdict is False or (verdict is None and stored_fp is not None):
+            problems.add("wrong_key", None, None, None, (
+                f"the key given (fingerprint {key_fingerprint(key)}) is not the key this "
+                f"chain was written with (fingerprint {stored_fp or 'missing'}); no link "
+                "was checked"))
             return ChainReport(0, 0, 0, is_keyed(key), None, tuple(problems.items),
                                problems.count, upto, adopted, tuple(notes))
-        if stored_fp != key_fingerprint(key):
-            verdict = _probe_key(db, mac)
-            if verdict is False or (verdict is None and stored_fp is not None):
-                problems.add("wrong_key", None, None, None, (
-                    f"the key given (fingerprint {key_fingerprint(key)}) is not the key this "
-                    f"chain was written with (fingerprint {stored_fp or 'missing'}); no link "
-                    "was checked"))
-                return ChainReport(0, 0, 0, is_keyed(key), None, tuple(problems.items),
-                                   problems.count, upto, adopted, tuple(notes))
-            if verdict is True:
-                problems.add("fingerprint", None, None, None, (
-                    f"{META_TABLE} holds the key fingerprint {stored_fp or '(none)'} but the "
-                    "links verify under this key: the fingerprint was altered"))
-        log = _walk_log(db, mac, recorder.events_table_name, limit, problems)
-        suspects, unlinked, counts = _walk_streams(db, mac, recorder.events_table_name, limit,
-                                                   log, problems)
-        _classify(suspects, mac, problems)
-        _report_breaks(log.breaks, problems, unlinked)
-        if expected_seal is not None:
-            _check_seal(db, expected_seal, problems)
-        else:
-            notes.append("without a seal kept outside the database, the removal of the "
-                         "log's very last events cannot be told apart from a shorter log: "
-                         "keep this report's seal, and check against it next time")
+        if verdict is True:
+            problems.add("fingerprint", None, None, None, (
+                f"{META_TABLE} holds the key fingerprint {stored_fp or '(none)'} but the "
+                "links verify under this key: the fingerprint was altered"))
+    log = _walk_log(reader, mac, limit, problems)
+    suspects, unlinked, counts = _walk_streams(reader, mac, limit, log, problems)
+    _classify(suspects, mac, problems)
+    _report_breaks(log.breaks, problems, unlinked)
+    if expected_seal is not None:
+        _check_seal(reader, expected_seal, problems)
+    else:
+        notes.append("without a seal kept outside the database, the removal of the "
+                     "log's very last events cannot be told apart from a shorter log: "
+                     "keep this report's seal, and check against it next time")
     events_checked, streams_checked = counts
     ordered = sorted(problems.items, key=lambda p: (p.position is None, p.position or 0,
                                                      p.originator_id or "", p.version or 0))
@@ -582,16 +838,14 @@ def verify_chain(app_or_recorder: Any, key: bytes, upto: int | None = None, *,
                        tuple(ordered), problems.count, upto, adopted, tuple(notes))
 
 
-def _probe_key(db: sqlite3.Connection, mac: Mac) -> bool | None:
+def _probe_key(reader: _Reader, mac: Mac) -> bool | None:
     """Whether a few log links verify under this key; None if the chain is empty."""
-    cur = db.cursor()
-    cur.row_factory = None
-    select = (f"SELECT notification_id, link, log_link FROM {CHAIN_TABLE} "
-              "ORDER BY notification_id {} LIMIT 6")
-    rows = cur.execute(select.format("ASC")).fetchall()
+    select = ("SELECT notification_id, link, log_link FROM {chain} "
+              "ORDER BY notification_id {order} LIMIT 6")
+    rows = reader.all(select.replace("{order}", "ASC"))
     if not rows:
         return None
-    tail = cur.execute(select.format("DESC")).fetchall()[::-1]
+    tail = reader.all(select.replace("{order}", "DESC"))[::-1]
     if rows[0][2] == mac.log_link(GENESIS, rows[0][1], rows[0][0]):
         return True
     for group in (rows, tail):
@@ -599,11 +853,6 @@ def _probe_key(db: sqlite3.Connection, mac: Mac) -> bool | None:
             if after[2] == mac.log_link(before[2], after[1], after[0]):
                 return True
     return False
-
-
-def _pages(cur: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
-    while page := cur.fetchmany(_PAGE):
-        yield from page
 
 
 class _Log:
@@ -618,20 +867,18 @@ class _Log:
         self.count = 0
 
 
-def _walk_log(db: sqlite3.Connection, mac: Mac, events_table: str, limit: int,
-              problems: _Problems) -> _Log:
+def _walk_log(reader: _Reader, mac: Mac, limit: int, problems: _Problems) -> _Log:
     """Check every log link against its predecessor's stored log link, and note the chain
     rows whose position does not hold their event."""
-    cur = db.cursor()
-    cur.row_factory = None
-    cur.execute(f"SELECT c.notification_id, c.originator_id, c.originator_version, c.link, "
-                f"c.log_link, e.originator_id, e.originator_version FROM {CHAIN_TABLE} c "
-                f"LEFT JOIN {events_table} e ON e.rowid=c.notification_id "
-                "WHERE c.notification_id<=? ORDER BY c.notification_id", (limit,))
+    rows = reader.stream(
+        "SELECT c.notification_id, c.originator_id, c.originator_version, c.link, "
+        "c.log_link, e.originator_id, e.originator_version FROM {chain} c "
+        "LEFT JOIN {events} e ON e.{pos}=c.notification_id "
+        "WHERE c.notification_id<={p} ORDER BY c.notification_id", (limit,))
     log = _Log()
     previous_position, previous_log = 0, GENESIS
     log_link_of = mac.log_link
-    for nid, oid, version, link, log_link, event_oid, event_version in _pages(cur):
+    for nid, oid, version, link, log_link, event_oid, event_version in rows:
         log.count += 1
         if nid > previous_position + 1:
             log.gaps.append((previous_position + 1, nid - 1))
@@ -652,21 +899,19 @@ def _walk_log(db: sqlite3.Connection, mac: Mac, events_table: str, limit: int,
     return log
 
 
-def _walk_streams(db: sqlite3.Connection, mac: Mac, events_table: str, limit: int, log: _Log,
-                  problems: _Problems) -> tuple[list[_Suspect], set[int], tuple[int, int]]:
+def _walk_streams(reader: _Reader, mac: Mac, limit: int, log: _Log, problems: _Problems
+                  ) -> tuple[list[_Suspect], set[int], tuple[int, int]]:
     """Walk the events in (stream, version) order, each with the chain row at its position,
     and check each event's stream link from its predecessor's stored link."""
-    cur = db.cursor()
-    cur.row_factory = None
-    cur.execute(f"SELECT e.originator_id, e.originator_version, e.rowid, e.topic, e.state, "
-                f"c.originator_id, c.originator_version, c.link FROM {events_table} e "
-                f"LEFT JOIN {CHAIN_TABLE} c ON c.notification_id=e.rowid WHERE e.rowid<=? "
-                "ORDER BY e.originator_id, e.originator_version", (limit,))
+    rows = reader.stream(
+        "SELECT e.originator_id, e.originator_version, e.{pos}, e.topic, e.state, "
+        "c.originator_id, c.originator_version, c.link FROM {events} e "
+        "LEFT JOIN {chain} c ON c.notification_id=e.{pos} WHERE e.{pos}<={p} "
+        "ORDER BY e.originator_id, e.originator_version", (limit,))
     walk = _StreamWalk(mac, log.broken, log.gaps, problems)
     elsewhere = ((oid, version, None, row) for (oid, version), row in sorted(
         log.elsewhere.items()))
-    for oid, version, event, link_row in _merged(_events(_pages(cur), problems), elsewhere,
-                                                 problems):
+    for oid, version, event, link_row in _merged(_events(rows, problems), elsewhere, problems):
         walk.step(oid, version, event, link_row)
     walk.end_stream()
     return walk.suspects, walk.unlinked, (walk.n_events, walk.n_streams)
@@ -886,14 +1131,11 @@ def _report_breaks(breaks: list[_LogBreak], problems: _Problems, unlinked: set[i
                      "row was rewritten")
 
 
-def _check_seal(db: sqlite3.Connection, seal: Seal, problems: _Problems) -> None:
-    cur = db.cursor()
-    cur.row_factory = None
-    cur.execute(f"SELECT log_link FROM {CHAIN_TABLE} WHERE notification_id=?", (seal.position,))
-    found = [r[0] for r in cur.fetchall()]
+def _check_seal(reader: _Reader, seal: Seal, problems: _Problems) -> None:
+    found = [r[0] for r in reader.all("SELECT log_link FROM {chain} WHERE notification_id={p}",
+                                      (seal.position,))]
     if not found:
-        cur.execute(f"SELECT MAX(notification_id) FROM {CHAIN_TABLE}")
-        end = cur.fetchone()[0] or 0
+        end = reader.one("SELECT MAX(notification_id) FROM {chain}")[0] or 0
         problems.add("deleted", None, None, seal.position,
                      f"the seal is at position {seal.position} but the log ends at position "
                      f"{end}: the events after it were removed")

@@ -23,10 +23,13 @@ from eventsourcing.persistence import (
     RecordConflictError,
     Transcoding,
 )
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from eventsourcing.utils import EnvType
+from psycopg.rows import tuple_row
 
 from adapters import chain
+from adapters.store import quoted
 from domain import commands as c
 from domain.aggregates import (
     ClaimRef,
@@ -120,10 +123,12 @@ class LedgerApplication(Application):
         super().__init__(env)
 
     def construct_recorder(self) -> ApplicationRecorder:
-        """On SQLite, a recorder that chains every event by a keyed hash (ADR 16)."""
-        if isinstance(self.factory, SQLiteFactory):
+        """On SQLite and PostgreSQL, a recorder that chains every event by a keyed hash
+        (ADR 16, ADR 19)."""
+        if isinstance(self.factory, SQLiteFactory | PostgresFactory):
             key = self._audit_key if self._audit_key is not None else chain.audit_key()
-            return chain.chained_recorder(self.factory, key)
+            # Subclasses (readers, tests) open the same store: the table name is the ledger's.
+            return chain.chained_recorder(self.factory, key, LedgerApplication.name)
         return super().construct_recorder()
 
     def construct_transcoder(self) -> JSONTranscoder:
@@ -143,21 +148,42 @@ class LedgerApplication(Application):
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     def existing_ids(self, ids: Iterable[UUID]) -> set[UUID] | None:
-        """Which of these aggregates have any event, in one query per 500 ids (SQLite);
-        None where the store offers no such query (then callers look up one by one)."""
+        """Which of these aggregates have any event, in one query per 500 ids (SQLite) or one
+        query (PostgreSQL); None where the store offers no such query (then callers look up
+        one by one)."""
+        rows = self._events_of("DISTINCT originator_id", ids)
+        return None if rows is None else {_uuid(row[0]) for row in rows}
+
+    def event_positions(self, ids: Iterable[UUID]) -> list[tuple[int, UUID, int]] | None:
+        """(log position, originator id, version) of every event of these aggregates; None
+        where the store offers no such query."""
+        rows = self._events_of("{position}, originator_id, originator_version", ids)
+        return None if rows is None else [(row[0], _uuid(row[1]), row[2]) for row in rows]
+
+    def _events_of(self, columns: str, ids: Iterable[UUID]) -> list[Any] | None:
+        """`SELECT columns` (`{position}`: the log position) of the events table, for the
+        events of these aggregates; None for a store without SQL (the in-memory one)."""
         recorder = self.recorder
-        if not isinstance(recorder, SQLiteApplicationRecorder):
-            return None
         ids = list(ids)
-        found: set[UUID] = set()
-        table = recorder.events_table_name
-        with recorder.datastore.transaction(commit=False) as c:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                c.execute(f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN "
-                          f"({','.join('?' * len(chunk))})", [u.hex for u in chunk])
-                found.update(UUID(row[0]) for row in c.fetchall())
-        return found
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            select = (f"SELECT {columns.format(position='rowid')} FROM "
+                      f"{recorder.events_table_name} WHERE originator_id IN ")
+            rows: list[Any] = []
+            with recorder.datastore.transaction(commit=False) as c:
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i:i + 500]
+                    c.execute(select + f"({','.join('?' * len(chunk))})",
+                              [u.hex for u in chunk])
+                    rows.extend(c.fetchall())
+            return rows
+        if isinstance(recorder, PostgresApplicationRecorder):
+            table = f"{quoted(recorder.datastore.schema)}.{quoted(recorder.events_table_name)}"
+            with recorder.datastore.get_connection() as conn, \
+                    conn.cursor(row_factory=tuple_row) as c:
+                c.execute(f"SELECT {columns.format(position='notification_id')} FROM {table} "
+                          "WHERE originator_id = ANY(%s)", (ids,))
+                return c.fetchall()
+        return None
 
     def get_or_none(self, aggregate_id: UUID) -> Any:
         try:
@@ -512,6 +538,10 @@ def _lookups(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
             yield person_id(command.person.key)
         elif isinstance(command, c.Enroll) and command.household_head is None:
             yield household_id(command.person.key, command.year)
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _business_day(event: Any) -> date:

@@ -138,31 +138,23 @@ def audit_trail(ledger: Any, ref: str, year: int) -> dict[str, Any]:
 def event_positions(app: Any, events: Iterable[Any]) -> dict[tuple[UUID, int], int]:
     """The notification id (log position) of each event, by (originator_id, version).
 
-    On SQLite one indexed query per 500 aggregates reads the events table's rowids (the
-    library's notification ids there). Any other store is read through the library's
-    `select_notifications`, page by page from the start of the log until every event is found.
+    On SQLite and PostgreSQL the ledger application reads them by aggregate id
+    (`LedgerApplication.event_positions`, through the events table's primary key). Any other
+    store is read through the library's `select_notifications`, page by page from the start of
+    the log until every event is found.
     """
     wanted = {(e.originator_id, e.originator_version) for e in events}
     if not wanted:
         return {}
-    from eventsourcing.sqlite import SQLiteApplicationRecorder
-
-    recorder = app.recorder
     found: dict[tuple[UUID, int], int] = {}
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        ids = sorted({i for i, _ in wanted})
-        table = recorder.events_table_name
-        with recorder.datastore.transaction(commit=False) as c:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                c.execute(f"SELECT rowid, originator_id, originator_version FROM {table} "
-                          f"WHERE originator_id IN ({','.join('?' * len(chunk))})",
-                          [u.hex for u in chunk])
-                for row in c.fetchall():
-                    k = (UUID(row[1]), row[2])
-                    if k in wanted:
-                        found[k] = row[0]
+    query = getattr(app, "event_positions", None)
+    rows = query({i for i, _ in wanted}) if query is not None else None
+    if rows is not None:
+        for position, oid, version in rows:
+            if (oid, version) in wanted:
+                found[(oid, version)] = position
         return found
+    recorder = app.recorder
     start: int | None = None
     while len(found) < len(wanted):
         page = recorder.select_notifications(start, _PAGE, inclusive_of_start=start is None)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
 from adapters.ledger import Ledger
-from adapters.store import StoreError, store_env
+from adapters.store import StoreError, quoted, schema_lock, store_env
 from projections.views import LedgerViews
 
 
 def views_engine(url: str) -> Engine:
-    """An engine on the store's own database (sqlite file, or a private in-memory one)."""
+    """An engine on the store's own database: the SQLite file, a private in-memory one, or
+    the PostgreSQL database and schema of the events (psycopg 3)."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
         return create_engine("sqlite://", poolclass=StaticPool,
@@ -27,9 +30,41 @@ def views_engine(url: str) -> Engine:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
         return engine
-    raise StoreError(f"{url}: the read models support sqlite:/// and memory:// stores so far")
+    if scheme in ("postgresql", "postgres"):
+        env = store_env(url)
+        target = URL.create("postgresql+psycopg", username=env["POSTGRES_USER"],
+                            password=env["POSTGRES_PASSWORD"] or None,
+                            host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]),
+                            database=env["POSTGRES_DBNAME"])
+        schema = env.get("POSTGRES_SCHEMA") or "public"
+        # The views' tables live beside the events, in the store's schema.
+        return create_engine(target, pool_size=2, max_overflow=8, pool_pre_ping=True,
+                             connect_args={
+                                 "options": f"-csearch_path={_option(quoted(schema))}",
+                                 "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"])})
+    raise StoreError(f"{url}: the read models support sqlite:///, postgresql:// and memory:// "
+                     "stores")
+
+
+def _option(value: str) -> str:
+    """A value inside libpq's `options`: spaces and backslashes escaped."""
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
 def open_views(ledger: Ledger, url: str) -> LedgerViews:
     """The views for a ledger, tables created if missing."""
-    return LedgerViews(views_engine(url), ledger.policies, ledger.app.name)
+    engine = views_engine(url)
+    with _creating_tables(engine, url):
+        return LedgerViews(engine, ledger.policies, ledger.app.name)
+
+
+@contextmanager
+def _creating_tables(engine: Engine, url: str) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates the views' tables in a schema."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    schema = store_env(url).get("POSTGRES_SCHEMA") or "public"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, \
+            schema_lock(conn.exec_driver_sql, schema):
+        yield

@@ -14,6 +14,7 @@ in the same transaction as the rows.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Index,
@@ -34,12 +35,15 @@ CLUSTERED = {"sqlite_with_rowid": False}
 
 DATE = String(10)
 KEY = String(64)
+#: Money and log positions: 64-bit on PostgreSQL (its INTEGER has 32 bits; a region's fund
+#: totals pass 2**31 fen), SQLite's INTEGER already is.
+BIG = Integer().with_variant(BigInteger(), "postgresql")
 
 view_tracking = Table(
     "view_tracking", metadata,
     Column("view", String(32), primary_key=True),
     Column("application", String(64), nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BIG, nullable=False),
     **CLUSTERED,
 )
 
@@ -53,7 +57,7 @@ person_registry = Table(
     Column("region", String(6), nullable=False),
     Column("birth_date", DATE, nullable=False),
     Column("registered_at", DATE, nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BIG, nullable=False),
     **CLUSTERED,
 )
 
@@ -65,10 +69,10 @@ person_year_version = Table(
     "person_year_version", metadata,
     Column("person", KEY, nullable=False),
     Column("year", Integer, nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BIG, nullable=False),
     Column("at", DATE, nullable=False),
     Column("kind", String(12), nullable=False),  # enrolled|paid|subsidy|refunded|terminated
-    Column("amount_fen", Integer, nullable=False),  # paid or refunded by this event
+    Column("amount_fen", BIG, nullable=False),  # paid or refunded by this event
     Column("event_covered_from", DATE),  # the coverage start this event decided
     Column("region", String(6), nullable=False),
     Column("household_head", KEY, nullable=False),
@@ -78,11 +82,11 @@ person_year_version = Table(
     Column("enrolled", Boolean, nullable=False),
     Column("terminated", Boolean, nullable=False),
     Column("covered_from", DATE),
-    Column("due_fen", Integer, nullable=False),
-    Column("subsidy_fen", Integer, nullable=False),
-    Column("paid_fen", Integer, nullable=False),
-    Column("refunded_fen", Integer, nullable=False),
-    Column("credit_fen", Integer, nullable=False),
+    Column("due_fen", BIG, nullable=False),
+    Column("subsidy_fen", BIG, nullable=False),
+    Column("paid_fen", BIG, nullable=False),
+    Column("refunded_fen", BIG, nullable=False),
+    Column("credit_fen", BIG, nullable=False),
     Column("rule", String(64), nullable=False),
     PrimaryKeyConstraint("person", "year", "position"),
     **CLUSTERED,
@@ -97,15 +101,15 @@ household_pool = Table(
     Column("year", Integer, nullable=False),
     Column("region", String(6), nullable=False),
     Column("formed_at", DATE, nullable=False),
-    Column("formed_position", Integer, nullable=False),
+    Column("formed_position", BIG, nullable=False),
     Column("rule", String(64)),  # the policy in force for region and year (PolicyBook.find)
-    Column("cap_each_fen", Integer, nullable=False),  # its outpatient per_person_cap
+    Column("cap_each_fen", BIG, nullable=False),  # its outpatient per_person_cap
     Column("members", Integer, nullable=False),  # joined and not left
     Column("covered", Integer, nullable=False),  # covered, not suspended, not left
-    Column("cap_fen", Integer, nullable=False),  # cap_each_fen x covered
-    Column("used_fen", Integer, nullable=False),  # unreversed reimbursements
+    Column("cap_fen", BIG, nullable=False),  # cap_each_fen x covered
+    Column("used_fen", BIG, nullable=False),  # unreversed reimbursements
     Column("claim_count", Integer, nullable=False),  # settled claims, reversed included
-    Column("position", Integer, nullable=False),  # the last event that changed the row
+    Column("position", BIG, nullable=False),  # the last event that changed the row
     **CLUSTERED,
 )
 
@@ -115,15 +119,15 @@ household_member = Table(
     Column("person", KEY, nullable=False),
     Column("region", String(6), nullable=False),
     Column("joined_at", DATE, nullable=False),
-    Column("joined_position", Integer, nullable=False),
+    Column("joined_position", BIG, nullable=False),
     Column("covered_from", DATE),
     Column("covered_to", DATE),
     Column("covered_at", DATE),
-    Column("covered_position", Integer),
+    Column("covered_position", BIG),
     Column("suspended_at", DATE),
-    Column("suspended_position", Integer),
+    Column("suspended_position", BIG),
     Column("left_at", DATE),
-    Column("left_position", Integer),
+    Column("left_position", BIG),
     PrimaryKeyConstraint("household_id", "person"),
     **CLUSTERED,
 )
@@ -143,23 +147,23 @@ claims_journal = Table(
     Column("settled_at", String(40), nullable=False),  # the full business timestamp
     Column("facility_level", Integer, nullable=False),
     Column("facility_region", String(6), nullable=False),
-    Column("expense_fen", Integer, nullable=False),
+    Column("expense_fen", BIG, nullable=False),
     Column("cause", String(32), nullable=False),
     Column("pooling", String(16), nullable=False),
-    Column("eligible_fen", Integer, nullable=False),
-    Column("reimbursable_fen", Integer, nullable=False),
-    Column("reimbursed_fen", Integer, nullable=False),
-    Column("pool_cap_fen", Integer, nullable=False),
-    Column("pool_used_before_fen", Integer, nullable=False),
-    Column("pool_remaining_after_fen", Integer, nullable=False),
+    Column("eligible_fen", BIG, nullable=False),
+    Column("reimbursable_fen", BIG, nullable=False),
+    Column("reimbursed_fen", BIG, nullable=False),
+    Column("pool_cap_fen", BIG, nullable=False),
+    Column("pool_used_before_fen", BIG, nullable=False),
+    Column("pool_remaining_after_fen", BIG, nullable=False),
     Column("policy_id", String(64), nullable=False),
     Column("policy_version", String(32), nullable=False),
     Column("explanation", Text, nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BIG, nullable=False),
     Column("reversed_at", DATE),
     Column("reversal_reason", Text),
-    Column("reversal_amount_fen", Integer),
-    Column("reversal_position", Integer),
+    Column("reversal_amount_fen", BIG),
+    Column("reversal_position", BIG),
     Index("ix_claims_journal_household", "household_id", "position"),
 )
 
@@ -173,7 +177,7 @@ fund_ledger = Table(
     Column("year", Integer, nullable=False),
     Column("item", String(16), nullable=False),
     Column("key", String(32), nullable=False),
-    Column("amount_fen", Integer, nullable=False),
+    Column("amount_fen", BIG, nullable=False),
     PrimaryKeyConstraint("region", "year", "item", "key"),
     **CLUSTERED,
 )

@@ -1,4 +1,5 @@
-"""The `benefitpool` program, run as a user runs it, on a real SQLite file."""
+"""The `benefitpool` program, run as a user runs it, on a real SQLite file (its default store)
+and on a PostgreSQL schema (given as BENEFITPOOL_DB)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,16 @@ SPOUSE = rid("341225", "19820202", 22)
 CHILD = rid("341225", "20100303", 31)
 
 
+#: The store the program uses: None for its default (benefitpool.db in the working folder);
+#: the `store` fixture sets a PostgreSQL one.
+DB: str | None = None
+
+
 def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("BENEFITPOOL_DB", None)
+    if DB is not None:
+        full_env["BENEFITPOOL_DB"] = DB
     if env and "BENEFITPOOL_DB" in env:
         full_env["BENEFITPOOL_DB"] = env["BENEFITPOOL_DB"]
     return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
@@ -56,7 +64,16 @@ def history() -> list[dict]:
 
 
 @pytest.fixture
-def ingested(tmp_path: Path) -> Path:
+def store(store_kind: str, new_store, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The kind of store the program runs on: its default SQLite file, or a fresh
+    PostgreSQL schema."""
+    if store_kind == "postgresql":
+        monkeypatch.setattr(sys.modules[__name__], "DB", new_store("cli"))
+    return store_kind
+
+
+@pytest.fixture
+def ingested(store: str, tmp_path: Path) -> Path:
     commands = tmp_path / "history.jsonl"
     lines = [json.dumps(c, ensure_ascii=False) for c in history()]
     lines.insert(3, "{not json")
@@ -76,7 +93,7 @@ def results_of(folder: Path) -> list[dict]:
 def test_ingest_writes_one_result_per_command_line_in_order(ingested: Path) -> None:
     results = results_of(ingested)
     assert [r["line"] for r in results] == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13]
-    assert (ingested / "benefitpool.db").exists()
+    assert (ingested / "benefitpool.db").exists() == (DB is None)
 
 
 def test_a_malformed_line_is_a_rejected_result_not_a_crash(ingested: Path) -> None:
@@ -135,14 +152,15 @@ def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
     assert "cannot read" in proc.stderr
 
 
-def test_the_store_can_be_chosen_by_environment_variable(tmp_path: Path) -> None:
+def test_the_store_can_be_chosen_by_environment_variable(store_url: str, tmp_path: Path) -> None:
     commands = tmp_path / "h.jsonl"
     commands.write_text(json.dumps(history()[0], ensure_ascii=False) + "\n", encoding="utf-8")
-    db = tmp_path / "elsewhere.db"
-    proc = run("ingest", str(commands), cwd=tmp_path, env={"BENEFITPOOL_DB": f"sqlite:///{db}"})
+    proc = run("ingest", str(commands), cwd=tmp_path, env={"BENEFITPOOL_DB": store_url})
     assert proc.returncode == 0, proc.stderr
-    assert db.exists() and not (tmp_path / "benefitpool.db").exists()
+    assert not (tmp_path / "benefitpool.db").exists()
     assert json.loads(proc.stdout.splitlines()[0])["status"] == "ok"
+    again = run("person", HEAD, "--json", "--db", store_url, cwd=tmp_path)
+    assert json.loads(again.stdout)["person"] == HEAD
 
 
 def test_reingesting_the_same_file_rejects_every_fact_already_recorded(ingested: Path) -> None:
@@ -176,11 +194,11 @@ def test_a_bad_policy_folder_names_the_file_and_field(tmp_path: Path) -> None:
 
 
 def test_demo_ingests_a_county_and_summarises_it_then_refuses_to_ingest_twice(
-        tmp_path: Path) -> None:
+        store: str, tmp_path: Path) -> None:
     proc = run("demo", "--households", "60", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Household pools" in proc.stdout and "reimbursements" in proc.stdout
-    assert (tmp_path / "benefitpool.db").exists()
+    assert (tmp_path / "benefitpool.db").exists() == (DB is None)
     again = run("demo", "--households", "60", cwd=tmp_path)
     assert again.returncode == 0
     assert "already holds" in again.stderr

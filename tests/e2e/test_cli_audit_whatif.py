@@ -1,38 +1,72 @@
-"""`audit verify`, `replay` and `whatif`, run as a user runs them, on real SQLite files."""
+"""`audit verify`, `replay` and `whatif`, run as a user runs them, on real SQLite files and
+PostgreSQL schemas."""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from attrs import frozen
+from conftest import Stores, copy_store, raw_store, stores
 
 KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
 
 
-def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+def run(*args: str, cwd: Path, env: dict | None = None,
+        db: str | None = None) -> subprocess.CompletedProcess:
+    """The program on the store `db` (BENEFITPOOL_DB), its default when None."""
+    full_env = {**os.environ, "COLUMNS": "200"}
     full_env.pop("BENEFITPOOL_DB", None)
+    full_env.update(env or {})
+    if db is not None:
+        full_env["BENEFITPOOL_DB"] = db
     return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
                           capture_output=True, text=True, env=full_env, timeout=300)
 
 
+@frozen
+class County:
+    folder: Path
+    db: str
+    kind: str
+
+    def run(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return run(*args, cwd=self.folder, env=env, db=self.db)
+
+
 @pytest.fixture(scope="module")
-def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def county(module_stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> County:
     folder = tmp_path_factory.mktemp("county")
+    made = County(folder, module_stores.new("county"), module_stores.kind)
     assert run("generate", "--households", "40", "--seed", "5", "--out", "county.jsonl",
                cwd=folder).returncode == 0
-    done = run("ingest", "county.jsonl", "--results", "results.jsonl", cwd=folder, env=KEY)
+    done = made.run("ingest", "county.jsonl", "--results", "results.jsonl", env=KEY)
     assert done.returncode == 0, done.stderr
-    return folder
+    return made
 
 
-def test_audit_verify_is_clean_on_an_untouched_ledger(county: Path) -> None:
-    done = run("audit", "verify", "--json", cwd=county, env=KEY)
+@pytest.fixture
+def fresh(county: County, tmp_path: Path) -> Iterator[Stores]:
+    """New stores of the county's kind."""
+    with stores(county.kind, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def copy(county: County, fresh: Stores) -> str:
+    """A copy of the county's store, for an attack."""
+    url = fresh.new("copy")
+    copy_store(county.db, url)
+    return url
+
+
+def test_audit_verify_is_clean_on_an_untouched_ledger(county: County) -> None:
+    done = county.run("audit", "verify", "--json", env=KEY)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["clean"] is True and report["problems"] == 0
@@ -41,34 +75,30 @@ def test_audit_verify_is_clean_on_an_untouched_ledger(county: Path) -> None:
     assert report["views"]["checked"]["views"] == 5
 
 
-def test_audit_verify_refuses_another_key_in_one_clear_sentence(county: Path) -> None:
+def test_audit_verify_refuses_another_key_in_one_clear_sentence(county: County) -> None:
     other = {"BENEFITPOOL_AUDIT_KEY": "another-secret-audit-key-02"}
-    done = run("audit", "verify", cwd=county, env=other)
+    done = county.run("audit", "verify", env=other)
     assert done.returncode == 2
     assert "key" in (done.stdout + done.stderr).lower()
     assert "Traceback" not in done.stderr
 
 
-def test_audit_verify_at_an_earlier_position_is_clean(county: Path) -> None:
-    done = run("audit", "verify", "--at-position", "700", "--json", cwd=county, env=KEY)
+def test_audit_verify_at_an_earlier_position_is_clean(county: County) -> None:
+    done = county.run("audit", "verify", "--at-position", "700", "--json", env=KEY)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["position"] == 700
 
 
-def test_an_edited_claim_fails_the_audit_and_is_located(county: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "benefitpool.db"
-    copy.write_bytes((county / "benefitpool.db").read_bytes())
-    con = sqlite3.connect(copy)
-    oid, version, state = con.execute(
-        "SELECT originator_id, originator_version, state FROM stored_events WHERE topic LIKE "
-        "'%OutpatientClaimSettled' LIMIT 1").fetchone()
-    data = json.loads(state)
-    data["reimbursed"]["_data_"] += 1000
-    con.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND "
-                "originator_version = ?", (json.dumps(data).encode(), oid, version))
-    con.commit()
-    con.close()
-    done = run("audit", "verify", "--json", "--no-views", cwd=tmp_path, env=KEY)
+def test_an_edited_claim_fails_the_audit_and_is_located(copy: str, tmp_path: Path) -> None:
+    with raw_store(copy) as con:
+        oid, version, state = con.one(
+            "SELECT originator_id, originator_version, state FROM {events} WHERE topic LIKE "
+            "'%OutpatientClaimSettled' LIMIT 1")
+        data = json.loads(state)
+        data["reimbursed"]["_data_"] += 1000
+        con.execute("UPDATE {events} SET state = ? WHERE originator_id = ? AND "
+                    "originator_version = ?", (json.dumps(data).encode(), oid, version))
+    done = run("audit", "verify", "--json", "--no-views", cwd=tmp_path, env=KEY, db=copy)
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["clean"] is False
@@ -80,46 +110,42 @@ def test_an_edited_claim_fails_the_audit_and_is_located(county: Path, tmp_path: 
 
 
 def test_a_removed_tail_of_the_log_is_caught_by_the_seal_kept_outside(
-        county: Path, tmp_path: Path) -> None:
-    seal = json.loads(run("audit", "verify", "--json", "--no-views", cwd=county,
-                          env=KEY).stdout)["chain"]["seal"]
+        county: County, copy: str, tmp_path: Path) -> None:
+    seal = json.loads(county.run("audit", "verify", "--json", "--no-views",
+                                 env=KEY).stdout)["chain"]["seal"]
     text = f"{seal['position']}:{seal['log_link']}"
-    copy = tmp_path / "benefitpool.db"
-    copy.write_bytes((county / "benefitpool.db").read_bytes())
-    con = sqlite3.connect(copy)
-    head = con.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
-    con.execute("DELETE FROM stored_events WHERE rowid > ?", (head - 3,))
-    con.execute("DELETE FROM event_chain WHERE notification_id > ?", (head - 3,))
-    con.commit()
-    con.close()
-    done = run("audit", "verify", "--no-views", "--expect-seal", text, cwd=tmp_path, env=KEY)
+    with raw_store(copy) as con:
+        head = con.one("SELECT MAX({pos}) FROM {events}")[0]
+        con.execute("DELETE FROM {events} WHERE {pos} > ?", (head - 3,))
+        con.execute("DELETE FROM {chain} WHERE notification_id > ?", (head - 3,))
+    done = run("audit", "verify", "--no-views", "--expect-seal", text, cwd=tmp_path, env=KEY,
+               db=copy)
     assert done.returncode == 1
     assert "[deleted]" in done.stdout and "removed" in done.stdout
 
 
-def test_replay_writes_a_command_file_that_rebuilds_the_same_ledger(county: Path,
-                                                                    tmp_path: Path) -> None:
-    done = run("replay", "--out", str(tmp_path / "replayed.jsonl"), cwd=county, env=KEY)
+def test_replay_writes_a_command_file_that_rebuilds_the_same_ledger(
+        county: County, fresh: Stores, tmp_path: Path) -> None:
+    done = county.run("replay", "--out", str(tmp_path / "replayed.jsonl"), env=KEY)
     assert done.returncode == 0, done.stderr
+    other = fresh.new("again")
     again = run("ingest", str(tmp_path / "replayed.jsonl"), "--results", "r.jsonl",
-                "--db", f"sqlite:///{tmp_path / 'again.db'}", cwd=tmp_path, env=KEY)
+                "--db", other, cwd=tmp_path, env=KEY)
     assert again.returncode == 0, again.stderr
     results = [json.loads(line) for line in (tmp_path / "r.jsonl").open()]
     assert results and all(r["status"] == "ok" for r in results)
-    original = json.loads(run("report", "fund", "--json", cwd=county, env=KEY).stdout)
-    rebuilt = json.loads(run("report", "fund", "--json", "--db",
-                             f"sqlite:///{tmp_path / 'again.db'}", cwd=tmp_path,
+    original = json.loads(county.run("report", "fund", "--json", env=KEY).stdout)
+    rebuilt = json.loads(run("report", "fund", "--json", "--db", other, cwd=tmp_path,
                              env=KEY).stdout)
     assert rebuilt == original
 
 
-def test_whatif_reports_baseline_and_reform_and_writes_its_files(county: Path,
+def test_whatif_reports_baseline_and_reform_and_writes_its_files(county: County,
                                                                  tmp_path: Path) -> None:
     patch = tmp_path / "patch.toml"
     patch.write_text('[outpatient]\nratio = "0.70"\nper_person_cap = "400.00"\n')
-    done = run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2021",
-               "--engine", "both", "--out", str(tmp_path / "out"), "--json", cwd=county,
-               env=KEY)
+    done = county.run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2021",
+                      "--engine", "both", "--out", str(tmp_path / "out"), "--json", env=KEY)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     for field in ("scope", "claims", "households", "baseline_reimbursed", "reform_reimbursed",
@@ -133,24 +159,24 @@ def test_whatif_reports_baseline_and_reform_and_writes_its_files(county: Path,
     assert rows[0].startswith("head,year,region") and len(rows) == summary["households"] + 1
     assert (tmp_path / "out" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # nothing was written to the ledger
-    verify = run("audit", "verify", "--json", "--no-views", cwd=county, env=KEY)
+    verify = county.run("audit", "verify", "--json", "--no-views", env=KEY)
     assert json.loads(verify.stdout)["clean"] is True
 
 
-def test_whatif_refuses_an_invalid_patch_with_the_field_named(county: Path,
+def test_whatif_refuses_an_invalid_patch_with_the_field_named(county: County,
                                                               tmp_path: Path) -> None:
     patch = tmp_path / "bad.toml"
     patch.write_text('[outpatient]\nratio = "1.70"\n')
-    done = run("whatif", "--policy", str(patch), cwd=county, env=KEY)
+    done = county.run("whatif", "--policy", str(patch), env=KEY)
     assert done.returncode == 2
     assert "outpatient.ratio" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_whatif_outside_every_policy_says_so(county: Path, tmp_path: Path) -> None:
+def test_whatif_outside_every_policy_says_so(county: County, tmp_path: Path) -> None:
     patch = tmp_path / "patch.toml"
     patch.write_text('[outpatient]\nratio = "0.60"\n')
-    done = run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2030",
-               cwd=county, env=KEY)
+    done = county.run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2030",
+                      env=KEY)
     assert done.returncode == 1
     assert "no policy in force" in done.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_id
+from conftest import Stores, make_id
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli_app
@@ -69,21 +69,21 @@ def history() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory, book: PolicyBook) -> Path:
-    path = tmp_path_factory.mktemp("trail") / "ledger.db"
-    ledger = open_ledger(f"sqlite:///{path}", book)
+def db(module_stores: Stores, book: PolicyBook) -> str:
+    url = module_stores.new("ledger")
+    ledger = open_ledger(url, book)
     try:
         for command in history():
             result = ledger.execute(command)
             assert result["status"] == "ok", result
     finally:
         ledger.app.close()
-    return path
+    return url
 
 
 @pytest.fixture
-def ledger(db: Path, book: PolicyBook) -> Ledger:
-    ledger = open_ledger(f"sqlite:///{db}", book)
+def ledger(db: str, book: PolicyBook) -> Ledger:
+    ledger = open_ledger(db, book)
     yield ledger
     ledger.app.close()
 
@@ -126,9 +126,9 @@ def test_the_same_history_in_another_store_gives_the_same_positions(
     for command in history():
         assert memory.execute(command)["status"] == "ok"
     for person in (HEAD, SPOUSE):
-        on_sqlite, in_memory = audit_trail(ledger, person, 2021), audit_trail(memory, person, 2021)
-        assert positions(in_memory) == positions(on_sqlite)
-        assert kinds(in_memory) == kinds(on_sqlite)
+        stored, in_memory = audit_trail(ledger, person, 2021), audit_trail(memory, person, 2021)
+        assert positions(in_memory) == positions(stored)
+        assert kinds(in_memory) == kinds(stored)
 
 
 def test_a_heads_trail_covers_the_whole_household_and_nothing_else(ledger: Ledger) -> None:
@@ -265,8 +265,8 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli_app, list(args), env={"COLUMNS": "400"})
 
 
-def test_the_cli_prints_the_trail_with_rules_and_seed_sentences(db: Path) -> None:
-    result = invoke("audit", "trail", SPOUSE, "--year", "2021", "--db", f"sqlite:///{db}")
+def test_the_cli_prints_the_trail_with_rules_and_seed_sentences(db: str) -> None:
+    result = invoke("audit", "trail", SPOUSE, "--year", "2021", "--db", db)
     assert result.exit_code == 0, result.output
     text = result.stdout
     for kind in ("Registered", "Enrolled", "ContributionPaid", "SubsidyGranted", "Refunded",
@@ -278,8 +278,8 @@ def test_the_cli_prints_the_trail_with_rules_and_seed_sentences(db: Path) -> Non
     assert text.count(NAMES[SPOUSE]) == 1  # in the registration entry only
 
 
-def test_the_cli_prints_the_household_trail_with_names_only_on_registration(db: Path) -> None:
-    result = invoke("audit", "trail", HEAD, "--year", "2021", "--db", f"sqlite:///{db}")
+def test_the_cli_prints_the_household_trail_with_names_only_on_registration(db: str) -> None:
+    result = invoke("audit", "trail", HEAD, "--year", "2021", "--db", db)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     for person in (HEAD, SPOUSE, CHILD):
@@ -289,21 +289,21 @@ def test_the_cli_prints_the_household_trail_with_names_only_on_registration(db: 
     assert NAMES[NEIGHBOUR] not in result.stdout
 
 
-def test_the_cli_prints_json(db: Path) -> None:
+def test_the_cli_prints_json(db: str) -> None:
     result = invoke("audit", "trail", SPOUSE, "--year", "2021", "--json", "--db",
-                    f"sqlite:///{db}")
+                    db)
     assert result.exit_code == 0, result.output
     trail = json.loads(result.stdout)
     assert trail["person"] == SPOUSE
     assert [e["kind"] for e in trail["entries"]][0] == "Registered"
 
 
-def test_the_cli_exits_1_with_the_reason_for_an_unknown_person(db: Path) -> None:
+def test_the_cli_exits_1_with_the_reason_for_an_unknown_person(db: str) -> None:
     stranger = make_id("341225", "19900101", 99)
-    result = invoke("audit", "trail", stranger, "--year", "2021", "--db", f"sqlite:///{db}")
+    result = invoke("audit", "trail", stranger, "--year", "2021", "--db", db)
     assert result.exit_code == 1
     assert "error: unknown_person:" in result.stderr
     assert stranger in result.stderr
-    result = invoke("audit", "trail", SPOUSE, "--year", "2019", "--db", f"sqlite:///{db}")
+    result = invoke("audit", "trail", SPOUSE, "--year", "2019", "--db", db)
     assert result.exit_code == 1
     assert "error: not_enrolled:" in result.stderr

@@ -1,9 +1,9 @@
-"""Two ledgers writing one SQLite file: conflicts are retried from fresh state, never lost."""
+"""Two ledgers writing one store (a SQLite file, a PostgreSQL schema): conflicts are retried
+from fresh state, never lost."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from conftest import HEAD, WIFE, claim, family
 
@@ -17,8 +17,8 @@ def run(ledger, commands: list[dict]) -> list[dict]:
 
 
 def test_a_claim_decided_on_a_stale_household_is_retried_and_sees_the_other_clinic(
-        tmp_path: Path, book) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+        store_url: str, book) -> None:
+    url = store_url
     clinic_a = open_ledger(url, book)
     clinic_b = open_ledger(url, book)
     assert all(r["status"] == "ok" for r in run(clinic_a, family()))
@@ -33,11 +33,13 @@ def test_a_claim_decided_on_a_stale_household_is_retried_and_sees_the_other_clin
     view = clinic_b.household_view(HEAD, 2021)
     assert view["used"] == "500.00"
     assert [c["claim_id"] for c in view["claims"]] == ["A-1", "B-1", "A-2"]
+    clinic_a.app.close()
+    clinic_b.app.close()
 
 
 def test_a_payment_reference_taken_by_another_writer_is_refused_not_duplicated(
-        tmp_path: Path, book) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+        store_url: str, book) -> None:
+    url = store_url
     agency = open_ledger(url, book)
     tax_feed = open_ledger(url, book)
     run(agency, family()[:3])
@@ -47,3 +49,5 @@ def test_a_payment_reference_taken_by_another_writer_is_refused_not_duplicated(
     again = run(tax_feed, [dict(extra, amount="60.00")])[0]
     assert again["status"] == "rejected" and again["reason"] == "duplicate_payment_ref"
     assert agency.person_view(HEAD, 2021)["paid"] == "50.00"
+    agency.app.close()
+    tax_feed.app.close()

@@ -5,12 +5,8 @@ recorded exactly once, and a re-send returns the original decision."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from conftest import make_id
@@ -27,40 +23,12 @@ CLAIMS = 1_050
 RESENDS = 90
 THREADS = 6
 PROCESSES = 3
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def _pg_reachable() -> str | None:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG, connect_timeout=3):
-            return None
-    except Exception as e:  # any failure to connect means: not reachable here
-        return f"{type(e).__name__}: {str(e).strip()[:120]}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'clinics.db'}"
-        return
-    problem = _pg_reachable()
-    if problem:
-        message = f"PostgreSQL not reachable at 127.0.0.1:5432 ({problem})"
-        if os.environ.get("BENEFITPOOL_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    import psycopg
-
-    schema = f"bp_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG}?schema={schema}"
-    finally:
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+@pytest.fixture
+def url(store_url: str) -> str:
+    """One store for all the clinics: a SQLite file, or a PostgreSQL schema."""
+    return store_url
 
 
 def households() -> list[list[str]]:

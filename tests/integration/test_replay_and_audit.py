@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import raw_store
 
 from adapters.audit import verify_decisions, verify_views
 from adapters.generator import generate_county
@@ -23,9 +24,9 @@ REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishu
            "lishui-liandu-2020")
 
 
-def ingest(path: Path, book: PolicyBook, households: int = 40, regime: str = "fuyang-2021",
+def ingest(url: str, book: PolicyBook, households: int = 40, regime: str = "fuyang-2021",
            seed: int = 3):
-    ledger = open_ledger(f"sqlite:///{path}", book)
+    ledger = open_ledger(url, book)
     lines = [json.dumps(c) for c in generate_county(households, regime, seed, book)]
     results = list(ledger.execute_lines(lines))
     assert any(r["status"] == "ok" for r in results)
@@ -34,37 +35,34 @@ def ingest(path: Path, book: PolicyBook, households: int = 40, regime: str = "fu
 
 @pytest.mark.parametrize("regime", REGIMES)
 def test_every_recorded_decision_of_a_generated_county_is_what_its_policy_decides_again(
-        tmp_path: Path, book: PolicyBook, regime: str) -> None:
-    ledger = ingest(tmp_path / "l.db", book, 30, regime)
+        store_url: str, book: PolicyBook, regime: str) -> None:
+    ledger = ingest(store_url, book, 30, regime)
     findings = verify_decisions(ledger.app, book)
     assert findings.problems == []
     assert findings.checked["decisions"] > 100
     assert findings.checked["events"] == ledger.app.recorder.max_notification_id()
 
 
-def test_every_view_equals_its_rebuild_from_the_log(tmp_path: Path, book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "l.db", book)
-    views = open_views(ledger, f"sqlite:///{tmp_path / 'l.db'}")
+def test_every_view_equals_its_rebuild_from_the_log(store_url: str, book: PolicyBook) -> None:
+    ledger = ingest(store_url, book)
+    views = open_views(ledger, store_url)
     findings = verify_views(ledger.app, views, book)
     assert findings.problems == []
     assert findings.checked["views"] == 5 and findings.checked["rows"] > 100
 
 
-def test_an_edited_decision_is_found_and_located(tmp_path: Path, book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "l.db", book)
+def test_an_edited_decision_is_found_and_located(store_url: str, book: PolicyBook) -> None:
+    ledger = ingest(store_url, book)
     ledger.app.close()
-    con = sqlite3.connect(tmp_path / "l.db")
-    table = "stored_events"
-    row = con.execute(f"SELECT originator_id, originator_version, state FROM {table} WHERE "
+    with raw_store(store_url) as con:
+        row = con.one("SELECT originator_id, originator_version, state FROM {events} WHERE "
                       "topic LIKE '%OutpatientClaimSettled' ORDER BY originator_version DESC "
-                      "LIMIT 1").fetchone()
-    state = json.loads(row[2])
-    state["reimbursed"]["_data_"] += 100
-    con.execute(f"UPDATE {table} SET state = ? WHERE originator_id = ? AND "
-                "originator_version = ?", (json.dumps(state).encode(), row[0], row[1]))
-    con.commit()
-    con.close()
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", book)
+                      "LIMIT 1")
+        state = json.loads(row[2])
+        state["reimbursed"]["_data_"] += 100
+        con.execute("UPDATE {events} SET state = ? WHERE originator_id = ? AND "
+                    "originator_version = ?", (json.dumps(state).encode(), row[0], row[1]))
+    ledger = open_ledger(store_url, book)
     problems = verify_decisions(ledger.app, book).problems
     edited = [p for p in problems if p["kind"] == "decision_differs"]
     assert edited, problems
@@ -75,8 +73,8 @@ def test_an_edited_decision_is_found_and_located(tmp_path: Path, book: PolicyBoo
 
 
 def test_a_decision_stays_verifiable_under_its_own_version_when_a_newer_one_is_in_force(
-        tmp_path: Path, book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "l.db", book)
+        store_url: str, tmp_path: Path, book: PolicyBook) -> None:
+    ledger = ingest(store_url, book)
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
     newer = (policies / "fuyang-2021.toml").read_text(encoding="utf-8")
@@ -89,9 +87,9 @@ def test_a_decision_stays_verifiable_under_its_own_version_when_a_newer_one_is_i
     assert findings.problems == []
 
 
-def test_a_policy_file_changed_after_its_decisions_is_reported(tmp_path: Path,
-                                                                book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "l.db", book, households=10)
+def test_a_policy_file_changed_after_its_decisions_is_reported(
+        store_url: str, tmp_path: Path, book: PolicyBook) -> None:
+    ledger = ingest(store_url, book, households=10)
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
     path = policies / "fuyang-2021.toml"
@@ -103,10 +101,10 @@ def test_a_policy_file_changed_after_its_decisions_is_reported(tmp_path: Path,
     assert any("changed since the decision" in p["message"] for p in findings.problems)
 
 
-def test_a_view_row_changed_behind_the_ledgers_back_is_reported(tmp_path: Path,
+def test_a_view_row_changed_behind_the_ledgers_back_is_reported(store_url: str,
                                                                 book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "l.db", book)
-    views = open_views(ledger, f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = ingest(store_url, book)
+    views = open_views(ledger, store_url)
     from projections.views import catch_up
 
     catch_up(ledger.app, views)
@@ -118,24 +116,24 @@ def test_a_view_row_changed_behind_the_ledgers_back_is_reported(tmp_path: Path,
     assert {p["kind"] for p in problems} == {"view_row_differs", "view_row_missing"}
 
 
-def test_the_ledger_verifies_as_it_stood_at_an_earlier_position(tmp_path: Path,
+def test_the_ledger_verifies_as_it_stood_at_an_earlier_position(store_url: str,
                                                                  book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "l.db", book)
+    ledger = ingest(store_url, book)
     head = ledger.app.recorder.max_notification_id()
     decisions = verify_decisions(ledger.app, book, upto=head // 2)
     assert decisions.problems == []
     assert decisions.checked["events"] == head // 2
-    views = open_views(ledger, f"sqlite:///{tmp_path / 'l.db'}")
+    views = open_views(ledger, store_url)
     at = verify_views(ledger.app, views, book, upto=head // 2)
     assert at.problems == [] and at.checked["tables"] == 2
     assert "household_pool" in at.checked["skipped"]
 
 
 def test_the_history_exported_as_commands_rebuilds_an_identical_ledger(
-        tmp_path: Path, book: PolicyBook) -> None:
-    ledger = ingest(tmp_path / "a.db", book)
+        new_store: Callable[[str], str], book: PolicyBook) -> None:
+    ledger = ingest(new_store("a"), book)
     commands = [rc.command for rc in CommandReader().group(read_log(ledger.app))]
-    copy = open_ledger(f"sqlite:///{tmp_path / 'b.db'}", book)
+    copy = open_ledger(new_store("b"), book)
     results = [copy.execute(c, n) for n, c in enumerate(commands, start=1)]
     assert all(r["status"] == "ok" for r in results)
     original = [(le.event.originator_id, le.event.originator_version, type(le.event),
