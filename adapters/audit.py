@@ -149,7 +149,7 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
     skipped: list[str] = []
     fresh_engine = create_engine("sqlite://", poolclass=StaticPool)
     try:
-        fresh = LedgerViews(fresh_engine, book, app.name)
+        fresh = LedgerViews(fresh_engine, book, app.name, personal=views.personal)
         fresh.create_tables()
         catch_up(app, fresh, stop=stop)
         catch_up(app, views)

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -39,6 +40,8 @@ app.add_typer(views_app, name="views")
 audit_app = typer.Typer(no_args_is_help=True,
                         help="What auditors read: the explained history of the ledger.")
 app.add_typer(audit_app, name="audit")
+key_app = typer.Typer(no_args_is_help=True, help="The cipher key of personal data (ADR 21).")
+app.add_typer(key_app, name="key")
 
 out = Console()
 err = Console(stderr=True)
@@ -53,8 +56,13 @@ AtPositionOption = Annotated[int | None, typer.Option(
     "--at-position", min=0, help="Answer as the ledger stood when its log was at N.")]
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+def _fail(message: str, code: int = 1, asked: str | None = None) -> None:
+    """Log an error and exit. Resident ID numbers in it are masked, except the one the user
+    asked about (`asked`, ADR 21)."""
+    from adapters.personal import mask_text
+
+    keep = frozenset({asked.strip().upper()}) if asked else frozenset()
+    err.print(f"[red]error:[/red] {escape(mask_text(message, keep))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -98,11 +106,14 @@ def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
                 **kwargs: Any) -> Any:
     """Answer a query from the read models, caught up with the log first."""
     with _ledger(db, policies) as ledger, _views(ledger, db) as views:
+        asked = None
+        if query in (queries.household, queries.person):  # they name persons (ADR 21)
+            kwargs["personal"], asked = views.personal, args[0]
         try:
             return query(views.engine, *args, refresh=lambda: catch_up(ledger.app, views),
                          **kwargs)
         except Rejected as e:
-            _fail(f"{e.reason}: {e.message}")
+            _fail(f"{e.reason}: {e.message}", asked=asked)
 
 
 def _read_lines(path: Path) -> Iterator[str]:
@@ -561,9 +572,9 @@ def whatif(
             with _views(ledger, db) as views:
                 catch_up(ledger.app, views)
                 facts = ClaimsFacts(views.engine, scope)
-                baseline = baseline_from_views(views.engine, scope, facts)
+                baseline = baseline_from_views(views.engine, scope, facts, views.personal)
                 fast = fast_whatif(views.engine, scope, baseline, reform, patch, ledger.app,
-                                   facts)
+                                   facts, views.personal)
         if engine in ("exact", "both"):
             history = read_history(ledger.app, book, scope)
             baseline = history.baseline
@@ -679,12 +690,22 @@ def audit_trail_command(
         try:
             trail = audit_trail(ledger, person, year)
         except Rejected as e:
-            _fail(f"{e.reason}: {e.message}")
+            _fail(f"{e.reason}: {e.message}", asked=person)
     if json_out:
         out.print_json(data=trail)
         return
     for block in trail_renderables(trail):
         out.print(block, highlight=False)
+
+
+@key_app.command("create")
+def key_create() -> None:
+    """Print a new random AES key (32 bytes, base64) for BENEFITPOOL_CIPHER_KEY."""
+    from adapters.personal import create_key
+
+    typer.echo(create_key())
+    err.print("Set it as BENEFITPOOL_CIPHER_KEY before the store's first write and keep it "
+              "outside the database: without it the store cannot be read.", highlight=False)
 
 
 # --- the HTTP API: serve, tokens -------------------------------------------------------------

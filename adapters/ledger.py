@@ -25,10 +25,10 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import Environment, EnvType
 from psycopg.rows import tuple_row
 
-from adapters import chain
+from adapters import chain, personal
 from adapters.store import quoted
 from domain import commands as c
 from domain.aggregates import (
@@ -121,6 +121,21 @@ class LedgerApplication(Application):
     def __init__(self, env: EnvType | None = None, audit_key: bytes | None = None) -> None:
         self._audit_key = audit_key  # None: BENEFITPOOL_AUDIT_KEY, read when the store needs it
         super().__init__(env)
+        #: The read models' codec of person data, under this store's cipher key (ADR 21).
+        self.personal = personal.personal_data(self.env.get("CIPHER_KEY"))
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """The library would also take a cipher from the process environment (CIPHER_KEY,
+        and BENEFITPOOL_CIPHER_KEY as this application's own setting); the ledger takes it
+        only from `env`, where `open_ledger` puts it (ADR 21)."""
+        environment = super().construct_env(name, env)
+        given = dict(env or {})
+        for setting in ("CIPHER_TOPIC", "CIPHER_KEY"):
+            for variable in environment.create_keys(setting):
+                environment.pop(variable, None)
+            if setting in given:
+                environment[setting] = given[setting]
+        return environment
 
     def construct_recorder(self) -> ApplicationRecorder:
         """On SQLite and PostgreSQL, a recorder that chains every event by a keyed hash
@@ -430,7 +445,7 @@ class Ledger:
         except Exception as e:
             if strict:
                 raise _Poisoned() from e
-            traceback.print_exc(file=sys.stderr)
+            sys.stderr.write(personal.mask_text(traceback.format_exc()))
             return _rejected(number, op, "internal_error",
                              f"the ledger failed on this command ({type(e).__name__}); "
                              "nothing was recorded")
@@ -564,9 +579,20 @@ def _number(key: str) -> str:
     return key[4:] if key.startswith("doc:") else key
 
 
-def open_ledger(url: str, policies: PolicyBook, audit_key: bytes | None = None) -> Ledger:
+def open_ledger(url: str, policies: PolicyBook, audit_key: bytes | None = None,
+                cipher_key: str | None = None) -> Ledger:
     """Open (creating tables if needed) the ledger at a database URL; its event chain is
-    keyed by `audit_key`, by default BENEFITPOOL_AUDIT_KEY's."""
+    keyed by `audit_key`, by default BENEFITPOOL_AUDIT_KEY's; its events are encrypted under
+    `cipher_key`, by default BENEFITPOOL_CIPHER_KEY's (none when unset). A store written
+    under another cipher key, or none, is refused (`CipherKeyError`)."""
     from adapters.store import store_env
 
-    return Ledger(LedgerApplication(env=store_env(url), audit_key=audit_key), policies)
+    key = cipher_key if cipher_key is not None else personal.cipher_key()
+    app = LedgerApplication(env={**store_env(url), **personal.cipher_env(key)},
+                            audit_key=audit_key)
+    try:
+        personal.check_store(app)
+    except BaseException:
+        app.close()
+        raise
+    return Ledger(app, policies)

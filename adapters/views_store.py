@@ -52,10 +52,12 @@ def _option(value: str) -> str:
 
 
 def open_views(ledger: Ledger, url: str) -> LedgerViews:
-    """The views for a ledger, tables created if missing."""
+    """The views for a ledger, tables created if missing; person data held as the ledger's
+    cipher key has it (ADR 21)."""
     engine = views_engine(url)
     with _creating_tables(engine, url):
-        return LedgerViews(engine, ledger.policies, ledger.app.name)
+        return LedgerViews(engine, ledger.policies, ledger.app.name,
+                           personal=ledger.app.personal)
 
 
 @contextmanager

@@ -31,6 +31,8 @@ from adapters.replay import CommandReader, Replayer, in_scope, read_log
 from adapters.whatif import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
 from domain.aggregates import Household, Person
 from domain.policy import CAUSES, Policy, PolicyBook
+from projections.personal import PLAIN, PersonalData
+from projections.queries import person_keys
 from projections.tables import claims_journal, household_member, household_pool
 from projections.tables import person_year_version as pyv
 
@@ -61,19 +63,22 @@ def _ordinal(text: str | None) -> int:
 # --- the baseline, from the read models --------------------------------------------------
 
 
-def baseline_from_views(engine: Engine, scope: Scope,
-                        facts: ClaimsFacts | None = None) -> Side:
+def baseline_from_views(engine: Engine, scope: Scope, facts: ClaimsFacts | None = None,
+                        personal: PersonalData = PLAIN) -> Side:
     """What the ledger recorded for the scope, as the read models hold it (the claims from
-    `facts` when given, so that the claims journal is read once)."""
+    `facts` when given, so that the claims journal is read once). Heads are person keys, as
+    the exact engine gives them, whatever codec (`personal`) the views hold persons by."""
     side = Side()
     facts = facts if facts is not None else ClaimsFacts(engine, scope)
     side.claims = facts.recorded_outcomes()
     side.policies.update(f"{pid}@{version}" for pid, version in facts.recorded_policies)
     with engine.connect() as conn:
         hp = household_pool
-        for r in conn.execute(_where_scope(select(hp), hp, scope)):
+        pools = conn.execute(_where_scope(select(hp), hp, scope)).all()
+        heads = person_keys(conn, personal, (r.head for r in pools))
+        for r in pools:
             side.households[UUID(r.household_id)] = HouseholdTotals(
-                r.head, r.year, r.region, cap=r.cap_fen, reimbursed=r.used_fen,
+                heads[r.head], r.year, r.region, cap=r.cap_fen, reimbursed=r.used_fen,
                 members=r.members, covered=r.covered)
         last = _where_scope(select(pyv.c.person, pyv.c.year,
                                    func.max(pyv.c.position).label("position")), pyv, scope
@@ -130,10 +135,11 @@ def timeline_from_views(engine: Engine, scope: Scope) -> Timeline:
     return t
 
 
-def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook
-                       ) -> tuple[Timeline, Side]:
+def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
+                       personal: PersonalData = PLAIN) -> tuple[Timeline, Side]:
     """The timeline (and person-year money) the person-side commands give under the reform:
-    the recorded commands without claims, replayed through the service in memory."""
+    the recorded commands without claims, replayed through the service in memory. Members
+    are named as the views name them (`personal`), to meet the claims journal's persons."""
     reader = CommandReader()
     person_side = (rc for rc in reader.group(read_log(app))
                    if not isinstance(rc.primary, Household.OutpatientClaimSettled
@@ -141,6 +147,7 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook
                    and in_scope(reader.scope_of(rc), scope.region, scope.year))
     t, side = Timeline(), Side()
     keys: dict[UUID, str] = {}
+    pseudonym = personal.pseudonym
     for step in Replayer(reform).run(person_side):
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1
@@ -151,14 +158,14 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook
             elif e.originator_id in keys:
                 fold_person_event(side, keys[e.originator_id], e)
             elif isinstance(e, Household.MemberJoined):
-                t.joined(str(e.originator_id), e.person, e.region, position)
+                t.joined(str(e.originator_id), pseudonym(e.person), e.region, position)
             elif isinstance(e, Household.MemberCovered):
-                t.covered(str(e.originator_id), e.person, e.covered_from, e.covered_to,
-                          position)
+                t.covered(str(e.originator_id), pseudonym(e.person), e.covered_from,
+                          e.covered_to, position)
             elif isinstance(e, Household.MemberSuspended):
-                t.suspended(str(e.originator_id), e.person, position)
+                t.suspended(str(e.originator_id), pseudonym(e.person), position)
             elif isinstance(e, Household.MemberLeft):
-                t.left(str(e.originator_id), e.person, position)
+                t.left(str(e.originator_id), pseudonym(e.person), position)
     return t, side
 
 
@@ -337,13 +344,14 @@ _COLUMN_NAMES = ("household", "person", "policy", "visit_day", "facility_level",
 
 
 def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook,
-                patch: Mapping[str, Any], app: Any = None,
-                facts: ClaimsFacts | None = None) -> Side:
-    """The reform side, settled column-wise from the read models (caught up by the caller)."""
+                patch: Mapping[str, Any], app: Any = None, facts: ClaimsFacts | None = None,
+                personal: PersonalData = PLAIN) -> Side:
+    """The reform side, settled column-wise from the read models (caught up by the caller,
+    holding persons by the codec `personal`)."""
     if changes_coverage(patch):
         if app is None:
             raise ValueError("this patch changes coverage: the ledger's log is needed")
-        timeline, side = timeline_by_replay(app, scope, reform)
+        timeline, side = timeline_by_replay(app, scope, reform, personal)
     else:
         timeline, side = timeline_from_views(engine, scope), Side()
         side.person_years = {k: PersonYearMoney(**{f: getattr(v, f) for f in (

@@ -16,6 +16,10 @@ Two ways back in time, both answered from the same rows:
 
 The caller brings the views up to date first (`projections.views.catch_up`), or passes
 `refresh`, a callable run before the query (e.g. `lambda: catch_up(app, views)`).
+
+Persons. The household and person queries take `personal`, the codec the views were built with
+(`LedgerViews.personal`, ADR 21): they look a person up by `personal.pseudonym(key)` and turn
+the pseudonyms they find back into ID numbers through `person_registry` (`person_keys`).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.engine import Connection
 
 from domain.aggregates import household_id
 from domain.errors import Rejected
 from domain.identity import parse_person_ref
 from domain.money import Money
 from projections import tables as t
+from projections.personal import PLAIN, PersonalData, person_key_of
 from projections.sql import Statements
 
 #: Identities counted as people lifted out of poverty (脱贫人口 and those monitored against a
@@ -98,45 +104,71 @@ def _refresh(refresh: Callable[[], Any] | None) -> None:
         refresh()
 
 
+def person_keys(conn: Connection, personal: PersonalData,
+                persons: Iterable[str]) -> dict[str, str]:
+    """The person key behind each value of a person column: through `person_registry`'s
+    sealed numbers when the views hold pseudonyms, the value itself when they hold keys. A
+    pseudonym the registry does not know (the views are caught up together, so it cannot
+    happen) stands for itself."""
+    wanted = set(persons)
+    if personal.plain:
+        return {p: p for p in wanted}
+    registry = _SQL.on(conn.dialect)["registry"]
+    found = {p: registry.fetch_one(conn, {"person": p}) for p in wanted}
+    return {p: p if reg is None else person_key_of(personal.unseal(reg.number))
+            for p, reg in found.items()}
+
+
+def _head_key(conn: Connection, personal: PersonalData, head: str, me: str, key: str) -> str:
+    """The person key of a household head found in a person column (`me` is `key`'s)."""
+    return key if head == me else person_keys(conn, personal, (head,))[head]
+
+
 # --- household ---------------------------------------------------------------------------------
 
 
 def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
-              at_position: int | None = None,
-              refresh: Callable[[], Any] | None = None) -> dict[str, Any]:
+              at_position: int | None = None, refresh: Callable[[], Any] | None = None,
+              personal: PersonalData = PLAIN) -> dict[str, Any]:
     """The household of `ref` (head or member) for a benefit year: cap, used, remaining,
     members and claims — the fields and formats of `Ledger.household_view`."""
     key = parse_person_ref(ref).key
     _refresh(refresh)
     bound = _Bound(as_of, at_position)
     sql = _SQL.on(engine.dialect)
+    me = personal.pseudonym(key)
     with engine.connect() as conn:
         py = sql["person_year_last"].fetch_one(conn, {
-            "person": key, "year": year,
+            "person": me, "year": year,
             "bound": NO_BOUND if at_position is None else at_position})
         if py is None:
-            reg = sql["registry"].fetch_one(conn, {"person": key})
+            reg = sql["registry"].fetch_one(conn, {"person": me})
             if reg is None or (at_position is not None and reg.position > at_position):
                 raise Rejected("unknown_person", f"{ref} is not registered")
             raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
-        hid = str(household_id(py.household_head, year))
+        hid = str(household_id(_head_key(conn, personal, py.household_head, me, key), year))
         h = sql["household"].fetch_one(conn, {"hid": hid})
         if h is None or (bound and not bound.sees(h.formed_at, h.formed_position)):
             when = f"on {as_of}" if as_of else f"at position {at_position}"
             raise Rejected("not_enrolled", f"the household did not exist {when}")
         members = sql["members"].fetch(conn, {"hid": hid})
         claims = sql["claims"].fetch(conn, {"hid": hid})
+        keys = person_keys(conn, personal, [h.head, *(m.person for m in members),
+                                            *(c.person for c in claims)])
+
+    def number(person: str) -> str:
+        return _number(keys[person])
 
     listed, covered, claim_rows = [], [], []
     used = 0
     if not bound:
         for m in members:
             if m.left_position is None:
-                listed.append(_number(m.person))
+                listed.append(number(m.person))
                 if m.covered_position is not None and m.suspended_position is None:
-                    covered.append(_number(m.person))
+                    covered.append(number(m.person))
         for c in claims:
-            claim_rows.append({"claim_id": c.claim_id, "person": _number(c.person),
+            claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
                                "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
                                "reversed": c.reversal_position is not None})
         cap, used = h.cap_fen, h.used_fen
@@ -146,23 +178,23 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
                 continue
             if bound.sees(m.left_at, m.left_position):
                 continue
-            listed.append(_number(m.person))
+            listed.append(number(m.person))
             if (bound.sees(m.covered_at, m.covered_position)
                     and not bound.sees(m.suspended_at, m.suspended_position)
                     and (bound.day is None or m.covered_from <= bound.day)):
-                covered.append(_number(m.person))
+                covered.append(number(m.person))
         for c in claims:
             if not bound.sees(c.at, c.position):
                 continue
             reversed_ = bound.sees(c.reversed_at, c.reversal_position)
             if not reversed_:
                 used += c.reimbursed_fen
-            claim_rows.append({"claim_id": c.claim_id, "person": _number(c.person),
+            claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
                                "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
                                "reversed": reversed_})
         cap = h.cap_each_fen * len(covered)
     return {
-        "head": _number(h.head), "year": year, "region": h.region, "members": listed,
+        "head": number(h.head), "year": year, "region": h.region, "members": listed,
         "covered_members": covered, "cap": _money(cap), "used": _money(used),
         "remaining": _money(max(0, cap - used)), "claims": claim_rows,
         "as_of": as_of.isoformat() if as_of else None, "rule": h.rule,
@@ -214,19 +246,21 @@ def _fold(rows: Iterable[Any]) -> _State | None:
 
 
 def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None = None,
-           at_position: int | None = None,
-           refresh: Callable[[], Any] | None = None) -> dict[str, Any]:
+           at_position: int | None = None, refresh: Callable[[], Any] | None = None,
+           personal: PersonalData = PLAIN) -> dict[str, Any]:
     """A person's enrollment, money, coverage and reimbursement for a benefit year (the latest
     one by default) — the fields and formats of `Ledger.person_view`."""
     key = parse_person_ref(ref).key
     _refresh(refresh)
     bound = _Bound(as_of, at_position)
     sql = _SQL.on(engine.dialect)
+    me = personal.pseudonym(key)
+    head_key = None
     with engine.connect() as conn:
-        reg = sql["registry"].fetch_one(conn, {"person": key})
+        reg = sql["registry"].fetch_one(conn, {"person": me})
         if reg is None or (bound and not bound.sees(reg.registered_at, reg.position)):
             raise Rejected("unknown_person", f"{ref} is not registered")
-        rows = [r for r in sql["person_rows"].fetch(conn, {"person": key})
+        rows = [r for r in sql["person_rows"].fetch(conn, {"person": me})
                 if not bound or bound.sees(r.at, r.position)]
         years = {r.year for r in rows if r.kind == "enrolled"}
         if year is None:
@@ -235,8 +269,9 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
         s = _fold(mine) if as_of is not None else (_state(mine[-1]) if mine else None)
         reimbursed = 0
         if s is not None:
-            hid = str(household_id(s.head, year))
-            for c in sql["person_claims"].fetch(conn, {"hid": hid, "person": key}):
+            head_key = _head_key(conn, personal, s.head, me, key)
+            hid = str(household_id(head_key, year))
+            for c in sql["person_claims"].fetch(conn, {"hid": hid, "person": me}):
                 if not bound:
                     if c.reversal_position is None:
                         reimbursed += c.reimbursed_fen
@@ -244,9 +279,9 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
                       and not bound.sees(c.reversed_at, c.reversal_position)):
                     reimbursed += c.reimbursed_fen
     return {
-        "person": reg.number, "year": year,
+        "person": personal.unseal(reg.number), "year": year,
         "region": s.region if s else reg.region,
-        "household_head": _number(s.head) if s else None,
+        "household_head": _number(head_key) if head_key is not None else None,
         "enrolled": bool(s and not s.terminated),
         "covered_from": s.covered_from if s and s.covered_from else None,
         "due": _money(s.due) if s else None, "subsidy": _money(s.subsidy) if s else None,

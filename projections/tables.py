@@ -2,9 +2,11 @@
 
 Money is integer fen, dates are ISO text (`YYYY-MM-DD`, so they sort and compare as text),
 person columns hold the ledger's person key (the ID number, or `doc:NUMBER` for other
-documents). Every row that an event wrote carries that event's `position` (its notification
-id) and, where the event records a fact, its business date (`*_at`), so a query can answer
-"as of a business date" and "at a position of the log" from the same rows.
+documents) or, when a cipher key protects personal data, its keyed pseudonym; the registry's
+number and birth date are then sealed (`projections.personal`, ADR 21). Every row that an
+event wrote carries that event's `position` (its notification id) and, where the event records
+a fact, its business date (`*_at`), so a query can answer "as of a business date" and "at a
+position of the log" from the same rows.
 
 Each view owns its tables: `rebuild NAME` drops and recreates only those. `view_tracking`
 holds one row per view, the position up to which the view's rows are complete; it is written
@@ -38,6 +40,8 @@ KEY = String(64)
 #: Money and log positions: 64-bit on PostgreSQL (its INTEGER has 32 bits; a region's fund
 #: totals pass 2**31 fen), SQLite's INTEGER already is.
 BIG = Integer().with_variant(BigInteger(), "postgresql")
+#: Text the personal-data codec may seal (ADR 21): longer than the clear text it holds.
+SEALED = Text
 
 view_tracking = Table(
     "view_tracking", metadata,
@@ -53,9 +57,9 @@ person_registry = Table(
     "person_registry", metadata,
     Column("person_uuid", String(36), primary_key=True),
     Column("person", KEY, nullable=False, unique=True),
-    Column("number", KEY, nullable=False),
+    Column("number", SEALED, nullable=False),
     Column("region", String(6), nullable=False),
-    Column("birth_date", DATE, nullable=False),
+    Column("birth_date", SEALED, nullable=False),
     Column("registered_at", DATE, nullable=False),
     Column("position", BIG, nullable=False),
     **CLUSTERED,

@@ -22,6 +22,10 @@ view that has them; the person-year state from `person_year_version` at the catc
 position (the table is temporal, so this is exact whichever view is behind); a household's row
 and members from `household_pool`/`household_member`, to which only events after that view's
 own position are applied.
+
+Persons. Every person column holds `personal.pseudonym(person key)` and the registry's number
+and birth date are `personal.seal`ed (`projections.personal`, ADR 21); the projection works in
+pseudonyms throughout. With the default `PLAIN` codec the pseudonym is the person key itself.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from sqlalchemy.engine import Connection, Dialect
 from domain.aggregates import Household, Person
 from domain.policy import PolicyBook
 from projections import tables as t
+from projections.personal import PLAIN, PersonalData
 from projections.sql import Prepared
 
 HANDLED = (
@@ -148,10 +153,12 @@ class LedgerViews(TrackingRecorder):
     """The views' tables in one SQLAlchemy database, with one tracking row per view."""
 
     def __init__(self, engine: Engine, book: PolicyBook,
-                 application_name: str = "benefitpool") -> None:
+                 application_name: str = "benefitpool",
+                 personal: PersonalData = PLAIN) -> None:
         self.engine = engine
         self.book = book
         self.application_name = application_name
+        self.personal = personal
         self.statements = _Statements(engine.dialect)
         self._write_conn: Connection | None = None
         self._advancing: dict[str, int] = {}
@@ -335,10 +342,12 @@ class ViewProjection(Projection[LedgerViews]):
     def __init__(self, view: LedgerViews, positions: dict[str, int]) -> None:
         super().__init__(view)
         self.positions = dict(positions)
+        self.pseudonym = view.personal.pseudonym
+        self.seal = view.personal.seal
         self._set_positions()
         # facts that never change once recorded
         # (aggregate ids as `UUID.int`: hashing and comparing UUID objects is slow Python)
-        self.person_keys: dict[int, str] = {}
+        self.person_keys: dict[int, str] = {}  # pseudonyms
         self.households: dict[int, tuple[str, int, str, str]] = {}  # head, year, region, id
         # the person-year working state, at the position of the last event folded
         self.persons_loaded: set[int] = set()
@@ -436,11 +445,13 @@ class ViewProjection(Projection[LedgerViews]):
     @process_event.register(Person.Registered)
     def _registered(self, e: Person.Registered, tracking: Tracking) -> None:
         pos = tracking.notification_id
-        self.person_keys[e.originator_id.int] = e.person_key
+        person = self.person_keys[e.originator_id.int] = self.pseudonym(e.person_key)
         if pos > self.p_person:
+            seal = self.seal
             self.batch.registry.append({
-                "person_uuid": str(e.originator_id), "person": e.person_key,
-                "number": e.number, "region": e.region, "birth_date": e.birth_date.isoformat(),
+                "person_uuid": str(e.originator_id), "person": person,
+                "number": seal(e.number), "region": e.region,
+                "birth_date": seal(e.birth_date.isoformat()),
                 "registered_at": _day(e.at), "position": pos})
         if pos > self.p_enroll:
             self.batch.enrollment[(e.region, e.at.year, "")][0] += 1
@@ -452,7 +463,7 @@ class ViewProjection(Projection[LedgerViews]):
         old = self.person_years.get((key, e.year))
         self._shift(e.year, old, -1, pos)
         s = _PY()
-        s.region, s.head, s.category = e.region, e.household_head, e.category
+        s.region, s.head, s.category = e.region, self.pseudonym(e.household_head), e.category
         s.identity, s.basis = e.identity, e.subsidy_basis
         s.due, s.subsidy, s.paid, s.refunded = e.due.fen, e.subsidy.fen, 0, 0
         s.covered_from = _iso(e.covered_from)
@@ -550,10 +561,11 @@ class ViewProjection(Projection[LedgerViews]):
     @process_event.register(Household.Formed)
     def _formed(self, e: Household.Formed, tracking: Tracking) -> None:
         hid, pos, text = e.originator_id.int, tracking.notification_id, str(e.originator_id)
-        self.households[hid] = (e.head, e.year, e.region, text)
+        head = self.pseudonym(e.head)
+        self.households[hid] = (head, e.year, e.region, text)
         if pos > self.p_pool:
             cap_each, rule = self.view.pool_policy(e.region, e.year)
-            row = {"household_id": text, "head": e.head, "year": e.year,
+            row = {"household_id": text, "head": head, "year": e.year,
                    "region": e.region, "formed_at": _day(e.at), "formed_position": pos,
                    "rule": rule, "cap_each_fen": cap_each, "members": 0, "covered": 0,
                    "cap_fen": 0, "used_fen": 0, "claim_count": 0, "position": pos}
@@ -587,12 +599,13 @@ class ViewProjection(Projection[LedgerViews]):
         row = self._pool(hid, pos)
         if row is None:
             return
-        member = {"household_id": row["household_id"], "person": e.person,
+        person = self.pseudonym(e.person)
+        member = {"household_id": row["household_id"], "person": person,
                   "region": e.region, "joined_at": _day(e.at), "joined_position": pos,
                   "covered_from": None, "covered_to": None, "covered_at": None,
                   "covered_position": None, "suspended_at": None, "suspended_position": None,
                   "left_at": None, "left_position": None}
-        self.pool_members[hid][e.person] = member
+        self.pool_members[hid][person] = member
         self._member_changed(hid, row, member)
 
     def _member_event(self, e: Any, tracking: Tracking, **fields: Any) -> None:
@@ -601,7 +614,7 @@ class ViewProjection(Projection[LedgerViews]):
         row = self._pool(hid, pos)
         if row is None:
             return
-        member = self.pool_members[hid].get(e.person)
+        member = self.pool_members[hid].get(self.pseudonym(e.person))
         if member is None:
             return
         member.update(fields)
@@ -635,7 +648,8 @@ class ViewProjection(Projection[LedgerViews]):
         if pos > self.p_claims:
             self.batch.claims[e.claim_id] = {
                 "claim_id": e.claim_id, "household_id": text, "head": head, "year": year,
-                "region": region, "person": e.person, "visit_date": e.visit_date.isoformat(),
+                "region": region, "person": self.pseudonym(e.person),
+                "visit_date": e.visit_date.isoformat(),
                 "at": _day(e.at), "settled_at": e.at.isoformat(),
                 "facility_level": e.facility_level, "facility_region": e.facility_region,
                 "expense_fen": e.expense.fen, "cause": e.cause, "pooling": e.pooling,

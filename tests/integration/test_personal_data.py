@@ -1,0 +1,296 @@
+"""Personal data at rest (ADR 21): with BENEFITPOOL_CIPHER_KEY set, neither the SQLite file
+nor the PostgreSQL rows hold a resident's ID number or name, while queries, the audit and the
+what-if engines answer as before; without the key the same history is stored in clear."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_id, raw_store
+from sqlalchemy import select
+
+from adapters.audit import verify_decisions, verify_views
+from adapters.chain import audit_key, verify_chain
+from adapters.generator import generate_county
+from adapters.ledger import Ledger, open_ledger
+from adapters.personal import (
+    CIPHER_KEY_ENV,
+    CipherKeyError,
+    KeyedPersonalData,
+    create_key,
+    key_bytes,
+    mask_text,
+)
+from adapters.policy_files import apply_patch, load_policy_book
+from adapters.store import store_env
+from adapters.views_store import open_views
+from adapters.whatif import Scope, compare_claims, exact_whatif, read_history, write_outputs
+from adapters.whatif_fast import baseline_from_views, fast_whatif
+from domain.errors import Rejected
+from projections import queries as q
+from projections import tables as t
+from projections.personal import PLAIN, person_key_of
+from projections.views import LedgerViews, catch_up
+
+BOOK = load_policy_book()
+KEY = create_key()
+OTHER_KEY = create_key()
+YEAR = 2021
+SCOPE = Scope("3412", YEAR)
+AT = "2020-10-01T10:00:00+08:00"
+#: A family headed by a holder of a non-standard document (a residence permit number).
+DOCUMENT = "H0312345678"
+MEMBER = make_id("341225", "19900101", 1)
+STRANGER = make_id("341225", "19900101", 5)  # never registered
+FAMILY = [
+    {"op": "register", "person": DOCUMENT, "id_type": "other", "birth_date": "1985-05-05",
+     "name": "林证件", "region": "341225", "at": AT, "residence_permit": True},
+    {"op": "register", "person": MEMBER, "name": "林成员", "region": "341225", "at": AT},
+    {"op": "enroll", "person": DOCUMENT, "year": YEAR, "region": "341225", "at": AT},
+    {"op": "pay", "person": DOCUMENT, "year": YEAR, "amount": "280.00", "channel": "cash",
+     "payment_ref": "DOC-P1", "at": AT},
+    {"op": "enroll", "person": MEMBER, "year": YEAR, "region": "341225", "at": AT,
+     "household_head": DOCUMENT},
+    {"op": "pay", "person": MEMBER, "year": YEAR, "amount": "280.00", "channel": "cash",
+     "payment_ref": "DOC-P2", "at": AT},
+    {"op": "claim", "claim_id": "DOC-C1", "person": MEMBER, "visit_date": "2021-03-01",
+     "facility_level": 0, "facility_region": "341225", "expense": "120.00",
+     "at": "2021-03-01T09:00:00+08:00"},
+]
+
+
+def history() -> list[dict[str, Any]]:
+    return [*generate_county(30, "fuyang-2021", 21, BOOK), *FAMILY]
+
+
+HISTORY = history()
+PEOPLE = {c["person"]: c["name"] for c in HISTORY if c["op"] == "register"}
+
+
+def ingest(url: str, key: str | None) -> Ledger:
+    ledger = open_ledger(url, BOOK, cipher_key=key)
+    results = list(ledger.execute_lines(json.dumps(c, ensure_ascii=False) for c in HISTORY))
+    assert sum(r["status"] == "ok" for r in results) > 300
+    return ledger
+
+
+def heads(ledger: Ledger) -> list[str]:
+    """The numbers of the heads of the households formed, as the log has them."""
+    formed = read_history(ledger.app, BOOK, SCOPE).baseline.households.values()
+    return sorted(h.head.removeprefix("doc:") for h in formed)
+
+
+def call(f: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return f(*args, **kwargs)
+    except Rejected as e:
+        return ("rejected", e.reason)
+
+
+def secrets_in(blob: bytes) -> set[str]:
+    """The generated people's ID numbers and names (UTF-8) found in some bytes."""
+    found = {number for number in PEOPLE if number.encode() in blob}
+    return found | {name for name in PEOPLE.values() if name.encode("utf-8") in blob}
+
+
+def stored_bytes(url: str) -> bytes:
+    """Everything the store holds: the SQLite file and its write-ahead log (after a
+    checkpoint), or every text, JSON, UUID and binary value of every table in the store's
+    PostgreSQL schema."""
+    env = store_env(url)
+    if "SQLITE_DBNAME" in env:
+        path = Path(env["SQLITE_DBNAME"])
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+        wal = path.with_name(path.name + "-wal")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    chunks: list[bytes] = []
+    with raw_store(url) as raw:
+        columns = raw.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type IN ('text', "
+            "'character varying', 'character', 'bytea', 'json', 'jsonb', 'uuid')")
+        tables = {table for table, _ in columns}
+        assert {"benefitpool_events", "event_chain", "person_registry"} <= tables
+        for table, column in columns:
+            for (value,) in raw.execute(f'SELECT "{column}" FROM "{table}"'):
+                if value is not None:
+                    chunks.append(value if isinstance(value, bytes)
+                                  else str(value).encode("utf-8"))
+    return b"\n".join(chunks)
+
+
+def person_columns(engine: Any) -> set[str]:
+    """Every value of the views' person columns."""
+    columns = [t.person_registry.c.person, t.person_year_version.c.person,
+               t.person_year_version.c.household_head, t.household_pool.c.head,
+               t.household_member.c.person, t.claims_journal.c.person,
+               t.claims_journal.c.head]
+    with engine.connect() as conn:
+        return {v for c in columns for v in conn.execute(select(c)).scalars()}
+
+
+def answers_match_the_aggregates(ledger: Ledger, views: LedgerViews) -> None:
+    assert len(heads(ledger)) > 20
+    for head in heads(ledger):
+        assert q.household(views.engine, head, YEAR, personal=views.personal) == \
+            ledger.household_view(head, YEAR)
+    for number in [*PEOPLE, STRANGER]:
+        assert call(q.person, views.engine, number, personal=views.personal) == \
+            call(ledger.person_view, number)
+    member = q.household(views.engine, MEMBER, YEAR, personal=views.personal)
+    assert member["head"] == DOCUMENT and member["members"] == [DOCUMENT, MEMBER]
+    assert q.person(views.engine, MEMBER, personal=views.personal)["household_head"] == DOCUMENT
+
+
+def audit_is_clean(ledger: Ledger, views: LedgerViews) -> None:
+    chain = verify_chain(ledger.app, audit_key())
+    assert chain.problem_count == 0 and chain.events_checked == \
+        ledger.app.recorder.max_notification_id()
+    decisions = verify_decisions(ledger.app, BOOK)
+    assert decisions.problems == [] and decisions.checked["decisions"] > 100
+    found = verify_views(ledger.app, views, BOOK)
+    assert found.problems == [] and found.checked["rows"] > 100
+
+
+def whatif_runs(ledger: Ledger, views: LedgerViews, out: Path) -> None:
+    for patch in ({"outpatient": {"ratio": "0.80", "per_person_cap": "300.00"}},
+                  {"waiting": {"fixed_months": 2}}):
+        reform = apply_patch(BOOK, patch, "patch", SCOPE.region, SCOPE.year)
+        hist = read_history(ledger.app, BOOK, SCOPE)
+        exact = exact_whatif(hist, reform)
+        baseline = baseline_from_views(views.engine, SCOPE, personal=views.personal)
+        fast = fast_whatif(views.engine, SCOPE, baseline, reform, patch, ledger.app,
+                           personal=views.personal)
+        assert compare_claims(exact.claims, fast.claims) == []
+        assert {h: v.reimbursed for h, v in fast.households.items()} == \
+            {h: v.reimbursed for h, v in exact.households.items()}
+        assert {h: v.head for h, v in baseline.households.items()} == \
+            {h: v.head for h, v in hist.baseline.households.items()}
+    write_outputs(out, {"households": 1, "claims": 1, "baseline_reimbursed": "0",
+                        "reform_reimbursed": "0", "delta_reimbursed": "0",
+                        "share_at_cap_baseline": None, "share_at_cap_reform": None},
+                  SCOPE, baseline, fast)
+    with (out / "households.csv").open(encoding="utf-8") as f:
+        assert sorted(r["head"] for r in csv.DictReader(f)) == heads(ledger)
+
+
+# --- the stores (SQLite and PostgreSQL) --------------------------------------------------------
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv(CIPHER_KEY_ENV, KEY)
+    yield
+
+
+def test_with_the_cipher_key_the_store_holds_no_id_number_and_no_name_yet_answers_in_full(
+        store_url: str, tmp_path: Path, keyed: None) -> None:
+    ledger = ingest(store_url, None)  # the key comes from BENEFITPOOL_CIPHER_KEY
+    views = open_views(ledger, store_url)
+    catch_up(ledger.app, views)
+    assert isinstance(views.personal, KeyedPersonalData)
+    assert not person_columns(views.engine) & set(PEOPLE)
+    answers_match_the_aggregates(ledger, views)
+    audit_is_clean(ledger, views)
+    whatif_runs(ledger, views, tmp_path / "whatif")
+    pseudonyms = [views.personal.pseudonym(person_key_of(number)) for number in PEOPLE]
+    views.engine.dispose()
+    ledger.app.close()
+    stored = stored_bytes(store_url)
+    assert secrets_in(stored) == set()
+    assert all(p.encode() in stored for p in pseudonyms)  # the person columns were read
+
+
+def test_without_the_cipher_key_the_same_history_is_stored_in_clear(store_url: str) -> None:
+    ledger = ingest(store_url, None)
+    views = open_views(ledger, store_url)
+    catch_up(ledger.app, views)
+    assert views.personal is PLAIN
+    assert (set(PEOPLE) - {DOCUMENT}) | {f"doc:{DOCUMENT}"} <= person_columns(views.engine)
+    with views.engine.connect() as conn:
+        numbers = set(conn.execute(select(t.person_registry.c.number)).scalars())
+    assert numbers == set(PEOPLE)
+    answers_match_the_aggregates(ledger, views)
+    views.engine.dispose()
+    ledger.app.close()
+    assert secrets_in(stored_bytes(store_url)) == set(PEOPLE) | set(PEOPLE.values())
+
+
+def test_an_encrypted_store_is_refused_without_its_key_and_with_another_key(
+        new_store: Callable[..., str]) -> None:
+    url = new_store("encrypted")
+    ingest(url, KEY).app.close()
+    with pytest.raises(CipherKeyError, match="encrypted: set BENEFITPOOL_CIPHER_KEY"):
+        open_ledger(url, BOOK)
+    with pytest.raises(CipherKeyError, match="not the key this store's events"):
+        open_ledger(url, BOOK, cipher_key=OTHER_KEY)
+    plain = new_store("plain")
+    ingest(plain, None).app.close()
+    with pytest.raises(CipherKeyError, match="not encrypted"):
+        open_ledger(plain, BOOK, cipher_key=KEY)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("not base64!", "not base64"),
+    ("c2hvcnQ=", "holds 5 bytes"),
+])
+def test_an_unusable_cipher_key_is_refused_with_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
+    monkeypatch.setenv(CIPHER_KEY_ENV, value)
+    with pytest.raises(CipherKeyError, match=message):
+        open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", BOOK)
+
+
+def test_pseudonyms_and_seals_are_deterministic_keyed_and_open_only_under_their_key() -> None:
+    one, again, other = (KeyedPersonalData(key_bytes(k)) for k in (KEY, KEY, OTHER_KEY))
+    assert one.pseudonym(MEMBER) == again.pseudonym(MEMBER) != other.pseudonym(MEMBER)
+    assert len(one.pseudonym(MEMBER)) == 32 and MEMBER not in one.seal(MEMBER)
+    assert one.seal(MEMBER) == again.seal(MEMBER)
+    assert again.unseal(one.seal(DOCUMENT)) == DOCUMENT
+    with pytest.raises(Exception, match="does not open"):
+        other.unseal(one.seal(MEMBER))
+    assert person_key_of(DOCUMENT) == f"doc:{DOCUMENT}" and person_key_of(MEMBER) == MEMBER
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def cli(*args: str, cwd: Path, key: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in (CIPHER_KEY_ENV, "BENEFITPOOL_DB")}
+    env["COLUMNS"] = "200"
+    if key is not None:
+        env[CIPHER_KEY_ENV] = key
+    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_line_creates_keys_refuses_a_missing_key_and_masks_numbers_not_asked_for(
+        tmp_path: Path) -> None:
+    made = cli("key", "create", cwd=tmp_path, key=None)
+    assert made.returncode == 0 and len(key_bytes(made.stdout.strip())) == 32
+    key = made.stdout.strip()
+    (tmp_path / "family.jsonl").write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in FAMILY), encoding="utf-8")
+    assert cli("ingest", "family.jsonl", "--results", "r.jsonl", cwd=tmp_path,
+               key=key).returncode == 0
+    shown = cli("household", MEMBER, "--year", str(YEAR), "--json", cwd=tmp_path, key=key)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["members"] == [DOCUMENT, MEMBER]  # asked for: in full
+    refused = cli("person", MEMBER, cwd=tmp_path, key=None)
+    assert refused.returncode == 2 and "BENEFITPOOL_CIPHER_KEY" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    unknown = cli("person", STRANGER, cwd=tmp_path, key=key)  # asked for: shown in full
+    assert unknown.returncode == 1 and f"{STRANGER} is not registered" in unknown.stderr
+    masked = STRANGER[:6] + "*" * 8 + STRANGER[-4:]
+    assert mask_text(f"{STRANGER}, {MEMBER}.", frozenset({MEMBER})) == f"{masked}, {MEMBER}."
