@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.ledger import MAX_LINE, Ledger, decode_line, open_ledger
+from adapters.personal import mask_number, mask_text
 from adapters.tokens import Token, TokenStore
 from adapters.views_store import open_views
 from adapters.writer import GroupWriter
@@ -104,23 +105,9 @@ def _error(status: int, reason: str, message: str, headers: Mapping[str, str] | 
 
 # --- masking ID numbers ------------------------------------------------------------------------
 
-_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 #: Result and query fields that hold a person's number (or a list of them).
 ID_FIELDS = frozenset({"person", "payer", "household_head", "head", "members",
                        "covered_members"})
-
-
-def mask_number(number: str) -> str:
-    """A person's number with its middle hidden: 341225********0117."""
-    return PersonRef(number, False).masked()
-
-
-def mask_text(text: str, keep: frozenset[str] = frozenset()) -> str:
-    """Every resident-ID-shaped run of a text masked, except the numbers in `keep`."""
-    def repl(m: re.Match[str]) -> str:
-        return m.group() if m.group().upper() in keep else mask_number(m.group())
-
-    return _RESIDENT_ID.sub(repl, text)
 
 
 def mask_ids(value: Any, keep: frozenset[str] = frozenset(), key: str | None = None) -> Any:
