@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAMILY_AT, HEAD, WIFE, claim, family, make_id
+from conftest import FAMILY_AT, HEAD, WIFE, Stores, claim, family, make_id
 from fastapi.testclient import TestClient
 
 from adapters.generator import write_county
@@ -42,10 +42,11 @@ RESIDENT_ID = re.compile(r"[0-9]{17}[0-9X]")
 
 
 class Api:
-    """An app on a SQLite file, a client, and a token of every kind."""
+    """An app on a store (a SQLite file, a PostgreSQL schema), a client, and a token of every
+    kind."""
 
-    def __init__(self, folder: Path, book: Any, name: str = "ledger.db") -> None:
-        self.url = f"sqlite:///{folder / name}"
+    def __init__(self, url: str, book: Any) -> None:
+        self.url = url
         self.app = create_app(self.url, book)
         self.client = TestClient(self.app)
         store = self.app.state.service.tokens
@@ -75,15 +76,15 @@ def with_family(api: Api) -> Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path, book) -> Iterator[Api]:
-    a = with_family(Api(tmp_path, book))
+def api(store_url: str, book) -> Iterator[Api]:
+    a = with_family(Api(store_url, book))
     yield a
     a.close()
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, book) -> Iterator[Api]:
-    a = with_family(Api(tmp_path_factory.mktemp("http"), book))
+def shared(module_stores: Stores, book) -> Iterator[Api]:
+    a = with_family(Api(module_stores.new("http"), book))
     yield a
     a.close()
 
@@ -95,16 +96,16 @@ def without_line(result: dict[str, Any]) -> dict[str, Any]:
 # --- the same results as the command file -----------------------------------------------------
 
 
-def test_a_history_sent_over_http_gives_the_results_of_the_same_file(tmp_path: Path,
-                                                                     book) -> None:
+def test_a_history_sent_over_http_gives_the_results_of_the_same_file(
+        tmp_path: Path, new_store: Callable[[str], str], book) -> None:
     path = tmp_path / "county.jsonl"
     write_county(path, 12, "fuyang-2021", 3)
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[5:5] = ['{"op": "claim", "claim_id": 7}', '{"op": "teleport", "at": "2021-01-01"}',
                   json.dumps({**json.loads(lines[0]), "name": ""})]
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'file.db'}", book)
+    ledger = open_ledger(new_store("file"), book)
     by_file = [without_line(r) for r in ledger.execute_lines(lines)]
-    api = Api(tmp_path, book)
+    api = Api(new_store("http"), book)
     try:
         by_http = []
         for line in lines:
@@ -491,12 +492,12 @@ def test_resends_at_the_same_instant_all_return_the_original_decision(api: Api) 
 
 
 def test_concurrent_claims_from_two_servers_never_overspend_the_household_pool(
-        tmp_path: Path, book) -> None:
-    """Two servers (each its own ledger, as two processes would be) on one SQLite file; 200
+        store_url: str, book) -> None:
+    """Two servers (each its own ledger, as two processes would be) on one store; 200
     claims of the two members at once, from threads. A client resends a claim refused for
     lasting conflicts, as the contract allows."""
-    one = Api(tmp_path, book)
-    two = Api(tmp_path, book)
+    one = Api(store_url, book)
+    two = Api(store_url, book)
     try:
         for command in family():
             assert one.command(command)["status"] == "ok"

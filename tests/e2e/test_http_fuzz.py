@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import WIFE, claim, family
+from conftest import WIFE, Stores, claim, family
 from hypothesis import HealthCheck, settings
 
 from adapters.http import create_app
@@ -18,8 +18,8 @@ MAX_EXAMPLES = 12
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory, book) -> Iterator[tuple[Any, str]]:
-    app = create_app(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'ledger.db'}", book)
+def fuzzed(module_stores: Stores, book) -> Iterator[tuple[Any, str]]:
+    app = create_app(module_stores.new("fuzz"), book)
     service = app.state.service
     secret, _ = service.tokens.create("admin", "", "fuzzing")
     for command in [*family(), claim("C-1", WIFE, "1000.00")]:

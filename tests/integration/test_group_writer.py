@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from conftest import HEAD, WIFE, claim, family
@@ -17,8 +16,8 @@ from domain.money import Money
 
 
 def test_concurrent_submissions_are_grouped_and_never_overspend_the_pool(
-        tmp_path: Path, book) -> None:
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", book)
+        store_url: str, book) -> None:
+    ledger = open_ledger(store_url, book)
     writer = GroupWriter(ledger)
     try:
         assert all(writer.submit(c)["status"] == "ok" for c in family())
@@ -36,9 +35,9 @@ def test_concurrent_submissions_are_grouped_and_never_overspend_the_pool(
         assert by_id[claim_id]["reimbursed"] == str(settled.reimbursed)
 
 
-def test_a_failing_check_keeps_its_command_out_and_the_others_in(tmp_path: Path,
+def test_a_failing_check_keeps_its_command_out_and_the_others_in(store_url: str,
                                                                   book) -> None:
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", book)
+    ledger = open_ledger(store_url, book)
     writer = GroupWriter(ledger)
 
     def refuse() -> None:
@@ -54,8 +53,8 @@ def test_a_failing_check_keeps_its_command_out_and_the_others_in(tmp_path: Path,
 
 
 def test_every_caller_of_a_group_hears_when_the_store_refuses_the_write(
-        tmp_path: Path, book, monkeypatch: pytest.MonkeyPatch) -> None:
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", book)
+        store_url: str, book, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = open_ledger(store_url, book)
     writer = GroupWriter(ledger)
     gate = threading.Event()
 
