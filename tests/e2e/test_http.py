@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAMILY_AT, HEAD, WIFE, Stores, claim, family, make_id
+from conftest import FAMILY_AT, HEAD, WIFE, Stores, claim, family, make_id, stores
 from fastapi.testclient import TestClient
 
 from adapters.generator import write_county
@@ -125,6 +125,41 @@ def test_a_history_sent_over_http_gives_the_results_of_the_same_file(
     finally:
         api.close()
         ledger.app.close()
+
+
+def test_a_history_over_http_on_postgresql_equals_the_same_file_on_sqlite(
+        tmp_path: Path, book) -> None:
+    path = tmp_path / "county.jsonl"
+    write_county(path, 15, "gaizhou-2025", 11)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    sqlite = open_ledger(f"sqlite:///{tmp_path / 'file.db'}", book)
+    by_file = [without_line(r) for r in sqlite.execute_lines(lines)]
+    with stores("postgresql", tmp_path) as made:
+        api = Api(made.new("served"), book)
+        try:
+            by_http = [api.client.post("/commands", content=line.encode("utf-8"),
+                                       headers=api.headers("admin")).json() for line in lines]
+            assert by_http == by_file
+            for report in ("fund", "enrollment"):
+                served = api.get(f"/reports/{report}?year=2025").json()
+                assert served and served == _report_from(sqlite, tmp_path, report)
+        finally:
+            api.close()
+    sqlite.app.close()
+
+
+def _report_from(ledger, folder: Path, name: str) -> Any:
+    from adapters.views_store import open_views
+    from projections import queries
+    from projections.views import catch_up
+
+    views = open_views(ledger, f"sqlite:///{folder / 'file.db'}")
+    catch_up(ledger.app, views)
+    query = queries.fund_report if name == "fund" else queries.enrollment_report
+    try:
+        return query(views.engine, year=2025)
+    finally:
+        views.engine.dispose()
 
 
 def test_results_carry_the_statuses_of_their_reasons(api: Api) -> None:
