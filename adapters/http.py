@@ -13,6 +13,7 @@ not thread-safe. Several processes on one store are safe through the ledger's op
 concurrency.
 """
 
+import asyncio
 import json
 import logging
 import re
@@ -358,8 +359,33 @@ class Service:
 
     # --- commands --------------------------------------------------------------------------
 
-    def command(self, token: Token, raw: bytes, path_op: str | None) -> JSON:
+    async def command(self, token: Token, raw: bytes, path_op: str | None) -> JSON:
+        """Validate on the event loop, apply on the writer thread, answer after the commit."""
         started = time.perf_counter()
+        data, command, op = self._prepare(token, raw, path_op)
+
+        def check_region() -> None:  # on the writer thread: it reads the ledger's state
+            region = self._command_region(command)
+            if region is not None and not token.covers(region):
+                raise ApiError(403, "forbidden", f"this {op} is in a region outside the "
+                               f"token's region {token.region or '(all)'}", op=op)
+
+        try:
+            result = await asyncio.wrap_future(self.writer.submit_future(data, check_region))
+        except Rejected as e:  # the store refuses every write (e.g. another audit key)
+            raise ApiError(503, e.reason, e.message, op=op) from None
+        except LedgerError as e:
+            raise ApiError(503, "store_unavailable", str(e), op=op) from None
+        result = dict(result)
+        result.pop("line", None)
+        status = 200 if result["status"] == "ok" else status_for(result["reason"])
+        log.info("%s %s %s%s (%.1f ms)", op, _who(command), result["status"],
+                 f" {result['reason']}" if result["reason"] else "",
+                 1000 * (time.perf_counter() - started))
+        return self._respond(token, result, status, _ids_of(data))
+
+    def _prepare(self, token: Token, raw: bytes, path_op: str | None
+                 ) -> tuple[dict[str, Any], Any, str | None]:
         data = _decode_object(raw, path_op)
         if path_op is not None:
             if data.get("op") is not None and data.get("op") != path_op:
@@ -375,25 +401,7 @@ class Service:
             command = parse_command(data)
         except InvalidInput as e:
             raise ApiError(422, e.reason, e.message, op=op) from None
-        def check_region() -> None:  # on the writer thread: it reads the ledger's state
-            region = self._command_region(command)
-            if region is not None and not token.covers(region):
-                raise ApiError(403, "forbidden", f"this {op} is in a region outside the "
-                               f"token's region {token.region or '(all)'}", op=op)
-
-        try:
-            result = self.writer.submit(data, check_region)
-        except Rejected as e:  # the store refuses every write (e.g. another audit key)
-            raise ApiError(503, e.reason, e.message, op=op) from None
-        except LedgerError as e:
-            raise ApiError(503, "store_unavailable", str(e), op=op) from None
-        result = dict(result)
-        result.pop("line", None)
-        status = 200 if result["status"] == "ok" else status_for(result["reason"])
-        log.info("%s %s %s%s (%.1f ms)", op, _who(command), result["status"],
-                 f" {result['reason']}" if result["reason"] else "",
-                 1000 * (time.perf_counter() - started))
-        return self._respond(token, result, status, _ids_of(data))
+        return data, command, op
 
     def _command_region(self, command: Any) -> str | None:
         """The region a command acts in (ADR 20); None when the ledger will refuse it as
@@ -405,16 +413,22 @@ class Service:
         app = self.ledger.app
         if isinstance(command, c.ReverseClaim):
             ref = app.get_or_none(claim_ref_id(command.claim_id))
-            household = app.get_or_none(ref.household) if ref is not None else None
+            household = self._aggregate(ref.household) if ref is not None else None
             settled = household.claims.get(command.claim_id) if household is not None else None
             return settled.facility_region if settled is not None else None
         # pay, grant_subsidy, refund, report_employee_insurance: where the person is enrolled
         # that year, else where they registered.
-        person = app.get_or_none(person_id(command.person.key))
+        person = self._aggregate(person_id(command.person.key))
         if person is None:
             return None
         py = person.year(command.year)
         return py.region if py is not None else person.region
+
+    def _aggregate(self, aggregate_id: Any) -> Any:
+        """An aggregate as this process last saved it, else from the store (writer thread
+        only; a stale copy can only misplace a region check, never a decision)."""
+        cached = self.ledger.cache.get(aggregate_id)
+        return cached if cached is not None else self.ledger.app.get_or_none(aggregate_id)
 
     def _respond(self, token: Token, body: Any, status: int = 200,
                  keep: frozenset[str] = frozenset()) -> JSON:
@@ -709,8 +723,9 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
     app.state.service = service
     bearer = HTTPBearer(auto_error=False, description="An API token (benefitpool token create)")
 
-    def authenticate(credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                            Depends(bearer)]) -> Token:
+    async def authenticate(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                  Depends(bearer)]) -> Token:
+        # on the event loop: a recently checked token costs no database round trip
         if credentials is None:
             raise ApiError(401, "unauthorized", "an API token is required: "
                            "Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
@@ -720,8 +735,8 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
                            headers={"WWW-Authenticate": "Bearer"})
         return token
 
-    def allowed(action: str | None) -> Callable[..., Token]:
-        def check(token: Annotated[Token, Depends(authenticate)]) -> Token:
+    def allowed(action: str | None) -> Callable[..., Any]:
+        async def check(token: Annotated[Token, Depends(authenticate)]) -> Token:
             if action is not None and not token.may(action):
                 raise ApiError(403, "forbidden", f"a {token.role} token may not use {action}")
             return token
@@ -756,7 +771,7 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
         async def endpoint(request: Request,
                            token: Annotated[Token, Depends(allowed(op))]) -> JSON:
             raw = await _read_body(request, op)
-            return await run_in_threadpool(service.command, token, raw, op)
+            return await service.command(token, raw, op)
         endpoint.__name__ = f"command_{op}"
         return endpoint
 
@@ -777,7 +792,7 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
     async def any_command(request: Request,
                           token: Annotated[Token, Depends(allowed(None))]) -> JSON:
         raw = await _read_body(request)
-        return await run_in_threadpool(service.command, token, raw, None)
+        return await service.command(token, raw, None)
 
     # --- queries -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from datetime import datetime, timezone
 
 from attrs import frozen
@@ -117,11 +118,18 @@ def _token(row: object) -> Token:
                  revoked_at=row.revoked_at)
 
 
+#: How long a process trusts a token it has checked before asking the database again.
+CACHE_SECONDS = 5.0
+
+
 class TokenStore:
     """The `api_token` table of a database (created if missing)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache_seconds: float = CACHE_SECONDS) -> None:
         self.engine = engine
+        self.cache_seconds = cache_seconds
+        #: digest -> (token, until when it may be trusted without asking the database)
+        self._recent: dict[str, tuple[Token, float]] = {}
         metadata.create_all(engine, tables=[api_token])
 
     def create(self, role: str, region: str = "", label: str | None = None) -> tuple[str, Token]:
@@ -154,7 +162,9 @@ class TokenStore:
         return [_token(r) for r in rows]
 
     def revoke(self, token_id: int) -> Token:
-        """Revoke a token at once; revoking it again changes nothing."""
+        """Revoke a token at once in this process (other processes stop trusting it within
+        `cache_seconds`); revoking it again changes nothing."""
+        self._recent.clear()
         with self.engine.begin() as conn:
             row = conn.execute(select(api_token).where(api_token.c.id == token_id)).first()
             if row is None:
@@ -170,6 +180,18 @@ class TokenStore:
         if not secret or len(secret) > MAX_SECRET or not secret.isascii():
             return None
         wanted = digest(secret)
+        recent = self._recent.get(wanted)
+        now = time.monotonic()
+        if recent is not None and recent[1] > now:
+            return recent[0]
+        token = self._lookup(wanted)
+        if token is not None:
+            if len(self._recent) > 10_000:
+                self._recent.clear()
+            self._recent[wanted] = (token, now + self.cache_seconds)
+        return token
+
+    def _lookup(self, wanted: str) -> Token | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(api_token).where(api_token.c.token_hash == wanted)).first()
         if row is None or row.revoked or not hmac.compare_digest(row.token_hash, wanted):

@@ -40,9 +40,14 @@ class GroupWriter:
     def submit(self, command: dict[str, Any],
                check: Callable[[], None] | None = None) -> dict[str, Any]:
         """Apply one decoded command object; blocks until its group is saved."""
+        return self.submit_future(command, check).result()
+
+    def submit_future(self, command: dict[str, Any],
+                      check: Callable[[], None] | None = None) -> Future[dict[str, Any]]:
+        """Queue one decoded command object; the future holds its result once saved."""
         future: Future[dict[str, Any]] = Future()
         self._queue.put((command, check, future))
-        return future.result()
+        return future
 
     def call(self, work: Callable[[], Any]) -> Any:
         """Run `work` on the writer thread, between groups (for reads of the ledger's state)."""
