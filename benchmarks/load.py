@@ -88,7 +88,7 @@ def setup(url: str, families: list[list[str]], unpaid: int) -> list[str]:
             commands.append(enroll)
             commands.append({"op": "pay", "person": person, "year": 2021, "amount": "280.00",
                              "channel": "cash", "payment_ref": f"P-{person}", "at": AT})
-    late = [rid(n, "19700202") for n in range(unpaid)]
+    late = [rid(n, f"19{40 + n // 1000}0202") for n in range(unpaid)]
     for person in late:
         commands.append({"op": "register", "person": person, "name": "测试", "region": REGION,
                          "at": AT})
