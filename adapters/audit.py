@@ -25,6 +25,7 @@ from adapters.replay import (
     read_log,
     recorded_policy,
 )
+from domain.errors import LedgerError
 from domain.policy import Policy, PolicyBook
 from projections.tables import VIEW_TABLES
 from projections.views import LedgerViews, catch_up
@@ -194,3 +195,43 @@ def _compare_rows(findings: Findings, name: str, table: Any, live: list[tuple],
         findings.add("view_rows_differ", f"{table.name}: {len(extra)} row(s) not in the "
                      f"rebuild, {len(missing)} row(s) missing (first 20 of each listed)",
                      view=name, table=table.name)
+
+
+class AuditUnavailable(LedgerError):
+    """The audit cannot run: the store has no chain, or the key is not the store's."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
+              at_position: int | None = None, expected_seal: Any = None) -> dict[str, Any]:
+    """`audit verify`: the chain up to a position, every decision re-decided, and (when the
+    views are given) every view compared with its rebuild; one JSON-ready report."""
+    from adapters.chain import audit_key, verify_chain
+
+    head = app.recorder.max_notification_id() or 0
+    upto = head if at_position is None else min(at_position, head)
+    try:
+        chain = verify_chain(app, audit_key(), upto=upto, expected_seal=expected_seal)
+    except LedgerError as e:
+        raise AuditUnavailable("audit_unavailable", f"audit: {e}") from None
+    wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
+    if wrong:
+        raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
+    decisions = verify_decisions(app, book, upto=upto)
+    chain_report = chain.as_dict()
+    checks: dict[str, Any] = {
+        "chain": {"checked": {"events": chain.events_checked, "streams": chain.streams_checked,
+                              "links": chain.links_checked},
+                  "keyed": chain.keyed,
+                  **{k: chain_report[k] for k in ("seal", "notes", "problems")}},
+        "decisions": {"checked": decisions.checked, "problems": decisions.problems},
+    }
+    if views is not None:
+        found = verify_views(app, views, book, upto=upto)
+        checks["views"] = {"checked": found.checked, "problems": found.problems}
+    problems = chain.problem_count + sum(len(c["problems"]) for name, c in checks.items()
+                                         if name != "chain")
+    return {"position": upto, "clean": problems == 0, "problems": problems, **checks}

@@ -445,37 +445,20 @@ def audit_verify(
 ) -> None:
     """Check the hash chain, re-decide every recorded decision under the policy version that
     took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise."""
-    from adapters.audit import verify_decisions, verify_views
-    from adapters.chain import audit_key, verify_chain
+    from adapters.audit import AuditUnavailable, run_audit
 
     book = _book(policies)
     with _ledger(db, policies) as ledger:
-        head = ledger.app.recorder.max_notification_id() or 0
-        upto = head if at_position is None else min(at_position, head)
         try:
-            chain = verify_chain(ledger.app, audit_key(), upto=upto,
-                                 expected_seal=_seal(expect_seal))
-        except LedgerError as e:
-            _fail(f"audit: {e}", 2)
-        wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
-        if wrong:
-            _fail(f"audit: {wrong[0].message}", 2)
-        decisions = verify_decisions(ledger.app, book, upto=upto)
-        checks: dict[str, Any] = {
-            "chain": {"checked": {"events": chain.events_checked,
-                                  "streams": chain.streams_checked,
-                                  "links": chain.links_checked},
-                      "keyed": chain.keyed, **{k: v for k, v in chain.as_dict().items()
-                                               if k in ("seal", "notes", "problems")}},
-            "decisions": {"checked": decisions.checked, "problems": decisions.problems},
-        }
-        if views:
-            with _views(ledger, db) as live:
-                found = verify_views(ledger.app, live, book, upto=upto)
-            checks["views"] = {"checked": found.checked, "problems": found.problems}
-    problems = chain.problem_count + sum(len(c["problems"]) for n, c in checks.items()
-                                         if n != "chain")
-    result = {"position": upto, "clean": problems == 0, "problems": problems, **checks}
+            if views:
+                with _views(ledger, db) as live:
+                    result = run_audit(ledger.app, book, live, at_position, _seal(expect_seal))
+            else:
+                result = run_audit(ledger.app, book, None, at_position, _seal(expect_seal))
+        except AuditUnavailable as e:
+            _fail(str(e), 2)
+    checks = {k: result[k] for k in ("chain", "decisions", "views") if k in result}
+    upto, problems = result["position"], result["problems"]
     if json_out:
         out.print_json(data=result)
     else:
@@ -488,13 +471,15 @@ def audit_verify(
                                 for k, v in c["checked"].items())
             table.add_row(name, checked, str(len(c["problems"])))
         out.print(table)
-        if not chain.keyed:
+        chain = result["chain"]
+        if not chain["keyed"]:
             err.print("warning: BENEFITPOOL_AUDIT_KEY is not set; the chain was checked with "
                       "the public development key and proves only that nothing was damaged "
                       "by accident.")
-        if chain.seal is not None:
+        if chain["seal"] is not None:
             out.print(f"seal (keep it outside the database; check later with --expect-seal): "
-                      f"{chain.seal.position}:{chain.seal.log_link}", highlight=False)
+                      f"{chain['seal']['position']}:{chain['seal']['log_link']}",
+                      highlight=False)
         for c in checks.values():
             for p in c["problems"]:
                 out.print(_problem_line(p), highlight=False, markup=False, soft_wrap=True)

@@ -531,37 +531,16 @@ class Service:
         return self._respond(token, summary)
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
-        from adapters.audit import verify_decisions, verify_views
-        from adapters.chain import ChainError, audit_key, verify_chain
+        from adapters.audit import AuditUnavailable, run_audit
 
         self._check_region(token, "", "an audit of the whole ledger")
-        app, book = self.ledger.app, self.ledger.policies
-        head = app.recorder.max_notification_id() or 0
-        upto = head if at_position is None else min(at_position, head)
-        try:
-            chain = verify_chain(app, audit_key(), upto=upto)
-        except (ChainError, LedgerError) as e:
-            raise ApiError(409, "audit_unavailable", f"audit: {e}") from None
-        wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
-        if wrong:
-            raise ApiError(409, "audit_key_mismatch", f"audit: {wrong[0].message}")
-        decisions = verify_decisions(app, book, upto=upto)
-        checks: dict[str, Any] = {
-            "chain": {"checked": {"events": chain.events_checked,
-                                  "streams": chain.streams_checked,
-                                  "links": chain.links_checked},
-                      "keyed": chain.keyed, **{k: v for k, v in chain.as_dict().items()
-                                               if k in ("seal", "notes", "problems")}},
-            "decisions": {"checked": decisions.checked, "problems": decisions.problems},
-        }
-        if views:
-            with self.views_lock:  # no catch-up of this process moves the views meanwhile
-                found = verify_views(app, self.views, book, upto=upto)
-            checks["views"] = {"checked": found.checked, "problems": found.problems}
-        problems = chain.problem_count + sum(len(c["problems"]) for n, c in checks.items()
-                                             if n != "chain")
-        return self._respond(token, {"position": upto, "clean": problems == 0,
-                                     "problems": problems, **checks})
+        with self.views_lock:  # no catch-up of this process moves the views meanwhile
+            try:
+                report = run_audit(self.ledger.app, self.ledger.policies,
+                                   self.views if views else None, at_position)
+            except AuditUnavailable as e:
+                raise ApiError(409, e.reason, str(e)) from None
+        return self._respond(token, report)
 
     def audit_trail(self, token: Token, ref: str, year: int) -> JSON:
         from adapters.trail import audit_trail
