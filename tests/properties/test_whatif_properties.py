@@ -1,5 +1,6 @@
 """The two what-if engines agree to the fen, and the empty patch gives back the record (and
-the audit finds every recorded decision of every such history re-decided alike).
+the audit finds every recorded decision of every such history re-decided alike), on SQLite and
+on PostgreSQL.
 
 Histories are generated counties of a random regime and seed; patches change random
 outpatient keys and, sometimes, the rules that decide who is covered from when.
@@ -12,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from conftest import stores
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,8 +66,7 @@ def patches(draw: st.DrawFn) -> dict:
     return patch
 
 
-def county(tmp: Path, regime: str, seed: int, households: int):
-    url = f"sqlite:///{tmp / 'l.db'}"
+def county(url: str, regime: str, seed: int, households: int):
     ledger = open_ledger(url, BOOK)
     lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
     list(ledger.execute_lines(lines, batch_size=97))
@@ -75,13 +76,17 @@ def county(tmp: Path, regime: str, seed: int, households: int):
     return ledger, views, Scope(policy.region, policy.year)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Each example makes its own store (the store kind is a plain parameter, not shared state).
+QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=QUIET)
 @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
        households=st.integers(1, 12), patch=patches())
 def test_the_fast_and_the_exact_engine_settle_every_claim_alike(
-        regime: str, seed: int, households: int, patch: dict) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        ledger, views, scope = county(Path(tmp), regime, seed, households)
+        store_kind: str, regime: str, seed: int, households: int, patch: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:
+        ledger, views, scope = county(made.new(), regime, seed, households)
         reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
         history = read_history(ledger.app, BOOK, scope)
         exact = exact_whatif(history, reform)
@@ -93,14 +98,13 @@ def test_the_fast_and_the_exact_engine_settle_every_claim_alike(
         ledger.app.close()
 
 
-@settings(max_examples=max(1, EXAMPLES // 3), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(1, EXAMPLES // 3), deadline=None, suppress_health_check=QUIET)
 @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
        households=st.integers(1, 12))
 def test_the_empty_patch_reproduces_the_recorded_decisions_exactly(
-        regime: str, seed: int, households: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        ledger, views, scope = county(Path(tmp), regime, seed, households)
+        store_kind: str, regime: str, seed: int, households: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:
+        ledger, views, scope = county(made.new(), regime, seed, households)
         reform = apply_patch(BOOK, {}, "patch", scope.region, scope.year)
         history = read_history(ledger.app, BOOK, scope)
         exact = exact_whatif(history, reform)
