@@ -21,6 +21,7 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     JSONTranscoder,
     RecordConflictError,
+    StoredEvent,
     Transcoding,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
@@ -169,6 +170,22 @@ class LedgerApplication(Application):
         rows = self._events_of("DISTINCT originator_id", ids)
         return None if rows is None else {_uuid(row[0]) for row in rows}
 
+    def aggregates(self, ids: Iterable[UUID]) -> dict[UUID, Any] | None:
+        """These aggregates (those that exist), rebuilt from their events read in one query
+        per 500 ids (SQLite) or one query (PostgreSQL); None where the store offers no such
+        query. The same events, mapper and fold as `repository.get`, fewer round trips."""
+        rows = self._events_of("originator_id, originator_version, topic, state", ids)
+        if rows is None:
+            return None
+        found: dict[UUID, Any] = {}
+        to_domain_event = self.mapper.to_domain_event
+        for oid, version, topic, state in sorted(rows, key=lambda r: (str(r[0]), r[1])):
+            uid = _uuid(oid)
+            event = to_domain_event(StoredEvent(originator_id=uid, originator_version=version,
+                                                topic=topic, state=bytes(state)))
+            found[uid] = event.mutate(found.get(uid))
+        return found
+
     def event_positions(self, ids: Iterable[UUID]) -> list[tuple[int, UUID, int]] | None:
         """(log position, originator id, version) of every event of these aggregates; None
         where the store offers no such query."""
@@ -274,6 +291,16 @@ class BatchUnitOfWork:
             return
         for i in wanted - existing:
             self.cache[i] = None
+
+    def preload(self, ids: Iterable[UUID]) -> None:
+        """Load in one query the existing aggregates a batch will read that no cache holds."""
+        wanted = {i for i in ids if i not in self.cache
+                  and (self.shared is None or self.shared.get(i) is None)}
+        if len(wanted) < 2:
+            return
+        loaded = self.app.aggregates(wanted)
+        if loaded is not None:
+            self.cache.update(loaded)
 
     def person(self, key: str) -> Person | None:
         return self._get(person_id(key))
@@ -397,6 +424,7 @@ class Ledger:
                 _back_off(attempt)
             uow = BatchUnitOfWork(self.app, self.cache)
             uow.prefetch(_lookups(batch))
+            uow.preload(_reads(batch))
             events: list[Any] = []
             try:
                 results = [self._apply(uow, number, parsed, events, strict=True)
@@ -530,6 +558,20 @@ class Ledger:
             "as_of": as_of.isoformat() if as_of else None,
             "rule": policy.ref if policy else None,
         }
+
+
+def _reads(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
+    """The ids of persons a batch's commands will read (most of them exist already)."""
+    for _, parsed in batch:
+        if isinstance(parsed, Rejected):
+            continue
+        command = parsed[1]
+        person = getattr(command, "person", None)
+        if person is not None and not isinstance(command, c.Register):
+            yield person_id(person.key)
+        head = getattr(command, "household_head", None)
+        if head is not None:
+            yield person_id(head.key)
 
 
 def _back_off(attempt: int) -> None:
