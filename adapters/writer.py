@@ -3,6 +3,7 @@ arrival order and saves each group of them in one transaction (ADR 22)."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 from adapters.ledger import Ledger
 
 MAX_GROUP = 256
+log = logging.getLogger(__name__)
 
 
 class _Stop:
@@ -77,6 +79,12 @@ class GroupWriter:
             self._apply(group)
 
     def _apply(self, group: list[tuple[Any, Any, Future]]) -> None:
+        commands = [command for command, _, _ in group if command is not None]
+        if len(commands) > 1:
+            try:
+                self.ledger.warm(commands)
+            except Exception:  # only a shortcut: every read falls back to the store
+                log.warning("loading a group's persons at once failed", exc_info=True)
         runnable = []
         for command, check, future in group:
             try:
