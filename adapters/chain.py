@@ -24,6 +24,7 @@ import hmac
 import os
 import sqlite3
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
@@ -216,16 +217,16 @@ _INSERT_LINKS = "INSERT INTO {chain} VALUES ({p},{p}{uuid},{p},{p},{p})"
 # --- reading the store ------------------------------------------------------------------------
 
 
-class _Reader:
+class _Reader(ABC):
     """Reads the events and the chain through one connection, inside its transaction, as
     plain tuples: originator ids as hex text, state and links as bytes, on either store."""
 
     def __init__(self, sql: _Sql) -> None:
         self.sql = sql
 
+    @abstractmethod
     def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """A large result, a page at a time."""
-        raise NotImplementedError
 
     def all(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.stream(template, params))
@@ -234,9 +235,9 @@ class _Reader:
         found = self.all(template, params)
         return found[0] if found else None
 
+    @abstractmethod
     def has_chain(self) -> bool:
         """Whether both of the chain's tables exist."""
-        raise NotImplementedError
 
 
 class _SQLiteReader(_Reader):
@@ -289,7 +290,7 @@ def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
 # --- the recorders ----------------------------------------------------------------------------
 
 
-class _ChainWriter:
+class _ChainWriter(ABC):
     """What both chained recorders share: the links of one transaction's events, the key
     check, the adoption of events older than the chain, and the cache of streams' last links.
 
@@ -313,13 +314,13 @@ class _ChainWriter:
         self._select_previous_link = sql(_PREVIOUS_LINK)
         self._select_previous_log_link = sql(_PREVIOUS_LOG_LINK)
 
+    @abstractmethod
     def _reader(self, c: Any) -> _Reader:
         """A reader on the connection of the transaction `c` belongs to."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _write_links(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert chain rows; ChainError if a position already has one."""
-        raise NotImplementedError
 
     def _committed(self, written: dict[str, tuple[int, bytes]]) -> None:
         """Only after the commit may the caches believe what was written."""
