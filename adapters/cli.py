@@ -590,34 +590,33 @@ def whatif(
         raise typer.Exit(1)
 
 
+RegionOption = Annotated[str | None, typer.Option("--region", help="Region code or prefix.")]
+YearOption = Annotated[int | None, typer.Option("--year")]
+
+
+def _region_report(query: Any, title: str, region: str | None, year: int | None,
+                   json_out: bool, csv_out: bool, db: str | None,
+                   policies: Path | None) -> None:
+    rows = _from_views(db, policies, query, region, year)
+    _report(rows, f"{title} {region or 'all regions'} {year or ''}".strip(), json_out, csv_out)
+
+
 @report_app.command("fund")
-def report_fund(
-    region: Annotated[str | None, typer.Option("--region", help="Region code or prefix.")] = None,
-    year: Annotated[int | None, typer.Option("--year")] = None,
-    json_out: JsonOption = False,
-    csv_out: CsvOption = False,
-    db: DbOption = None,
-    policies: PoliciesOption = None,
-) -> None:
+def report_fund(region: RegionOption = None, year: YearOption = None,
+                json_out: JsonOption = False, csv_out: CsvOption = False, db: DbOption = None,
+                policies: PoliciesOption = None) -> None:
     """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
-    rows = _from_views(db, policies, queries.fund_report, region, year)
-    _report(rows, f"Fund ledger {region or 'all regions'} {year or ''}".strip(), json_out,
-            csv_out)
+    _region_report(queries.fund_report, "Fund ledger", region, year, json_out, csv_out, db,
+                   policies)
 
 
 @report_app.command("enrollment")
-def report_enrollment(
-    region: Annotated[str | None, typer.Option("--region", help="Region code or prefix.")] = None,
-    year: Annotated[int | None, typer.Option("--year")] = None,
-    json_out: JsonOption = False,
-    csv_out: CsvOption = False,
-    db: DbOption = None,
-    policies: PoliciesOption = None,
-) -> None:
+def report_enrollment(region: RegionOption = None, year: YearOption = None,
+                      json_out: JsonOption = False, csv_out: CsvOption = False,
+                      db: DbOption = None, policies: PoliciesOption = None) -> None:
     """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
-    rows = _from_views(db, policies, queries.enrollment_report, region, year)
-    _report(rows, f"Enrollment {region or 'all regions'} {year or ''}".strip(), json_out,
-            csv_out)
+    _region_report(queries.enrollment_report, "Enrollment", region, year, json_out, csv_out,
+                   db, policies)
 
 
 @views_app.command("status")
