@@ -26,7 +26,7 @@ import sqlite3
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from itertools import islice
 from typing import Any
 from uuid import UUID
@@ -327,17 +327,27 @@ class _ChainWriter(ABC):
         self._key_checked = True
         self._remember(written)
 
-    def _link(self, c: Any, events: list[tuple[str, int, str, bytes, int]]
+    def _link(self, c: Any, events: list[tuple[str, int, str, bytes, int]],
+              known: dict[str, tuple[int, bytes]] | None = None,
+              last_log: tuple[int, bytes] | None | bool = False
               ) -> dict[str, tuple[int, bytes]]:
         """Write the chain rows of the events (hex id, version, topic, state, notification
-        id) just inserted in the transaction `c`; returns the streams' new last links."""
+        id) just inserted in the transaction `c`; returns the streams' new last links.
+
+        `known` holds streams' latest (version, link) and `last_log` the log's latest
+        (notification id, log link), or None for an empty chain, when the caller read them
+        under the write lock before inserting (False: not read, read them here)."""
         first = min(e[4] for e in events)
         if not self._key_checked:
             self._check_key(c, first)
-        c.execute(self._select_previous_log_link, (first,))
-        found = c.fetchone()
-        log_link = found[0] if found is not None else GENESIS
-        chained = self._chain(c, events, log_link)
+            last_log = False  # events older than the chain may just have been adopted
+        if last_log is False or (last_log is not None and last_log[0] >= first):
+            c.execute(self._select_previous_log_link, (first,))
+            found = c.fetchone()
+            log_link = found[0] if found is not None else GENESIS
+        else:
+            log_link = last_log[1] if last_log is not None else GENESIS
+        chained = self._chain(c, events, log_link, known or {})
         if chained is None:  # versions or positions out of order: link them sorted
             chained = self._chain_sorted(c, events, log_link)
         rows, written = chained
@@ -345,8 +355,8 @@ class _ChainWriter(ABC):
         return written
 
     def _chain(self, c: Any, events: list[tuple[str, int, str, bytes, int]],
-               log_link: bytes) -> tuple[list[tuple[Any, ...]], dict[str, tuple[int, bytes]]
-                                         ] | None:
+               log_link: bytes, known: dict[str, tuple[int, bytes]]
+               ) -> tuple[list[tuple[Any, ...]], dict[str, tuple[int, bytes]]] | None:
         """Chain rows for events in notification order whose streams' versions ascend;
         None if they do not. (`Mac.link` and `Mac.log_link`, inlined: this runs per event.)"""
         inner, outer = self._mac._inner.copy, self._mac._outer.copy
@@ -374,6 +384,8 @@ class _ChainWriter(ABC):
                 previous = GENESIS
             else:
                 cached = last.get(oid)
+                if cached is None or cached[0] != version - 1:
+                    cached = known.get(oid)
                 previous = (cached[1] if cached is not None and cached[0] == version - 1
                             else self._previous_link(c, oid, version, None))
             o = oid.encode("utf-8")
@@ -430,6 +442,22 @@ class _ChainWriter(ABC):
         if found is not None and (in_batch is None or found[0] > in_batch[0]):
             return found[1]
         return in_batch[1] if in_batch is not None else GENESIS
+
+    def _uncached_streams(self, events: Iterable[tuple[str, int]]) -> list[str]:
+        """The streams (hex ids) whose first event here continues a stream whose previous
+        link is not in the cache."""
+        seen: set[str] = set()
+        wanted = []
+        last = self._last
+        for oid, version in events:
+            if oid in seen:
+                continue
+            seen.add(oid)
+            if version > FIRST_VERSION:
+                cached = last.get(oid)
+                if cached is None or cached[0] != version - 1:
+                    wanted.append(oid)
+        return wanted
 
     def _remember(self, written: dict[str, tuple[int, bytes]]) -> None:
         last = self._last
@@ -530,14 +558,23 @@ class ChainedPostgresRecorder(_ChainWriter, PostgresApplicationRecorder):
         self._insert_returning = PgSQL(
             "INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT originator_id, originator_version, topic, state "
-            "FROM unnest(%s::{schema}.{kind}[]) "
+            "FROM unnest(%b::{schema}.{kind}[]) "
             "RETURNING originator_id, originator_version, notification_id").format(
             events=PgSQL(sql.events), schema=Identifier(datastore.schema),
             kind=Identifier(self.stored_event_type_name))
+        self._select_latest_links = sql(
+            "SELECT l.* FROM unnest(%s::uuid[]) AS w(id) CROSS JOIN LATERAL ("
+            "SELECT e.originator_id, e.originator_version, c.link FROM {events} e "
+            "JOIN {chain} c ON c.notification_id=e.notification_id "
+            "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version "
+            "WHERE e.originator_id=w.id ORDER BY e.originator_version DESC LIMIT 1) l")
+        self._select_last_log_link = sql(
+            "SELECT notification_id, log_link FROM {chain} ORDER BY notification_id DESC "
+            "LIMIT 1")
         self._insert_links = sql(
             "INSERT INTO {chain} (notification_id, originator_id, originator_version, link, "
-            "log_link) SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], "
-            "%s::bytea[], %s::bytea[])")
+            "log_link) SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::bigint[], "
+            "%b::bytea[], %b::bytea[])")
 
     def create_table(self) -> None:
         schema = self.datastore.schema
@@ -550,23 +587,44 @@ class ChainedPostgresRecorder(_ChainWriter, PostgresApplicationRecorder):
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
+        """Two round trips in pipeline mode: (lock, notify, the uncached streams' latest
+        links, the log's latest link, the insert), then (the chain rows, commit)."""
         if not stored_events:
             return []
-        with self.datastore.get_connection() as conn, conn.transaction(), \
-                conn.cursor(row_factory=tuple_row) as c:
+        rows = [(s.originator_id if isinstance(s.originator_id, UUID)
+                 else UUID(s.originator_id), s.originator_version, s.topic, s.state)
+                for s in stored_events]
+        # The first write checks the key and may adopt older events, reading a page at a
+        # time through server-side cursors, which pipeline mode does not offer.
+        pipelined = self._key_checked
+        wanted = (self._uncached_streams((oid.hex, version) for oid, version, _, _ in rows)
+                  if pipelined else [])
+        with self.datastore.get_connection() as conn, \
+                conn.pipeline() if pipelined else nullcontext() as pipeline, \
+                conn.transaction(), conn.cursor(row_factory=tuple_row) as c, \
+                conn.cursor(row_factory=tuple_row) as streams, \
+                conn.cursor(row_factory=tuple_row) as log, \
+                conn.cursor(row_factory=tuple_row) as inserted:
             self._lock_table(c)
             self._notify_channel(c)
-            c.execute(self._insert_returning, ([self.construct_pg_stored_event(
-                s.originator_id, s.originator_version, s.topic, s.state)
-                for s in stored_events],))
-            positions = {(oid, version): nid for oid, version, nid in c.fetchall()}
-            events = []
-            for s in stored_events:
-                oid = s.originator_id if isinstance(s.originator_id, UUID) else UUID(
-                    s.originator_id)
-                events.append((oid.hex, s.originator_version, s.topic, s.state,
-                               positions[(oid, s.originator_version)]))
-            written = self._link(c, events)
+            if wanted:  # read under the lock: nobody can extend these streams meanwhile
+                streams.execute(self._select_latest_links, ([UUID(w) for w in wanted],))
+            if pipelined:
+                log.execute(self._select_last_log_link)
+            inserted.execute(self._insert_returning, ([self.construct_pg_stored_event(
+                oid, version, topic, state) for oid, version, topic, state in rows],))
+            if pipeline is not None:
+                pipeline.sync()
+            positions = {(oid, version): nid for oid, version, nid in inserted.fetchall()}
+            events = [(oid.hex, version, topic, state, positions[(oid, version)])
+                      for oid, version, topic, state in rows]
+            known = ({oid.hex: (version, bytes(link))
+                      for oid, version, link in streams.fetchall()} if wanted else {})
+            last_log: tuple[int, bytes] | None | bool = False
+            if pipelined:
+                found = log.fetchone()
+                last_log = (found[0], bytes(found[1])) if found is not None else None
+            written = self._link(c, events, known, last_log)
         self._committed(written)
         return [e[4] for e in events]
 

@@ -786,7 +786,7 @@ def serve(
     url = database_url(db)
     book = _book(policies)
     try:
-        api = create_app(url, book)  # opens the store and creates missing tables
+        api = create_app(url, book, long_running=True)  # opens the store, creates tables
     except (StoreError, LedgerError) as e:
         _fail(str(e), 2)
     except Exception as e:  # the store library raises its own error types

@@ -14,6 +14,7 @@ concurrency.
 """
 
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -31,14 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters.ledger import MAX_LINE, Ledger, decode_line, open_ledger
+from adapters.ledger import MAX_LINE, Ledger, Prepared, decode_line, open_ledger
 from adapters.personal import mask_number, mask_text
 from adapters.tokens import Token, TokenStore
 from adapters.views_store import open_views
-from adapters.writer import GroupWriter
+from adapters.writer import GroupWriter, freeze_long_lived
 from domain import commands as c
 from domain.aggregates import claim_ref_id, person_id
-from domain.commands import OPS, PAYER_RELATIONS, parse_command
+from domain.commands import OPS, PAYER_RELATIONS
 from domain.errors import InvalidInput, LedgerError, PolicyError, Rejected
 from domain.identity import PersonRef, parse_person_ref
 from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES, PolicyBook
@@ -51,6 +52,7 @@ log = logging.getLogger("benefitpool.http")
 #: The largest body read, in bytes (a command line is at most MAX_LINE characters, each at
 #: most 4 bytes of UTF-8); a body over MAX_LINE characters is refused 413 as well.
 MAX_BODY_BYTES = 4 * MAX_LINE
+FREEZE_EVERY = 2_000  # commands between two gc.freeze() in a long-running server (ADR 23)
 
 # --- reasons and statuses ----------------------------------------------------------------------
 
@@ -342,13 +344,14 @@ class Service:
     """The ledger, its views and the tokens of one process, with the locks that make the
     ledger safe to share between request threads."""
 
-    def __init__(self, ledger: Ledger, views: LedgerViews, tokens: TokenStore) -> None:
+    def __init__(self, ledger: Ledger, views: LedgerViews, tokens: TokenStore,
+                 freeze_every: int | None = None) -> None:
         self.ledger = ledger
         self.views = views
         self.tokens = tokens
         #: The ledger and its aggregate cache are not thread-safe: one writer thread applies
         #: every command, saving what queued up meanwhile in one transaction (ADR 22).
-        self.writer = GroupWriter(ledger)
+        self.writer = GroupWriter(ledger, freeze_every=freeze_every)
         #: One catch-up of the views at a time in this process.
         self.views_lock = threading.Lock()
 
@@ -362,7 +365,8 @@ class Service:
     async def command(self, token: Token, raw: bytes, path_op: str | None) -> JSON:
         """Validate on the event loop, apply on the writer thread, answer after the commit."""
         started = time.perf_counter()
-        data, command, op = self._prepare(token, raw, path_op)
+        data, prepared, op = self._prepare(token, raw, path_op)
+        command = prepared.parsed[1]
 
         def check_region() -> None:  # on the writer thread: it reads the ledger's state
             region = self._command_region(command)
@@ -371,7 +375,7 @@ class Service:
                                f"token's region {token.region or '(all)'}", op=op)
 
         try:
-            result = await asyncio.wrap_future(self.writer.submit_future(data, check_region))
+            result = await asyncio.wrap_future(self.writer.submit_future(prepared, check_region))
         except Rejected as e:  # the store refuses every write (e.g. another audit key)
             raise ApiError(503, e.reason, e.message, op=op) from None
         except LedgerError as e:
@@ -385,7 +389,7 @@ class Service:
         return self._respond(token, result, status, _ids_of(data))
 
     def _prepare(self, token: Token, raw: bytes, path_op: str | None
-                 ) -> tuple[dict[str, Any], Any, str | None]:
+                 ) -> tuple[dict[str, Any], Prepared, str | None]:
         data = _decode_object(raw, path_op)
         if path_op is not None:
             if data.get("op") is not None and data.get("op") != path_op:
@@ -397,11 +401,11 @@ class Service:
         op = op if isinstance(op, str) else None
         if op in OPS and not token.may(op):
             raise ApiError(403, "forbidden", f"a {token.role} token may not send {op}", op=op)
-        try:
-            command = parse_command(data)
-        except InvalidInput as e:
-            raise ApiError(422, e.reason, e.message, op=op) from None
-        return data, command, op
+        prepared = self.ledger.prepare(data)
+        if isinstance(prepared.parsed, InvalidInput):
+            e = prepared.parsed
+            raise ApiError(422, e.reason, e.message, op=op)
+        return data, prepared, op
 
     def _command_region(self, command: Any) -> str | None:
         """The region a command acts in (ADR 20); None when the ledger will refuse it as
@@ -560,7 +564,8 @@ class Service:
             return _error(503, "store_unavailable", "the store cannot be read")
         return JSON({"status": "ok", "position": position,
                      "writer": {"groups": self.writer.groups,
-                                "commands": self.writer.commands}})
+                                "commands": self.writer.commands,
+                                "frozen_objects": gc.get_freeze_count()}})
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -680,15 +685,18 @@ _HTTP_REASONS = {400: "invalid_input", 401: "unauthorized", 403: "forbidden",
 
 
 def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
-               audit_key: bytes | None = None) -> FastAPI:
+               audit_key: bytes | None = None, long_running: bool = False) -> FastAPI:
     """The HTTP API on the store at `url` (created if missing), deciding by `book`. Tokens are
     read from the store's `api_token` table unless a `TokenStore` is given. The store stays
     open for the app's life (an app may be started and stopped more than once, as test
-    clients do): `app.state.service.close()` closes it."""
+    clients do): `app.state.service.close()` closes it. A `long_running` app (a server
+    process's only one) keeps its long-lived objects out of full garbage collections (ADR 23):
+    what is alive once it is built, and again every FREEZE_EVERY commands."""
     ledger = open_ledger(url, book, audit_key=audit_key)
     try:
         views = open_views(ledger, url)
-        service = Service(ledger, views, tokens or TokenStore(views.engine))
+        service = Service(ledger, views, tokens or TokenStore(views.engine),
+                          freeze_every=FREEZE_EVERY if long_running else None)
     except Exception:
         ledger.app.close()
         raise
@@ -844,6 +852,8 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
     def health() -> JSON:
         return service.health()
 
+    if long_running:
+        freeze_long_lived()
     return app
 
 
@@ -857,4 +867,5 @@ def app_from_env() -> FastAPI:
     from adapters.store import database_url
 
     folder = os.environ.get("BENEFITPOOL_POLICIES")
-    return create_app(database_url(), load_policy_book(Path(folder) if folder else None))
+    return create_app(database_url(), load_policy_book(Path(folder) if folder else None),
+                      long_running=True)

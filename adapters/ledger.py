@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from attrs import frozen
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -224,6 +225,14 @@ class LedgerApplication(Application):
             return None
 
 
+@frozen
+class Prepared:
+    """A command parsed ahead of its batch: `(op, command)` or the `InvalidInput` that
+    rejects it."""
+
+    parsed: Any
+
+
 class AggregateCache:
     """Aggregates as last saved by this process, so a batch need not replay their events.
 
@@ -368,10 +377,11 @@ class Ledger:
         """Apply one decoded command object; returns its result object."""
         return self._run_batch([(line, self._parse(command))])[0]
 
-    def warm(self, commands: list[dict[str, Any]]) -> None:
-        """Load into the cache, in one query, the persons these commands will read (a server
-        checks a command's region on them before the command is decided)."""
-        batch = [(n, self._parse(command)) for n, command in enumerate(commands, start=1)]
+    def warm(self, commands: list[dict[str, Any] | Prepared]) -> None:
+        """Load into the cache, in one query, the persons these commands (decoded objects or
+        `prepare`d) will read (a server checks a command's region on them before the command
+        is decided)."""
+        batch = [(n, self._prepared(command)) for n, command in enumerate(commands, start=1)]
         wanted = {i for i in _reads(batch) if self.cache.get(i) is None}
         if len(wanted) < 2:
             return
@@ -379,10 +389,20 @@ class Ledger:
         if loaded:
             self.cache.put_all(loaded.values())
 
-    def execute_many(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Apply decoded command objects in order, saved together in one transaction."""
-        return self._run_batch([(n, self._parse(command))
+    def execute_many(self, commands: list[dict[str, Any] | Prepared]
+                     ) -> list[dict[str, Any]]:
+        """Apply decoded (or `prepare`d) command objects in order, saved together in one
+        transaction."""
+        return self._run_batch([(n, self._prepared(command))
                                 for n, command in enumerate(commands, start=1)])
+
+    def prepare(self, data: Any) -> Prepared:
+        """A decoded command object parsed once, to be applied later (an invalid one is kept
+        as its rejection and answered as such)."""
+        return Prepared(self._parse(data))
+
+    def _prepared(self, command: dict[str, Any] | Prepared) -> Any:
+        return command.parsed if isinstance(command, Prepared) else self._parse(command)
 
     def execute_lines(self, lines: Iterable[str], batch_size: int = 1000,
                       progress: Callable[[int], None] | None = None,

@@ -622,6 +622,22 @@ def test_two_ledgers_writing_one_store_keep_one_whole_chain(store_url: str,
     assert report.events_checked == len(streams_events(url))
 
 
+def test_a_group_extending_many_streams_another_writer_wrote_links_each_to_its_predecessor(
+        store_url: str, book: PolicyBook) -> None:
+    writer = open_ledger(store_url, book, audit_key=KEY)
+    assert all(r["status"] == "ok" for r in run(writer, family()))
+    newcomer = open_ledger(store_url, book, audit_key=KEY)  # has cached no stream's link
+    results = newcomer.execute_many([claim(f"N-{i}", HEAD if i % 2 else WIFE, "20.00")
+                                     for i in range(6)])
+    assert all(r["status"] == "ok" for r in results)
+    run(writer, [claim("W-1", HEAD, "10.00")])  # the first writer's cached link is stale
+    writer.app.close()
+    newcomer.app.close()
+    report = verify(store_url)
+    assert report.ok, report.problems
+    assert report.events_checked == len(streams_events(store_url))
+
+
 class UnchainedApplication(LedgerApplication):
     """The ledger as it was before the chain: the library's own recorder."""
 

@@ -3,6 +3,7 @@ groups, each caller answered with its own result after its group committed."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,3 +74,32 @@ def test_every_caller_of_a_group_hears_when_the_store_refuses_the_write(
     finally:
         writer.close()
     assert ledger.app.recorder.max_notification_id() in (None, 0)
+
+
+def test_a_long_running_writer_keeps_its_long_lived_objects_out_of_full_collections(
+        store_url: str, book) -> None:
+    gc.unfreeze()
+    ledger = open_ledger(store_url, book)
+    writer = GroupWriter(ledger, freeze_every=3)
+    try:
+        for command in family():
+            assert writer.submit(command)["status"] == "ok"
+        assert gc.get_freeze_count() > 0  # family() sends more than three commands
+        # the ledger, alive before the first freeze, is no longer scanned by the collector
+        assert not any(o is ledger for o in gc.get_objects())
+    finally:
+        writer.close()
+        gc.unfreeze()  # give this test process's objects back to the collector
+
+
+def test_a_writer_without_a_freeze_interval_leaves_the_collector_alone(store_url: str,
+                                                                       book) -> None:
+    gc.unfreeze()
+    ledger = open_ledger(store_url, book)
+    writer = GroupWriter(ledger)
+    try:
+        for command in family():
+            assert writer.submit(command)["status"] == "ok"
+        assert gc.get_freeze_count() == 0
+    finally:
+        writer.close()
