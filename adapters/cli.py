@@ -772,6 +772,9 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Worker processes (each with its own ledger).")] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    ledger_process: Annotated[bool, typer.Option(
+        help="Apply commands in one ledger process that every worker sends them to (the "
+             "default); without it each worker applies its own.")] = True,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
@@ -780,6 +783,7 @@ def serve(
     import uvicorn
 
     from adapters.http import create_app, log_config
+    from adapters.ledger_process import LedgerProcess
 
     if log_level not in ("debug", "info", "warning", "error"):
         _fail(f"--log-level must be debug, info, warning or error; got {log_level!r}", 2)
@@ -795,16 +799,46 @@ def serve(
         err.print("warning: no API tokens yet; create one with "
                   "`benefitpool token create --role admin`", highlight=False, markup=False)
     config = log_config(log_level)
-    if workers == 1:
+    if not ledger_process:
+        if workers == 1:
+            try:
+                uvicorn.run(api, host=host, port=port, log_config=config, log_level=log_level)
+            finally:
+                api.state.service.close()
+            return
+        api.state.service.close()
+        _serve_workers(url, policies, host, port, workers, config, log_level, None)
+        return
+    api.state.service.close()  # it checked the store; the ledger process writes to it
+    try:
+        process = LedgerProcess(url, str(policies) if policies is not None else None)
+    except LedgerError as e:
+        _fail(str(e), 2)
+    with process:
+        if workers > 1:
+            _serve_workers(url, policies, host, port, workers, config, log_level,
+                           process.address)
+            return
+        api = create_app(url, book, long_running=True, ledger_address=process.address)
         try:
             uvicorn.run(api, host=host, port=port, log_config=config, log_level=log_level)
         finally:
             api.state.service.close()
-        return
-    api.state.service.close()
+
+
+def _serve_workers(url: str, policies: Path | None, host: str, port: int, workers: int,
+                   config: dict[str, Any], log_level: str, ledger_address: str | None
+                   ) -> None:
+    """`workers` server processes on one port (each builds its app from the environment)."""
+    import uvicorn
+
+    from adapters.http import LEDGER_SOCKET_ENV
+
     os.environ["BENEFITPOOL_DB"] = url
     if policies is not None:
         os.environ["BENEFITPOOL_POLICIES"] = str(policies)
+    if ledger_address is not None:
+        os.environ[LEDGER_SOCKET_ENV] = ledger_address
     uvicorn.run("adapters.http:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_config=config, log_level=log_level)
 

@@ -14,13 +14,14 @@ concurrency.
 """
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -33,12 +34,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.ledger import MAX_LINE, Ledger, Prepared, decode_line, open_ledger
+from adapters.ledger_process import FORBIDDEN, OK, REFUSED, LedgerClient
 from adapters.personal import mask_number, mask_text
 from adapters.tokens import Token, TokenStore
 from adapters.views_store import open_views
-from adapters.writer import GroupWriter, freeze_long_lived
-from domain import commands as c
-from domain.aggregates import claim_ref_id, person_id
+from adapters.writer import FREEZE_EVERY, GroupWriter, freeze_long_lived
 from domain.commands import OPS, PAYER_RELATIONS
 from domain.errors import InvalidInput, LedgerError, PolicyError, Rejected
 from domain.identity import PersonRef, parse_person_ref
@@ -52,7 +52,7 @@ log = logging.getLogger("benefitpool.http")
 #: The largest body read, in bytes (a command line is at most MAX_LINE characters, each at
 #: most 4 bytes of UTF-8); a body over MAX_LINE characters is refused 413 as well.
 MAX_BODY_BYTES = 4 * MAX_LINE
-FREEZE_EVERY = 2_000  # commands between two gc.freeze() in a long-running server (ADR 23)
+LEDGER_SOCKET_ENV = "BENEFITPOOL_LEDGER_SOCKET"  # set by `serve` for its worker processes
 
 # --- reasons and statuses ----------------------------------------------------------------------
 
@@ -348,12 +348,15 @@ class Service:
     ledger safe to share between request threads."""
 
     def __init__(self, ledger: Ledger, views: LedgerViews, tokens: TokenStore,
-                 freeze_every: int | None = None) -> None:
+                 freeze_every: int | None = None, remote: LedgerClient | None = None
+                 ) -> None:
         self.ledger = ledger
         self.views = views
         self.tokens = tokens
         #: The ledger and its aggregate cache are not thread-safe: one writer thread applies
-        #: every command, saving what queued up meanwhile in one transaction (ADR 22).
+        #: every command, saving what queued up meanwhile in one transaction (ADR 22); with a
+        #: ledger process (ADR 24) that thread is there, and this one only reads.
+        self.remote = remote
         self.writer = GroupWriter(ledger, freeze_every=freeze_every)
         #: One catch-up of the views at a time in this process.
         self.views_lock = threading.Lock()
@@ -372,17 +375,21 @@ class Service:
         command = prepared.parsed[1]
 
         def check_region() -> None:  # on the writer thread: it reads the ledger's state
-            region = self._command_region(command)
+            region = self.ledger.command_region(command)
             if region is not None and not token.covers(region):
                 raise ApiError(403, "forbidden", f"this {op} is in a region outside the "
                                f"token's region {token.region or '(all)'}", op=op)
 
-        try:
-            result = await asyncio.wrap_future(self.writer.submit_future(prepared, check_region))
-        except Rejected as e:  # the store refuses every write (e.g. another audit key)
-            raise ApiError(503, e.reason, e.message, op=op) from None
-        except LedgerError as e:
-            raise ApiError(503, "store_unavailable", str(e), op=op) from None
+        if self.remote is not None:
+            result = await self._remote_command(data, token, op)
+        else:
+            try:
+                result = await asyncio.wrap_future(
+                    self.writer.submit_future(prepared, check_region))
+            except Rejected as e:  # the store refuses every write (e.g. another audit key)
+                raise ApiError(503, e.reason, e.message, op=op) from None
+            except LedgerError as e:
+                raise ApiError(503, "store_unavailable", str(e), op=op) from None
         result = dict(result)
         result.pop("line", None)
         status = 200 if result["status"] == "ok" else status_for(result["reason"])
@@ -411,32 +418,22 @@ class Service:
             raise ApiError(422, e.reason, e.message, op=op)
         return data, prepared, op
 
-    def _command_region(self, command: Any) -> str | None:
-        """The region a command acts in (ADR 20); None when the ledger will refuse it as
-        unknown (unknown_person, unknown_claim)."""
-        if isinstance(command, c.Register | c.Enroll):
-            return command.region.code
-        if isinstance(command, c.Claim):  # claim and quote: the facility's county
-            return command.facility_region.code
-        app = self.ledger.app
-        if isinstance(command, c.ReverseClaim):
-            ref = app.get_or_none(claim_ref_id(command.claim_id))
-            household = self._aggregate(ref.household) if ref is not None else None
-            settled = household.claims.get(command.claim_id) if household is not None else None
-            return settled.facility_region if settled is not None else None
-        # pay, grant_subsidy, refund, report_employee_insurance: where the person is enrolled
-        # that year, else where they registered.
-        person = self._aggregate(person_id(command.person.key))
-        if person is None:
-            return None
-        py = person.year(command.year)
-        return py.region if py is not None else person.region
-
-    def _aggregate(self, aggregate_id: Any) -> Any:
-        """An aggregate as this process last saved it, else from the store (writer thread
-        only; a stale copy can only misplace a region check, never a decision)."""
-        cached = self.ledger.cache.get(aggregate_id)
-        return cached if cached is not None else self.ledger.app.get_or_none(aggregate_id)
+    async def _remote_command(self, data: dict[str, Any], token: Token, op: str | None
+                              ) -> dict[str, Any]:
+        """A command applied by the ledger process, its answer mapped as the writer
+        thread's."""
+        try:
+            answer = await self.remote.command(data, token.region)  # type: ignore[union-attr]
+        except LedgerError as e:
+            raise ApiError(503, "store_unavailable", str(e), op=op) from None
+        if answer[0] == FORBIDDEN:
+            raise ApiError(403, "forbidden", f"this {op} is in a region outside the token's "
+                           f"region {token.region or '(all)'}", op=op)
+        if answer[0] == REFUSED:
+            raise ApiError(503, answer[1], answer[2], op=op)
+        if answer[0] != OK:
+            raise ApiError(503, "store_unavailable", answer[1], op=op)
+        return answer[1]
 
     def _respond(self, token: Token, body: Any, status: int = 200,
                  keep: frozenset[str] = frozenset()) -> JSON:
@@ -560,16 +557,21 @@ class Service:
         self._check_region(token, trail["region"], "the person's region")
         return self._respond(token, trail, keep=_keep(ref))
 
-    def health(self) -> JSON:
+    async def health(self) -> JSON:
         try:
-            position = self.ledger.app.recorder.max_notification_id() or 0
+            position = await asyncio.to_thread(self.ledger.app.recorder.max_notification_id)
         except Exception as e:  # the store library raises its own error types
             log.warning("health: the store cannot be read (%s)", type(e).__name__)
             return _error(503, "store_unavailable", "the store cannot be read")
-        return JSON({"status": "ok", "position": position,
-                     "writer": {"groups": self.writer.groups,
-                                "commands": self.writer.commands,
-                                "frozen_objects": gc.get_freeze_count()}})
+        if self.remote is None:
+            writer = {"groups": self.writer.groups, "commands": self.writer.commands,
+                      "frozen_objects": gc.get_freeze_count()}
+        else:
+            try:
+                writer = await self.remote.stats()
+            except LedgerError as e:
+                return _error(503, "store_unavailable", str(e))
+        return JSON({"status": "ok", "position": position or 0, "writer": writer})
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -689,23 +691,34 @@ _HTTP_REASONS = {400: "invalid_input", 401: "unauthorized", 403: "forbidden",
 
 
 def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
-               audit_key: bytes | None = None, long_running: bool = False) -> FastAPI:
+               audit_key: bytes | None = None, long_running: bool = False,
+               ledger_address: str | None = None) -> FastAPI:
     """The HTTP API on the store at `url` (created if missing), deciding by `book`. Tokens are
     read from the store's `api_token` table unless a `TokenStore` is given. The store stays
     open for the app's life (an app may be started and stopped more than once, as test
     clients do): `app.state.service.close()` closes it. A `long_running` app (a server
     process's only one) keeps its long-lived objects out of full garbage collections (ADR 23):
-    what is alive once it is built, and again every FREEZE_EVERY commands."""
+    what is alive once it is built, and again every FREEZE_EVERY commands. With a
+    `ledger_address`, commands go to the ledger process listening there (ADR 24), and this
+    app's ledger only reads."""
     ledger = open_ledger(url, book, audit_key=audit_key)
     try:
         views = open_views(ledger, url)
         service = Service(ledger, views, tokens or TokenStore(views.engine),
-                          freeze_every=FREEZE_EVERY if long_running else None)
+                          freeze_every=FREEZE_EVERY if long_running else None,
+                          remote=LedgerClient(ledger_address) if ledger_address else None)
     except Exception:
         ledger.app.close()
         raise
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if service.remote is not None:  # on the loop that used the connection
+            await service.remote.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="benefitpool", version="1",
         description="The household benefit-pool ledger over HTTP: the commands of the "
                     "command-file contract, queries, reports, what-if and audit. Every "
@@ -860,8 +873,8 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
     @app.get("/health", tags=["access"], operation_id="health",
              summary="Whether the store can be read (no token needed)",
              responses={503: {"model": ErrorBody}})
-    def health() -> JSON:
-        return service.health()
+    async def health() -> JSON:
+        return await service.health()
 
     if long_running:
         freeze_long_lived()
@@ -879,4 +892,5 @@ def app_from_env() -> FastAPI:
 
     folder = os.environ.get("BENEFITPOOL_POLICIES")
     return create_app(database_url(), load_policy_book(Path(folder) if folder else None),
-                      long_running=True)
+                      long_running=True,
+                      ledger_address=os.environ.get(LEDGER_SOCKET_ENV) or None)

@@ -377,6 +377,33 @@ class Ledger:
         """Apply one decoded command object; returns its result object."""
         return self._run_batch([(line, self._parse(command))])[0]
 
+    def command_region(self, command: Any) -> str | None:
+        """The region a parsed command acts in (ADR 20), read from this ledger's state (call
+        it where the ledger's commands run); None when the ledger will refuse the command as
+        unknown (unknown_person, unknown_claim)."""
+        if isinstance(command, c.Register | c.Enroll):
+            return command.region.code
+        if isinstance(command, c.Claim):  # claim and quote: the facility's county
+            return command.facility_region.code
+        if isinstance(command, c.ReverseClaim):
+            ref = self._latest(claim_ref_id(command.claim_id))
+            household = self._latest(ref.household) if ref is not None else None
+            settled = household.claims.get(command.claim_id) if household is not None else None
+            return settled.facility_region if settled is not None else None
+        # pay, grant_subsidy, refund, report_employee_insurance: where the person is enrolled
+        # that year, else where they registered.
+        person = self._latest(person_id(command.person.key))
+        if person is None:
+            return None
+        py = person.year(command.year)
+        return py.region if py is not None else person.region
+
+    def _latest(self, aggregate_id: UUID) -> Any:
+        """An aggregate as this ledger last saved it, else from the store (a stale copy can
+        only misplace a region check, never a decision)."""
+        cached = self.cache.get(aggregate_id)
+        return cached if cached is not None else self.app.get_or_none(aggregate_id)
+
     def warm(self, commands: list[dict[str, Any] | Prepared]) -> None:
         """Load into the cache, in one query, the persons these commands (decoded objects or
         `prepare`d) will read (a server checks a command's region on them before the command

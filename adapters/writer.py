@@ -14,6 +14,7 @@ from typing import Any
 from adapters.ledger import Ledger, Prepared
 
 MAX_GROUP = 256
+FREEZE_EVERY = 2_000  # commands between two gc.freeze() in a long-running server (ADR 23)
 log = logging.getLogger(__name__)
 
 

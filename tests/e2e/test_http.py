@@ -45,10 +45,12 @@ class Api:
     """An app on a store (a SQLite file, a PostgreSQL schema), a client, and a token of every
     kind."""
 
-    def __init__(self, url: str, book: Any) -> None:
+    def __init__(self, url: str, book: Any, ledger_address: str | None = None) -> None:
         self.url = url
-        self.app = create_app(self.url, book)
+        self.app = create_app(self.url, book, ledger_address=ledger_address)
         self.client = TestClient(self.app)
+        if ledger_address is not None:  # one event loop for the app's life, as in a server
+            self.client.__enter__()
         store = self.app.state.service.tokens
         self.tokens = {k: store.create(role, region)[0] for k, (role, region) in TOKENS.items()}
 
@@ -65,6 +67,8 @@ class Api:
         return self.post("/commands", body, who).json()
 
     def close(self) -> None:
+        if self.app.state.service.remote is not None:
+            self.client.__exit__(None, None, None)
         self.client.close()
         self.app.state.service.close()
 

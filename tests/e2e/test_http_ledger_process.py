@@ -1,0 +1,145 @@
+"""Server workers that hand their commands to one ledger process (ADR 24): the same answers
+as a server applying them itself, one writer for every worker, region checks on the ledger's
+state, and clear errors when the ledger process is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import HEAD, WIFE, claim, family
+from test_http import Api, with_family, without_line
+
+from adapters.ledger import open_ledger
+from adapters.ledger_process import LedgerProcess
+from domain.aggregates import household_id
+from domain.money import Money
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ledger_process(store_url: str) -> Iterator[LedgerProcess]:
+    with LedgerProcess(store_url, None) as process:
+        yield process
+
+
+def history() -> list[dict]:
+    return [*family(), claim("P-1", WIFE, "300.00"), claim("P-2", HEAD, "900.00"),
+            claim("P-2", HEAD, "900.00"),  # a re-send: the recorded decision again
+            claim("P-3", WIFE, "nonsense")]
+
+
+def test_commands_through_the_ledger_process_get_the_answers_of_a_server_applying_them(
+        new_store, book) -> None:
+    alone = Api(new_store("alone"), book)
+    with LedgerProcess(new_store("shared"), None) as process:
+        worker = Api(process.url, book, process.address)
+        try:
+            expected = [alone.post("/commands", c) for c in history()]
+            got = [worker.post("/commands", c) for c in history()]
+        finally:
+            worker.close()
+    alone.close()
+    assert [r.status_code for r in got] == [r.status_code for r in expected]
+    assert [without_line(r.json()) for r in got] == [without_line(r.json()) for r in expected]
+
+
+def test_a_payment_outside_the_tokens_region_is_refused_by_the_ledger_process(
+        store_url: str, book, ledger_process: LedgerProcess) -> None:
+    api = with_family(Api(store_url, book, ledger_process.address))
+    try:
+        pay = {"op": "pay", "person": HEAD, "year": 2022, "amount": "380.00",
+               "channel": "cash", "payment_ref": "FAR-1", "at": "2021-11-01T09:00:00+08:00"}
+        far = api.post("/commands/pay", pay, "agency_far")
+        assert far.status_code == 403 and far.json()["reason"] == "forbidden"
+        assert "330102" in far.json()["message"]
+        near = api.post("/commands/pay", pay, "agency")
+        assert near.status_code != 403  # the same command, in the token's region
+    finally:
+        api.close()
+
+
+def test_two_workers_share_one_writer_and_never_overspend_the_pool(
+        store_url: str, book, ledger_process: LedgerProcess) -> None:
+    first = with_family(Api(store_url, book, ledger_process.address))
+    second = Api(store_url, book, ledger_process.address)
+    second.tokens = first.tokens
+    before = first.get("/health").json()["writer"]["commands"]
+    sends = [claim(f"W-{i:03d}", HEAD if i % 2 else WIFE, "40.00") for i in range(120)]
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(
+                lambda ic: (first if ic[0] % 2 else second).post("/commands/claim", ic[1],
+                                                                 "clinic"),
+                enumerate(sends)))
+        health = second.get("/health").json()["writer"]
+    finally:
+        first.close()
+        second.close()
+    assert [a.status_code for a in answers if a.status_code != 200] == [], answers[0].json()
+    assert health["commands"] - before == len(sends)  # one writer applied them all
+    ledger = open_ledger(store_url, book)
+    household = ledger.app.repository.get(household_id(HEAD, 2021))
+    ledger.app.close()
+    assert household.used() == Money.parse("500.00")  # 2 x 250 for the year, never more
+    assert {s["claim_id"] for s in sends} <= set(household.claims)
+
+
+def test_a_stopped_ledger_process_answers_503_with_a_reason_and_records_nothing(
+        store_url: str, book) -> None:
+    process = LedgerProcess(store_url, None)
+    api = with_family(Api(store_url, book, process.address))
+    try:
+        process.close()
+        answer = api.post("/commands/claim", claim("GONE-1", WIFE, "10.00"), "clinic")
+        assert answer.status_code == 503
+        assert answer.json()["reason"] == "store_unavailable"
+        assert "ledger process" in answer.json()["message"]
+        assert api.get("/health").status_code == 503
+    finally:
+        api.close()
+    ledger = open_ledger(store_url, book)
+    household = ledger.app.repository.get(household_id(HEAD, 2021))
+    ledger.app.close()
+    assert "GONE-1" not in household.claims
+
+
+def test_the_ledger_process_stops_when_the_server_that_started_it_is_killed(
+        tmp_path: Path) -> None:
+    script = ("import sys, time\n"
+              "from adapters.ledger_process import LedgerProcess\n"
+              f"p = LedgerProcess('sqlite:///{tmp_path / 'l.db'}', None)\n"
+              "print(p.process.pid, flush=True)\n"
+              "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)  # no chance to clean up
+        parent.wait(timeout=30)
+        for _ in range(300):
+            if not alive(child):
+                break
+            time.sleep(0.1)
+        assert not alive(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its dead parent's reaper) counts as stopped
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
