@@ -201,9 +201,19 @@ def _postgres_sql(schema: str, events_table: str) -> _Sql:
                 position="notification_id", p="%s", uuid="::uuid", postgres=True)
 
 
-# The stream's latest chained version below a given one, through the events' own
-# (originator_id, originator_version) index and the chain's notification id.
+# The stream's latest version below a given one, through the events' own (originator_id,
+# originator_version) index, and its chain row by the chain's notification id. Written so the
+# event is found first: PostgreSQL, given the stream's id on both tables, may otherwise scan
+# the whole chain table for it.
 _PREVIOUS_LINK = (
+    "SELECT e.originator_version, c.link FROM (SELECT {pos} AS pos, originator_id, "
+    "originator_version FROM {events} WHERE originator_id={p}{uuid} AND originator_version<{p} "
+    "ORDER BY originator_version DESC LIMIT 1) e "
+    "JOIN {chain} c ON c.notification_id=e.pos "
+    "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version")
+# The stream's latest *chained* version below a given one: needed only when the latest event
+# has no chain row (a damaged store).
+_PREVIOUS_CHAINED_LINK = (
     "SELECT e.originator_version, c.link FROM {events} e "
     "JOIN {chain} c ON c.notification_id=e.{pos} "
     "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version "
@@ -312,6 +322,7 @@ class _ChainWriter(ABC):
         self._topics: dict[str, bytes] = {}
         self._sql = sql
         self._select_previous_link = sql(_PREVIOUS_LINK)
+        self._select_previous_chained_link = sql(_PREVIOUS_CHAINED_LINK)
         self._select_previous_log_link = sql(_PREVIOUS_LOG_LINK)
 
     @abstractmethod
@@ -439,6 +450,9 @@ class _ChainWriter(ABC):
                 return GENESIS
         c.execute(self._select_previous_link, (oid, version))
         found = c.fetchone()
+        if found is None:
+            c.execute(self._select_previous_chained_link, (oid, version))
+            found = c.fetchone()
         if found is not None and (in_batch is None or found[0] > in_batch[0]):
             return found[1]
         return in_batch[1] if in_batch is not None else GENESIS
@@ -562,12 +576,15 @@ class ChainedPostgresRecorder(_ChainWriter, PostgresApplicationRecorder):
             "RETURNING originator_id, originator_version, notification_id").format(
             events=PgSQL(sql.events), schema=Identifier(datastore.schema),
             kind=Identifier(self.stored_event_type_name))
+        # Each stream's latest event, then its chain row (a stream whose latest event has
+        # none is left out: `_previous_link` deals with it)
         self._select_latest_links = sql(
-            "SELECT l.* FROM unnest(%s::uuid[]) AS w(id) CROSS JOIN LATERAL ("
-            "SELECT e.originator_id, e.originator_version, c.link FROM {events} e "
+            "SELECT e.originator_id, e.originator_version, c.link "
+            "FROM unnest(%s::uuid[]) AS w(id) CROSS JOIN LATERAL ("
+            "SELECT originator_id, originator_version, notification_id FROM {events} "
+            "WHERE originator_id=w.id ORDER BY originator_version DESC LIMIT 1) e "
             "JOIN {chain} c ON c.notification_id=e.notification_id "
-            "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version "
-            "WHERE e.originator_id=w.id ORDER BY e.originator_version DESC LIMIT 1) l")
+            "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version")
         self._select_last_log_link = sql(
             "SELECT notification_id, log_link FROM {chain} ORDER BY notification_id DESC "
             "LIMIT 1")

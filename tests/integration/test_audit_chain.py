@@ -354,6 +354,25 @@ def test_an_inserted_event_without_a_chain_link_is_found(db: str) -> None:
         ("inserted", oid, version + 1, position)]
 
 
+def test_a_write_after_an_unchained_event_links_to_the_latest_chained_one(db: str) -> None:
+    oid, versions = streams(db, 3)[0]
+    version = versions[-1][0]
+    with raw_store(db) as con:
+        forge_next_event(con, oid, version)  # version + 1 has no chain row
+        chained = con.one("SELECT link FROM {chain} WHERE originator_id=? AND "
+                          "originator_version=?", (oid, version))[0]
+    app = LedgerApplication(env=store_env(db), audit_key=KEY)  # caches no link
+    state = b'{"after":"the forgery"}'
+    app.recorder.insert_events([StoredEvent(originator_id=UUID(oid),
+                                            originator_version=version + 2,
+                                            topic="tests:Next", state=state)])
+    app.close()
+    with raw_store(db) as con:
+        link = con.one("SELECT link FROM {chain} WHERE originator_id=? AND "
+                       "originator_version=?", (oid, version + 2))[0]
+    assert bytes(link) == Mac(KEY).link(bytes(chained), oid, version + 2, "tests:Next", state)
+
+
 def test_an_inserted_event_with_a_link_forged_under_a_wrong_key_is_found(db: str) -> None:
     oid, versions = streams(db, 3)[0]
     version = versions[-1][0]
