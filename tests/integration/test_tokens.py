@@ -1,31 +1,41 @@
-"""API tokens: kept only as digests, with a role and a region prefix; the CLI shows a secret
-once."""
+"""API tokens: kept only as digests, with a role and a region prefix, on SQLite and on
+PostgreSQL; the CLI shows a secret once."""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import text
 
-from adapters.tokens import ROLE_ACTIONS, ROLES, TokenError, TokenStore, digest
+from adapters.tokens import (
+    ROLE_ACTIONS,
+    ROLES,
+    TokenError,
+    TokenStore,
+    digest,
+    open_tokens,
+)
 from domain.commands import OPS
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> TokenStore:
-    return TokenStore(create_engine(f"sqlite:///{tmp_path / 'ledger.db'}"))
+def store(store_url: str) -> Iterator[TokenStore]:
+    """The token table of a fresh store: a SQLite file or a PostgreSQL schema."""
+    tokens = open_tokens(store_url)
+    yield tokens
+    tokens.engine.dispose()
 
 
-def test_a_token_is_stored_only_as_its_sha256_digest(store: TokenStore, tmp_path: Path) -> None:
+def test_a_token_is_stored_only_as_its_sha256_digest(store: TokenStore) -> None:
     secret, token = store.create("clinic", "341225", "Funan township centre")
-    with sqlite3.connect(tmp_path / "ledger.db") as db:
-        rows = db.execute("SELECT * FROM api_token").fetchall()
+    with store.engine.connect() as db:  # the table's rows as stored, behind the store's back
+        rows = [tuple(row) for row in db.execute(text("SELECT * FROM api_token"))]
     assert len(rows) == 1
     assert secret not in repr(rows) and digest(secret) in rows[0]
     assert secret.startswith("bp_") and len(secret) >= 40

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-import tempfile
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,11 +216,14 @@ def as_outcome(result: dict[str, Any]) -> tuple:
 
 @SETTINGS
 @given(history=histories(), batch_size=st.sampled_from([1, 3, 500]))
-def test_reloading_from_a_store_reproduces_every_aggregate(book, history, batch_size):
+def test_reloading_from_a_store_reproduces_every_aggregate(module_stores, book, history,
+                                                           batch_size):
     world, expected = run_in_memory(book, history)
-    with tempfile.TemporaryDirectory() as folder:
-        url = "sqlite:///" + str(Path(folder) / "ledger.db")
-        first = open_store(url, book)
+    # a new store per example: a SQLite file or a PostgreSQL schema
+    url = module_stores.new(f"reload-{next(RELOADS)}")
+    first = open_store(url, book)
+    reopened = None
+    try:
         results = list(first.execute_lines(lines(history), batch_size=batch_size))
         assert [as_outcome(r) for r in results] == expected
         reopened = open_store(url, book)
@@ -240,6 +242,13 @@ def test_reloading_from_a_store_reproduces_every_aggregate(book, history, batch_
             if py is not None:
                 assert reopened.household_view(person, 2021) == first.household_view(
                     person, 2021)
+    finally:
+        first.app.close()
+        if reopened is not None:
+            reopened.app.close()
+
+
+RELOADS = itertools.count()
 
 
 # --- (c) batch size does not change any result ---------------------------------------------------

@@ -1,15 +1,17 @@
 """Properties of the read models: however the log is cut into batches, stops and single-view
 rebuilds, the views end up with exactly the rows of one full rebuild; and views stopped at a
-position answer exactly what fully built views answer `at_position` that position."""
+position answer exactly what fully built views answer `at_position` that position. On SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from conftest import Stores
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, select
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, create_engine, select
 from adapters.generator import generate_county
 from adapters.ledger import Ledger, open_ledger
 from adapters.policy_files import load_policy_book
+from adapters.views_store import views_engine
 from domain.errors import Rejected
 from projections import queries as q
 from projections import tables as t
@@ -41,13 +44,14 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
 class Log:
     """Two small counties (Fuyang 2021, Gaizhou 2025) in one store, and their full rebuild."""
 
-    def __init__(self, folder: Path) -> None:
-        self.ledger: Ledger = open_ledger(f"sqlite:///{folder / 'events.db'}", BOOK)
+    def __init__(self, made: Stores) -> None:
+        self.made = made
+        self.ledger: Ledger = open_ledger(made.new("events"), BOOK)
         for regime in ("fuyang-2021", "gaizhou-2025"):
             commands = generate_county(14, regime, 5, BOOK)
             list(self.ledger.execute_lines(json.dumps(c, ensure_ascii=False) for c in commands))
         self.head = self.ledger.app.recorder.max_notification_id()
-        self.engine = create_engine(f"sqlite:///{folder / 'full.db'}")
+        self.engine = views_engine(made.new("full"))
         rebuild(self.ledger.app, LedgerViews(self.engine, BOOK))
         self.full = snapshot(self.engine)
         with self.engine.connect() as conn:
@@ -58,10 +62,24 @@ class Log:
                 .order_by(t.person_registry.c.number))]
 
 
+    @contextmanager
+    def fresh_views(self) -> Iterator[Engine]:
+        """An engine on new, empty views: in memory on SQLite, a new schema on PostgreSQL."""
+        engine = (create_engine("sqlite://") if self.made.kind == "sqlite"
+                  else views_engine(self.made.new("views")))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="module")
-def log():
-    with tempfile.TemporaryDirectory() as folder:
-        yield Log(Path(folder))
+def log(module_stores: Stores) -> Iterator[Log]:
+    """The log on SQLite for the module's tests, then on PostgreSQL."""
+    made = Log(module_stores)
+    yield made
+    made.ledger.app.close()
+    made.engine.dispose()
 
 
 def answer(f, *args, **kwargs) -> Any:
@@ -83,16 +101,16 @@ steps = st.lists(
 @SETTINGS
 @given(steps=steps, last_batch=st.integers(50, 2000))
 def test_catching_up_in_random_batches_and_stops_equals_one_full_rebuild(log, steps, last_batch):
-    engine = create_engine("sqlite://")
-    views = LedgerViews(engine, BOOK)
-    app = log.ledger.app
-    for batch_size, share, reset in steps:
-        if reset is not None:
-            views.reset([reset])
-        catch_up(app, views, batch_size=batch_size, stop=int(share * log.head))
-    catch_up(app, views, batch_size=last_batch)
-    assert snapshot(engine) == log.full
-    assert set(views.positions().values()) == {log.head}
+    with log.fresh_views() as engine:
+        views = LedgerViews(engine, BOOK)
+        app = log.ledger.app
+        for batch_size, share, reset in steps:
+            if reset is not None:
+                views.reset([reset])
+            catch_up(app, views, batch_size=batch_size, stop=int(share * log.head))
+        catch_up(app, views, batch_size=last_batch)
+        assert snapshot(engine) == log.full
+        assert set(views.positions().values()) == {log.head}
 
 
 @SETTINGS
@@ -101,14 +119,14 @@ def test_catching_up_in_random_batches_and_stops_equals_one_full_rebuild(log, st
 def test_views_stopped_at_a_position_answer_what_full_views_say_at_that_position(
         log, share, batch_size, picks):
     position = int(share * log.head)
-    engine = create_engine("sqlite://")
-    views = LedgerViews(engine, BOOK)
-    catch_up(log.ledger.app, views, batch_size=batch_size, stop=position)
-    for pick in picks:
-        number, year = log.people[pick % len(log.people)]
-        assert answer(q.household, engine, number, year) == answer(
-            q.household, log.engine, number, year, at_position=position)
-        assert answer(q.person, engine, number) == answer(
-            q.person, log.engine, number, at_position=position)
-        assert answer(q.person, engine, number, year) == answer(
-            q.person, log.engine, number, year, at_position=position)
+    with log.fresh_views() as engine:
+        views = LedgerViews(engine, BOOK)
+        catch_up(log.ledger.app, views, batch_size=batch_size, stop=position)
+        for pick in picks:
+            number, year = log.people[pick % len(log.people)]
+            assert answer(q.household, engine, number, year) == answer(
+                q.household, log.engine, number, year, at_position=position)
+            assert answer(q.person, engine, number) == answer(
+                q.person, log.engine, number, at_position=position)
+            assert answer(q.person, engine, number, year) == answer(
+                q.person, log.engine, number, year, at_position=position)
