@@ -116,10 +116,16 @@ class LedgerServer:
 
         with conn, conn.makefile("rb") as stream:
             while header := stream.read(_LENGTH.size):
-                if len(header) < _LENGTH.size:
+                size = _LENGTH.unpack(header)[0] if len(header) == _LENGTH.size else -1
+                payload = stream.read(size) if size >= 0 else b""
+                try:
+                    if len(payload) != size:
+                        raise ValueError("the connection ended inside a frame")
+                    request_id, kind, body = pickle.loads(payload)
+                except Exception as e:  # not a frame a worker sends: drop this connection
+                    log.warning("dropped a connection that sent a malformed frame (%s)",
+                                type(e).__name__)
                     return
-                payload = stream.read(_LENGTH.unpack(header)[0])
-                request_id, kind, body = pickle.loads(payload)
                 if kind == "command":
                     self._command(request_id, *body, reply=reply)
                 elif kind == "stats":

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket as sockets
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +21,7 @@ from conftest import HEAD, WIFE, claim, family
 from test_http import Api, with_family, without_line
 
 from adapters.ledger import open_ledger
-from adapters.ledger_process import LedgerProcess
+from adapters.ledger_process import LedgerProcess, LedgerServer, frame
 from domain.aggregates import household_id
 from domain.money import Money
 
@@ -143,3 +146,24 @@ def alive(pid: int) -> bool:
     # a zombie (exited, not yet reaped by its dead parent's reaper) counts as stopped
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_malformed_frame_drops_only_its_connection(tmp_path: Path, book) -> None:
+    server = LedgerServer(open_ledger(f"sqlite:///{tmp_path / 'l.db'}", book),
+                          str(tmp_path / "ledger.sock"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for junk in (struct.pack(">I", 5) + b"\x80\x04junk", struct.pack(">I", 99) + b"ab",
+                     b"\x00\x01"):
+            with sockets.socket(sockets.AF_UNIX) as bad:
+                bad.connect(server.address)
+                bad.sendall(junk)
+                bad.shutdown(sockets.SHUT_WR)
+                assert bad.recv(10) == b""  # closed without an answer
+        with sockets.socket(sockets.AF_UNIX) as good:
+            good.connect(server.address)
+            good.sendall(frame((1, "stats", None)))
+            answer = good.recv(4096)
+        assert b"groups" in answer
+    finally:
+        server.close()
