@@ -583,8 +583,8 @@ def test_concurrent_claims_from_two_servers_never_overspend_the_household_pool(
 # --- the server itself -----------------------------------------------------------------------
 
 
-def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(tmp_path: Path
-                                                                          ) -> None:
+def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
+        tmp_path: Path, store_url: str) -> None:
     import os
     import socket
     import subprocess
@@ -596,7 +596,7 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(tmp_pa
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("BENEFITPOOL_DB", None)
     made = subprocess.run([sys.executable, "-m", "adapters.cli", "token", "create", "--role",
-                           "clinic", "--region", "3412"], cwd=tmp_path, env=env,
+                           "clinic", "--region", "3412", "--db", store_url], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
@@ -604,7 +604,8 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(tmp_pa
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
-                               str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               str(port), "--db", store_url], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -618,6 +619,11 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(tmp_pa
         assert httpx.get(f"{base}/persons/{HEAD}").status_code == 401
         unknown = httpx.get(f"{base}/persons/{HEAD}", headers=headers)
         assert unknown.status_code == 404 and unknown.json()["reason"] == "unknown_person"
+        # a command goes through the server's ledger process and comes back decided
+        claimed = httpx.post(f"{base}/commands/claim", json=claim("E2E-1", HEAD, "10.00"),
+                             headers=headers)
+        assert claimed.status_code == 404 and claimed.json()["reason"] == "unknown_person"
+        assert httpx.get(f"{base}/health").json()["writer"]["commands"] == 1
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
