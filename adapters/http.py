@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.ledger import MAX_LINE, Ledger, Prepared, decode_line, open_ledger
-from adapters.ledger_process import FORBIDDEN, OK, REFUSED, LedgerClient
+from adapters.ledger_process import LedgerClient, OutOfRegion, check_region
 from adapters.personal import mask_number, mask_text
 from adapters.tokens import Token, TokenStore
 from adapters.views_store import open_views
@@ -357,12 +357,14 @@ class Service:
         #: every command, saving what queued up meanwhile in one transaction (ADR 22); with a
         #: ledger process (ADR 24) that thread is there, and this one only reads.
         self.remote = remote
-        self.writer = GroupWriter(ledger, freeze_every=freeze_every)
+        self.writer = (GroupWriter(ledger, freeze_every=freeze_every) if remote is None
+                       else None)
         #: One catch-up of the views at a time in this process.
         self.views_lock = threading.Lock()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
         self.ledger.app.close()
         self.views.engine.dispose()
 
@@ -374,22 +376,19 @@ class Service:
         data, prepared, op = self._prepare(token, raw, path_op)
         command = prepared.parsed[1]
 
-        def check_region() -> None:  # on the writer thread: it reads the ledger's state
-            region = self.ledger.command_region(command)
-            if region is not None and not token.covers(region):
-                raise ApiError(403, "forbidden", f"this {op} is in a region outside the "
-                               f"token's region {token.region or '(all)'}", op=op)
-
-        if self.remote is not None:
-            result = await self._remote_command(data, token, op)
-        else:
-            try:
-                result = await asyncio.wrap_future(
-                    self.writer.submit_future(prepared, check_region))
-            except Rejected as e:  # the store refuses every write (e.g. another audit key)
-                raise ApiError(503, e.reason, e.message, op=op) from None
-            except LedgerError as e:
-                raise ApiError(503, "store_unavailable", str(e), op=op) from None
+        try:
+            if self.remote is not None:
+                result = await self.remote.apply(data, token.region)
+            else:
+                result = await asyncio.wrap_future(self.writer.submit_future(
+                    prepared, lambda: check_region(self.ledger, command, token.region)))
+        except OutOfRegion:
+            raise ApiError(403, "forbidden", f"this {op} is in a region outside the token's "
+                           f"region {token.region or '(all)'}", op=op) from None
+        except Rejected as e:  # the store refuses every write (e.g. another audit key)
+            raise ApiError(503, e.reason, e.message, op=op) from None
+        except LedgerError as e:
+            raise ApiError(503, "store_unavailable", str(e), op=op) from None
         result = dict(result)
         result.pop("line", None)
         status = 200 if result["status"] == "ok" else status_for(result["reason"])
@@ -417,23 +416,6 @@ class Service:
             e = prepared.parsed
             raise ApiError(422, e.reason, e.message, op=op)
         return data, prepared, op
-
-    async def _remote_command(self, data: dict[str, Any], token: Token, op: str | None
-                              ) -> dict[str, Any]:
-        """A command applied by the ledger process, its answer mapped as the writer
-        thread's."""
-        try:
-            answer = await self.remote.command(data, token.region)  # type: ignore[union-attr]
-        except LedgerError as e:
-            raise ApiError(503, "store_unavailable", str(e), op=op) from None
-        if answer[0] == FORBIDDEN:
-            raise ApiError(403, "forbidden", f"this {op} is in a region outside the token's "
-                           f"region {token.region or '(all)'}", op=op)
-        if answer[0] == REFUSED:
-            raise ApiError(503, answer[1], answer[2], op=op)
-        if answer[0] != OK:
-            raise ApiError(503, "store_unavailable", answer[1], op=op)
-        return answer[1]
 
     def _respond(self, token: Token, body: Any, status: int = 200,
                  keep: frozenset[str] = frozenset()) -> JSON:

@@ -45,12 +45,23 @@ class LedgerUnreachable(LedgerError):
     """The ledger process does not answer: nothing sent since it stopped was recorded."""
 
 
-class _OutOfRegion(Exception):
-    """Raised on the writer thread to keep a command of another region out of its group."""
+class OutOfRegion(LedgerError):
+    """A command acts in a region outside its token's: kept out of its group (raised where the
+    ledger's commands run, since the region may come from the ledger's state)."""
 
     def __init__(self, region: str) -> None:
         super().__init__(region)
         self.region = region
+
+
+def check_region(ledger: Ledger, command: Any, scope: str | None) -> None:
+    """Refuse a parsed command whose region lies outside the region prefix `scope` (None: any
+    region); call it where the ledger's commands run, just before its group is decided."""
+    if scope is None:
+        return
+    region = ledger.command_region(command)
+    if region is not None and not region.startswith(scope):
+        raise OutOfRegion(region)
 
 
 def frame(message: Any) -> bytes:
@@ -138,11 +149,8 @@ class LedgerServer:
         prepared = self.ledger.prepare(data)
 
         def check() -> None:  # on the writer thread, as in a server process of its own
-            if scope is None or isinstance(prepared.parsed, Exception):
-                return
-            region = self.ledger.command_region(prepared.parsed[1])
-            if region is not None and not region.startswith(scope):
-                raise _OutOfRegion(region)
+            if not isinstance(prepared.parsed, Exception):
+                check_region(self.ledger, prepared.parsed[1], scope)
 
         def answer(done: Future[dict[str, Any]]) -> None:
             reply(request_id, outcome(done))
@@ -159,7 +167,7 @@ def outcome(done: Future[dict[str, Any]]) -> tuple[Any, ...]:
     error = done.exception()
     if error is None:
         return (OK, done.result())
-    if isinstance(error, _OutOfRegion):
+    if isinstance(error, OutOfRegion):
         return (FORBIDDEN, error.region)
     if isinstance(error, Rejected):
         return (REFUSED, error.reason, error.message)
@@ -256,8 +264,17 @@ class LedgerClient:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary())
 
-    async def command(self, data: dict[str, Any], scope: str | None) -> tuple[Any, ...]:
-        return await self._call("command", (data, scope))
+    async def apply(self, data: dict[str, Any], scope: str | None) -> dict[str, Any]:
+        """A decoded command's result from the ledger process, after its group committed;
+        raises as the writer thread would (OutOfRegion, Rejected, LedgerError)."""
+        answer = await self._call("command", (data, scope))
+        if answer[0] == OK:
+            return answer[1]
+        if answer[0] == FORBIDDEN:
+            raise OutOfRegion(answer[1])
+        if answer[0] == REFUSED:
+            raise Rejected(answer[1], answer[2])
+        raise LedgerError(answer[1])
 
     async def stats(self) -> dict[str, Any]:
         answer = await self._call("stats", None)
