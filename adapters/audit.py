@@ -62,7 +62,7 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Fin
 
     head = app.recorder.max_notification_id() or 0
     upto = head if upto is None else min(upto, head)
-    replayer = Replayer(book, pin=pin)
+    replayer = Replayer(book, pin=pin, ids=app.ids)
     for step in replayer.run(reader.group(read_log(app, upto=upto))):
         rc = step.recorded
         findings.checked["commands"] += 1

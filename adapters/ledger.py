@@ -38,10 +38,9 @@ from domain.aggregates import (
     Household,
     PaymentRef,
     Person,
+    StreamIds,
     claim_ref_id,
-    household_id,
     payment_ref_id,
-    person_id,
 )
 from domain.commands import parse_command
 from domain.errors import InvalidInput, LedgerError, Rejected
@@ -123,8 +122,13 @@ class LedgerApplication(Application):
     def __init__(self, env: EnvType | None = None, audit_key: bytes | None = None) -> None:
         self._audit_key = audit_key  # None: BENEFITPOOL_AUDIT_KEY, read when the store needs it
         super().__init__(env)
-        #: The read models' codec of person data, under this store's cipher key (ADR 21).
-        self.personal = personal.personal_data(self.env.get("CIPHER_KEY"))
+        self.use_personal(personal.personal_data(self.env.get("CIPHER_KEY")))
+
+    def use_personal(self, codec: Any) -> None:
+        """Take the codec of person data under this store's cipher key (ADR 21) for the read
+        models, and its way of naming persons' and households' streams (ADR 25)."""
+        self.personal = codec
+        self.ids: StreamIds = codec.ids
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """The library would also take a cipher from the process environment (CIPHER_KEY,
@@ -312,10 +316,10 @@ class BatchUnitOfWork:
             self.cache.update(loaded)
 
     def person(self, key: str) -> Person | None:
-        return self._get(person_id(key))
+        return self._get(self.app.ids.person(key))
 
     def household(self, head: str, year: int) -> Household | None:
-        return self._get(household_id(head, year))
+        return self._get(self.app.ids.household(head, year))
 
     def household_by_id(self, hid: UUID) -> Household | None:
         return self._get(hid)
@@ -367,7 +371,7 @@ class Ledger:
                  clock: Callable[[], datetime] = utc_now, cache_size: int = 200_000) -> None:
         self.app = app
         self.policies = policies
-        self.service = LedgerService(policies)
+        self.service = LedgerService(policies, app.ids)
         self.clock = clock
         self.cache = AggregateCache(cache_size)
 
@@ -392,7 +396,7 @@ class Ledger:
             return settled.facility_region if settled is not None else None
         # pay, grant_subsidy, refund, report_employee_insurance: where the person is enrolled
         # that year, else where they registered.
-        person = self._latest(person_id(command.person.key))
+        person = self._latest(self.app.ids.person(command.person.key))
         if person is None:
             return None
         py = person.year(command.year)
@@ -409,7 +413,7 @@ class Ledger:
         `prepare`d) will read (a server checks a command's region on them before the command
         is decided)."""
         batch = [(n, self._prepared(command)) for n, command in enumerate(commands, start=1)]
-        wanted = {i for i in _reads(batch) if self.cache.get(i) is None}
+        wanted = {i for i in _reads(batch, self.app.ids) if self.cache.get(i) is None}
         if len(wanted) < 2:
             return
         loaded = self.app.aggregates(wanted)
@@ -481,8 +485,8 @@ class Ledger:
             if attempt:
                 _back_off(attempt)
             uow = BatchUnitOfWork(self.app, self.cache)
-            uow.prefetch(_lookups(batch))
-            uow.preload(_reads(batch))
+            uow.prefetch(_lookups(batch, self.app.ids))
+            uow.preload(_reads(batch, self.app.ids))
             events: list[Any] = []
             try:
                 results = [self._apply(uow, number, parsed, events, strict=True)
@@ -547,7 +551,7 @@ class Ledger:
         from domain.identity import parse_person_ref
 
         key = parse_person_ref(ref).key
-        person = self.app.get_or_none(person_id(key))
+        person = self.app.get_or_none(self.app.ids.person(key))
         if person is None:
             raise Rejected("unknown_person", f"{ref} is not registered")
         if year is None:
@@ -555,7 +559,7 @@ class Ledger:
         py = person.year(year) if year is not None else None
         reimbursed = Money(0)
         if py is not None:
-            household = self.app.get_or_none(household_id(py.household_head, year))
+            household = self.app.get_or_none(self.app.ids.household(py.household_head, year))
             if household is not None:
                 reimbursed = household.used(key)
         return {
@@ -576,13 +580,13 @@ class Ledger:
         from domain.identity import parse_person_ref
 
         key = parse_person_ref(ref).key
-        person = self.app.get_or_none(person_id(key))
+        person = self.app.get_or_none(self.app.ids.person(key))
         if person is None:
             raise Rejected("unknown_person", f"{ref} is not registered")
         py = person.year(year)
         if py is None:
             raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
-        hid = household_id(py.household_head, year)
+        hid = self.app.ids.household(py.household_head, year)
         if as_of is None:
             household = self.app.get_or_none(hid)
         else:
@@ -618,7 +622,7 @@ class Ledger:
         }
 
 
-def _reads(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
+def _reads(batch: list[tuple[int, Any]], ids: StreamIds) -> Iterator[UUID]:
     """The ids of persons a batch's commands will read (most of them exist already)."""
     for _, parsed in batch:
         if isinstance(parsed, Rejected):
@@ -626,10 +630,10 @@ def _reads(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
         command = parsed[1]
         person = getattr(command, "person", None)
         if person is not None and not isinstance(command, c.Register):
-            yield person_id(person.key)
+            yield ids.person(person.key)
         head = getattr(command, "household_head", None)
         if head is not None:
-            yield person_id(head.key)
+            yield ids.person(head.key)
 
 
 def _back_off(attempt: int) -> None:
@@ -638,7 +642,7 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 
 
-def _lookups(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
+def _lookups(batch: list[tuple[int, Any]], ids: StreamIds) -> Iterator[UUID]:
     """The ids of aggregates a batch will most likely find absent: new persons, households,
     payment references and claim ids."""
     for _, parsed in batch:
@@ -650,9 +654,9 @@ def _lookups(batch: list[tuple[int, Any]]) -> Iterator[UUID]:
         elif isinstance(command, c.Pay):
             yield payment_ref_id(command.payment_ref)
         elif isinstance(command, c.Register):
-            yield person_id(command.person.key)
+            yield ids.person(command.person.key)
         elif isinstance(command, c.Enroll) and command.household_head is None:
-            yield household_id(command.person.key, command.year)
+            yield ids.household(command.person.key, command.year)
 
 
 def _uuid(value: Any) -> UUID:

@@ -23,6 +23,7 @@ import re
 from base64 import b64decode, b64encode
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapters.chain import Mac
 from adapters.store import StoreError
+from domain.aggregates import PUBLIC_IDS, StreamIds
 from domain.errors import LedgerError
 from domain.identity import PersonRef
 from projections.personal import PLAIN, PersonalData
@@ -112,9 +114,12 @@ class KeyedPersonalData:
 
     plain = False
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, ids: StreamIds | None = None) -> None:
         mac = Mac(_subkey(key, b"pseudonym", 32))
         self._siv = AESSIV(_subkey(key, b"seal", 64))
+        #: Stream ids in a namespace derived from the key (ADR 25), unless given.
+        self.ids = ids or StreamIds(UUID(bytes=_subkey(key, b"stream ids", 16)))
+        self._key = key
 
         @lru_cache(maxsize=PSEUDONYM_CACHE)
         def pseudonym(person_key: str) -> str:
@@ -133,6 +138,10 @@ class KeyedPersonalData:
                             f"{CIPHER_KEY_ENV}; rebuild the views (`benefitpool views "
                             "rebuild`)") from None
 
+    def with_public_ids(self) -> KeyedPersonalData:
+        """The same codec for a store whose streams were named before ADR 25."""
+        return KeyedPersonalData(self._key, PUBLIC_IDS)
+
     def __repr__(self) -> str:
         return "KeyedPersonalData(...)"
 
@@ -147,10 +156,12 @@ def check_store(app: Any) -> None:
     if not first:
         return
     try:
-        app.mapper.to_domain_event(first[0])
+        event = app.mapper.to_domain_event(first[0])
     except Exception:  # whatever the library raised: diagnosed below
         pass
     else:
+        if not app.personal.plain and _named_publicly(event):
+            app.use_personal(app.personal.with_public_ids())
         return
     encrypted = not _is_json(first[0].state)
     if app.mapper.cipher is None and encrypted:
@@ -164,6 +175,13 @@ def check_store(app: Any) -> None:
         raise CipherKeyError(f"{CIPHER_KEY_ENV} is not the key this store's events were "
                              "encrypted with")
     raise CipherKeyError("the store's first event cannot be decoded")
+
+
+def _named_publicly(event: Any) -> bool:
+    """Whether a store's first event (a registration) names its stream publicly: an encrypted
+    store written before ADR 25 keeps those ids, or none of its streams would be found."""
+    key = getattr(event, "person_key", None)
+    return isinstance(key, str) and event.originator_id == PUBLIC_IDS.person(key)
 
 
 def _is_json(state: bytes) -> bool:

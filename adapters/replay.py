@@ -19,7 +19,7 @@ from uuid import UUID
 from attrs import define, field, frozen
 
 from adapters.ledger import Ledger, LedgerApplication
-from domain.aggregates import ClaimRef, Household, PaymentRef, Person
+from domain.aggregates import PUBLIC_IDS, ClaimRef, Household, PaymentRef, Person, StreamIds
 from domain.policy import Policy, PolicyBook
 from domain.service import LedgerService
 
@@ -205,8 +205,8 @@ def in_scope(scope: tuple[str, int] | None, region: str | None, year: int | None
 class PinnedService(LedgerService):
     """The ledger's service, deciding each command by one given policy version (audit)."""
 
-    def __init__(self, policies: PolicyBook) -> None:
-        super().__init__(policies)
+    def __init__(self, policies: PolicyBook, ids: StreamIds = PUBLIC_IDS) -> None:
+        super().__init__(policies, ids)
         self.pinned: Policy | None = None
 
     def _policy(self, region: str, year: int) -> Policy:
@@ -231,7 +231,7 @@ class ReplayLedger(Ledger):
     def __init__(self, app: LedgerApplication, book: PolicyBook, pinned: bool) -> None:
         super().__init__(app, book, clock=self._recorded_now, cache_size=10_000_000)
         if pinned:
-            self.service = PinnedService(book)
+            self.service = PinnedService(book, app.ids)
         self.now: dict[int, datetime] = {}
         self.pins: dict[int, Policy | None] = {}
         self.new_events: dict[int, list[Any]] = {}
@@ -251,9 +251,12 @@ class ReplayLedger(Ledger):
         return result
 
 
-def memory_ledger(book: PolicyBook, pinned: bool = False) -> ReplayLedger:
-    """A replay ledger on a throw-away in-memory store (the library's plain-Python recorder)."""
+def memory_ledger(book: PolicyBook, pinned: bool = False,
+                  ids: StreamIds = PUBLIC_IDS) -> ReplayLedger:
+    """A replay ledger on a throw-away in-memory store (the library's plain-Python recorder),
+    naming streams as the recorded store does (`ids`, ADR 25)."""
     app = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.ids = ids  # nothing in memory is encrypted, but its streams must meet the recorded ones
     return ReplayLedger(app, book, pinned)
 
 
@@ -261,8 +264,8 @@ class Replayer:
     """Runs recorded commands through the service into a throw-away in-memory ledger."""
 
     def __init__(self, book: PolicyBook, pin: Callable[[RecordedCommand], Policy | None]
-                 | None = None, batch_size: int = 500) -> None:
-        self.ledger = memory_ledger(book, pinned=pin is not None)
+                 | None = None, batch_size: int = 500, ids: StreamIds = PUBLIC_IDS) -> None:
+        self.ledger = memory_ledger(book, pinned=pin is not None, ids=ids)
         self.pin = pin
         self.batch_size = batch_size
 

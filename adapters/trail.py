@@ -32,7 +32,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
-from domain.aggregates import Household, Person, household_id, person_id
+from domain.aggregates import Household, Person
 from domain.errors import Rejected
 from domain.identity import age_on, parse_person_ref
 from domain.money import Money
@@ -80,14 +80,14 @@ def audit_trail(ledger: Any, ref: str, year: int) -> dict[str, Any]:
     """
     app = ledger.app
     key = parse_person_ref(ref).key
-    person_events = list(app.events.get(person_id(key)))
+    person_events = list(app.events.get(app.ids.person(key)))
     if not person_events:
         raise Rejected("unknown_person", f"{ref} is not registered")
     person = _fold(person_events)
     py = person.year(year)
     if py is None:
         raise Rejected("not_enrolled", f"{person.number} is not enrolled for {year}")
-    hid = household_id(py.household_head, year)
+    hid = app.ids.household(py.household_head, year)
     household_events = list(app.events.get(hid))
     claim_person = {e.claim_id: e.person for e in household_events
                     if isinstance(e, Household.OutpatientClaimSettled)}
@@ -101,7 +101,8 @@ def audit_trail(ledger: Any, ref: str, year: int) -> dict[str, Any]:
             if isinstance(e, Household.MemberJoined) and e.person not in members:
                 members.append(e.person)
         for member in members:
-            events = person_events if member == key else list(app.events.get(person_id(member)))
+            events = (person_events if member == key
+                      else list(app.events.get(app.ids.person(member))))
             chosen.extend((member, e) for e in events if _of_year(e, year))
     else:
         members = [key]

@@ -25,7 +25,7 @@ from uuid import UUID
 from attrs import define, field, frozen
 
 from adapters.replay import CommandReader, RecordedCommand, Replayer, in_scope, read_log
-from domain.aggregates import Household, Person
+from domain.aggregates import PUBLIC_IDS, Household, Person, StreamIds
 from domain.money import Money
 from domain.policy import Policy, PolicyBook
 
@@ -147,6 +147,8 @@ class History:
     commands: list[RecordedCommand]
     baseline: Side
     households: dict[UUID, tuple[str, int, str]]
+    #: How the recorded store names its streams (ADR 25): the replay names them alike.
+    ids: StreamIds = PUBLIC_IDS
 
 
 def read_history(app: Any, book: PolicyBook, scope: Scope, upto: int | None = None) -> History:
@@ -178,7 +180,7 @@ def read_history(app: Any, book: PolicyBook, scope: Scope, upto: int | None = No
     for hid, h in aggregates.items():
         baseline.households[hid] = household_totals(h, book.find(h.region, h.year))
     households = {hid: v for hid, v in reader.households.items() if hid in aggregates}
-    return History(scope, commands, baseline, households)
+    return History(scope, commands, baseline, households, app.ids)
 
 
 # --- the exact engine --------------------------------------------------------------------------
@@ -187,7 +189,7 @@ def read_history(app: Any, book: PolicyBook, scope: Scope, upto: int | None = No
 def exact_whatif(history: History, reform: PolicyBook) -> Side:
     """Replay the scope's recorded commands under the reform policies, in memory."""
     side = Side()
-    replayer = Replayer(reform)
+    replayer = Replayer(reform, ids=history.ids)
     keys: dict[UUID, str] = {}
     for step in replayer.run(history.commands):
         primary = step.recorded.primary

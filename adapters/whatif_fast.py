@@ -148,7 +148,7 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
     t, side = Timeline(), Side()
     keys: dict[UUID, str] = {}
     pseudonym = personal.pseudonym
-    for step in Replayer(reform).run(person_side):
+    for step in Replayer(reform, ids=app.ids).run(person_side):
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1
         position = step.recorded.position

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from attrs import frozen
 from eventsourcing.domain import Aggregate
 
 from domain.money import ZERO, Money
@@ -21,14 +22,43 @@ from domain.rules.coverage import CoverageFacts
 NAMESPACE = uuid5(NAMESPACE_URL, "https://benefitpool.example/ledger")
 
 
+@frozen
+class StreamIds:
+    """How the streams of persons and households are named after their ID numbers: uuid5 in
+    a namespace. The public namespace gives ids anyone can recompute from an ID number; a
+    namespace derived from a secret (by the adapters, ADR 25) gives ids that say nothing of
+    the numbers behind them."""
+
+    namespace: UUID = NAMESPACE
+
+    def person(self, key: str) -> UUID:
+        return _person_id(self.namespace, key)
+
+    def household(self, head_key: str, year: int) -> UUID:
+        return _household_id(self.namespace, head_key, year)
+
+
+PUBLIC_IDS = StreamIds()
+
+
 @lru_cache(maxsize=65536)
+def _person_id(namespace: UUID, key: str) -> UUID:
+    return uuid5(namespace, f"person:{key}")
+
+
+@lru_cache(maxsize=65536)
+def _household_id(namespace: UUID, head_key: str, year: int) -> UUID:
+    return uuid5(namespace, f"household:{head_key}:{year}")
+
+
 def person_id(key: str) -> UUID:
-    return uuid5(NAMESPACE, f"person:{key}")
+    """A person's stream id under the public namespace."""
+    return _person_id(NAMESPACE, key)
 
 
-@lru_cache(maxsize=65536)
 def household_id(head_key: str, year: int) -> UUID:
-    return uuid5(NAMESPACE, f"household:{head_key}:{year}")
+    """A household's stream id under the public namespace."""
+    return _household_id(NAMESPACE, head_key, year)
 
 
 @lru_cache(maxsize=65536)
@@ -110,8 +140,9 @@ class Person(Aggregate):
         self.employee_years: set[int] = set()
 
     @classmethod
-    def register(cls, *, person_key: str, recorded_at: datetime, **facts: Any) -> Person:
-        return cls._create(cls.Registered, id=person_id(person_key), person_key=person_key,
+    def register(cls, *, person_key: str, recorded_at: datetime,
+                 ids: StreamIds = PUBLIC_IDS, **facts: Any) -> Person:
+        return cls._create(cls.Registered, id=ids.person(person_key), person_key=person_key,
                            timestamp=recorded_at, **facts)
 
     # --- events ---------------------------------------------------------------------------
@@ -346,8 +377,8 @@ class Household(Aggregate):
 
     @classmethod
     def form(cls, *, head: str, year: int, region: str, at: datetime,
-             recorded_at: datetime) -> Household:
-        return cls._create(cls.Formed, id=household_id(head, year), head=head, year=year,
+             recorded_at: datetime, ids: StreamIds = PUBLIC_IDS) -> Household:
+        return cls._create(cls.Formed, id=ids.household(head, year), head=head, year=year,
                            region=region, at=at, timestamp=recorded_at)
 
     class MemberJoined(Aggregate.Event):

@@ -15,7 +15,15 @@ from uuid import UUID
 from attrs import frozen
 
 from domain import commands as c
-from domain.aggregates import ClaimRef, Household, PaymentRef, Person, PersonYear
+from domain.aggregates import (
+    PUBLIC_IDS,
+    ClaimRef,
+    Household,
+    PaymentRef,
+    Person,
+    PersonYear,
+    StreamIds,
+)
 from domain.errors import InvalidInput, Rejected
 from domain.identity import birth_date_of, sex_of
 from domain.money import ZERO, Money
@@ -53,8 +61,11 @@ def _s(value: Money | date | None) -> str | None:
 class LedgerService:
     """Decides every command of the contract against a policy book."""
 
-    def __init__(self, policies: PolicyBook) -> None:
+    def __init__(self, policies: PolicyBook, ids: StreamIds = PUBLIC_IDS) -> None:
         self.policies = policies
+        #: How new persons' and households' streams are named (the ports look them up the
+        #: same way).
+        self.ids = ids
         self._handlers: dict[type, Callable[..., Outcome]] = {
             c.Register: self.register,
             c.ReportEmployeeInsurance: self.report_employee_insurance,
@@ -119,7 +130,7 @@ class LedgerService:
             person_key=cmd.person.key, number=cmd.person.number,
             standard_id=cmd.person.standard, name=cmd.name, region=cmd.region.code,
             birth_date=birth, sex=sex, residence_permit=cmd.residence_permit, at=cmd.at,
-            recorded_at=now,
+            recorded_at=now, ids=self.ids,
         )
         return Outcome({"person": cmd.person.number}, (person,), "registered")
 
@@ -188,7 +199,7 @@ class LedgerService:
 
         if household is None:
             household = Household.form(head=person.key, year=year, region=region, at=cmd.at,
-                                       recorded_at=now)
+                                       recorded_at=now, ids=self.ids)
         person.enroll(
             now, year=year, region=region, household_head=head_key, category=cmd.category,
             identity=cmd.identity, at=cmd.at, birth_date=birth, prior_insured=prior,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from domain.aggregates import PUBLIC_IDS, StreamIds
 from domain.identity import looks_like_resident_id
 
 
@@ -24,6 +25,8 @@ class PersonalData(Protocol):
 
     #: True when pseudonyms are the person keys themselves (no key: nothing is protected).
     plain: bool
+    #: How the store names persons' and households' streams (ADR 25).
+    ids: StreamIds
 
     def pseudonym(self, key: str) -> str:
         """What a person column holds for the person key `key`; the same key always gives
@@ -44,6 +47,7 @@ class PlainPersonalData:
     """No cipher key: person columns hold person keys, numbers and dates in clear."""
 
     plain = True
+    ids = PUBLIC_IDS
 
     def pseudonym(self, key: str) -> str:
         return key

@@ -32,7 +32,6 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import Connection
 
-from domain.aggregates import household_id
 from domain.errors import Rejected
 from domain.identity import parse_person_ref
 from domain.money import Money
@@ -146,7 +145,8 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
             if reg is None or (at_position is not None and reg.position > at_position):
                 raise Rejected("unknown_person", f"{ref} is not registered")
             raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
-        hid = str(household_id(_head_key(conn, personal, py.household_head, me, key), year))
+        hid = str(personal.ids.household(
+            _head_key(conn, personal, py.household_head, me, key), year))
         h = sql["household"].fetch_one(conn, {"hid": hid})
         if h is None or (bound and not bound.sees(h.formed_at, h.formed_position)):
             when = f"on {as_of}" if as_of else f"at position {at_position}"
@@ -270,7 +270,7 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
         reimbursed = 0
         if s is not None:
             head_key = _head_key(conn, personal, s.head, me, key)
-            hid = str(household_id(head_key, year))
+            hid = str(personal.ids.household(head_key, year))
             for c in sql["person_claims"].fetch(conn, {"hid": hid, "person": me}):
                 if not bound:
                     if c.reversal_position is None:

@@ -21,11 +21,12 @@ from sqlalchemy import select
 from adapters.audit import verify_decisions, verify_views
 from adapters.chain import audit_key, verify_chain
 from adapters.generator import generate_county
-from adapters.ledger import Ledger, open_ledger
+from adapters.ledger import Ledger, LedgerApplication, open_ledger
 from adapters.personal import (
     CIPHER_KEY_ENV,
     CipherKeyError,
     KeyedPersonalData,
+    cipher_env,
     create_key,
     key_bytes,
     mask_text,
@@ -35,6 +36,7 @@ from adapters.store import store_env
 from adapters.views_store import open_views
 from adapters.whatif import Scope, compare_claims, exact_whatif, read_history, write_outputs
 from adapters.whatif_fast import baseline_from_views, fast_whatif
+from domain.aggregates import PUBLIC_IDS
 from domain.errors import Rejected
 from projections import queries as q
 from projections import tables as t
@@ -225,6 +227,72 @@ def test_without_the_cipher_key_the_same_history_is_stored_in_clear(store_url: s
     views.engine.dispose()
     ledger.app.close()
     assert secrets_in(stored_bytes(store_url)) == set(PEOPLE) | set(PEOPLE.values())
+
+
+def stream_ids(url: str) -> set[str]:
+    """Every stream id the store holds, as 32 hex digits."""
+    with raw_store(url) as raw:
+        return {oid for (oid,) in raw.execute("SELECT DISTINCT originator_id FROM {events}")}
+
+
+def public_names() -> set[str]:
+    """The stream ids anyone could compute from the history's ID numbers (ADR 6's uuid5)."""
+    return ({PUBLIC_IDS.person(person_key_of(n)).hex for n in PEOPLE}
+            | {PUBLIC_IDS.household(person_key_of(n), YEAR).hex for n in PEOPLE})
+
+
+def test_under_the_cipher_key_no_stream_id_can_be_computed_from_an_id_number(
+        new_store: Callable[..., str]) -> None:
+    keyed_url, other_url, clear_url = (new_store(n) for n in ("keyed", "other", "clear"))
+    for url, key in ((keyed_url, KEY), (other_url, OTHER_KEY), (clear_url, None)):
+        ingest(url, key).app.close()
+    keyed, other, clear = stream_ids(keyed_url), stream_ids(other_url), stream_ids(clear_url)
+    assert len(clear & public_names()) > 100  # without a key, the ids are the public hashes
+    assert not keyed & public_names() and not other & public_names()
+    # each key names the persons' streams its own way (payment and claim references, which
+    # are no ID numbers, keep their public names)
+    named = {k: {KeyedPersonalData(key_bytes(k)).ids.person(person_key_of(n)).hex
+                 for n in PEOPLE} for k in (KEY, OTHER_KEY)}
+    assert named[KEY] <= keyed and named[OTHER_KEY] <= other
+    assert not named[KEY] & named[OTHER_KEY]
+    ledger = open_ledger(keyed_url, BOOK, cipher_key=KEY)  # and the keyed store still answers
+    try:
+        assert ledger.person_view(MEMBER, YEAR)["household_head"] == DOCUMENT
+        assert ledger.household_view(MEMBER, YEAR)["members"] == [DOCUMENT, MEMBER]
+        views = open_views(ledger, keyed_url)
+        catch_up(ledger.app, views)
+        assert q.household(views.engine, MEMBER, YEAR, personal=views.personal)[
+            "members"] == [DOCUMENT, MEMBER]
+        audit_is_clean(ledger, views)
+    finally:
+        ledger.app.close()
+
+
+def test_an_encrypted_store_whose_streams_were_named_publicly_keeps_those_names(
+        store_url: str) -> None:
+    # written as before ADR 25: encrypted events, streams named by the public uuid5
+    app = LedgerApplication(env={**store_env(store_url), **cipher_env(KEY)})
+    app.use_personal(app.personal.with_public_ids())
+    earlier = Ledger(app, BOOK)
+    assert all(r["status"] == "ok" for r in earlier.execute_many(FAMILY))
+    app.close()
+    ledger = open_ledger(store_url, BOOK, cipher_key=KEY)
+    try:
+        assert ledger.app.ids == PUBLIC_IDS
+        assert ledger.household_view(MEMBER, YEAR)["members"] == [DOCUMENT, MEMBER]
+        claim = {**FAMILY[-1], "claim_id": "DOC-C2"}
+        assert ledger.execute(claim)["status"] == "ok"  # the same household, not a new one
+        assert ledger.household_view(MEMBER, YEAR)["claims"][-1]["claim_id"] == "DOC-C2"
+    finally:
+        ledger.app.close()
+    assert stream_ids(store_url) <= {*public_names(), *others(store_url)}
+
+
+def others(url: str) -> set[str]:
+    """Stream ids that are not persons' or households' (payment and claim references)."""
+    return {o for o in stream_ids(url)
+            if o not in {PUBLIC_IDS.person(person_key_of(n)).hex for n in PEOPLE}
+            and o not in {PUBLIC_IDS.household(person_key_of(n), YEAR).hex for n in PEOPLE}}
 
 
 def test_an_encrypted_store_is_refused_without_its_key_and_with_another_key(
