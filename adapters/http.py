@@ -321,8 +321,8 @@ def _command_schema(op: str, with_op: bool) -> dict[str, Any]:
 
 
 def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
-    """A command route's body and its bearer-token security, declared by hand: the route reads
-    both itself."""
+    """A route's JSON body and its bearer-token security, declared by hand (the command routes
+    read both themselves; for /whatif it repeats what its token dependency declares)."""
     return {"requestBody": {"required": True,
                             "content": {"application/json": {"schema": schema}}},
             "security": [{"HTTPBearer": []}]}
