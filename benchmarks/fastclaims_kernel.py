@@ -33,14 +33,14 @@ import attrs  # noqa: E402
 from machine import machine  # noqa: E402
 
 from adapters import fastclaims  # noqa: E402
-from adapters.fastclaims import (  # noqa: E402
+from adapters.stores.policy_files import load_policy_book  # noqa: E402
+from adapters.whatif.kernel import (  # noqa: E402
     ClaimColumns,
     ClaimResults,
     settle_columns,
-    settle_rows_reference,
 )
-from adapters.policy_files import load_policy_book  # noqa: E402
 from domain.policy import CAUSES, Policy, merge, policy_from_mapping  # noqa: E402
+from tests.support.oracles import settle_rows_reference  # noqa: E402
 
 COUNTY = 341225
 NEIGHBOUR = 341221

@@ -37,9 +37,9 @@ from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 from machine import machine  # noqa: E402
 
+from adapters.composition import open_ledger  # noqa: E402
 from adapters.generator import write_county  # noqa: E402
-from adapters.ledger import open_ledger  # noqa: E402
-from adapters.policy_files import load_policy_book  # noqa: E402
+from adapters.stores.policy_files import load_policy_book  # noqa: E402
 
 EVENTS_PER_AGGREGATE = 4  # created + 3
 

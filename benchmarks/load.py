@@ -56,9 +56,8 @@ import httpx  # noqa: E402
 from machine import machine  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
-from adapters.ledger import open_ledger  # noqa: E402
-from adapters.policy_files import load_policy_book  # noqa: E402
-from adapters.tokens import open_tokens  # noqa: E402
+from adapters.composition import open_ledger, open_tokens  # noqa: E402
+from adapters.stores.policy_files import load_policy_book  # noqa: E402
 from domain.aggregates import household_id  # noqa: E402
 from domain.money import Money  # noqa: E402
 

@@ -13,7 +13,7 @@ then in one run, on that file:
       pages of `--batch-size` and `mapper.to_domain_event` for each, in events/s;
   (c) `--queries` household queries for random heads: from the views (`projections.queries.
       household`), from the views after the catch-up check a CLI makes before answering, and
-      from aggregate replay (`Ledger.household_view`), p50 and p99 in milliseconds.
+      from aggregate replay (`tests.support.oracles.household_view`), p50 and p99 in milliseconds.
 
 (a) and (b) alternate `--repeat` times; the best of each is reported. The views live in the
 same SQLite file as the events (as with one `--db`), unless `--separate-views`.
@@ -38,11 +38,13 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 from machine import machine  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
+from adapters.application.ledger import Ledger  # noqa: E402
+from adapters.composition import open_ledger  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
-from adapters.ledger import Ledger, open_ledger  # noqa: E402
-from adapters.policy_files import load_policy_book  # noqa: E402
+from adapters.stores.policy_files import load_policy_book  # noqa: E402
 from projections import queries  # noqa: E402
 from projections.views import LedgerViews, catch_up, rebuild  # noqa: E402
+from tests.support.oracles import household_view  # noqa: E402
 
 
 def ingest(ledger: Ledger, households: int, regime: str, seed: int) -> tuple[int, int, float]:
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         from_views = latencies(lambda r: queries.household(engine, r, year), refs)
         with_check = latencies(lambda r: queries.household(
             engine, r, year, refresh=lambda: catch_up(app, views)), refs)
-        replayed = latencies(lambda r: ledger.household_view(r, year), refs)
+        replayed = latencies(lambda r: household_view(ledger, r, year), refs)
         app.close()
         engine.dispose()
 
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  ".join("-" * w for w in widths))
     for what, (p50, p99) in (("from the views", from_views),
                              ("from the views, catch-up check first", with_check),
-                             ("aggregate replay (Ledger.household_view)", replayed)):
+                             ("aggregate replay (oracles.household_view)", replayed)):
         print("  ".join(v.ljust(w) for v, w in zip((what, f"{p50:.3f}", f"{p99:.3f}"), widths,
                                                    strict=True)))
     print(f"\nhousehold query p99 from the views < 2 ms: {'yes' if from_views[1] < 2 else 'no'}")

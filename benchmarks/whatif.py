@@ -40,13 +40,12 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import numpy as np  # noqa: E402
 from machine import machine  # noqa: E402
 
+from adapters.application.replay import CommandReader, in_scope, read_log  # noqa: E402
+from adapters.composition import open_ledger, open_views  # noqa: E402
 from adapters.generator import find_regime, write_county  # noqa: E402
-from adapters.ledger import open_ledger  # noqa: E402
-from adapters.policy_files import apply_patch, load_policy_book  # noqa: E402
-from adapters.replay import CommandReader, in_scope, read_log  # noqa: E402
-from adapters.views_store import open_views  # noqa: E402
-from adapters.whatif import History, Scope, Side, compare_claims, exact_whatif  # noqa: E402
-from adapters.whatif_fast import (  # noqa: E402
+from adapters.stores.policy_files import apply_patch, load_policy_book  # noqa: E402
+from adapters.whatif.exact import History, Scope, Side, compare_claims, exact_whatif  # noqa: E402
+from adapters.whatif.fast import (  # noqa: E402
     ClaimsFacts,
     baseline_from_views,
     fast_whatif,
@@ -76,7 +75,7 @@ def prepare(folder: Path, households: int, visit_rate: float, regime: str, seed:
         gc.unfreeze()
         print(f"ingested in {time.perf_counter() - t:.0f} s "
               f"({ledger.app.recorder.max_notification_id()} events)", flush=True)
-    views = open_views(ledger, url)
+    views = open_views(ledger.app, ledger.policies, url)
     t = time.perf_counter()
     catch_up(ledger.app, views, batch_size=5000, freeze_gc=True)
     gc.unfreeze()

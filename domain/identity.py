@@ -18,6 +18,39 @@ _RIC_SHAPE = re.compile(r"^[0-9]{17}[0-9Xx]$")
 _REGION = re.compile(r"^[0-9]{6}$")
 MAX_DOCUMENT_LENGTH = 64
 ID_TYPES = ("resident_id", "other")
+#: A document number's person key is the number behind this prefix (ADR 7).
+DOCUMENT_KEY_PREFIX = "doc:"
+_RESIDENT_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def person_key(number: str, standard: bool) -> str:
+    """The ledger's key of a person: a resident ID is its own key; a document number, which
+    can never have a resident ID's form (ADR 7), is keyed `doc:NUMBER`."""
+    return number if standard else DOCUMENT_KEY_PREFIX + number
+
+
+def key_of_number(number: str) -> str:
+    """The person key of a registered number, telling the two kinds apart by their form."""
+    return person_key(number, looks_like_resident_id(number))
+
+
+def number_of(key: str) -> str:
+    """The display form of a person key: the ID or document number it stands for."""
+    return key[len(DOCUMENT_KEY_PREFIX):] if key.startswith(DOCUMENT_KEY_PREFIX) else key
+
+
+def mask_number(number: str) -> str:
+    """A person's number with its middle hidden: 341225********0117."""
+    return PersonRef(number, False).masked()
+
+
+def mask_text(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Every resident-ID-shaped run of a text masked, except the numbers in `keep` (as the
+    logs and error messages show them)."""
+    def repl(m: re.Match[str]) -> str:
+        return m.group() if m.group().upper() in keep else mask_number(m.group())
+
+    return _RESIDENT_ID_IN_TEXT.sub(repl, text)
 
 
 @frozen
@@ -29,7 +62,7 @@ class PersonRef:
 
     @property
     def key(self) -> str:
-        return self.number if self.standard else f"doc:{self.number}"
+        return person_key(self.number, self.standard)
 
     def masked(self) -> str:
         """The number with its middle hidden, as shown in logs (341225********0117)."""

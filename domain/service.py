@@ -25,7 +25,7 @@ from domain.aggregates import (
     StreamIds,
 )
 from domain.errors import InvalidInput, Rejected
-from domain.identity import birth_date_of, sex_of
+from domain.identity import birth_date_of, number_of, sex_of
 from domain.money import ZERO, Money
 from domain.policy import Policy, PolicyBook
 from domain.rules.collection import accept_payment_day, check_channel, check_enrollment_day
@@ -214,7 +214,7 @@ class LedgerService:
             household.cover(person.key, covered_from, policy.year_end, cmd.at, now)
         return Outcome(
             {"due": _s(decision.due), "subsidy": _s(decision.subsidy),
-             "covered_from": _s(covered_from), "household_head": _number(head_key),
+             "covered_from": _s(covered_from), "household_head": number_of(head_key),
              "rule": policy.ref},
             (person, household), explanation,
         )
@@ -226,17 +226,17 @@ class LedgerService:
         head = uow.person(head_key)
         head_year = head.year(year) if head is not None else None
         if head is None or head_year is None or head_year.terminated:
-            raise Rejected("head_not_enrolled", f"the household head {_number(head_key)} is not "
+            raise Rejected("head_not_enrolled", f"the household head {number_of(head_key)} is not "
                            f"enrolled for {year}")
         if head_year.household_head != head_key:
-            raise Rejected("head_not_enrolled", f"{_number(head_key)} is a member of the "
-                           f"household of {_number(head_year.household_head)}, not a head")
+            raise Rejected("head_not_enrolled", f"{number_of(head_key)} is a member of the "
+                           f"household of {number_of(head_year.household_head)}, not a head")
         if head_year.region != region:
             raise Rejected("head_region_mismatch", f"the head is enrolled in "
                            f"{head_year.region}; members must be in the same division, not "
                            f"{region}")
         if policy.household.head_must_pay_first and not head_year.settled:
-            raise Rejected("head_not_enrolled", f"the household head {_number(head_key)} must "
+            raise Rejected("head_not_enrolled", f"the household head {number_of(head_key)} must "
                            f"pay first ({policy.ref})")
         return uow.household(head_key, year)
 
@@ -409,7 +409,7 @@ class LedgerService:
             region=member.region, covered_from=None if member.left else member.covered_from,
             covered_to=member.covered_to, suspended=member.suspended,
         )
-        visit = Visit(person=_number(person_key), visit_date=cmd.visit_date,
+        visit = Visit(person=number_of(person_key), visit_date=cmd.visit_date,
                       facility_level=cmd.facility_level,
                       facility_region=cmd.facility_region.code, expense=cmd.expense,
                       cause=cmd.cause)
@@ -475,6 +475,3 @@ def _claim_fields(d: ClaimDecision, policy: Policy) -> dict[str, Any]:
         "pool_remaining_after": _s(d.pool_remaining_after), "rule": policy.ref,
     }
 
-
-def _number(key: str) -> str:
-    return key[4:] if key.startswith("doc:") else key

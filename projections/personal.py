@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from domain.aggregates import PUBLIC_IDS, StreamIds
-from domain.identity import looks_like_resident_id
 
 
 class PersonalData(Protocol):
@@ -63,10 +62,3 @@ class PlainPersonalData:
 
 
 PLAIN: PersonalData = PlainPersonalData()
-
-
-def person_key_of(number: str) -> str:
-    """The ledger's person key of a registered number (`PersonRef.key`): a resident ID is its
-    own key; a document number can never have a resident ID's form (ADR 7) and is keyed
-    `doc:NUMBER`."""
-    return number if looks_like_resident_id(number) else f"doc:{number}"

@@ -33,10 +33,10 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import Connection
 
 from domain.errors import Rejected
-from domain.identity import parse_person_ref
+from domain.identity import key_of_number, number_of, parse_person_ref
 from domain.money import Money
 from projections import tables as t
-from projections.personal import PLAIN, PersonalData, person_key_of
+from projections.personal import PLAIN, PersonalData
 from projections.sql import Statements
 
 #: Identities counted as people lifted out of poverty (脱贫人口 and those monitored against a
@@ -70,9 +70,6 @@ _SQL = Statements(
 
 NO_BOUND = 2**62
 
-
-def _number(key: str) -> str:
-    return key[4:] if key.startswith("doc:") else key
 
 
 def _money(fen: int) -> str:
@@ -114,7 +111,7 @@ def person_keys(conn: Connection, personal: PersonalData,
         return {p: p for p in wanted}
     registry = _SQL.on(conn.dialect)["registry"]
     found = {p: registry.fetch_one(conn, {"person": p}) for p in wanted}
-    return {p: p if reg is None else person_key_of(personal.unseal(reg.number))
+    return {p: p if reg is None else key_of_number(personal.unseal(reg.number))
             for p, reg in found.items()}
 
 
@@ -157,7 +154,7 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
                                             *(c.person for c in claims)])
 
     def number(person: str) -> str:
-        return _number(keys[person])
+        return number_of(keys[person])
 
     listed, covered, claim_rows = [], [], []
     used = 0
@@ -281,7 +278,7 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
     return {
         "person": personal.unseal(reg.number), "year": year,
         "region": s.region if s else reg.region,
-        "household_head": _number(head_key) if head_key is not None else None,
+        "household_head": number_of(head_key) if head_key is not None else None,
         "enrolled": bool(s and not s.terminated),
         "covered_from": s.covered_from if s and s.covered_from else None,
         "due": _money(s.due) if s else None, "subsidy": _money(s.subsidy) if s else None,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from attrs import frozen
-from conftest import Stores, copy_store, raw_store, stores
+
+from tests.support.stores import Stores, copy_store, raw_store, stores
 
 KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
 

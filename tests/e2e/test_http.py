@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAMILY_AT, HEAD, WIFE, Stores, claim, family, make_id, stores
 from fastapi.testclient import TestClient
 
+from adapters.composition import open_ledger
 from adapters.generator import write_county
-from adapters.http import MaskIDs, create_app, log_config, mask_ids
-from adapters.ledger import open_ledger
+from adapters.http import create_app
+from adapters.http.masking import mask_ids
+from adapters.server.logs import MaskIDs, log_config
+from tests.support.builders import FAMILY_AT, HEAD, WIFE, claim, family, make_id
+from tests.support.oracles import household_view
+from tests.support.stores import Stores, stores
 
 TOKENS = {
     "admin": ("admin", ""),
@@ -125,7 +129,7 @@ def test_a_history_sent_over_http_gives_the_results_of_the_same_file(
                  and r["status"] == "ok"}
         for head in sorted(heads)[:5]:
             view = api.get(f"/households/{head}?year=2021").json()
-            assert view == ledger.household_view(head, 2021)
+            assert view == household_view(ledger, head, 2021)
     finally:
         api.close()
         ledger.app.close()
@@ -153,11 +157,11 @@ def test_a_history_over_http_on_postgresql_equals_the_same_file_on_sqlite(
 
 
 def _report_from(ledger, folder: Path, name: str) -> Any:
-    from adapters.views_store import open_views
+    from adapters.composition import open_views
     from projections import queries
     from projections.views import catch_up
 
-    views = open_views(ledger, f"sqlite:///{folder / 'file.db'}")
+    views = open_views(ledger.app, ledger.policies, f"sqlite:///{folder / 'file.db'}")
     catch_up(ledger.app, views)
     query = queries.fund_report if name == "fund" else queries.enrollment_report
     try:
@@ -429,7 +433,7 @@ def test_logs_never_show_an_id_number_unmasked(api: Api, log_stream: io.StringIO
 
 def test_the_servers_log_configuration_masks_on_every_handler() -> None:
     config = log_config("info")
-    assert config["filters"]["mask_ids"]["()"] == "adapters.http.MaskIDs"
+    assert config["filters"]["mask_ids"]["()"] == "adapters.server.logs.MaskIDs"
     assert all("mask_ids" in h["filters"] for h in config["handlers"].values())
     assert config["loggers"]["benefitpool"]["handlers"]
 

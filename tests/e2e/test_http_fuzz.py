@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import WIFE, Stores, claim, family
 from hypothesis import HealthCheck, settings
 
 from adapters.http import create_app
+from tests.support.builders import WIFE, claim, family
+from tests.support.stores import Stores
 
 MAX_EXAMPLES = 12
 
@@ -30,7 +31,7 @@ def fuzzed(module_stores: Stores, book) -> Iterator[tuple[Any, str]]:
 
 def _document() -> dict[str, Any]:
     """The OpenAPI document, from an app on an in-memory store (nothing written to disk)."""
-    from adapters.policy_files import load_policy_book
+    from adapters.stores.policy_files import load_policy_book
 
     app = create_app("memory://", load_policy_book())
     try:

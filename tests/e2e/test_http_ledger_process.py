@@ -17,13 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import HEAD, WIFE, claim, family
 from test_http import Api, with_family, without_line
 
-from adapters.ledger import open_ledger
-from adapters.ledger_process import LedgerProcess, LedgerServer, frame
+from adapters.composition import open_ledger
+from adapters.server.ledger_process import LedgerProcess, LedgerServer, frame
 from domain.aggregates import household_id
 from domain.money import Money
+from tests.support.builders import HEAD, WIFE, claim, family
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,7 +118,7 @@ def test_a_stopped_ledger_process_answers_503_with_a_reason_and_records_nothing(
 def test_the_ledger_process_stops_when_the_server_that_started_it_is_killed(
         tmp_path: Path) -> None:
     script = ("import sys, time\n"
-              "from adapters.ledger_process import LedgerProcess\n"
+              "from adapters.server.ledger_process import LedgerProcess\n"
               f"p = LedgerProcess('sqlite:///{tmp_path / 'l.db'}', None)\n"
               "print(p.process.pid, flush=True)\n"
               "time.sleep(120)\n")

@@ -12,40 +12,30 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from conftest import (
-    HEAD,
-    RECORDED_AT,
-    WIFE,
-    RawStore,
-    Stores,
-    claim,
-    copy_store,
-    family,
-    make_id,
-    raw_store,
-    stores,
-)
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError, StoredEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.chain import (
+from adapters.application.ledger import Ledger
+from adapters.composition import configured_audit_key, open_ledger
+from adapters.generator import generate_county
+from adapters.stores.chain import (
     AUDIT_KEY_ENV,
     DEVELOPMENT_KEY,
     AuditKeyMismatch,
     ChainError,
     ChainReport,
     Mac,
-    audit_key,
     canonical,
     key_fingerprint,
     verify_chain,
 )
-from adapters.generator import generate_county
-from adapters.ledger import Ledger, LedgerApplication, open_ledger
-from adapters.store import store_env
+from adapters.stores.events import LedgerApplication
+from adapters.stores.urls import store_env
 from domain.policy import PolicyBook
+from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
+from tests.support.stores import RawStore, Stores, copy_store, raw_store, stores
 
 KEY = b"county audit key, kept by the fund office"
 OTHER_KEY = b"a key the attacker guessed, not the real one"
@@ -558,7 +548,7 @@ def test_the_key_is_taken_from_the_environment_and_never_stored(
         monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "the real county key 7f3a9c2e"
     monkeypatch.setenv(AUDIT_KEY_ENV, secret)
-    assert audit_key() == secret.encode()
+    assert configured_audit_key() == secret.encode()
     ledger = open_ledger(store_url, book)
     assert all(r["status"] == "ok" for r in run(ledger, family()))
     ledger.app.close()
@@ -578,17 +568,17 @@ def test_the_key_is_taken_from_the_environment_and_never_stored(
 def test_a_short_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(AUDIT_KEY_ENV, "short")
     with pytest.raises(ChainError, match="at least 16"):
-        audit_key()
+        configured_audit_key()
 
 
 def test_without_a_key_the_chain_is_unkeyed_and_verify_says_it_only_detects_accidents(
         store_url: str, book: PolicyBook, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(AUDIT_KEY_ENV, raising=False)
-    assert audit_key() == DEVELOPMENT_KEY
+    assert configured_audit_key() == DEVELOPMENT_KEY
     ledger = open_ledger(store_url, book)
     run(ledger, family())
     ledger.app.close()
-    report = verify(store_url, key=audit_key())
+    report = verify(store_url, key=configured_audit_key())
     assert report.ok and not report.keyed
     assert any("accidental damage" in note for note in report.notes)
     with raw_store(store_url) as con:

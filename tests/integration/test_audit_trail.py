@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Stores, make_id
 from typer.testing import CliRunner
 
+from adapters.application.ledger import Ledger
 from adapters.cli import app as cli_app
-from adapters.ledger import Ledger, open_ledger
-from adapters.trail import DECISION_FIELDS, audit_trail
+from adapters.composition import open_ledger
+from adapters.usecases.trail import DECISION_FIELDS, audit_trail
 from domain.errors import Rejected
 from domain.policy import PolicyBook
+from tests.support.builders import make_id
+from tests.support.stores import Stores
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "fuyang-2021.toml"
 AT = "2020-10-01T10:00:00+08:00"
@@ -31,6 +33,10 @@ MONEY_FIELDS = {"standard", "subsidy", "due", "paid_total", "credit", "amount", 
                 "paid", "refunded_before", "refunded_total", "expense", "eligible_expense",
                 "reimbursable", "reimbursed", "pool_cap", "pool_used_before",
                 "pool_remaining_after"}
+
+
+def trail_of(ledger: Ledger, ref: str, year: int) -> dict:
+    return audit_trail(ledger.app, ledger.policies, ref, year)
 
 
 def claim(claim_id: str, person: str, expense: str, visit: str) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def positions(trail: dict[str, Any]) -> list[int]:
 
 
 def test_a_members_trail_holds_exactly_its_own_facts_in_log_order(ledger: Ledger) -> None:
-    trail = audit_trail(ledger, SPOUSE, 2021)
+    trail = trail_of(ledger, SPOUSE, 2021)
     assert trail["scope"] == "person"
     assert trail["household_head"] == HEAD
     assert kinds(trail) == [
@@ -113,7 +119,7 @@ def test_a_members_trail_holds_exactly_its_own_facts_in_log_order(ledger: Ledger
 
 
 def test_positions_are_the_events_notification_ids_in_the_log(ledger: Ledger) -> None:
-    trail = audit_trail(ledger, SPOUSE, 2021)
+    trail = trail_of(ledger, SPOUSE, 2021)
     notifications = ledger.app.recorder.select_notifications(None, 1000)
     by_event = {(str(n.originator_id), n.originator_version): n.id for n in notifications}
     for e in trail["entries"]:
@@ -126,13 +132,13 @@ def test_the_same_history_in_another_store_gives_the_same_positions(
     for command in history():
         assert memory.execute(command)["status"] == "ok"
     for person in (HEAD, SPOUSE):
-        stored, in_memory = audit_trail(ledger, person, 2021), audit_trail(memory, person, 2021)
+        stored, in_memory = trail_of(ledger, person, 2021), trail_of(memory, person, 2021)
         assert positions(in_memory) == positions(stored)
         assert kinds(in_memory) == kinds(stored)
 
 
 def test_a_heads_trail_covers_the_whole_household_and_nothing_else(ledger: Ledger) -> None:
-    trail = audit_trail(ledger, HEAD, 2021)
+    trail = trail_of(ledger, HEAD, 2021)
     assert trail["scope"] == "household"
     assert trail["members"] == [HEAD, SPOUSE, CHILD]
     entries = trail["entries"]
@@ -147,7 +153,7 @@ def test_a_heads_trail_covers_the_whole_household_and_nothing_else(ledger: Ledge
     assert settled == ["C-1", "C-2"]
     ps = positions(trail)
     assert ps == sorted(ps) and len(set(ps)) == len(ps)
-    member = audit_trail(ledger, SPOUSE, 2021)
+    member = trail_of(ledger, SPOUSE, 2021)
     assert set(positions(member)) < set(ps)
 
 
@@ -155,7 +161,7 @@ def test_each_decision_names_its_policy_and_a_seed_sentence_from_the_policy_file
         ledger: Ledger, book: PolicyBook) -> None:
     text = POLICY_FILE.read_text(encoding="utf-8")
     policy = book.get("fuyang-2021", "1")
-    deciding = [e for e in audit_trail(ledger, HEAD, 2021)["entries"] if e["rule"]]
+    deciding = [e for e in trail_of(ledger, HEAD, 2021)["entries"] if e["rule"]]
     assert {e["kind"] for e in deciding} == {"Enrolled", "ContributionPaid", "SubsidyGranted",
                                             "Refunded", "OutpatientClaimSettled"}
     for e in deciding:
@@ -174,7 +180,7 @@ def test_each_decision_names_its_policy_and_a_seed_sentence_from_the_policy_file
 
 
 def test_a_claim_is_explained_by_the_outpatient_ratio_cap_and_pooling(ledger: Ledger) -> None:
-    trail = audit_trail(ledger, SPOUSE, 2021)
+    trail = trail_of(ledger, SPOUSE, 2021)
     settled = next(e for e in trail["entries"] if e["kind"] == "OutpatientClaimSettled")
     because = {b["field"]: b for b in settled["because"]}
     assert {"outpatient.ratio", "outpatient.per_person_cap", "outpatient.pooling"} <= set(because)
@@ -186,7 +192,7 @@ def test_a_claim_is_explained_by_the_outpatient_ratio_cap_and_pooling(ledger: Le
 
 
 def test_a_subsidy_cites_its_identity_rule_and_its_assumption(ledger: Ledger) -> None:
-    trail = audit_trail(ledger, SPOUSE, 2021)
+    trail = trail_of(ledger, SPOUSE, 2021)
     granted = next(e for e in trail["entries"] if e["kind"] == "SubsidyGranted")
     assert granted["decision"]["subsidy"] == "140.00"
     assert granted["decision"]["credit"] == "140.00"
@@ -200,7 +206,7 @@ def test_a_subsidy_cites_its_identity_rule_and_its_assumption(ledger: Ledger) ->
 
 
 def test_money_is_exact_strings_and_times_are_iso(ledger: Ledger) -> None:
-    for e in audit_trail(ledger, HEAD, 2021)["entries"]:
+    for e in trail_of(ledger, HEAD, 2021)["entries"]:
         datetime.fromisoformat(e["recorded_at"])
         datetime.fromisoformat(e["at"])
         for values in (e["facts"], e["decision"]):
@@ -209,17 +215,17 @@ def test_money_is_exact_strings_and_times_are_iso(ledger: Ledger) -> None:
                     assert isinstance(v, str) and MONEY.match(v), (e["kind"], k, v)
                 if k in ("visit_date", "covered_from", "covered_to", "birth_date") and v:
                     date.fromisoformat(v)
-    assert json.loads(json.dumps(audit_trail(ledger, HEAD, 2021)))
+    assert json.loads(json.dumps(trail_of(ledger, HEAD, 2021)))
 
 
 def test_facts_and_decisions_are_kept_apart(ledger: Ledger) -> None:
-    for e in audit_trail(ledger, HEAD, 2021)["entries"]:
+    for e in trail_of(ledger, HEAD, 2021)["entries"]:
         assert not set(e["facts"]) & set(e["decision"])
         assert set(e["decision"]) <= set(DECISION_FIELDS[e["kind"]])
 
 
 def test_a_reversal_names_the_claimant_and_the_amount_restored(ledger: Ledger) -> None:
-    trail = audit_trail(ledger, HEAD, 2021)
+    trail = trail_of(ledger, HEAD, 2021)
     reversal = next(e for e in trail["entries"] if e["kind"] == "ClaimReversed")
     assert reversal["person"] == SPOUSE
     assert reversal["facts"]["claim_id"] == "C-1"
@@ -239,7 +245,7 @@ def test_a_suspension_and_a_terminated_enrollment_are_in_the_members_trail(
          "at": "2020-11-02T10:00:00+08:00"},
     ):
         assert ledger.execute(command)["status"] == "ok"
-    trail = audit_trail(ledger, SPOUSE, 2021)
+    trail = trail_of(ledger, SPOUSE, 2021)
     assert kinds(trail)[-4:] == ["EmployeeInsuranceReported", "MemberSuspended", "Refunded",
                                  "MemberLeft"]
     refund = trail["entries"][-2]
@@ -251,10 +257,10 @@ def test_a_suspension_and_a_terminated_enrollment_are_in_the_members_trail(
 
 def test_an_unknown_person_or_a_year_not_enrolled_is_rejected(ledger: Ledger) -> None:
     with pytest.raises(Rejected) as unknown:
-        audit_trail(ledger, make_id("341225", "19900101", 99), 2021)
+        trail_of(ledger, make_id("341225", "19900101", 99), 2021)
     assert unknown.value.reason == "unknown_person"
     with pytest.raises(Rejected) as not_enrolled:
-        audit_trail(ledger, SPOUSE, 2022)
+        trail_of(ledger, SPOUSE, 2022)
     assert not_enrolled.value.reason == "not_enrolled"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import HEAD, WIFE, claim, family
-
-from adapters.ledger import open_ledger
+from adapters.composition import open_ledger
+from tests.support.builders import HEAD, WIFE, claim, family
+from tests.support.oracles import household_view, person_view
 
 AT = "2020-10-01T10:00:00+08:00"
 
@@ -30,7 +30,7 @@ def test_a_claim_decided_on_a_stale_household_is_retried_and_sees_the_other_clin
     assert third["status"] == "ok"
     assert third["pool_used_before"] == "385.00"
     assert third["reimbursed"] == "115.00" and third["pool_remaining_after"] == "0.00"
-    view = clinic_b.household_view(HEAD, 2021)
+    view = household_view(clinic_b, HEAD, 2021)
     assert view["used"] == "500.00"
     assert [c["claim_id"] for c in view["claims"]] == ["A-1", "B-1", "A-2"]
     clinic_a.app.close()
@@ -48,6 +48,6 @@ def test_a_payment_reference_taken_by_another_writer_is_refused_not_duplicated(
     assert run(agency, [extra])[0]["status"] == "ok"
     again = run(tax_feed, [dict(extra, amount="60.00")])[0]
     assert again["status"] == "rejected" and again["reason"] == "duplicate_payment_ref"
-    assert agency.person_view(HEAD, 2021)["paid"] == "50.00"
+    assert person_view(agency, HEAD, 2021)["paid"] == "50.00"
     agency.app.close()
     tax_feed.app.close()

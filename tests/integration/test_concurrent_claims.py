@@ -9,12 +9,12 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import make_id
 
-from adapters.ledger import open_ledger
-from adapters.policy_files import load_policy_book
+from adapters.composition import open_ledger
+from adapters.stores.policy_files import load_policy_book
 from domain.aggregates import household_id
 from domain.money import Money
+from tests.support.builders import make_id
 
 AT = "2020-10-01T10:00:00+08:00"
 HOUSEHOLDS = 3

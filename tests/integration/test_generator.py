@@ -9,9 +9,9 @@ from datetime import date, datetime
 
 import pytest
 
+from adapters.composition import open_ledger
 from adapters.generator import generate_county, make_resident_id, write_county
-from adapters.ledger import open_ledger
-from adapters.policy_files import load_policy_book
+from adapters.stores.policy_files import load_policy_book
 from domain.commands import parse_command
 from domain.identity import birth_date_of, parse_resident_id, sex_of
 

@@ -8,12 +8,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import HEAD, WIFE, claim, family
 
-from adapters.ledger import open_ledger
-from adapters.writer import GroupWriter
+from adapters.composition import open_ledger
+from adapters.server.writer import GroupWriter
 from domain.aggregates import household_id
 from domain.money import Money
+from tests.support.builders import HEAD, WIFE, claim, family
 
 
 def test_concurrent_submissions_are_grouped_and_never_overspend_the_pool(

@@ -15,33 +15,37 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_id, raw_store
 from sqlalchemy import select
 
-from adapters.audit import verify_decisions, verify_views
-from adapters.chain import audit_key, verify_chain
+from adapters.application.ledger import Ledger
+from adapters.composition import configured_audit_key, open_ledger, open_views
 from adapters.generator import generate_county
-from adapters.ledger import Ledger, LedgerApplication, open_ledger
-from adapters.personal import (
+from adapters.stores.chain import verify_chain
+from adapters.stores.cipher import (
     CIPHER_KEY_ENV,
     CipherKeyError,
     KeyedPersonalData,
     cipher_env,
     create_key,
     key_bytes,
-    mask_text,
 )
-from adapters.policy_files import apply_patch, load_policy_book
-from adapters.store import store_env
-from adapters.views_store import open_views
-from adapters.whatif import Scope, compare_claims, exact_whatif, read_history, write_outputs
-from adapters.whatif_fast import baseline_from_views, fast_whatif
+from adapters.stores.events import LedgerApplication
+from adapters.stores.policy_files import apply_patch, load_policy_book
+from adapters.stores.urls import store_env
+from adapters.usecases.audit import verify_decisions, verify_views
+from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history, write_outputs
+from adapters.whatif.fast import baseline_from_views, fast_whatif
 from domain.aggregates import PUBLIC_IDS
 from domain.errors import Rejected
+from domain.identity import key_of_number as person_key_of
+from domain.identity import mask_text
 from projections import queries as q
 from projections import tables as t
-from projections.personal import PLAIN, person_key_of
+from projections.personal import PLAIN
 from projections.views import LedgerViews, catch_up
+from tests.support.builders import make_id
+from tests.support.oracles import household_view, person_view
+from tests.support.stores import raw_store
 
 BOOK = load_policy_book()
 KEY = create_key()
@@ -146,17 +150,17 @@ def answers_match_the_aggregates(ledger: Ledger, views: LedgerViews) -> None:
     assert len(heads(ledger)) > 20
     for head in heads(ledger):
         assert q.household(views.engine, head, YEAR, personal=views.personal) == \
-            ledger.household_view(head, YEAR)
+            household_view(ledger, head, YEAR)
     for number in [*PEOPLE, STRANGER]:
         assert call(q.person, views.engine, number, personal=views.personal) == \
-            call(ledger.person_view, number)
+            call(person_view, ledger, number)
     member = q.household(views.engine, MEMBER, YEAR, personal=views.personal)
     assert member["head"] == DOCUMENT and member["members"] == [DOCUMENT, MEMBER]
     assert q.person(views.engine, MEMBER, personal=views.personal)["household_head"] == DOCUMENT
 
 
 def audit_is_clean(ledger: Ledger, views: LedgerViews) -> None:
-    chain = verify_chain(ledger.app, audit_key())
+    chain = verify_chain(ledger.app, configured_audit_key())
     assert chain.problem_count == 0 and chain.events_checked == \
         ledger.app.recorder.max_notification_id()
     decisions = verify_decisions(ledger.app, BOOK)
@@ -199,7 +203,7 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_with_the_cipher_key_the_store_holds_no_id_number_and_no_name_yet_answers_in_full(
         store_url: str, tmp_path: Path, keyed: None) -> None:
     ledger = ingest(store_url, None)  # the key comes from BENEFITPOOL_CIPHER_KEY
-    views = open_views(ledger, store_url)
+    views = open_views(ledger.app, ledger.policies, store_url)
     catch_up(ledger.app, views)
     assert isinstance(views.personal, KeyedPersonalData)
     assert not person_columns(views.engine) & set(PEOPLE)
@@ -216,7 +220,7 @@ def test_with_the_cipher_key_the_store_holds_no_id_number_and_no_name_yet_answer
 
 def test_without_the_cipher_key_the_same_history_is_stored_in_clear(store_url: str) -> None:
     ledger = ingest(store_url, None)
-    views = open_views(ledger, store_url)
+    views = open_views(ledger.app, ledger.policies, store_url)
     catch_up(ledger.app, views)
     assert views.personal is PLAIN
     assert (set(PEOPLE) - {DOCUMENT}) | {f"doc:{DOCUMENT}"} <= person_columns(views.engine)
@@ -257,9 +261,9 @@ def test_under_the_cipher_key_no_stream_id_can_be_computed_from_an_id_number(
     assert not named[KEY] & named[OTHER_KEY]
     ledger = open_ledger(keyed_url, BOOK, cipher_key=KEY)  # and the keyed store still answers
     try:
-        assert ledger.person_view(MEMBER, YEAR)["household_head"] == DOCUMENT
-        assert ledger.household_view(MEMBER, YEAR)["members"] == [DOCUMENT, MEMBER]
-        views = open_views(ledger, keyed_url)
+        assert person_view(ledger, MEMBER, YEAR)["household_head"] == DOCUMENT
+        assert household_view(ledger, MEMBER, YEAR)["members"] == [DOCUMENT, MEMBER]
+        views = open_views(ledger.app, ledger.policies, keyed_url)
         catch_up(ledger.app, views)
         assert q.household(views.engine, MEMBER, YEAR, personal=views.personal)[
             "members"] == [DOCUMENT, MEMBER]
@@ -279,10 +283,10 @@ def test_an_encrypted_store_whose_streams_were_named_publicly_keeps_those_names(
     ledger = open_ledger(store_url, BOOK, cipher_key=KEY)
     try:
         assert ledger.app.ids == PUBLIC_IDS
-        assert ledger.household_view(MEMBER, YEAR)["members"] == [DOCUMENT, MEMBER]
+        assert household_view(ledger, MEMBER, YEAR)["members"] == [DOCUMENT, MEMBER]
         claim = {**FAMILY[-1], "claim_id": "DOC-C2"}
         assert ledger.execute(claim)["status"] == "ok"  # the same household, not a new one
-        assert ledger.household_view(MEMBER, YEAR)["claims"][-1]["claim_id"] == "DOC-C2"
+        assert household_view(ledger, MEMBER, YEAR)["claims"][-1]["claim_id"] == "DOC-C2"
     finally:
         ledger.app.close()
     assert stream_ids(store_url) <= {*public_names(), *others(store_url)}

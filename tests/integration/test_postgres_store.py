@@ -12,15 +12,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import HEAD, POSTGRES, Stores, family, raw_store, stores
 
-from adapters.chain import verify_chain
-from adapters.ledger import open_ledger
-from adapters.store import quoted
-from adapters.views_store import open_views
+from adapters.composition import open_ledger, open_views
+from adapters.stores.chain import verify_chain
+from adapters.stores.urls import quoted
 from domain.policy import PolicyBook
 from projections import queries
 from projections.views import catch_up
+from tests.support.builders import HEAD, family
+from tests.support.stores import POSTGRES, Stores, raw_store, stores
 
 KEY = b"county audit key, kept by the fund office"
 
@@ -48,7 +48,7 @@ def test_a_missing_schema_is_created_and_holds_the_events_the_chain_and_the_view
     ledger = open_ledger(url, book, audit_key=KEY)
     for command in family():
         assert ledger.execute(command)["status"] == "ok"
-    views = open_views(ledger, url)
+    views = open_views(ledger.app, ledger.policies, url)
     try:
         answer = queries.household(views.engine, HEAD, 2021,
                                    refresh=lambda: catch_up(ledger.app, views))
@@ -82,7 +82,7 @@ def test_processes_opening_a_new_store_at_once_create_its_tables_once(
     def open_and_write(n: int) -> str:
         ledger = open_ledger(url, book, audit_key=KEY)
         try:
-            views = open_views(ledger, url)
+            views = open_views(ledger.app, ledger.policies, url)
             views.engine.dispose()
             return ledger.execute(family()[0])["status"]
         finally:
@@ -109,7 +109,7 @@ def test_a_money_total_past_two_to_the_31_fen_fits_the_views(pg: Stores,
                                                              book: PolicyBook) -> None:
     url = pg.new("big")
     ledger = open_ledger(url, book, audit_key=KEY)
-    views = open_views(ledger, url)
+    views = open_views(ledger.app, ledger.policies, url)
     try:
         for command in family()[:3]:
             assert ledger.execute(command)["status"] == "ok"

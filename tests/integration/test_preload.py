@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from adapters.application.replay import read_log
+from adapters.composition import open_ledger
 from adapters.generator import generate_county
-from adapters.ledger import open_ledger
-from adapters.replay import read_log
 
 
 def test_aggregates_read_together_equal_those_the_repository_rebuilds_one_by_one(

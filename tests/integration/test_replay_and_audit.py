@@ -9,16 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import raw_store
 
-from adapters.audit import verify_decisions, verify_views
+from adapters.application.replay import CommandReader, read_log
+from adapters.composition import open_ledger, open_views
 from adapters.generator import generate_county
-from adapters.ledger import LedgerApplication, open_ledger
-from adapters.policy_files import DEFAULT_POLICY_DIR, load_policy_book
-from adapters.replay import CommandReader, read_log
-from adapters.views_store import open_views
+from adapters.stores.events import LedgerApplication
+from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
+from adapters.usecases.audit import verify_decisions, verify_views
 from domain.aggregates import Person
 from domain.policy import PolicyBook
+from tests.support.stores import raw_store
 
 REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020",
            "lishui-liandu-2020")
@@ -45,7 +45,7 @@ def test_every_recorded_decision_of_a_generated_county_is_what_its_policy_decide
 
 def test_every_view_equals_its_rebuild_from_the_log(store_url: str, book: PolicyBook) -> None:
     ledger = ingest(store_url, book)
-    views = open_views(ledger, store_url)
+    views = open_views(ledger.app, ledger.policies, store_url)
     findings = verify_views(ledger.app, views, book)
     assert findings.problems == []
     assert findings.checked["views"] == 5 and findings.checked["rows"] > 100
@@ -104,7 +104,7 @@ def test_a_policy_file_changed_after_its_decisions_is_reported(
 def test_a_view_row_changed_behind_the_ledgers_back_is_reported(store_url: str,
                                                                 book: PolicyBook) -> None:
     ledger = ingest(store_url, book)
-    views = open_views(ledger, store_url)
+    views = open_views(ledger.app, ledger.policies, store_url)
     from projections.views import catch_up
 
     catch_up(ledger.app, views)
@@ -123,7 +123,7 @@ def test_the_ledger_verifies_as_it_stood_at_an_earlier_position(store_url: str,
     decisions = verify_decisions(ledger.app, book, upto=head // 2)
     assert decisions.problems == []
     assert decisions.checked["events"] == head // 2
-    views = open_views(ledger, store_url)
+    views = open_views(ledger.app, ledger.policies, store_url)
     at = verify_views(ledger.app, views, book, upto=head // 2)
     assert at.problems == [] and at.checked["tables"] == 2
     assert "household_pool" in at.checked["skipped"]

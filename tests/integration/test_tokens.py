@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from adapters.tokens import (
+from adapters.composition import open_tokens
+from adapters.stores.tokens import (
     ROLE_ACTIONS,
     ROLES,
     TokenError,
     TokenStore,
     digest,
-    open_tokens,
 )
 from domain.commands import OPS
 

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Stores, stores
 from eventsourcing.application import Repository
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine, func, select, text
 
 import projections.views as views_module
+from adapters.application.ledger import Ledger
+from adapters.composition import open_ledger
 from adapters.generator import generate_county
-from adapters.ledger import Ledger, LedgerApplication, open_ledger
-from adapters.policy_files import load_policy_book
-from adapters.store import store_env
-from adapters.views_store import views_engine
+from adapters.stores.events import LedgerApplication
+from adapters.stores.policy_files import load_policy_book
+from adapters.stores.urls import store_env
+from adapters.stores.views import views_engine
 from domain.aggregates import Household, Person, household_id, person_id
 from domain.errors import Rejected
 from domain.identity import parse_person_ref
@@ -36,6 +37,8 @@ from projections.views import (
     rebuild,
     status,
 )
+from tests.support.oracles import household_view, person_view
+from tests.support.stores import Stores, stores
 
 BOOK = load_policy_book()
 REGIMES = {"fuyang-2021": 2021, "gaizhou-2025": 2025}
@@ -130,10 +133,10 @@ def test_every_person_and_household_answered_from_the_views_equals_the_aggregate
     ledger, engine, year = county.ledger, county.engine, county.year
     assert len(county.heads) == county.households
     for person in county.persons:
-        assert q.person(engine, person) == ledger.person_view(person)
+        assert q.person(engine, person) == person_view(ledger, person)
         for y in (year, year + 1):
-            assert q.person(engine, person, y) == ledger.person_view(person, y)
-        assert call(q.household, engine, person, year) == call(ledger.household_view, person,
+            assert q.person(engine, person, y) == person_view(ledger, person, y)
+        assert call(q.household, engine, person, year) == call(household_view, ledger, person,
                                                               year)
 
 
@@ -144,7 +147,7 @@ def test_as_of_a_business_date_a_household_equals_its_events_folded_up_to_that_d
     seen = Counter()
     for head in county.heads:
         for day in days:
-            expected = call(ledger.household_view, head, year, as_of=day)
+            expected = call(household_view, ledger, head, year, as_of=day)
             assert call(q.household, engine, head, year, as_of=day) == expected, (head, day)
             seen[isinstance(expected, dict) and bool(expected["claims"])] += 1
     assert seen[True] and seen[False]  # some dates before claims, some after
@@ -174,7 +177,7 @@ def person_as_of(ledger: Ledger, events: list[Any], ref: str, year: int | None,
     py = person.year(year) if year is not None else None
     reimbursed = Money(0)
     if py is not None:
-        view = call(ledger.household_view, ref, year, as_of=day)
+        view = call(household_view, ledger, ref, year, as_of=day)
         if isinstance(view, dict):
             reimbursed = Money(sum(Money.parse(c["reimbursed"]).fen for c in view["claims"]
                                    if c["person"] == person.number and not c["reversed"]))
@@ -218,9 +221,9 @@ def test_at_a_position_the_views_equal_the_ledger_rebuilt_from_the_log_up_to_it(
         then = ledger_at(ledger, position)
         for person in county.persons[position % 3::3]:
             assert call(q.person, engine, person, at_position=position) == call(
-                then.person_view, person), (person, position)
+                person_view, then, person), (person, position)
             assert call(q.household, engine, person, year, at_position=position) == call(
-                then.household_view, person, year), (person, position)
+                household_view, then, person, year), (person, position)
 
 
 # --- the fund ledger and enrollment equal sums over the aggregates -------------------------------
@@ -486,6 +489,6 @@ def test_queries_refuse_unknown_people_and_years_with_the_ledgers_reasons(small,
         someone = conn.execute(text("select number from person_registry limit 1")).scalar()
     stranger = "110101199001011237"
     for args in ((stranger, 2025), (someone, 2019)):
-        assert call(q.household, engine, *args) == call(ledger.household_view, *args)
-        assert call(q.person, engine, *args) == call(ledger.person_view, *args)
+        assert call(q.household, engine, *args) == call(household_view, ledger, *args)
+        assert call(q.person, engine, *args) == call(person_view, ledger, *args)
     assert call(q.person, engine, someone, at_position=0) == ("rejected", "unknown_person")

@@ -11,17 +11,17 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.fastclaims import (
+from adapters.stores.policy_files import load_policy_book
+from adapters.whatif.kernel import (
     ClaimColumns,
     ClaimResults,
     half_up_times,
     ratio_fraction,
     settle_columns,
-    settle_rows_reference,
 )
-from adapters.policy_files import load_policy_book
 from domain.money import Money
 from domain.policy import CAUSES, Policy, merge, policy_from_mapping
+from tests.support.oracles import settle_rows_reference
 
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

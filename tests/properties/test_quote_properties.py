@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_pool_properties import FUNAN, LINQUAN, histories, people, small_money
 
-from adapters.ledger import Ledger, LedgerApplication
+from adapters.application.ledger import Ledger
+from adapters.stores.events import LedgerApplication
 
 FIGURES = ("status", "reason", "eligible_expense", "reimbursable", "reimbursed", "pool_cap",
            "pool_used_before", "pool_remaining_after", "rule")

@@ -11,19 +11,20 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import Stores
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, select
 
+from adapters.application.ledger import Ledger
+from adapters.composition import open_ledger
 from adapters.generator import generate_county
-from adapters.ledger import Ledger, open_ledger
-from adapters.policy_files import load_policy_book
-from adapters.views_store import views_engine
+from adapters.stores.policy_files import load_policy_book
+from adapters.stores.views import views_engine
 from domain.errors import Rejected
 from projections import queries as q
 from projections import tables as t
 from projections.views import LedgerViews, catch_up, rebuild
+from tests.support.stores import Stores
 
 BOOK = load_policy_book()
 SETTINGS = settings(max_examples=20, deadline=None,

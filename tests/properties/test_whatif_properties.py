@@ -13,19 +13,18 @@ import os
 import tempfile
 from pathlib import Path
 
-from conftest import stores
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.audit import verify_decisions
+from adapters.composition import open_ledger, open_views
 from adapters.generator import find_regime, generate_county
-from adapters.ledger import open_ledger
-from adapters.policy_files import apply_patch, load_policy_book
-from adapters.views_store import open_views
-from adapters.whatif import Scope, compare_claims, exact_whatif, read_history, report
-from adapters.whatif_fast import baseline_from_views, fast_whatif
+from adapters.stores.policy_files import apply_patch, load_policy_book
+from adapters.usecases.audit import verify_decisions
+from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history, report
+from adapters.whatif.fast import baseline_from_views, fast_whatif
 from domain.policy import CAUSES
 from projections.views import catch_up
+from tests.support.stores import stores
 
 BOOK = load_policy_book()
 #: More examples for a deeper run: WHATIF_EXAMPLES=500 pytest tests/properties/…
@@ -70,7 +69,7 @@ def county(url: str, regime: str, seed: int, households: int):
     ledger = open_ledger(url, BOOK)
     lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
     list(ledger.execute_lines(lines, batch_size=97))
-    views = open_views(ledger, url)
+    views = open_views(ledger.app, ledger.policies, url)
     catch_up(ledger.app, views)
     policy = find_regime(BOOK, regime)
     return ledger, views, Scope(policy.region, policy.year)

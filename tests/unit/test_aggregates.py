@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from conftest import World, make_id
 
 from domain.aggregates import Household, Person
 from domain.errors import Rejected
 from domain.money import Money
+from tests.support.builders import make_id
+from tests.support.fakes import World
 
 FUNAN = "341225"
 LINQUAN = "341221"

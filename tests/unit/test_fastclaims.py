@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 import pytest
 
-from adapters.fastclaims import (
+from adapters.whatif.kernel import (
     REASONS,
     ClaimColumns,
     ClaimResults,
@@ -20,10 +20,10 @@ from adapters.fastclaims import (
     half_up_times,
     ratio_fraction,
     settle_columns,
-    settle_rows_reference,
 )
 from domain.money import Money
 from domain.policy import Policy, PolicyBook, merge, policy_from_mapping
+from tests.support.oracles import settle_rows_reference
 
 FUNAN = "341225"
 LINQUAN = "341221"

@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from conftest import make_id
 
 from domain.errors import InvalidInput, Rejected
 from domain.identity import (
@@ -20,6 +19,7 @@ from domain.identity import (
     sex_of,
 )
 from domain.money import MAX_FEN, ZERO, Money, total
+from tests.support.builders import make_id
 
 
 def _with_wrong_check(number: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.policy_files import DEFAULT_POLICY_DIR, load_policy_book
+from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
 from domain.errors import PolicyError
 from domain.money import Money
 from domain.policy import Period, Policy, PolicyBook

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import attrs
 import pytest
-from conftest import World, make_id
 
 from domain.commands import Claim
 from domain.errors import Rejected
@@ -24,6 +23,8 @@ from domain.rules.coverage import CoverageFacts, coverage_start, waiting_months
 from domain.rules.outpatient import MemberCoverage, Pool, Visit, reimbursable_amount, settle
 from domain.rules.refund import RefundState, decide_refund
 from domain.service import LedgerService
+from tests.support.builders import make_id
+from tests.support.fakes import World
 
 FUNAN = "341225"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.store import StoreError, quoted, store_env
-from adapters.views_store import views_engine
+from adapters.stores.urls import StoreError, quoted, store_env
+from adapters.stores.views import views_engine
 
 
 def test_a_postgresql_url_names_the_server_database_user_and_schema() -> None:

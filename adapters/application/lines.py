@@ -1,0 +1,72 @@
+"""The command-file contract's lines: strict JSON decoding and parsing into commands, once."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from attrs import frozen
+
+from domain.commands import parse_command
+from domain.errors import InvalidInput
+
+MAX_LINE = 64 * 1024
+
+
+@frozen
+class Prepared:
+    """A command parsed ahead of its batch: `(op, command)` or the `InvalidInput` that
+    rejects it."""
+
+    parsed: Any
+
+
+def decode_line(text: str) -> Any:
+    """Decode one JSON line strictly: no NaN, no duplicate keys, decimals stay exact."""
+    if len(text) > MAX_LINE:
+        raise InvalidInput(f"the line is longer than {MAX_LINE} characters")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise InvalidInput(f"the field {k!r} appears twice")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise InvalidInput(f"{name} is not a number the contract accepts")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_float=Decimal,
+                          parse_constant=constant)
+    except InvalidInput:
+        raise
+    except (ValueError, RecursionError) as e:
+        raise InvalidInput(f"the line is not valid JSON ({str(e)[:80]})") from None
+
+
+def parse(data: Any) -> Any:
+    """A decoded command object parsed into `(op, command)`, or the `InvalidInput` that
+    rejects it (its `op` noted when the object names one)."""
+    try:
+        return (data.get("op") if isinstance(data, dict) else None, parse_command(data))
+    except InvalidInput as e:
+        e.op = data.get("op") if isinstance(data, dict) and isinstance(
+            data.get("op"), str) else None
+        return e
+
+
+def prepare(data: Any) -> Prepared:
+    """A decoded command object parsed once, to be applied later (an invalid one is kept as
+    its rejection and answered as such)."""
+    return Prepared(parse(data))
+
+
+def parse_line(text: str) -> Any:
+    """One line of a command file, decoded and parsed (or the `InvalidInput` refusing it)."""
+    try:
+        return parse(decode_line(text))
+    except InvalidInput as e:
+        return e

@@ -1,0 +1,336 @@
+"""Replaying the recorded facts: the log read back as contract commands, decided afresh.
+
+Every command the ledger accepted left one *primary* event (Registered, Enrolled,
+ContributionPaid, …) that carries all of the command's facts, followed by the events the
+decision derived (a household formed, a member covered, a payment reference claimed). Reading
+the log in order, each primary event becomes the contract command that produced it; running
+those commands through the same service and aggregates, into a throw-away in-memory store,
+re-decides the whole history. The audit pins each command to the policy version it was decided
+by and expects the very same events; a what-if runs them under patched policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from attrs import define, field, frozen
+
+from adapters.application.ledger import Ledger
+from adapters.application.lines import parse
+from adapters.stores.events import LedgerApplication
+from domain.aggregates import PUBLIC_IDS, ClaimRef, Household, PaymentRef, Person, StreamIds
+from domain.identity import number_of
+from domain.policy import Policy, PolicyBook
+from domain.service import LedgerService
+
+PRIMARY: tuple[type, ...] = (
+    Person.Registered, Person.EmployeeInsuranceReported, Person.Enrolled,
+    Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded,
+    Household.OutpatientClaimSettled, Household.ClaimReversed,
+)
+DERIVED: tuple[type, ...] = (
+    Household.Formed, Household.MemberJoined, Household.MemberCovered,
+    Household.MemberSuspended, Household.MemberLeft, PaymentRef.Claimed, ClaimRef.Claimed,
+)
+#: Events whose decision names a policy (id, version and, since schema v2, content hash).
+DECIDING: tuple[type, ...] = (
+    Person.Enrolled, Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded,
+    Household.OutpatientClaimSettled,
+)
+
+
+@frozen
+class LoggedEvent:
+    """One event of the log with its position (notification id)."""
+
+    position: int
+    event: Any
+
+
+@define
+class RecordedCommand:
+    """The command a primary event records, with the events it produced."""
+
+    position: int
+    recorded_at: datetime
+    command: dict[str, Any]
+    primary: Any
+    events: list[LoggedEvent] = field(factory=list)
+
+    @property
+    def last_position(self) -> int:
+        return self.events[-1].position if self.events else self.position
+
+
+def read_log(app: Any, start: int = 1, upto: int | None = None,
+             batch_size: int = 2000) -> Iterator[LoggedEvent]:
+    """Every event of the log in order (positions start..upto), decoded."""
+    recorder = app.recorder
+    head = recorder.max_notification_id() or 0
+    if upto is not None:
+        head = min(head, upto)
+    to_domain_event = app.mapper.to_domain_event
+    while start <= head:
+        notifications = recorder.select_notifications(start, batch_size, stop=head)
+        if not notifications:
+            return
+        for n in notifications:
+            yield LoggedEvent(n.id, to_domain_event(n))
+        start = notifications[-1].id + 1
+
+
+def _iso(value: date | datetime) -> str:
+    return value.isoformat()
+
+
+
+class CommandReader:
+    """Turns the log's primary events back into contract commands (JSON-ready dicts)."""
+
+    def __init__(self) -> None:
+        self.person_years: dict[tuple[str, int], str] = {}  # (person key, year) -> region
+        self.households: dict[UUID, tuple[str, int, str]] = {}  # id -> (head, year, region)
+        self.claims: dict[str, UUID] = {}  # claim id -> household id
+        self.persons: dict[UUID, str] = {}  # person aggregate id -> key
+
+    def group(self, log: Iterable[LoggedEvent]) -> Iterator[RecordedCommand]:
+        """Commands in log order, each with its primary and derived events."""
+        current: RecordedCommand | None = None
+        for item in log:
+            e = item.event
+            if isinstance(e, PRIMARY):
+                if current is not None:
+                    yield current
+                current = RecordedCommand(item.position, e.timestamp, self.command(e),
+                                          e, [item])
+            else:
+                self._note_derived(e)
+                if current is None:  # a log that starts mid-command (never written so)
+                    current = RecordedCommand(item.position, e.timestamp, {}, None, [])
+                current.events.append(item)
+        if current is not None:
+            yield current
+
+    def _note_derived(self, e: Any) -> None:
+        if isinstance(e, Household.Formed):
+            self.households[e.originator_id] = (e.head, e.year, e.region)
+
+    def command(self, e: Any) -> dict[str, Any]:
+        """The contract command that recorded this primary event."""
+        kind = type(e)
+        if kind is Person.Registered:
+            self.persons[e.originator_id] = e.person_key
+            cmd = {"op": "register", "person": e.number, "name": e.name, "region": e.region,
+                   "at": _iso(e.at), "birth_date": _iso(e.birth_date),
+                   "residence_permit": e.residence_permit}
+            if not e.standard_id:
+                cmd["id_type"] = "other"
+                if e.sex is not None:
+                    cmd["sex"] = e.sex
+            return cmd
+        person = number_of(self.persons.get(e.originator_id, ""))
+        if kind is Person.EmployeeInsuranceReported:
+            return {"op": "report_employee_insurance", "person": person, "year": e.year,
+                    "at": _iso(e.at)}
+        if kind is Person.Enrolled:
+            key = self.persons[e.originator_id]
+            self.person_years[(key, e.year)] = e.region
+            cmd = {"op": "enroll", "person": person, "year": e.year, "region": e.region,
+                   "at": _iso(e.at), "category": e.category,
+                   "insured_before": e.prior_insured, "broken_years": e.broken_years,
+                   "back_paid_years": e.back_paid_years}
+            if e.household_head != key:
+                cmd["household_head"] = number_of(e.household_head)
+            if e.identity is not None:
+                cmd["identity"] = e.identity
+            return cmd
+        if kind is Person.ContributionPaid:
+            cmd = {"op": "pay", "person": person, "year": e.year, "amount": str(e.amount),
+                   "channel": e.channel, "payment_ref": e.payment_ref, "at": _iso(e.at)}
+            if e.payer != self.persons[e.originator_id]:
+                cmd["payer"] = number_of(e.payer)
+                cmd["payer_relation"] = e.payer_relation
+            return cmd
+        if kind is Person.SubsidyGranted:
+            return {"op": "grant_subsidy", "person": person, "year": e.year,
+                    "identity": e.identity, "at": _iso(e.at)}
+        if kind is Person.Refunded:
+            cmd = {"op": "refund", "person": person, "year": e.year, "reason": e.reason,
+                   "at": _iso(e.at)}
+            if e.requested is not None:
+                cmd["amount"] = str(e.requested)
+            if e.channel is not None:
+                cmd["channel"] = e.channel
+            return cmd
+        if kind is Household.OutpatientClaimSettled:
+            self.claims[e.claim_id] = e.originator_id
+            return {"op": "claim", "claim_id": e.claim_id, "person": number_of(e.person),
+                    "visit_date": _iso(e.visit_date), "facility_level": e.facility_level,
+                    "facility_region": e.facility_region, "expense": str(e.expense),
+                    "cause": e.cause, "at": _iso(e.at)}
+        if kind is Household.ClaimReversed:
+            return {"op": "reverse_claim", "claim_id": e.claim_id, "reason": e.reason,
+                    "at": _iso(e.at)}
+        raise TypeError(f"not a primary event: {kind.__name__}")
+
+    def scope_of(self, rc: RecordedCommand) -> tuple[str, int] | None:
+        """The (region, year) a command belongs to; None for registrations (any scope)."""
+        e = rc.primary
+        if isinstance(e, Person.Registered) or e is None:
+            return None
+        if isinstance(e, Household.OutpatientClaimSettled | Household.ClaimReversed):
+            hid = e.originator_id
+            head, year, region = self.households.get(hid, ("", 0, ""))
+            return region, year
+        key = self.persons.get(e.originator_id, "")
+        region = self.person_years.get((key, e.year))
+        if region is None:  # reported before any enrollment that year: the person's region
+            return "", e.year
+        return region, e.year
+
+
+def in_scope(scope: tuple[str, int] | None, region: str | None, year: int | None) -> bool:
+    """Whether a command's (region, year) lies in a what-if or audit scope."""
+    if scope is None:
+        return True
+    r, y = scope
+    if year is not None and y != year:
+        return False
+    return region is None or r == "" or r.startswith(region)
+
+
+class PinnedService(LedgerService):
+    """The ledger's service, deciding each command by one given policy version (audit)."""
+
+    def __init__(self, policies: PolicyBook, ids: StreamIds = PUBLIC_IDS) -> None:
+        super().__init__(policies, ids)
+        self.pinned: Policy | None = None
+
+    def _policy(self, region: str, year: int) -> Policy:
+        if self.pinned is not None:
+            return self.pinned
+        return super()._policy(region, year)
+
+
+@frozen
+class ReplayStep:
+    """What replaying one recorded command gave."""
+
+    recorded: RecordedCommand
+    result: dict[str, Any]
+    events: tuple[Any, ...]
+
+
+class ReplayLedger(Ledger):
+    """A ledger whose clock is each command's recorded time, which can pin each command to a
+    policy version, and which keeps each command's new events apart."""
+
+    def __init__(self, app: LedgerApplication, book: PolicyBook, pinned: bool) -> None:
+        super().__init__(app, book, clock=self._recorded_now, cache_size=10_000_000)
+        if pinned:
+            self.service = PinnedService(book, app.ids)
+        self.now: dict[int, datetime] = {}
+        self.pins: dict[int, Policy | None] = {}
+        self.new_events: dict[int, list[Any]] = {}
+        self._current = 0
+
+    def _recorded_now(self) -> datetime:
+        return self.now[self._current]
+
+    def _apply(self, uow: Any, number: int, parsed: Any, events: list[Any],
+               strict: bool) -> dict[str, Any]:
+        self._current = number
+        if isinstance(self.service, PinnedService):
+            self.service.pinned = self.pins.get(number)
+        start = len(events)
+        result = super()._apply(uow, number, parsed, events, strict)
+        self.new_events[number] = events[start:]
+        return result
+
+
+def memory_ledger(book: PolicyBook, pinned: bool = False,
+                  ids: StreamIds = PUBLIC_IDS) -> ReplayLedger:
+    """A replay ledger on a throw-away in-memory store (the library's plain-Python recorder),
+    naming streams as the recorded store does (`ids`, ADR 25)."""
+    app = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app.ids = ids  # nothing in memory is encrypted, but its streams must meet the recorded ones
+    return ReplayLedger(app, book, pinned)
+
+
+class Replayer:
+    """Runs recorded commands through the service into a throw-away in-memory ledger."""
+
+    def __init__(self, book: PolicyBook, pin: Callable[[RecordedCommand], Policy | None]
+                 | None = None, batch_size: int = 500, ids: StreamIds = PUBLIC_IDS) -> None:
+        self.ledger = memory_ledger(book, pinned=pin is not None, ids=ids)
+        self.pin = pin
+        self.batch_size = batch_size
+
+    def run(self, commands: Iterable[RecordedCommand]) -> Iterator[ReplayStep]:
+        """Replay in batches (one atomic save each); yields one step per command, in order."""
+        batch: list[RecordedCommand] = []
+        for rc in commands:
+            batch.append(rc)
+            if len(batch) >= self.batch_size:
+                yield from self._run(batch)
+                batch = []
+        if batch:
+            yield from self._run(batch)
+
+    def _run(self, batch: list[RecordedCommand]) -> Iterator[ReplayStep]:
+        ledger = self.ledger
+        parsed = []
+        for number, rc in enumerate(batch, start=1):
+            ledger.now[number] = rc.recorded_at
+            if self.pin is not None:
+                ledger.pins[number] = self.pin(rc)
+            parsed.append((number, parse(rc.command)))
+        results = ledger._run_batch(parsed)
+        for number, (rc, result) in enumerate(zip(batch, results, strict=True), start=1):
+            yield ReplayStep(rc, result, tuple(ledger.new_events.pop(number, ())))
+        ledger.now.clear()
+        ledger.pins.clear()
+
+
+def event_fields(event: Any) -> dict[str, Any]:
+    """An event's fields, its id, version and timestamp included, for comparison."""
+    return dict(event.__dict__)
+
+
+def differences(recorded: Any, fresh: Any) -> dict[str, tuple[Any, Any]]:
+    """Field by field, what differs between a recorded event and its re-decision."""
+    if type(recorded) is not type(fresh):
+        return {"kind": (type(recorded).__qualname__, type(fresh).__qualname__)}
+    a, b = event_fields(recorded), event_fields(fresh)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready form of an event field value."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def recorded_policy(book: PolicyBook, event: Any) -> tuple[Policy | None, str | None]:
+    """The policy version a decision names, or why it cannot be used to re-decide."""
+    policy = book.get(event.policy_id, event.policy_version)
+    if policy is None:
+        return None, (f"the policy {event.policy_id}@{event.policy_version} that decided it "
+                      "is no longer loadable")
+    recorded_hash = getattr(event, "policy_hash", None)
+    if recorded_hash is not None and recorded_hash != policy.content_hash:
+        return None, (f"the policy file {policy.ref} changed since the decision: recorded "
+                      f"hash {recorded_hash[:12]}, now {policy.content_hash[:12]}")
+    return policy, None

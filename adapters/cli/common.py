@@ -1,0 +1,122 @@
+"""What every command of the command line shares: consoles, options, errors, opening stores."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters import composition
+from adapters.application.ledger import Ledger
+from adapters.stores.urls import StoreError
+from domain.errors import LedgerError, PolicyError
+from domain.identity import mask_text
+from domain.policy import PolicyBook
+from projections.views import LedgerViews
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="Database URL (default: $BENEFITPOOL_DB or sqlite:///benefitpool.db).")]
+PoliciesOption = Annotated[Path | None, typer.Option(
+    "--policies", help="Policy folder (default: $BENEFITPOOL_POLICIES or the shipped one).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="CSV output.")]
+AtPositionOption = Annotated[int | None, typer.Option(
+    "--at-position", min=0, help="Answer as the ledger stood when its log was at N.")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="Region code or prefix.")]
+YearOption = Annotated[int | None, typer.Option("--year")]
+
+
+def fail(message: str, code: int = 1, asked: str | None = None) -> NoReturn:
+    """Log an error and exit. Resident ID numbers in it are masked, except the one the user
+    asked about (`asked`, ADR 21)."""
+    keep = frozenset({asked.strip().upper()}) if asked else frozenset()
+    err.print(f"[red]error:[/red] {escape(mask_text(message, keep))}", highlight=False)
+    raise typer.Exit(code)
+
+
+def database_url(db: str | None) -> str:
+    return composition.database_url(db)
+
+
+def book(policies: Path | None) -> PolicyBook:
+    try:
+        return composition.policy_book(policies)
+    except PolicyError as e:
+        fail(f"policy: {e}", 2)
+
+
+@contextmanager
+def opened_ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
+    """The ledger at `--db`, deciding by `--policies`; closed on the way out."""
+    policy_book = book(policies)
+    url = database_url(db)
+    try:
+        ledger = composition.open_ledger(url, policy_book)
+    except (StoreError, LedgerError) as e:
+        fail(str(e), 2)
+    except Exception as e:  # the store library raises its own error types
+        fail(f"cannot open the store {url}: {e}", 2)
+    try:
+        yield ledger
+    finally:
+        ledger.app.close()
+
+
+@contextmanager
+def opened_views(ledger: Ledger, db: str | None) -> Iterator[LedgerViews]:
+    """The read models beside the ledger's store; their engine disposed on the way out."""
+    try:
+        views = composition.open_views(ledger.app, ledger.policies, database_url(db))
+    except (StoreError, LedgerError) as e:
+        fail(str(e), 2)
+    try:
+        yield views
+    finally:
+        views.engine.dispose()
+
+
+def progress_bar(title: str) -> Progress:
+    """A progress bar on standard error, shown only on a terminal."""
+    return Progress(TextColumn(f"[bold]{title}[/bold]"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, disable=not err.is_terminal,
+                    transient=False)
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"invalid_input: {text!r} is not a date YYYY-MM-DD")
+
+
+def print_rows(rows: list[dict[str, Any]], title: str, json_out: bool, csv_out: bool) -> None:
+    """Rows as JSON, CSV or a table."""
+    if json_out:
+        out.print_json(data=rows)
+        return
+    if csv_out:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["region"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(title=title)
+    columns = list(rows[0]) if rows else ["region"]
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("amount", "registered", "enrolled",
+                                                         "covered", "rate") else "left")
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    out.print(table)

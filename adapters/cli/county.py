@@ -1,0 +1,154 @@
+"""`benefitpool ingest`, `generate` and `demo`: command files in, synthetic counties out."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from adapters.application.ledger import Ledger
+from adapters.cli.common import (
+    DbOption,
+    PoliciesOption,
+    book,
+    database_url,
+    err,
+    fail,
+    opened_ledger,
+    out,
+    progress_bar,
+)
+from adapters.usecases.ingest import count_lines, ingest_file
+from domain.errors import Rejected
+
+
+def _ingest(ledger: Ledger, path: Path, sink: IO[str], batch_size: int) -> Counter:
+    total = count_lines(path)
+    progress = progress_bar("ingest")
+    with progress:
+        task = progress.add_task("ingest", total=total)
+        counts = ingest_file(ledger, path, sink, batch_size,
+                             progress=lambda n: progress.advance(task, n))
+        progress.update(task, completed=total)
+    return counts
+
+
+def _counts_table(counts: Counter, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("status")
+    table.add_column("reason")
+    table.add_column("lines", justify="right")
+    for (outcome, reason), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1])):
+        table.add_row(outcome, reason or "", str(n))
+    return table
+
+
+def ingest(
+    file: Annotated[Path, typer.Argument(help="Command file (JSON Lines).")],
+    results: Annotated[Path | None, typer.Option("--results", help="Write results here.")] = None,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 1000,
+) -> None:
+    """Apply a command file; one result per line (rejected lines record nothing)."""
+    if not file.is_file() or not os.access(file, os.R_OK):
+        fail(f"cannot read {file}", 2)
+    with opened_ledger(db, policies) as ledger:
+        if results is not None:
+            try:
+                sink = results.open("w", encoding="utf-8")
+            except OSError as e:
+                fail(f"cannot write {results}: {e.strerror}", 2)
+        else:
+            sink = sys.stdout
+        try:
+            counts = _ingest(ledger, file, sink, batch_size)
+        except OSError as e:
+            fail(f"cannot read {file}: {e.strerror}", 2)
+        except Rejected as e:  # the store refuses every write (e.g. another audit key)
+            fail(f"{e.reason}: {e.message}; lines before this batch were recorded", 2)
+        finally:
+            if results is not None:
+                sink.close()
+    err.print(_counts_table(counts, f"{file.name}: {sum(counts.values())} lines"))
+
+
+def generate(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the command file.")],
+    households: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
+    regime: Annotated[str, typer.Option(help="Policy id of the regime.")] = "fuyang-2021",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same county).")] = 0,
+    policies: PoliciesOption = None,
+) -> None:
+    """Write a synthetic county's history as a command file."""
+    from adapters.generator import write_county
+
+    policy_book = book(policies)
+    if not any(p.id == regime for p in policy_book):
+        fail(f"unknown regime {regime!r}; one of: "
+             f"{', '.join(sorted({p.id for p in policy_book}))}")
+    lines = write_county(out_file, households, regime, seed)
+    err.print(f"wrote {lines} commands for {households} households ({regime}, seed {seed}) "
+              f"to {out_file}")
+
+
+def demo(
+    households: Annotated[int, typer.Option(min=1, max=200_000)] = 2000,
+    regime: Annotated[str, typer.Option(help="Policy id of the regime.")] = "fuyang-2021",
+    seed: Annotated[int, typer.Option()] = 2021,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Generate a synthetic county, ingest it into the store, and summarise the pools."""
+    from adapters.generator import write_county
+    from adapters.usecases.summary import summarise
+
+    with opened_ledger(db, policies) as ledger:
+        existing = ledger.app.recorder.max_notification_id() or 0
+        counts: Counter = Counter()
+        if existing:
+            err.print(f"The store {database_url(db)} already holds {existing} events; "
+                      "summarising it without ingesting again (use another --db for a new "
+                      "county).")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "county.jsonl"
+                n = write_county(path, households, regime, seed)
+                err.print(f"Generated {households} households of {regime} ({n} commands).")
+                with open(os.devnull, "w") as sink:
+                    counts = _ingest(ledger, path, sink, 1000)
+        summary = summarise(ledger.app, ledger.policies)
+    _print_summary(summary, counts, database_url(db))
+
+
+def _print_summary(s: dict[str, Any], counts: Counter, url: str) -> None:
+    table = Table(title=f"Household pools in {url}")
+    for col in ("year", "region", "households", "covered persons", "cap", "reimbursed",
+                "left", "at cap"):
+        table.add_column(col, justify="right")
+    for row in s["pools"]:
+        table.add_row(str(row["year"]), row["region"], str(row["households"]),
+                      str(row["covered"]), row["cap"], row["used"], row["remaining"],
+                      str(row["at_cap"]))
+    out.print(table)
+    money = Table(title="Money", show_header=False)
+    for k in ("contributions", "subsidies", "refunds", "reimbursements", "claims_settled",
+              "claims_reversed"):
+        money.add_row(k.replace("_", " "), str(s[k]))
+    out.print(money)
+    if counts:
+        rejected = Counter({reason: n for (status, reason), n in counts.items()
+                            if status == "rejected"})
+        ok = sum(n for (status, _), n in counts.items() if status == "ok")
+        table = Table(title=f"Commands: {ok} ok, {sum(rejected.values())} rejected")
+        table.add_column("rejected because")
+        table.add_column("lines", justify="right")
+        for reason, n in rejected.most_common():
+            table.add_row(reason, str(n))
+        out.print(table)

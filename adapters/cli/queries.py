@@ -1,0 +1,157 @@
+"""`benefitpool household|person`, `report fund|enrollment`, `views status|rebuild`: what the
+read models answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from adapters.cli.common import (
+    AtPositionOption,
+    CsvOption,
+    DbOption,
+    JsonOption,
+    PoliciesOption,
+    RegionOption,
+    YearOption,
+    err,
+    fail,
+    opened_ledger,
+    opened_views,
+    out,
+    parse_day,
+    print_rows,
+    progress_bar,
+)
+from adapters.usecases import views as use
+from domain.errors import Rejected
+from projections import queries
+from projections.tables import VIEWS
+from projections.views import status
+
+report_app = typer.Typer(no_args_is_help=True, help="Fund and enrollment reports from the views.")
+views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
+
+
+def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
+                **kwargs: Any) -> Any:
+    """Answer a query from the read models, caught up with the log first."""
+    asked = args[0] if query in use.PERSONAL_QUERIES else None  # they name persons (ADR 21)
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+        try:
+            return use.ask(ledger.app, views, query, *args, **kwargs)
+        except Rejected as e:
+            fail(f"{e.reason}: {e.message}", asked=asked)
+
+
+def household(
+    person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
+    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    at_position: AtPositionOption = None,
+    json_out: JsonOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """A household's pooled outpatient cap, what is used and what is left (from the views)."""
+    view = _from_views(db, policies, queries.household, person, year,
+                       as_of=parse_day(as_of) if as_of else None, at_position=at_position)
+    if json_out:
+        out.print_json(data=view)
+        return
+    table = Table(title=f"Household {view['head']} — {year}"
+                  + (f" as of {view['as_of']}" if view["as_of"] else ""))
+    for col in ("members", "cap", "used", "remaining", "rule"):
+        table.add_column(col)
+    table.add_row("\n".join(view["members"]), view["cap"], view["used"], view["remaining"],
+                  view["rule"] or "")
+    out.print(table)
+    if view["claims"]:
+        claims = Table(title="Claims")
+        for col in ("claim", "person", "visit", "reimbursed"):
+            claims.add_column(col)
+        for c in view["claims"]:
+            claims.add_row(c["claim_id"], c["person"], c["visit_date"],
+                           c["reimbursed"] + (" (reversed)" if c["reversed"] else ""))
+        out.print(claims)
+
+
+def person(
+    person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
+    year: Annotated[int | None, typer.Option("--year", help="Benefit year.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    at_position: AtPositionOption = None,
+    json_out: JsonOption = False,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
+    view = _from_views(db, policies, queries.person, person_id, year,
+                       as_of=parse_day(as_of) if as_of else None, at_position=at_position)
+    if json_out:
+        out.print_json(data=view)
+        return
+    table = Table(title=f"Person {view['person']} — {view['year']}", show_header=False)
+    for k, v in view.items():
+        table.add_row(k, "" if v is None else str(v))
+    out.print(table)
+
+
+def _region_report(query: Any, title: str, region: str | None, year: int | None,
+                   json_out: bool, csv_out: bool, db: str | None,
+                   policies: Path | None) -> None:
+    rows = _from_views(db, policies, query, region, year)
+    print_rows(rows, f"{title} {region or 'all regions'} {year or ''}".strip(), json_out,
+               csv_out)
+
+
+@report_app.command("fund")
+def report_fund(region: RegionOption = None, year: YearOption = None,
+                json_out: JsonOption = False, csv_out: CsvOption = False, db: DbOption = None,
+                policies: PoliciesOption = None) -> None:
+    """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
+    _region_report(queries.fund_report, "Fund ledger", region, year, json_out, csv_out, db,
+                   policies)
+
+
+@report_app.command("enrollment")
+def report_enrollment(region: RegionOption = None, year: YearOption = None,
+                      json_out: JsonOption = False, csv_out: CsvOption = False,
+                      db: DbOption = None, policies: PoliciesOption = None) -> None:
+    """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
+    _region_report(queries.enrollment_report, "Enrollment", region, year, json_out, csv_out,
+                   db, policies)
+
+
+@views_app.command("status")
+def views_status(json_out: JsonOption = False, db: DbOption = None,
+                 policies: PoliciesOption = None) -> None:
+    """Each view's tracked position and how far it lags the log."""
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+        rows = status(ledger.app, views)
+    print_rows(rows, "Views", json_out, False)
+
+
+@views_app.command("rebuild")
+def views_rebuild(
+    name: Annotated[str | None, typer.Argument(help=f"One of {', '.join(VIEWS)}; all if omitted.")]
+    = None,
+    db: DbOption = None,
+    policies: PoliciesOption = None,
+) -> None:
+    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal."""
+    if name is not None and name not in VIEWS:
+        fail(f"invalid_input: unknown view {name!r}; one of {', '.join(VIEWS)}")
+    names = [name] if name else list(VIEWS)
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+        head = ledger.app.recorder.max_notification_id() or 0
+        progress = progress_bar("rebuild")
+        with progress:
+            task = progress.add_task("rebuild", total=head)
+            rows = use.rebuild(ledger.app, views, names,
+                               lambda reached, _: progress.update(task, completed=reached))
+    err.print(f"rebuilt {', '.join(names)} to position {head}")
+    print_rows(rows, "Views", False, False)

@@ -1,0 +1,84 @@
+"""The HTTP API: every command of the contract, the household and person queries, reports,
+what-if and audit, behind API tokens with roles and region prefixes (ADR 20).
+
+`create_app(url, book)` builds a FastAPI application on the store at `url`; nothing is opened
+at import time. `benefitpool serve` runs `app_from_env` under uvicorn (adapters.server.launch).
+
+Commands are validated by the ledger's own parser (`adapters.application.lines`), once, so
+reasons and messages are the command file's; the Pydantic models (`schemas`) only describe
+the bodies in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from adapters import composition
+from adapters.http.auth import Auth
+from adapters.http.errors import add_error_handlers
+from adapters.http.routes import add_command_routes, add_query_routes
+from adapters.http.service import Service
+from adapters.server.ledger_process import LedgerClient
+from adapters.server.writer import FREEZE_EVERY, freeze_long_lived
+from adapters.stores.tokens import TokenStore
+from domain.policy import PolicyBook
+
+log = logging.getLogger("benefitpool.http")
+
+
+def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
+               audit_key: bytes | None = None, long_running: bool = False,
+               ledger_address: str | None = None, close_on_shutdown: bool = False) -> FastAPI:
+    """The HTTP API on the store at `url` (created if missing), deciding by `book`. Tokens are
+    read from the store's `api_token` table unless a `TokenStore` is given. The store stays
+    open for the app's life (an app may be started and stopped more than once, as test
+    clients do): `app.state.service.close()` closes it, or its shutdown when
+    `close_on_shutdown`. A `long_running` app (a server process's only one) keeps its
+    long-lived objects out of full garbage collections (ADR 23): what is alive once it is
+    built, and again every FREEZE_EVERY commands. With a `ledger_address`, commands go to the
+    ledger process listening there (ADR 24) and this app opens no ledger: it only reads."""
+    store = composition.open_store(url, audit_key=audit_key)
+    try:
+        views = composition.open_views(store, book, url)
+        service = Service(store, book, views, tokens or TokenStore(views.engine),
+                          freeze_every=FREEZE_EVERY if long_running else None,
+                          remote=LedgerClient(ledger_address) if ledger_address else None)
+    except Exception:
+        store.close()
+        raise
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if service.remote is not None:  # on the loop that used the connection
+            await service.remote.aclose()
+        if close_on_shutdown:
+            service.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="benefitpool", version="1",
+        description="The household benefit-pool ledger over HTTP: the commands of the "
+                    "command-file contract, queries, reports, what-if and audit. Every "
+                    "endpoint but /health needs `Authorization: Bearer <token>` "
+                    "(`benefitpool token create`).")
+    app.state.service = service
+    auth = Auth(service.tokens)
+    add_error_handlers(app, log)
+    add_command_routes(app, service, auth)
+    add_query_routes(app, service, auth)
+    if long_running:
+        freeze_long_lived()
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for `uvicorn --factory` (one per worker process): the store, the policies and
+    the ledger process's socket from the settings `benefitpool serve` exported."""
+    settings = composition.settings()
+    return create_app(composition.database_url(), composition.policy_book(), long_running=True,
+                      ledger_address=settings.ledger_socket, close_on_shutdown=True)

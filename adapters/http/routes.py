@@ -1,0 +1,134 @@
+"""The API's routes: each translates its request into one call of the service."""
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from adapters.http.auth import Auth, bearer_secret
+from adapters.http.errors import JSON
+from adapters.http.requests import day, read_body
+from adapters.http.schemas import (
+    COMMAND_RESPONSES,
+    ERRORS,
+    QUERY_RESPONSES,
+    SUMMARIES,
+    AsOf,
+    AtPosition,
+    ErrorBody,
+    RegionQ,
+    YearQ,
+    body_doc,
+    command_schema,
+)
+from adapters.http.service import Service
+from adapters.stores.tokens import Token
+from domain.commands import OPS
+
+Year = Annotated[int, Query(ge=2000, le=2100)]
+
+
+def add_command_routes(app: FastAPI, service: Service, auth: Auth) -> None:
+    """POST /commands/{op} for every op of the contract, and POST /commands for any."""
+
+    def command_route(op: str) -> Callable[..., Any]:
+        async def endpoint(request: Request) -> JSON:
+            token = auth.permitted(bearer_secret(request), op)
+            raw = await read_body(request, op)
+            return await service.command(token, raw, op)
+        endpoint.__name__ = f"command_{op}"
+        return endpoint
+
+    for op in OPS:
+        app.add_api_route(
+            f"/commands/{op}", command_route(op), methods=["POST"], tags=["commands"],
+            summary=SUMMARIES[op], operation_id=f"command_{op}", responses=COMMAND_RESPONSES,
+            openapi_extra=body_doc(command_schema(op, with_op=False)),
+            description=f"The contract's `{op}` command: the body is a command line's object "
+                        "(its `op` may be left out). A rejection answers with the result "
+                        "object and the status of its reason.")
+
+    @app.post("/commands", tags=["commands"], operation_id="command",
+              summary="Any command of the contract, as a command-file line with its op",
+              responses=COMMAND_RESPONSES,
+              openapi_extra=body_doc({"oneOf": [command_schema(op, with_op=True)
+                                                for op in OPS]}))
+    async def any_command(request: Request) -> JSON:
+        token = auth.permitted(bearer_secret(request), None)
+        raw = await read_body(request)
+        return await service.command(token, raw, None)
+
+
+def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
+    """Households, persons, reports, what-if, audit, whoami and health."""
+    allowed = auth.allowed
+
+    @app.get("/households/{person}", tags=["queries"], operation_id="household",
+             summary="A household's pooled cap, used, remaining, members and claims",
+             responses=QUERY_RESPONSES)
+    def household(person: str, year: Year,
+                  token: Annotated[Token, Depends(allowed("household"))],
+                  as_of: AsOf = None, at_position: AtPosition = None) -> JSON:
+        return service.household(token, person, year, day(as_of, "as_of"), at_position)
+
+    @app.get("/persons/{person}", tags=["queries"], operation_id="person",
+             summary="A person's enrollment, money, coverage and reimbursement",
+             responses=QUERY_RESPONSES)
+    def person(person: str, token: Annotated[Token, Depends(allowed("person"))],
+               year: YearQ = None, as_of: AsOf = None, at_position: AtPosition = None) -> JSON:
+        return service.person(token, person, year, day(as_of, "as_of"), at_position)
+
+    @app.get("/reports/fund", tags=["reports"], operation_id="report_fund",
+             summary="Contributions, subsidies, refunds, reimbursements and fiscal due",
+             responses=QUERY_RESPONSES)
+    def report_fund(token: Annotated[Token, Depends(allowed("report"))],
+                    region: RegionQ = None, year: YearQ = None) -> JSON:
+        return service.report(token, "fund", region, year)
+
+    @app.get("/reports/enrollment", tags=["reports"], operation_id="report_enrollment",
+             summary="Registered, enrolled, covered and rates against the 99% target",
+             responses=QUERY_RESPONSES)
+    def report_enrollment(token: Annotated[Token, Depends(allowed("report"))],
+                          region: RegionQ = None, year: YearQ = None) -> JSON:
+        return service.report(token, "enrollment", region, year)
+
+    @app.post("/whatif", tags=["reports"], operation_id="whatif",
+              summary="Re-decide the recorded history under a policy patch; writes nothing",
+              responses=QUERY_RESPONSES,
+              openapi_extra=body_doc({
+                  "type": "object", "minProperties": 1,
+                  "additionalProperties": {"type": "object"},
+                  "description": "The patch: tables of the policy files with the keys to "
+                                 "change, values as in the TOML files",
+                  "example": {"outpatient": {"ratio": "0.60"}}}))
+    async def whatif(request: Request, token: Annotated[Token, Depends(allowed("whatif"))],
+                     region: RegionQ = None, year: YearQ = None,
+                     engine: Literal["fast", "exact", "both"] = "fast") -> JSON:
+        raw = await read_body(request)
+        return await run_in_threadpool(service.whatif, token, raw, region, year, engine)
+
+    @app.get("/audit/verify", tags=["audit"], operation_id="audit_verify",
+             summary="Check the event chain, re-decide every decision, compare the views",
+             responses={**QUERY_RESPONSES, 409: {"model": ErrorBody}})
+    def audit_verify(token: Annotated[Token, Depends(allowed("audit"))],
+                     at_position: AtPosition = None, views: bool = True) -> JSON:
+        return service.audit_verify(token, at_position, views)
+
+    @app.get("/audit/trail/{person}", tags=["audit"], operation_id="audit_trail",
+             summary="The explained history of a person's (or a head's household's) year",
+             responses=QUERY_RESPONSES)
+    def audit_trail(person: str, year: Year,
+                    token: Annotated[Token, Depends(allowed("audit"))]) -> JSON:
+        return service.audit_trail(token, person, year)
+
+    @app.get("/whoami", tags=["access"], operation_id="whoami",
+             summary="The calling token's id, role, region and label", responses=ERRORS)
+    def whoami(token: Annotated[Token, Depends(allowed(None))]) -> JSON:
+        return JSON({k: v for k, v in token.as_dict().items() if k != "revoked_at"})
+
+    @app.get("/health", tags=["access"], operation_id="health",
+             summary="Whether the store can be read (no token needed)",
+             responses={503: {"model": ErrorBody}})
+    async def health() -> JSON:
+        return await service.health()

@@ -1,0 +1,221 @@
+"""The service behind the routes: one process's event store, views and tokens, and the way its
+commands reach the ledger (its own group writer, or the server's ledger process)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from adapters.application.access import OutOfRegion, check_region
+from adapters.application.ledger import Ledger
+from adapters.application.lines import Prepared, prepare
+from adapters.http.errors import JSON, ApiError, error, status_for
+from adapters.http.masking import ids_of, keep, mask_ids
+from adapters.http.requests import decode_object, scope, who
+from adapters.server.ledger_process import LedgerClient
+from adapters.server.writer import GroupWriter
+from adapters.stores.events import LedgerApplication
+from adapters.stores.tokens import Token, TokenStore
+from adapters.usecases import views as use
+from adapters.usecases.whatif import WhatIfRefused, reform_of, run_whatif
+from domain.commands import OPS
+from domain.errors import InvalidInput, LedgerError, Rejected
+from domain.policy import PolicyBook
+from projections import queries
+from projections.views import LedgerViews, ViewConflict, catch_up
+
+log = logging.getLogger("benefitpool.http")
+
+
+class Service:
+    """The store, views and tokens of one process. Commands go to the ledger process when
+    there is one (ADR 24), and this process only reads; otherwise one writer thread applies
+    them through this process's own ledger, saving what queued up meanwhile in one
+    transaction (ADR 22): the ledger and its aggregate cache are not thread-safe."""
+
+    def __init__(self, store: LedgerApplication, book: PolicyBook, views: LedgerViews,
+                 tokens: TokenStore, freeze_every: int | None = None,
+                 remote: LedgerClient | None = None) -> None:
+        self.store = store
+        self.book = book
+        self.views = views
+        self.tokens = tokens
+        self.remote = remote
+        self.ledger = Ledger(store, book) if remote is None else None
+        self.writer = (GroupWriter(self.ledger, freeze_every=freeze_every)
+                       if self.ledger is not None else None)
+        #: One catch-up of the views at a time in this process.
+        self.views_lock = threading.Lock()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.store.close()
+        self.views.engine.dispose()
+
+    # --- commands --------------------------------------------------------------------------
+
+    async def command(self, token: Token, raw: bytes, path_op: str | None) -> JSON:
+        """Validate on the event loop, apply on the writer, answer after the commit."""
+        started = time.perf_counter()
+        data, prepared, op = self._prepare(token, raw, path_op)
+        command = prepared.parsed[1]
+        try:
+            if self.remote is not None:
+                result = await self.remote.apply(prepared, token.region)
+            else:
+                ledger = self.ledger
+                result = await asyncio.wrap_future(self.writer.submit_future(
+                    prepared, lambda: check_region(ledger, command, token.region)))
+        except OutOfRegion:
+            raise ApiError(403, "forbidden", f"this {op} is in a region outside the token's "
+                           f"region {token.region or '(all)'}", op=op) from None
+        except Rejected as e:  # the store refuses every write (e.g. another audit key)
+            raise ApiError(503, e.reason, e.message, op=op) from None
+        except LedgerError as e:
+            raise ApiError(503, "store_unavailable", str(e), op=op) from None
+        result = dict(result)
+        result.pop("line", None)
+        status = 200 if result["status"] == "ok" else status_for(result["reason"])
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s %s%s (%.1f ms)", op, who(command), result["status"],
+                     f" {result['reason']}" if result["reason"] else "",
+                     1000 * (time.perf_counter() - started))
+        return self._respond(token, result, status, ids_of(data))
+
+    def _prepare(self, token: Token, raw: bytes, path_op: str | None
+                 ) -> tuple[dict[str, Any], Prepared, str | None]:
+        """The body decoded and parsed, once: the parsed command is what the ledger applies."""
+        data = decode_object(raw, path_op)
+        if path_op is not None:
+            if data.get("op") is not None and data.get("op") != path_op:
+                raise ApiError(422, "invalid_input",
+                               f"the body's op {str(data.get('op'))[:40]!r} contradicts the "
+                               f"path's op {path_op!r}", op=path_op)
+            data = {"op": path_op, **{k: v for k, v in data.items() if k != "op"}}
+        op = data.get("op")
+        op = op if isinstance(op, str) else None
+        if op in OPS and not token.may(op):
+            raise ApiError(403, "forbidden", f"a {token.role} token may not send {op}", op=op)
+        prepared = prepare(data)
+        if isinstance(prepared.parsed, InvalidInput):
+            e = prepared.parsed
+            raise ApiError(422, e.reason, e.message, op=op)
+        return data, prepared, op
+
+    def _respond(self, token: Token, body: Any, status: int = 200,
+                 shown: frozenset[str] = frozenset()) -> JSON:
+        if not token.sees_full_ids:
+            body = mask_ids(body, shown if token.role == "clinic" else frozenset())
+        return JSON(body, status_code=status)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        with self.views_lock:
+            try:
+                catch_up(self.store, self.views)
+            except ViewConflict as e:
+                raise ApiError(503, "views_busy", str(e)) from None
+
+    def _query(self, query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return use.ask(self.store, self.views, query, *args, refresh=self.refresh,
+                           **kwargs)
+        except Rejected as e:
+            raise ApiError(status_for(e.reason, query=True), e.reason, e.message) from None
+
+    def household(self, token: Token, ref: str, year: int, as_of: date | None,
+                  at_position: int | None) -> JSON:
+        view = self._query(queries.household, ref, year, as_of=as_of, at_position=at_position)
+        self._check_region(token, view["region"], "the household's region")
+        return self._respond(token, view, shown=keep(ref))
+
+    def person(self, token: Token, ref: str, year: int | None, as_of: date | None,
+               at_position: int | None) -> JSON:
+        view = self._query(queries.person, ref, year, as_of=as_of, at_position=at_position)
+        self._check_region(token, view["region"], "the person's region")
+        return self._respond(token, view, shown=keep(ref))
+
+    def report(self, token: Token, name: str, region: str | None, year: int | None) -> JSON:
+        query = queries.fund_report if name == "fund" else queries.enrollment_report
+        return self._respond(token, self._query(query, scope(token, region), year))
+
+    @staticmethod
+    def _check_region(token: Token, region: str | None, what: str) -> None:
+        """403 unless the token's prefix covers the region ("" : every region)."""
+        if region is None or not token.covers(region):
+            raise ApiError(403, "forbidden", f"{what} is outside the token's region "
+                           f"{token.region or '(all)'}")
+
+    # --- what-if and audit -----------------------------------------------------------------
+
+    def whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
+               engine: str) -> JSON:
+        from adapters.whatif.exact import Scope
+
+        patch = decode_object(raw, None)
+        _check_patch(patch)
+        scope_region = scope(token, region)
+        try:
+            reform = reform_of(self.book, patch, "the patch", scope_region, year)
+            result = run_whatif(self.store, self.views, self.book, reform, patch,
+                                Scope(scope_region, year), engine, refresh=self.refresh)
+        except WhatIfRefused as e:
+            raise ApiError(422, e.reason, e.message) from None
+        return self._respond(token, result.summary)
+
+    def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
+        from adapters.usecases.audit import AuditUnavailable, run_audit
+
+        self._check_region(token, "", "an audit of the whole ledger")
+        with self.views_lock:  # no catch-up of this process moves the views meanwhile
+            try:
+                report = run_audit(self.store, self.book, self.views if views else None,
+                                   at_position)
+            except AuditUnavailable as e:
+                raise ApiError(409, e.reason, str(e)) from None
+        return self._respond(token, report)
+
+    def audit_trail(self, token: Token, ref: str, year: int) -> JSON:
+        from adapters.usecases.trail import audit_trail
+
+        try:
+            trail = audit_trail(self.store, self.book, ref, year)
+        except Rejected as e:
+            raise ApiError(status_for(e.reason, query=True), e.reason, e.message) from None
+        self._check_region(token, trail["region"], "the person's region")
+        return self._respond(token, trail, shown=keep(ref))
+
+    async def health(self) -> JSON:
+        try:
+            position = await asyncio.to_thread(self.store.recorder.max_notification_id)
+        except Exception as e:  # the store library raises its own error types
+            log.warning("health: the store cannot be read (%s)", type(e).__name__)
+            return error(503, "store_unavailable", "the store cannot be read")
+        if self.remote is None:
+            writer = {"groups": self.writer.groups, "commands": self.writer.commands,
+                      "frozen_objects": gc.get_freeze_count()}
+        else:
+            try:
+                writer = await self.remote.stats()
+            except LedgerError as e:
+                return error(503, "store_unavailable", str(e))
+        return JSON({"status": "ok", "position": position or 0, "writer": writer})
+
+
+def _check_patch(patch: Mapping[str, Any]) -> None:
+    """A patch over HTTP is a JSON object of policy tables, not empty."""
+    for key, value in patch.items():
+        if not isinstance(value, dict):
+            raise ApiError(422, "invalid_input", f"a patch names tables of the policy "
+                           f"files (e.g. {{\"outpatient\": {{\"ratio\": \"0.60\"}}}}); "
+                           f"{key[:40]!r} is not a table")
+    if not patch:
+        raise ApiError(422, "invalid_input", "the patch is empty")

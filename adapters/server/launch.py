@@ -1,0 +1,59 @@
+"""`benefitpool serve`: the ledger process and the HTTP workers, started and stopped.
+
+The workers build their application from the environment (`adapters.http:app_from_env`, named
+by its import path: the server starts the HTTP entry point without importing it), so one
+worker or several run alike; the settings they read are exported here (ADR 24).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters import composition
+from adapters import settings as env
+from adapters.server.ledger_process import LedgerProcess
+from adapters.server.logs import log_config
+from domain.policy import PolicyBook
+
+APP_FACTORY = "adapters.http:app_from_env"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def prepare_store(url: str, book: PolicyBook) -> int:
+    """Open the store once (creating the ledger's, the views' and the tokens' tables if
+    missing); returns how many API tokens it holds."""
+    store = composition.open_store(url)
+    try:
+        views = composition.open_views(store, book, url)
+        views.engine.dispose()
+        tokens = composition.open_tokens(url)
+        try:
+            return len(tokens.list())
+        finally:
+            tokens.engine.dispose()
+    finally:
+        store.close()
+
+
+def run(url: str, policies: Path | None, host: str, port: int, workers: int, log_level: str,
+        ledger_process: bool) -> None:
+    """Serve until interrupted: with `ledger_process`, one process applies every worker's
+    commands (ADR 24); without, each worker applies its own through its group writer."""
+    import uvicorn
+
+    settings = env.current()
+    served = env.Settings(db=url, policies=policies or settings.policies,
+                          audit_key=settings.audit_key, cipher_key=settings.cipher_key)
+
+    def serve(ledger_socket: str | None) -> None:
+        env.export(env.Settings(db=served.db, policies=served.policies,
+                                audit_key=served.audit_key, cipher_key=served.cipher_key,
+                                ledger_socket=ledger_socket))
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+                    log_config=log_config(log_level), log_level=log_level)
+
+    if not ledger_process:
+        serve(None)
+        return
+    with LedgerProcess(url, str(policies) if policies is not None else None) as process:
+        serve(process.address)

@@ -1,0 +1,96 @@
+"""Store selection: a database URL becomes the eventsourcing library's environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from domain.errors import LedgerError
+
+DEFAULT_DB = "sqlite:///benefitpool.db"
+
+
+#: URL query options of a postgresql:// store and the library settings they give.
+POSTGRES_OPTIONS = {
+    "schema": "POSTGRES_SCHEMA",
+    "pool_size": "POSTGRES_POOL_SIZE",
+    "max_overflow": "POSTGRES_MAX_OVERFLOW",
+    "connect_timeout": "POSTGRES_CONNECT_TIMEOUT",
+    "lock_timeout": "POSTGRES_LOCK_TIMEOUT",
+}
+
+
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class StoreError(LedgerError):
+    """The database URL cannot be used."""
+
+
+def quoted(identifier: str) -> str:
+    """An SQL identifier (a PostgreSQL schema or table name), double-quoted."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@contextmanager
+def schema_lock(execute: Callable[[str, tuple[Any, ...]], Any], schema: str) -> Iterator[None]:
+    """Hold a PostgreSQL session advisory lock for creating tables in `schema`, so that
+    processes opening a new store at once do not create the same objects at once.
+    `execute(sql, params)` runs a statement on the (autocommit) connection that holds it."""
+    key = (f"benefitpool tables in {schema}",)
+    execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+    try:
+        yield
+    finally:
+        execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+
+
+def store_env(url: str) -> dict[str, str]:
+    """The library settings for a URL: sqlite:///FILE, memory://, postgresql://…"""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if url.startswith("sqlite:///") and path.startswith("/") and not url.startswith(
+                "sqlite:////"):
+            path = path[1:]
+        if not path:
+            raise StoreError(f"{url}: a SQLite URL needs a file, e.g. sqlite:///benefitpool.db")
+        if path != ":memory:":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"{url}: the folder {parent} does not exist")
+            path = str(Path(path).expanduser())
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                "SQLITE_LOCK_TIMEOUT": "30"}
+    if parsed.scheme == "memory":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if parsed.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parsed.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            # One connection kept open, more opened while needed: a CLI run or a test needs
+            # one, a server under load several.
+            "POSTGRES_POOL_SIZE": "1",
+            "POSTGRES_MAX_OVERFLOW": "9",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+        for name, setting in POSTGRES_OPTIONS.items():
+            if name in query:
+                env[setting] = query[name][0]
+        schema = env.get("POSTGRES_SCHEMA")
+        if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+            # The library names its composite type by "schema.type" unquoted.
+            raise StoreError(f"{url}: a schema name is lower-case letters, digits and _, "
+                             "starting with a letter or _, at most 63 characters")
+        return env
+    raise StoreError(f"{url}: unsupported database URL (use sqlite:///FILE, memory:// or "
+                     "postgresql://USER[:PASSWORD]@HOST:PORT/DB[?schema=NAME])")

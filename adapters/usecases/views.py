@@ -1,0 +1,38 @@
+"""The read models as use cases: queries answered after a catch-up, status and rebuilds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from projections import queries
+from projections.views import LedgerViews, NotificationLog, catch_up, status
+
+#: Queries that name persons: they read the views' person codec (ADR 21).
+PERSONAL_QUERIES = (queries.household, queries.person)
+REBUILD_STEP = 20_000
+
+
+def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *args: Any,
+        refresh: Callable[[], Any] | None = None, **kwargs: Any) -> Any:
+    """Answer a query of `projections.queries` from the views, caught up with the log first
+    (by `refresh` when given, for a caller that serialises catch-ups). Raises `Rejected`."""
+    if query in PERSONAL_QUERIES:
+        kwargs["personal"] = views.personal
+    return query(views.engine, *args,
+                 refresh=refresh or (lambda: catch_up(store, views)), **kwargs)
+
+
+def rebuild(store: NotificationLog, views: LedgerViews, names: list[str],
+            progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Drop views and rebuild them from the log up to its head; `progress(reached, head)`
+    after each step. Returns every view's status."""
+    head = store.recorder.max_notification_id() or 0
+    views.reset(names)
+    reached = 0
+    while reached < head:
+        reached = catch_up(store, views, stop=min(head, reached + REBUILD_STEP),
+                           freeze_gc=True)
+        if progress is not None:
+            progress(reached, head)
+    return status(store, views)

@@ -1,0 +1,95 @@
+"""What-if as one use case: a patch applied to the policies in scope, the recorded history
+re-decided by the chosen engine(s), one summary (for the command line and HTTP alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from attrs import frozen
+
+from adapters.stores.policy_files import apply_patch
+from adapters.whatif.exact import (
+    Scope,
+    Side,
+    compare_claims,
+    exact_whatif,
+    read_history,
+    report,
+)
+from adapters.whatif.fast import ClaimsFacts, baseline_from_views, fast_whatif
+from domain.errors import LedgerError, PolicyError
+from domain.policy import PolicyBook
+from projections.views import LedgerViews, NotificationLog, catch_up
+
+ENGINES = ("fast", "exact", "both")
+
+
+class WhatIfRefused(LedgerError):
+    """A what-if that cannot run: `invalid_input` (the patch) or `no_policy` (the scope)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+@frozen
+class WhatIf:
+    """A what-if's summary and both sides it compared."""
+
+    scope: Scope
+    summary: dict[str, Any]
+    baseline: Side
+    reform: Side
+    disagreements: list[dict[str, Any]]
+
+
+def reform_of(book: PolicyBook, patch: Mapping[str, Any], source: str, region: str | None,
+              year: int | None) -> PolicyBook:
+    """The policies with the patch applied to those in force in scope; WhatIfRefused for a
+    patch that cannot be applied or matches no policy."""
+    try:
+        reform = apply_patch(book, patch, source, region, year)
+    except PolicyError as e:
+        raise WhatIfRefused("invalid_input", f"policy patch: {e}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as e:
+        raise WhatIfRefused("invalid_input",
+                            f"policy patch: cannot be applied ({type(e).__name__})") from None
+    if not any(p.version.endswith("+whatif") for p in reform):
+        raise WhatIfRefused("no_policy", f"no policy in force matches the scope "
+                            f"({Scope(region, year)})")
+    return reform
+
+
+def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
+               reform: PolicyBook, patch: Mapping[str, Any], scope: Scope, engine: str,
+               refresh: Callable[[], Any] | None = None) -> WhatIf:
+    """Re-decide the scope's recorded history under `reform` with the fast engine (from the
+    views, caught up first by `refresh` or here), the exact one (a replay of the log), or
+    both, compared claim by claim. Nothing is written."""
+    if engine not in ENGINES:
+        raise WhatIfRefused("invalid_input", f"engine must be fast, exact or both; got "
+                            f"{engine!r}")
+    fast = exact = baseline = None
+    if engine in ("fast", "both"):
+        if views is None:
+            raise WhatIfRefused("invalid_input", "the fast engine reads the views")
+        if refresh is not None:
+            refresh()
+        else:
+            catch_up(store, views)
+        facts = ClaimsFacts(views.engine, scope)
+        baseline = baseline_from_views(views.engine, scope, facts, views.personal)
+        fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
+                           views.personal)
+    if engine in ("exact", "both"):
+        history = read_history(store, book, scope)
+        baseline = history.baseline
+        exact = exact_whatif(history, reform)
+    side = fast if fast is not None else exact
+    summary = report(scope, baseline, side, engine)
+    disagreements = compare_claims(exact.claims, fast.claims) if fast and exact else []
+    if engine == "both":
+        summary["engines_agree"] = not disagreements
+        summary["disagreements"] = len(disagreements)
+    return WhatIf(scope, summary, baseline, side, disagreements)

@@ -1,0 +1,48 @@
+"""Builders of valid inputs: resident IDs, a two-person family, a claim."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from stdnum.cn import ric
+
+RECORDED_AT = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+
+def make_id(region: str = "341225", birth: date | str = "19800101", seq: int | str = 1) -> str:
+    """A valid 18-character resident ID: region + YYYYMMDD + 3-digit sequence + check."""
+    if isinstance(birth, date):
+        birth = birth.strftime("%Y%m%d")
+    base = f"{region}{birth}{int(seq):03d}"
+    return base + ric.calc_check_digit(base + "0")
+
+
+# --- a two-person family, as contract commands (shared by the integration tests) ------------
+
+FAMILY_AT = "2020-10-01T10:00:00+08:00"
+HEAD = make_id("341225", "19800101", 11)
+WIFE = make_id("341225", "19820202", 22)
+
+
+def family() -> list[dict[str, Any]]:
+    """Head and wife registered, enrolled in one household and paid for 2021 (Funan)."""
+    at = FAMILY_AT
+    return [
+        {"op": "register", "person": HEAD, "name": "Head", "region": "341225", "at": at},
+        {"op": "register", "person": WIFE, "name": "Wife", "region": "341225", "at": at},
+        {"op": "enroll", "person": HEAD, "year": 2021, "region": "341225", "at": at},
+        {"op": "pay", "person": HEAD, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P1", "at": at},
+        {"op": "enroll", "person": WIFE, "year": 2021, "region": "341225", "at": at,
+         "household_head": HEAD},
+        {"op": "pay", "person": WIFE, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P2", "at": at},
+    ]
+
+
+def claim(claim_id: str, person: str, expense: str) -> dict[str, Any]:
+    """A village-clinic visit on 1 March 2021 in Funan."""
+    return {"op": "claim", "claim_id": claim_id, "person": person, "visit_date": "2021-03-01",
+            "facility_level": 0, "facility_region": "341225", "expense": expense,
+            "at": "2021-03-01T09:00:00+08:00"}
