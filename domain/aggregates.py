@@ -9,66 +9,24 @@ facts its decision used and the policy id/version that decided.
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
-from attrs import frozen
 from eventsourcing.domain import Aggregate
 
+from domain.ids import (  # noqa: F401 - the names everyone imports from here
+    NAMESPACE,
+    PUBLIC_IDS,
+    StreamIds,
+    claim_ref_id,
+    household_id,
+    payment_ref_id,
+    person_id,
+)
 from domain.money import ZERO, Money
 from domain.rules.coverage import CoverageFacts
-
-NAMESPACE = uuid5(NAMESPACE_URL, "https://benefitpool.example/ledger")
-
-
-@frozen
-class StreamIds:
-    """How the streams of persons and households are named after their ID numbers: uuid5 in
-    a namespace. The public namespace gives ids anyone can recompute from an ID number; a
-    namespace derived from a secret (by the adapters, ADR 25) gives ids that say nothing of
-    the numbers behind them."""
-
-    namespace: UUID = NAMESPACE
-
-    def person(self, key: str) -> UUID:
-        return _person_id(self.namespace, key)
-
-    def household(self, head_key: str, year: int) -> UUID:
-        return _household_id(self.namespace, head_key, year)
-
-
-PUBLIC_IDS = StreamIds()
-
-
-@lru_cache(maxsize=65536)
-def _person_id(namespace: UUID, key: str) -> UUID:
-    return uuid5(namespace, f"person:{key}")
-
-
-@lru_cache(maxsize=65536)
-def _household_id(namespace: UUID, head_key: str, year: int) -> UUID:
-    return uuid5(namespace, f"household:{head_key}:{year}")
-
-
-def person_id(key: str) -> UUID:
-    """A person's stream id under the public namespace."""
-    return _person_id(NAMESPACE, key)
-
-
-def household_id(head_key: str, year: int) -> UUID:
-    """A household's stream id under the public namespace."""
-    return _household_id(NAMESPACE, head_key, year)
-
-
-@lru_cache(maxsize=65536)
-def payment_ref_id(ref: str) -> UUID:
-    return uuid5(NAMESPACE, f"payment_ref:{ref}")
-
-
-@lru_cache(maxsize=65536)
-def claim_ref_id(claim_id: str) -> UUID:
-    return uuid5(NAMESPACE, f"claim:{claim_id}")
+from domain.rules.pool import counts_for_cap, pool_cap
+from domain.state import Member, PersonYear, SettledClaim
 
 
 def _no_policy_hash(state: dict[str, Any]) -> None:
@@ -76,39 +34,21 @@ def _no_policy_hash(state: dict[str, Any]) -> None:
     state["policy_hash"] = None
 
 
-class PersonYear:
-    """A person's enrollment, money and coverage for one benefit year (aggregate state)."""
+def _no_fiscal(state: dict[str, Any]) -> None:
+    """Upcast: person-year decisions recorded before they named the fiscal subsidy due per
+    covered person under their policy."""
+    state["fiscal"] = None
 
-    __slots__ = (
-        "year", "region", "household_head", "category", "identity", "policy_id",
-        "policy_version", "standard", "subsidy", "subsidy_basis", "due", "paid", "refunded",
-        "covered_from", "terminated", "subsidy_granted_on", "prior_insured", "broken_years",
-        "back_paid_years", "enrolled_at", "payments",
-    )
 
-    def __init__(self, **kw: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, kw.get(name))
-        self.payments = list(kw.get("payments") or [])
+def _no_pool_terms(state: dict[str, Any]) -> None:
+    """Upcast: households formed before they named the per-person cap and the policy."""
+    state.update(per_person_cap=None, policy_id=None, policy_version=None)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PersonYear) and all(
-            getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
-    def __deepcopy__(self, memo: dict) -> PersonYear:
-        return PersonYear(**{n: getattr(self, n) for n in self.__slots__})
-
-    @property
-    def net_paid(self) -> Money:
-        return self.paid - self.refunded
-
-    @property
-    def credit(self) -> Money:
-        return max(ZERO, self.paid - self.refunded - self.due)
-
-    @property
-    def settled(self) -> bool:
-        return not self.terminated and self.net_paid >= self.due
+#: Fields added to stored events after their first schema: an upcast gives them None, which
+#: means "not recorded then" (audit does not compare them).
+LATER_FIELDS = frozenset({"policy_hash", "fiscal", "per_person_cap", "policy_id",
+                          "policy_version"})
 
 
 class Person(Aggregate):
@@ -174,9 +114,11 @@ class Person(Aggregate):
         covered_from: date | None
         explanation: str
         policy_hash: str | None
+        fiscal: Money | None
 
-        class_version = 2
+        class_version = 3
         upcast_v1_v2 = staticmethod(_no_policy_hash)
+        upcast_v2_v3 = staticmethod(_no_fiscal)
 
         def apply(self, p: Person) -> None:
             p.years[self.year] = PersonYear(
@@ -209,9 +151,11 @@ class Person(Aggregate):
         policy_version: str
         explanation: str
         policy_hash: str | None
+        fiscal: Money | None
 
-        class_version = 2
+        class_version = 3
         upcast_v1_v2 = staticmethod(_no_policy_hash)
+        upcast_v2_v3 = staticmethod(_no_fiscal)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -237,9 +181,11 @@ class Person(Aggregate):
         policy_version: str
         explanation: str
         policy_hash: str | None
+        fiscal: Money | None
 
-        class_version = 2
+        class_version = 3
         upcast_v1_v2 = staticmethod(_no_policy_hash)
+        upcast_v2_v3 = staticmethod(_no_fiscal)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -269,9 +215,11 @@ class Person(Aggregate):
         policy_version: str
         explanation: str
         policy_hash: str | None
+        fiscal: Money | None
 
-        class_version = 2
+        class_version = 3
         upcast_v1_v2 = staticmethod(_no_policy_hash)
+        upcast_v2_v3 = staticmethod(_no_fiscal)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -307,55 +255,6 @@ class Person(Aggregate):
         return sorted(y for y, py in self.years.items() if py.covered_from and not py.terminated)
 
 
-class Member:
-    """A household member's standing in the pool (aggregate state)."""
-
-    __slots__ = ("person", "region", "covered_from", "covered_to", "suspended", "left")
-
-    def __init__(self, person: str, region: str) -> None:
-        self.person = person
-        self.region = region
-        self.covered_from: date | None = None
-        self.covered_to: date | None = None
-        self.suspended = False
-        self.left = False
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Member) and all(
-            getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    def __deepcopy__(self, memo: dict) -> Member:
-        m = Member(self.person, self.region)
-        m.covered_from, m.covered_to = self.covered_from, self.covered_to
-        m.suspended, m.left = self.suspended, self.left
-        return m
-
-    @property
-    def counts_for_cap(self) -> bool:
-        return self.covered_from is not None and not self.suspended and not self.left
-
-
-class SettledClaim:
-    """One claim as recorded on the household (aggregate state)."""
-
-    __slots__ = ("claim_id", "person", "visit_date", "facility_level", "facility_region",
-                 "expense", "cause", "at", "eligible_expense", "reimbursable", "reimbursed",
-                 "pool_cap", "pool_used_before", "pool_remaining_after", "policy_id",
-                 "policy_version", "explanation", "reversed")
-
-    def __init__(self, **kw: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, kw.get(name))
-        self.reversed = bool(kw.get("reversed"))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SettledClaim) and all(
-            getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    def __deepcopy__(self, memo: dict) -> SettledClaim:
-        return SettledClaim(**{n: getattr(self, n) for n in self.__slots__})
-
-
 class Household(Aggregate):
     """One 医保户 for one benefit year: its members and every claim against its pool."""
 
@@ -364,22 +263,38 @@ class Household(Aggregate):
         year: int
         region: str
         at: datetime
+        per_person_cap: Money | None
+        policy_id: str | None
+        policy_version: str | None
 
-    def __init__(self, head: str, year: int, region: str, at: datetime) -> None:
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_no_pool_terms)
+
+    def __init__(self, head: str, year: int, region: str, at: datetime,
+                 per_person_cap: Money | None = None, policy_id: str | None = None,
+                 policy_version: str | None = None) -> None:
         self.head = head
         self.year = year
         self.region = region
         self.formed_at = at
+        #: The outpatient cap per counting member under the policy that formed the household
+        #: (None for households recorded before it was named).
+        self.per_person_cap = per_person_cap
+        self.policy_id = policy_id
+        self.policy_version = policy_version
         self.members: dict[str, Member] = {}
         self.claims: dict[str, SettledClaim] = {}
         self.used_total = ZERO
         self.used_by_person: dict[str, Money] = {}
 
     @classmethod
-    def form(cls, *, head: str, year: int, region: str, at: datetime,
-             recorded_at: datetime, ids: StreamIds = PUBLIC_IDS) -> Household:
+    def form(cls, *, head: str, year: int, region: str, at: datetime, per_person_cap: Money,
+             policy_id: str, policy_version: str, recorded_at: datetime,
+             ids: StreamIds = PUBLIC_IDS) -> Household:
         return cls._create(cls.Formed, id=ids.household(head, year), head=head, year=year,
-                           region=region, at=at, timestamp=recorded_at)
+                           region=region, at=at, per_person_cap=per_person_cap,
+                           policy_id=policy_id, policy_version=policy_version,
+                           timestamp=recorded_at)
 
     class MemberJoined(Aggregate.Event):
         person: str
@@ -496,8 +411,17 @@ class Household(Aggregate):
 
     def covered_members(self, on: date | None = None) -> list[str]:
         """Members whose 250 counts toward the cap: covered (by `on`, when given)."""
-        return [m.person for m in self.members.values() if m.counts_for_cap
-                and (on is None or m.covered_from <= on)]
+        return [m.person for m in self.members.values()
+                if counts_for_cap(m.covered_from, m.suspended, m.left, on)]
+
+    def cap_each(self, in_force: Money | None) -> Money | None:
+        """The per-person cap the household was formed under, or (for a household recorded
+        before it was named) the one in force that the caller gives."""
+        return self.per_person_cap if self.per_person_cap is not None else in_force
+
+    def cap(self, per_person_cap: Money, on: date | None = None) -> Money:
+        """The pooled cap under a per-person cap: it times the members who count (on `on`)."""
+        return pool_cap(per_person_cap, len(self.covered_members(on)))
 
     def used(self, person: str | None = None) -> Money:
         """Reimbursed so far (not reversed), by the whole household or by one member."""

@@ -32,7 +32,10 @@ from domain.rules.collection import accept_payment_day, check_channel, check_enr
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
 from domain.rules.outpatient import ClaimDecision, MemberCoverage, Pool, Visit, settle
+from domain.rules.pool import pool_cap
 from domain.rules.refund import RefundState, decide_refund
+from domain.rules.standing import credit as standing_credit
+from domain.rules.standing import starts_coverage
 
 
 class Aggregates(Protocol):
@@ -198,14 +201,17 @@ class LedgerService:
             explanation += f"; {coverage.explanation}"
 
         if household is None:
-            household = Household.form(head=person.key, year=year, region=region, at=cmd.at,
-                                       recorded_at=now, ids=self.ids)
+            household = Household.form(
+                head=person.key, year=year, region=region, at=cmd.at,
+                per_person_cap=policy.outpatient.per_person_cap, policy_id=policy.id,
+                policy_version=policy.version, recorded_at=now, ids=self.ids)
         person.enroll(
             now, year=year, region=region, household_head=head_key, category=cmd.category,
             identity=cmd.identity, at=cmd.at, birth_date=birth, prior_insured=prior,
             broken_years=broken, back_paid_years=cmd.back_paid_years, policy_id=policy.id,
             policy_version=policy.version, policy_hash=policy.content_hash,
-            standard=decision.standard, subsidy=decision.subsidy,
+            fiscal=policy.contribution.fiscal, standard=decision.standard,
+            subsidy=decision.subsidy,
             subsidy_basis=decision.subsidy_basis, due=decision.due, covered_from=covered_from,
             explanation=explanation,
         )
@@ -256,14 +262,13 @@ class LedgerService:
         check_channel(policy, cmd.channel, payer == person.key, person.birth_date, day,
                       py.subsidy.is_positive())
         paid_total = py.paid + cmd.amount
-        net = paid_total - py.refunded
         covered_from, explanation = None, accepted.explanation
         facts = self._facts(person, py)
-        if py.covered_from is None and net >= py.due:
+        if starts_coverage(py.covered_from, paid_total, py.refunded, py.due):
             coverage = coverage_start(policy, facts, day)
             covered_from = coverage.covered_from
             explanation += f"; {coverage.explanation}"
-        credit = max(ZERO, net - py.due)
+        credit = standing_credit(paid_total, py.refunded, py.due)
         household = uow.household(py.household_head, cmd.year) if covered_from else None
         ref = PaymentRef.claim(cmd.payment_ref, person.key, cmd.year, now)
         person.pay(
@@ -273,7 +278,7 @@ class LedgerService:
             coverage_facts=facts, paid_total=paid_total, credit=credit,
             covered_from=covered_from, policy_id=policy.id,
             policy_version=policy.version, policy_hash=policy.content_hash,
-            explanation=explanation,
+            fiscal=policy.contribution.fiscal, explanation=explanation,
         )
         changed: list[Any] = [person, ref]
         if household is not None:
@@ -297,25 +302,24 @@ class LedgerService:
         policy = self._policy(py.region, cmd.year)
         decision = decide_contribution(policy, person.birth_date, py.category, cmd.identity)
         day = cmd.at.date()
-        net = py.net_paid
         covered_from, explanation = None, decision.explanation
         household = None
         facts = CoverageFacts(py.category, person.birth_date, cmd.identity,
                               bool(py.prior_insured), py.broken_years or 0,
                               py.back_paid_years or 0)
-        if py.covered_from is None and net >= decision.due:
+        if starts_coverage(py.covered_from, py.paid, py.refunded, decision.due):
             coverage = coverage_start(policy, facts, day)
             covered_from = coverage.covered_from
             explanation += f"; {coverage.explanation}"
             household = uow.household(py.household_head, cmd.year)
-        credit = max(ZERO, net - decision.due)
+        credit = standing_credit(py.paid, py.refunded, decision.due)
         person.grant_subsidy(
             now, year=cmd.year, identity=cmd.identity, at=cmd.at, standard=decision.standard,
             subsidy=decision.subsidy, subsidy_basis=decision.subsidy_basis, due=decision.due,
             paid=py.paid, refunded=py.refunded, coverage_facts=facts, credit=credit,
             covered_from=covered_from, policy_id=policy.id,
             policy_version=policy.version, policy_hash=policy.content_hash,
-            explanation=explanation,
+            fiscal=policy.contribution.fiscal, explanation=explanation,
         )
         changed: list[Any] = [person]
         if household is not None:
@@ -343,7 +347,8 @@ class LedgerService:
                             subsidy_granted_on=py.subsidy_granted_on)
         decision = decide_refund(policy, cmd.reason, cmd.at.date(), cmd.amount, state)
         refunded_total = py.refunded + decision.amount
-        credit = ZERO if decision.terminates else max(ZERO, py.paid - refunded_total - py.due)
+        credit = ZERO if decision.terminates else standing_credit(py.paid, refunded_total,
+                                                                   py.due)
         changed: list[Any] = [person]
         household = None
         if decision.terminates:
@@ -354,7 +359,7 @@ class LedgerService:
             subsidy_granted_on=py.subsidy_granted_on, requested=cmd.amount,
             terminated=decision.terminates, refunded_total=refunded_total,
             credit=credit, policy_id=policy.id, policy_version=policy.version,
-            policy_hash=policy.content_hash,
+            policy_hash=policy.content_hash, fiscal=policy.contribution.fiscal,
             explanation=decision.explanation,
         )
         if household is not None:
@@ -415,10 +420,10 @@ class LedgerService:
                       cause=cmd.cause)
         cap_each = policy.outpatient.per_person_cap
         if policy.outpatient.pooling == "household":
-            pool = Pool(cap=Money(cap_each.fen * len(household.covered_members(cmd.visit_date))),
+            pool = Pool(cap=pool_cap(cap_each, len(household.covered_members(cmd.visit_date))),
                         used=household.used())
         else:
-            pool = Pool(cap=cap_each if member.counts_for_cap else ZERO,
+            pool = Pool(cap=pool_cap(cap_each, 1 if member.counts_for_cap else 0),
                         used=household.used(person_key))
         return settle(policy, visit, coverage, pool)
 

@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection
 from domain.errors import Rejected
 from domain.identity import key_of_number, number_of, parse_person_ref
 from domain.money import Money
+from domain.rules.pool import counts_for_cap, pool_cap, pool_remaining
+from domain.rules.standing import credit
 from projections import tables as t
 from projections.personal import PLAIN, PersonalData
 from projections.sql import Statements
@@ -93,6 +95,11 @@ class _Bound:
             return False
         return ((self.day is None or day <= self.day)
                 and (self.position is None or position <= self.position))
+
+
+def _covered_from(member: Any, covered: bool) -> date | None:
+    """A member row's first covered day, if its coverage counts (is recorded, or seen)."""
+    return date.fromisoformat(member.covered_from) if covered else None
 
 
 def _refresh(refresh: Callable[[], Any] | None) -> None:
@@ -162,7 +169,8 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
         for m in members:
             if m.left_position is None:
                 listed.append(number(m.person))
-                if m.covered_position is not None and m.suspended_position is None:
+                if counts_for_cap(_covered_from(m, m.covered_position is not None),
+                                  m.suspended_position is not None, False):
                     covered.append(number(m.person))
         for c in claims:
             claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
@@ -176,9 +184,9 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
             if bound.sees(m.left_at, m.left_position):
                 continue
             listed.append(number(m.person))
-            if (bound.sees(m.covered_at, m.covered_position)
-                    and not bound.sees(m.suspended_at, m.suspended_position)
-                    and (bound.day is None or m.covered_from <= bound.day)):
+            if counts_for_cap(_covered_from(m, bound.sees(m.covered_at, m.covered_position)),
+                              bound.sees(m.suspended_at, m.suspended_position), False,
+                              as_of):
                 covered.append(number(m.person))
         for c in claims:
             if not bound.sees(c.at, c.position):
@@ -189,11 +197,11 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
             claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
                                "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
                                "reversed": reversed_})
-        cap = h.cap_each_fen * len(covered)
+        cap = pool_cap(Money(h.cap_each_fen), len(covered)).fen
     return {
         "head": number(h.head), "year": year, "region": h.region, "members": listed,
         "covered_members": covered, "cap": _money(cap), "used": _money(used),
-        "remaining": _money(max(0, cap - used)), "claims": claim_rows,
+        "remaining": str(pool_remaining(Money(cap), Money(used))), "claims": claim_rows,
         "as_of": as_of.isoformat() if as_of else None, "rule": h.rule,
     }
 
@@ -284,7 +292,7 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
         "due": _money(s.due) if s else None, "subsidy": _money(s.subsidy) if s else None,
         "paid": _money(s.paid) if s else "0.00",
         "refunded": _money(s.refunded) if s else "0.00",
-        "credit": _money(max(0, s.paid - s.refunded - s.due)) if s else "0.00",
+        "credit": str(credit(Money(s.paid), Money(s.refunded), Money(s.due))) if s else "0.00",
         "reimbursed": _money(reimbursed),
         "identity": s.identity if s else None,
     }

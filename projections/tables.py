@@ -106,7 +106,7 @@ household_pool = Table(
     Column("region", String(6), nullable=False),
     Column("formed_at", DATE, nullable=False),
     Column("formed_position", BIG, nullable=False),
-    Column("rule", String(64)),  # the policy in force for region and year (PolicyBook.find)
+    Column("rule", String(64)),  # the policy that formed the household (Household.Formed)
     Column("cap_each_fen", BIG, nullable=False),  # its outpatient per_person_cap
     Column("members", Integer, nullable=False),  # joined and not left
     Column("covered", Integer, nullable=False),  # covered, not suspended, not left

@@ -21,7 +21,15 @@ from attrs import define, field, frozen
 from adapters.application.ledger import Ledger
 from adapters.application.lines import parse
 from adapters.stores.events import LedgerApplication
-from domain.aggregates import PUBLIC_IDS, ClaimRef, Household, PaymentRef, Person, StreamIds
+from domain.aggregates import (
+    LATER_FIELDS,
+    PUBLIC_IDS,
+    ClaimRef,
+    Household,
+    PaymentRef,
+    Person,
+    StreamIds,
+)
 from domain.identity import number_of
 from domain.policy import Policy, PolicyBook
 from domain.service import LedgerService
@@ -301,11 +309,14 @@ def event_fields(event: Any) -> dict[str, Any]:
 
 
 def differences(recorded: Any, fresh: Any) -> dict[str, tuple[Any, Any]]:
-    """Field by field, what differs between a recorded event and its re-decision."""
+    """Field by field, what differs between a recorded event and its re-decision. A field the
+    stored schema gained later (`LATER_FIELDS`) that an older event never recorded is not a
+    difference."""
     if type(recorded) is not type(fresh):
         return {"kind": (type(recorded).__qualname__, type(fresh).__qualname__)}
     a, b = event_fields(recorded), event_fields(fresh)
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not (k in LATER_FIELDS and a.get(k) is None)}
 
 
 def plain(value: Any) -> Any:

@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.aggregates import Household, Person
-from domain.money import ZERO, Money
+from domain.money import ZERO
 from domain.policy import PolicyBook
 
 
@@ -37,7 +37,8 @@ def summarise(store: Any, book: PolicyBook) -> dict[str, Any]:
         h = store.repository.get(hid)
         policy = book.find(h.region, h.year)
         covered = len(h.covered_members())
-        cap = Money(policy.outpatient.per_person_cap.fen * covered) if policy else ZERO
+        each = h.cap_each(policy.outpatient.per_person_cap if policy else None)
+        cap = h.cap(each) if each is not None else ZERO
         used = h.used()
         row = pools[(h.year, h.region)]
         row["households"] += 1

@@ -46,11 +46,11 @@ _META = frozenset({"originator_id", "originator_version", "originator_topic", "t
 DECISION_FIELDS: dict[str, tuple[str, ...]] = {
     "Registered": (),
     "EmployeeInsuranceReported": (),
-    "Enrolled": ("standard", "subsidy", "subsidy_basis", "due", "covered_from"),
+    "Enrolled": ("standard", "subsidy", "subsidy_basis", "due", "covered_from", "fiscal"),
     "ContributionPaid": ("accepted_in", "paid_total", "credit", "covered_from"),
     "SubsidyGranted": ("standard", "subsidy", "subsidy_basis", "due", "credit", "covered_from"),
     "Refunded": ("amount", "terminated", "refunded_total", "credit"),
-    "Formed": (),
+    "Formed": ("per_person_cap",),
     "MemberJoined": (),
     "MemberCovered": ("covered_from", "covered_to"),
     "MemberSuspended": (),
@@ -291,6 +291,8 @@ def _fields_read(e: Any, about: str, p: Policy) -> Read:
             facts = CoverageFacts(e.category, e.birth_date, e.identity, e.prior_insured,
                                   e.broken_years, e.back_paid_years)
             read += _coverage_fields(p, facts, e.at.date())
+        if e.fiscal is not None:
+            read.append(("contribution.fiscal", ("fiscal",)))
         return read
     if isinstance(e, Person.ContributionPaid):
         read = _acceptance_fields(p, e.accepted_in)
@@ -324,6 +326,8 @@ def _fields_read(e: Any, about: str, p: Policy) -> Read:
                                                 "pool_remaining_after")),
                  ("outpatient.pooling", ("pooling", "pool_cap", "reimbursed"))]
         return read
+    if isinstance(e, Household.Formed) and e.per_person_cap is not None:
+        return [("outpatient.per_person_cap", ("per_person_cap",))]
     return []
 
 

@@ -129,9 +129,11 @@ def result_outcome(result: Mapping[str, Any]) -> ClaimOutcome:
 
 
 def household_totals(h: Household, policy: Policy | None) -> HouseholdTotals:
-    """A household aggregate's pool at the end: cap by its final covered members."""
+    """A household aggregate's pool at the end: cap by its final covered members, under the
+    per-person cap it was formed with (or, recorded before that was named, `policy`'s)."""
     covered = len(h.covered_members())
-    cap = policy.outpatient.per_person_cap.fen * covered if policy else 0
+    each = h.cap_each(policy.outpatient.per_person_cap if policy else None)
+    cap = h.cap(each).fen if each is not None else 0
     return HouseholdTotals(h.head, h.year, h.region, cap=cap, reimbursed=h.used_total.fen,
                            members=sum(1 for m in h.members.values() if not m.left),
                            covered=covered)

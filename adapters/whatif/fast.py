@@ -31,6 +31,7 @@ from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side,
 from adapters.whatif.kernel import REASONS, ClaimColumns, settle_columns
 from domain.aggregates import Household, Person
 from domain.policy import CAUSES, Policy, PolicyBook
+from domain.rules.pool import counts_for_cap, pool_cap
 from projections.personal import PLAIN, PersonalData
 from projections.queries import person_keys
 from projections.tables import claims_journal, household_member, household_pool
@@ -403,8 +404,9 @@ def _household_totals(side: Side, baseline: Side, timeline: Timeline, used: dict
         if not rows:
             continue
         policy = reform.find(b.region, b.year)
-        covered = sum(1 for r in rows if r[3] < NEVER and r[4] == NEVER and r[5] == NEVER)
-        cap = policy.outpatient.per_person_cap.fen * covered if policy else 0
+        covered = sum(1 for r in rows if counts_for_cap(
+            date.fromordinal(r[1]) if r[3] < NEVER else None, r[4] < NEVER, r[5] < NEVER))
+        cap = pool_cap(policy.outpatient.per_person_cap, covered).fen if policy else 0
         side.households[hid] = HouseholdTotals(
             b.head, b.year, b.region, cap=cap, reimbursed=used.get(str(hid), 0),
             members=sum(1 for r in rows if r[5] == NEVER), covered=covered)

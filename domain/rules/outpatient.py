@@ -9,6 +9,7 @@ from attrs import frozen
 from domain.errors import Rejected
 from domain.money import ZERO, Money
 from domain.policy import Policy
+from domain.rules.pool import pool_remaining
 
 
 @frozen
@@ -42,7 +43,7 @@ class Pool:
 
     @property
     def remaining(self) -> Money:
-        return max(ZERO, self.cap - self.used)
+        return pool_remaining(self.cap, self.used)
 
 
 @frozen

@@ -7,8 +7,9 @@ from datetime import date
 from attrs import frozen
 
 from domain.errors import Rejected
-from domain.money import ZERO, Money
+from domain.money import Money
 from domain.policy import Policy
+from domain.rules.standing import credit, net_paid
 
 REFUND_REASONS = ("subsidy_eligibility", "duplicate_payment", "duplicate_enrollment", "other")
 
@@ -30,9 +31,9 @@ class RefundDecision:
     explanation: str
 
 
-def credit(state: RefundState) -> Money:
+def refundable_credit(state: RefundState) -> Money:
     """Refundable excess: what was paid beyond the due, less what was already refunded."""
-    return max(ZERO, state.paid - state.refunded - state.due)
+    return credit(state.paid, state.refunded, state.due)
 
 
 def decide_refund(policy: Policy, reason: str, day: date, requested: Money | None,
@@ -52,8 +53,8 @@ def decide_refund(policy: Policy, reason: str, day: date, requested: Money | Non
         raise Rejected("refund_window_closed", f"refund requested {day}, after the deadline "
                        f"{deadline} ({policy.ref})")
     terminates = reason == "duplicate_enrollment"
-    net_paid = state.paid - state.refunded
-    refundable = net_paid if terminates else credit(state)
+    refundable = (net_paid(state.paid, state.refunded) if terminates
+                  else refundable_credit(state))
     if terminates:
         if requested is not None and requested != refundable:
             raise Rejected("refund_exceeds_paid" if requested > refundable else "invalid_input",

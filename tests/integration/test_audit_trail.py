@@ -157,11 +157,22 @@ def test_a_heads_trail_covers_the_whole_household_and_nothing_else(ledger: Ledge
     assert set(positions(member)) < set(ps)
 
 
+def test_the_household_names_the_per_person_cap_and_the_policy_it_was_formed_under(
+        ledger: Ledger) -> None:
+    formed = [e for e in trail_of(ledger, HEAD, 2021)["entries"] if e["kind"] == "Formed"]
+    assert len(formed) == 1
+    assert formed[0]["rule"] == "fuyang-2021@1"
+    assert formed[0]["decision"] == {"per_person_cap": "250.00"}
+    assert [b["field"] for b in formed[0]["because"]] == ["outpatient.per_person_cap"]
+    assert "250" in formed[0]["because"][0]["source"]
+
+
 def test_each_decision_names_its_policy_and_a_seed_sentence_from_the_policy_file(
         ledger: Ledger, book: PolicyBook) -> None:
     text = POLICY_FILE.read_text(encoding="utf-8")
     policy = book.get("fuyang-2021", "1")
-    deciding = [e for e in trail_of(ledger, HEAD, 2021)["entries"] if e["rule"]]
+    deciding = [e for e in trail_of(ledger, HEAD, 2021)["entries"]
+                if e["rule"] and e["kind"] != "Formed"]
     assert {e["kind"] for e in deciding} == {"Enrolled", "ContributionPaid", "SubsidyGranted",
                                             "Refunded", "OutpatientClaimSettled"}
     for e in deciding:

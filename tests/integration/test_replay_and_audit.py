@@ -18,6 +18,7 @@ from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
 from adapters.usecases.audit import verify_decisions, verify_views
 from domain.aggregates import Person
 from domain.policy import PolicyBook
+from projections.views import LedgerViews, catch_up, rebuild
 from tests.support.stores import raw_store
 
 REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020",
@@ -145,7 +146,8 @@ def test_the_history_exported_as_commands_rebuilds_an_identical_ledger(
     assert rebuilt == original
 
 
-def test_an_event_recorded_before_decisions_named_a_policy_hash_reads_with_none() -> None:
+def test_an_event_recorded_before_decisions_named_a_policy_hash_or_fiscal_part_reads_with_none(
+        ) -> None:
     app = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     from datetime import date, datetime, timezone
 
@@ -160,15 +162,85 @@ def test_an_event_recorded_before_decisions_named_a_policy_hash_reads_with_none(
                   broken_years=0, back_paid_years=0, policy_id="fuyang-2021",
                   policy_version="1", policy_hash="abc", standard=Money(28000),
                   subsidy=Money(0), subsidy_basis=None, due=Money(28000), covered_from=None,
-                  explanation="")
+                  explanation="", fiscal=Money(55000))
     enrolled = person.collect_events()[1]
     stored = app.mapper.to_stored_event(enrolled)
     state = json.loads(stored.state)
-    assert state.pop("class_version") == 2
-    del state["policy_hash"]
+    assert state.pop("class_version") == 3
+    del state["policy_hash"], state["fiscal"]
     old = type(stored)(originator_id=stored.originator_id,
                        originator_version=stored.originator_version, topic=stored.topic,
                        state=json.dumps(state).encode())
     read = app.mapper.to_domain_event(old)
-    assert read.policy_hash is None
+    assert read.policy_hash is None and read.fiscal is None
     assert read.due == Money(28000)
+
+
+def _as_recorded_before_terms(state: bytes, drop: tuple[str, ...], version: int) -> bytes:
+    """An event's state as the schema before it named these fields wrote it."""
+    data = json.loads(state)
+    for name in drop:
+        del data[name]
+    data["class_version"] = version
+    if version == 1:
+        del data["class_version"]
+    return json.dumps(data).encode()
+
+
+def test_a_store_recorded_before_events_named_caps_and_fiscal_parts_is_read_and_audited_alike(
+        store_url: str, book: PolicyBook) -> None:
+    ledger = ingest(store_url, book, households=20)
+    views = open_views(ledger.app, ledger.policies, store_url)
+    catch_up(ledger.app, views)
+    expected = _view_rows(views)
+    views.engine.dispose()
+    ledger.app.close()
+    with raw_store(store_url) as con:
+        for topic, drop, version in (
+                ("%Household.Formed", ("per_person_cap", "policy_id", "policy_version"), 1),
+                *((f"%Person.{kind}", ("fiscal",), 2) for kind in (
+                    "Enrolled", "ContributionPaid", "SubsidyGranted", "Refunded"))):
+            for oid, v, state in con.execute("SELECT originator_id, originator_version, state "
+                                             "FROM {events} WHERE topic LIKE ?", (topic,)):
+                con.execute("UPDATE {events} SET state=? WHERE originator_id=? AND "
+                            "originator_version=?",
+                            (_as_recorded_before_terms(bytes(state), drop, version), oid, v))
+    old = open_ledger(store_url, book)
+    formed = [le.event for le in read_log(old.app) if type(le.event).__name__ == "Formed"]
+    assert formed and all(e.per_person_cap is None and e.policy_id is None for e in formed)
+    assert verify_decisions(old.app, book).problems == []
+    rebuilt = open_views(old.app, old.policies, store_url)
+    rebuild(old.app, rebuilt)
+    assert _view_rows(rebuilt) == expected  # the caps and fiscal parts in force, looked up
+
+
+def test_a_newer_policy_version_moves_neither_recorded_caps_nor_recorded_fiscal_parts(
+        store_url: str, book: PolicyBook, tmp_path: Path) -> None:
+    ledger = ingest(store_url, book, households=10)
+    views = open_views(ledger.app, ledger.policies, store_url)
+    catch_up(ledger.app, views)
+    before = _view_rows(views)
+    folder = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, folder)
+    text = (folder / "fuyang-2021.toml").read_text(encoding="utf-8")
+    (folder / "fuyang-2021.toml").write_text(
+        text.replace('version = "1"', 'version = "2"', 1)
+            .replace('per_person_cap = "250.00"', 'per_person_cap = "400.00"', 1)
+            .replace('fiscal = "550.00"', 'fiscal = "600.00"', 1),
+        encoding="utf-8")
+    newer = load_policy_book(folder)
+    assert newer.find("341225", 2021).outpatient.per_person_cap.fen == 40000
+    assert newer.find("341225", 2021).contribution.fiscal.fen == 60000
+    rebuilt = open_views(ledger.app, newer, store_url)
+    rebuild(ledger.app, rebuilt)
+    assert _view_rows(rebuilt) == before
+
+
+def _view_rows(views: LedgerViews) -> dict[str, list[tuple]]:
+    from sqlalchemy import select
+
+    from projections.tables import VIEW_TABLES
+
+    with views.engine.connect() as conn:
+        return {table.name: sorted(tuple(r) for r in conn.execute(select(table)))
+                for tables in VIEW_TABLES.values() for table in tables}

@@ -15,7 +15,7 @@ from eventsourcing.application import Repository
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Engine, func, select, text
 
-import projections.views as views_module
+import projections.store as views_module
 from adapters.application.ledger import Ledger
 from adapters.composition import open_ledger
 from adapters.generator import generate_county

@@ -1,0 +1,94 @@
+"""The aggregates' state objects: a person's year, a household member, a settled claim."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from domain.money import Money
+from domain.rules import standing
+from domain.rules.pool import counts_for_cap
+
+
+class PersonYear:
+    """A person's enrollment, money and coverage for one benefit year (aggregate state)."""
+
+    __slots__ = (
+        "year", "region", "household_head", "category", "identity", "policy_id",
+        "policy_version", "standard", "subsidy", "subsidy_basis", "due", "paid", "refunded",
+        "covered_from", "terminated", "subsidy_granted_on", "prior_insured", "broken_years",
+        "back_paid_years", "enrolled_at", "payments",
+    )
+
+    def __init__(self, **kw: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, kw.get(name))
+        self.payments = list(kw.get("payments") or [])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PersonYear) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __deepcopy__(self, memo: dict) -> PersonYear:
+        return PersonYear(**{n: getattr(self, n) for n in self.__slots__})
+
+    @property
+    def net_paid(self) -> Money:
+        return standing.net_paid(self.paid, self.refunded)
+
+    @property
+    def credit(self) -> Money:
+        return standing.credit(self.paid, self.refunded, self.due)
+
+    @property
+    def settled(self) -> bool:
+        return not self.terminated and standing.is_settled(self.paid, self.refunded, self.due)
+
+
+class Member:
+    """A household member's standing in the pool (aggregate state)."""
+
+    __slots__ = ("person", "region", "covered_from", "covered_to", "suspended", "left")
+
+    def __init__(self, person: str, region: str) -> None:
+        self.person = person
+        self.region = region
+        self.covered_from: date | None = None
+        self.covered_to: date | None = None
+        self.suspended = False
+        self.left = False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Member) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __deepcopy__(self, memo: dict) -> Member:
+        m = Member(self.person, self.region)
+        m.covered_from, m.covered_to = self.covered_from, self.covered_to
+        m.suspended, m.left = self.suspended, self.left
+        return m
+
+    @property
+    def counts_for_cap(self) -> bool:
+        return counts_for_cap(self.covered_from, self.suspended, self.left)
+
+
+class SettledClaim:
+    """One claim as recorded on the household (aggregate state)."""
+
+    __slots__ = ("claim_id", "person", "visit_date", "facility_level", "facility_region",
+                 "expense", "cause", "at", "eligible_expense", "reimbursable", "reimbursed",
+                 "pool_cap", "pool_used_before", "pool_remaining_after", "policy_id",
+                 "policy_version", "explanation", "reversed")
+
+    def __init__(self, **kw: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, kw.get(name))
+        self.reversed = bool(kw.get("reversed"))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SettledClaim) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __deepcopy__(self, memo: dict) -> SettledClaim:
+        return SettledClaim(**{n: getattr(self, n) for n in self.__slots__})
