@@ -44,7 +44,7 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import Connection, Dialect
 
 from domain.aggregates import Household, Person
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections import tables as t
 from projections.personal import PLAIN, PersonalData
 from projections.sql import Prepared

@@ -23,7 +23,8 @@ from adapters.application.lines import parse
 from adapters.stores.events import LedgerApplication
 from domain.aggregates import PUBLIC_IDS, ClaimRef, Household, PaymentRef, Person, StreamIds
 from domain.identity import number_of
-from domain.policy import Policy, PolicyBook
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
 from domain.service import LedgerService
 
 PRIMARY: tuple[type, ...] = (
