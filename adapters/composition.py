@@ -16,7 +16,7 @@ from adapters.stores.policy_files import load_policy_book
 from adapters.stores.tokens import TokenStore
 from adapters.stores.urls import DEFAULT_DB, store_env
 from adapters.stores.views import views_engine, views_on
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections.views import LedgerViews
 
 

@@ -39,7 +39,8 @@ from adapters.whatif.kernel import (  # noqa: E402
     ClaimResults,
     settle_columns,
 )
-from domain.policy import CAUSES, Policy, merge, policy_from_mapping  # noqa: E402
+from domain.policy import CAUSES, Policy  # noqa: E402
+from domain.policy_parsing import merge, policy_from_mapping  # noqa: E402
 from tests.support.oracles import settle_rows_reference  # noqa: E402
 
 COUNTY = 341225

@@ -27,7 +27,8 @@ from domain.aggregates import (
 from domain.errors import InvalidInput, Rejected
 from domain.identity import birth_date_of, number_of, sex_of
 from domain.money import ZERO, Money
-from domain.policy import Policy, PolicyBook
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
 from domain.rules.collection import accept_payment_day, check_channel, check_enrollment_day
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start

@@ -18,7 +18,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import Connection, Dialect
 
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections import tables as t
 from projections.personal import PLAIN, PersonalData
 from projections.sql import Prepared

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.stores.policy_files import load_policy_book
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from tests.support.fakes import World
 from tests.support.stores import STORES, Stores, stores
 

@@ -21,7 +21,7 @@ from domain import commands as c
 from domain.aggregates import ClaimRef, PaymentRef, StreamIds, claim_ref_id, payment_ref_id
 from domain.errors import LedgerError, Rejected
 from domain.identity import mask_text
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from domain.service import LedgerService, Outcome
 
 MAX_CONFLICT_RETRIES = 20

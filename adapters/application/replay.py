@@ -31,7 +31,8 @@ from domain.aggregates import (
     StreamIds,
 )
 from domain.identity import number_of
-from domain.policy import Policy, PolicyBook
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
 from domain.service import LedgerService
 
 PRIMARY: tuple[type, ...] = (

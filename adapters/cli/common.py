@@ -21,7 +21,7 @@ from adapters.application.ledger import Ledger
 from adapters.stores.urls import StoreError
 from domain.errors import LedgerError, PolicyError
 from domain.identity import mask_text
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections.views import LedgerViews
 
 out = Console()

@@ -31,7 +31,8 @@ from stdnum.cn import ric
 
 from domain.errors import Rejected
 from domain.identity import age_on
-from domain.policy import Policy, PolicyBook, Window
+from domain.policy import Policy, Window
+from domain.policy_book import PolicyBook
 from domain.rules.collection import newborn_period_end
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start, waiting_months

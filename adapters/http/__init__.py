@@ -25,7 +25,7 @@ from adapters.http.service import Service
 from adapters.server.ledger_process import LedgerClient
 from adapters.server.writer import FREEZE_EVERY, freeze_long_lived
 from adapters.stores.tokens import TokenStore
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 
 log = logging.getLogger("benefitpool.http")
 

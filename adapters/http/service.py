@@ -26,7 +26,7 @@ from adapters.usecases import views as use
 from adapters.usecases.whatif import WhatIfRefused, reform_of, run_whatif
 from domain.commands import OPS
 from domain.errors import InvalidInput, LedgerError, Rejected
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections import queries
 from projections.views import LedgerViews, ViewConflict, catch_up
 

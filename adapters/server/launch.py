@@ -13,7 +13,7 @@ from adapters import composition
 from adapters import settings as env
 from adapters.server.ledger_process import LedgerProcess
 from adapters.server.logs import log_config
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 
 APP_FACTORY = "adapters.http:app_from_env"
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import PolicyError
-from domain.policy import PolicyBook, merge, policy_from_mapping, version_key
+from domain.policy_book import PolicyBook, version_key
+from domain.policy_parsing import merge, policy_from_mapping
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 

@@ -11,7 +11,7 @@ from sqlalchemy.pool import StaticPool
 
 from adapters.stores.events import LedgerApplication
 from adapters.stores.urls import StoreError, quoted, schema_lock, store_env
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections.views import LedgerViews
 
 

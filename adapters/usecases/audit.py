@@ -26,7 +26,8 @@ from adapters.application.replay import (
     recorded_policy,
 )
 from domain.errors import LedgerError
-from domain.policy import Policy, PolicyBook
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
 from projections.tables import VIEW_TABLES
 from projections.views import LedgerViews, catch_up
 

@@ -11,7 +11,7 @@ from eventsourcing.utils import get_topic
 
 from domain.aggregates import Household, Person
 from domain.money import ZERO
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 
 
 def originators(store: Any, event_class: type, page: int = 1000) -> Iterator[UUID]:

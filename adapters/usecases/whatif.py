@@ -19,7 +19,7 @@ from adapters.whatif.exact import (
 )
 from adapters.whatif.fast import ClaimsFacts, baseline_from_views, fast_whatif
 from domain.errors import LedgerError, PolicyError
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections.views import LedgerViews, NotificationLog, catch_up
 
 ENGINES = ("fast", "exact", "both")

@@ -28,7 +28,10 @@ from adapters.application.replay import CommandReader, RecordedCommand, Replayer
 from domain.aggregates import PUBLIC_IDS, Household, Person, StreamIds
 from domain.identity import number_of
 from domain.money import Money
-from domain.policy import Policy, PolicyBook
+from domain.policy import Policy
+
+#: Per claim: (reason or None, eligible, reimbursable, reimbursed, cap, used before, left after).
+from domain.policy_book import PolicyBook
 
 #: Per claim: (reason or None, eligible, reimbursable, reimbursed, cap, used before, left after).
 ClaimOutcome = tuple[str | None, int, int, int, int, int, int]

@@ -30,7 +30,8 @@ from adapters.application.replay import CommandReader, Replayer, in_scope, read_
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
 from adapters.whatif.kernel import REASONS, ClaimColumns, settle_columns
 from domain.aggregates import Household, Person
-from domain.policy import CAUSES, Policy, PolicyBook
+from domain.policy import CAUSES, Policy
+from domain.policy_book import PolicyBook
 from domain.rules.pool import counts_for_cap, pool_cap
 from projections.personal import PLAIN, PersonalData
 from projections.queries import person_keys

@@ -33,7 +33,7 @@ from adapters.stores.chain import (
 )
 from adapters.stores.events import LedgerApplication
 from adapters.stores.urls import store_env
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
 from tests.support.stores import RawStore, Stores, copy_store, raw_store, stores
 

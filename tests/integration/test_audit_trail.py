@@ -17,7 +17,7 @@ from adapters.cli import app as cli_app
 from adapters.composition import open_ledger
 from adapters.usecases.trail import DECISION_FIELDS, audit_trail
 from domain.errors import Rejected
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from tests.support.builders import make_id
 from tests.support.stores import Stores
 

@@ -16,7 +16,7 @@ import pytest
 from adapters.composition import open_ledger, open_views
 from adapters.stores.chain import verify_chain
 from adapters.stores.urls import quoted
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections import queries
 from projections.views import catch_up
 from tests.support.builders import HEAD, family

@@ -17,7 +17,7 @@ from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
 from adapters.usecases.audit import verify_decisions, verify_views
 from domain.aggregates import Person
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from projections.views import LedgerViews, catch_up, rebuild
 from tests.support.stores import raw_store
 

@@ -20,7 +20,8 @@ from adapters.whatif.kernel import (
     settle_columns,
 )
 from domain.money import Money
-from domain.policy import CAUSES, Policy, merge, policy_from_mapping
+from domain.policy import CAUSES, Policy
+from domain.policy_parsing import merge, policy_from_mapping
 from tests.support.oracles import settle_rows_reference
 
 SETTINGS = settings(max_examples=200, deadline=None,

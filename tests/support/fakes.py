@@ -18,7 +18,7 @@ from domain.aggregates import (
 )
 from domain.commands import parse_command
 from domain.errors import Rejected
-from domain.policy import PolicyBook
+from domain.policy_book import PolicyBook
 from domain.service import LedgerService, Outcome
 from tests.support.builders import RECORDED_AT
 

@@ -22,7 +22,9 @@ from adapters.whatif.kernel import (
     settle_columns,
 )
 from domain.money import Money
-from domain.policy import Policy, PolicyBook, merge, policy_from_mapping
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
+from domain.policy_parsing import merge, policy_from_mapping
 from tests.support.oracles import settle_rows_reference
 
 FUNAN = "341225"

@@ -12,7 +12,8 @@ import pytest
 from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
 from domain.errors import PolicyError
 from domain.money import Money
-from domain.policy import Period, Policy, PolicyBook
+from domain.policy import Period, Policy
+from domain.policy_book import PolicyBook
 
 SHIPPED = sorted(DEFAULT_POLICY_DIR.glob("*.toml"))
 

@@ -12,7 +12,8 @@ from domain.commands import Claim
 from domain.errors import Rejected
 from domain.identity import PersonRef, RegionCode
 from domain.money import ZERO, Money
-from domain.policy import Policy, PolicyBook, SubsidyRule
+from domain.policy import Policy, SubsidyRule
+from domain.policy_book import PolicyBook
 from domain.rules.collection import (
     accept_payment_day,
     check_channel,
