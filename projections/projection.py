@@ -201,15 +201,10 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.ContributionPaid)
     def _paid(self, e: Person.ContributionPaid, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id.int]
-        s = self.person_years.get((key, e.year))
-        if s is None:
+        found = self._changing(e, tracking)
+        if found is None:
             return
-        pos = tracking.notification_id
-        self._terms(s, e)
-        self._shift(e.year, s, -1, pos)
-        if e.fiscal is not None:
-            s.fiscal = e.fiscal.fen
+        key, s, pos = found
         s.paid += e.amount.fen
         covered_from = iso(e.covered_from)
         if s.covered_from is None and covered_from is not None:
@@ -221,15 +216,10 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.SubsidyGranted)
     def _subsidy(self, e: Person.SubsidyGranted, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id.int]
-        s = self.person_years.get((key, e.year))
-        if s is None:
+        found = self._changing(e, tracking)
+        if found is None:
             return
-        pos = tracking.notification_id
-        self._terms(s, e)
-        self._shift(e.year, s, -1, pos)
-        if e.fiscal is not None:
-            s.fiscal = e.fiscal.fen
+        key, s, pos = found
         s.identity, s.subsidy, s.basis, s.due = (e.identity, e.subsidy.fen, e.subsidy_basis,
                                                  e.due.fen)
         covered_from = iso(e.covered_from)
@@ -239,15 +229,10 @@ class ViewProjection(Projection[LedgerViews]):
 
     @process_event.register(Person.Refunded)
     def _refunded(self, e: Person.Refunded, tracking: Tracking) -> None:
-        key = self.person_keys[e.originator_id.int]
-        s = self.person_years.get((key, e.year))
-        if s is None:
+        found = self._changing(e, tracking)
+        if found is None:
             return
-        pos = tracking.notification_id
-        self._terms(s, e)
-        self._shift(e.year, s, -1, pos)
-        if e.fiscal is not None:
-            s.fiscal = e.fiscal.fen
+        key, s, pos = found
         s.refunded += e.amount.fen
         if e.terminated:
             s.terminated = True
@@ -287,6 +272,22 @@ class ViewProjection(Projection[LedgerViews]):
         person-year loaded from the table (which does not keep it)."""
         if s.fiscal is None and e.fiscal is not None:
             s.fiscal = e.fiscal.fen
+
+    def _changing(self, e: Any, tracking: Tracking
+                  ) -> tuple[str, PersonYearState, int] | None:
+        """Before a later event of a person-year is folded: its person, its state with its
+        share of the fund and enrollment views taken out, and the event's position (None
+        for a person-year the views never saw enrolled)."""
+        key = self.person_keys[e.originator_id.int]
+        s = self.person_years.get((key, e.year))
+        if s is None:
+            return None
+        pos = tracking.notification_id
+        self._terms(s, e)
+        self._shift(e.year, s, -1, pos)
+        if e.fiscal is not None:
+            s.fiscal = e.fiscal.fen
+        return key, s, pos
 
     def _person_year_changed(self, key: str, year: int, s: PersonYearState, pos: int, at: Any,
                              kind: str, amount: int, event_covered_from: str | None) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.application import Repository
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import StoredEvent, Tracking
 from sqlalchemy import Engine, func, select, text
 
 import projections.store as views_module
@@ -29,6 +29,7 @@ from domain.identity import parse_person_ref
 from domain.money import Money
 from projections import queries as q
 from projections import tables as t
+from projections.rows import Batch
 from projections.views import (
     TOPICS,
     LedgerViews,
@@ -430,7 +431,7 @@ def test_a_batch_written_from_stale_positions_is_refused(small, fresh):
     catch_up(ledger.app, views, stop=100)
     stale = {v: 50 for v in t.VIEWS}
     with pytest.raises(ViewConflict), engine.begin() as conn:
-        views.write(conn, views_module._Batch(), stale, views_module.Tracking("benefitpool", 200))
+        views.write(conn, Batch(), stale, Tracking("benefitpool", 200))
     assert set(views.positions().values()) == {100}
 
 
