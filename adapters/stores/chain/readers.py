@@ -1,0 +1,85 @@
+"""Reading the events and the chain as plain tuples, the same on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import tuple_row
+
+from adapters.stores.chain.statements import CHAIN_TABLE, META_TABLE, Sql
+
+PAGE = 10_000
+
+
+class Reader(ABC):
+    """Reads the events and the chain through one connection, inside its transaction, as
+    plain tuples: originator ids as hex text, state and links as bytes, on either store."""
+
+    def __init__(self, sql: Sql) -> None:
+        self.sql = sql
+
+    @abstractmethod
+    def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """A large result, a page at a time."""
+
+    def all(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.stream(template, params))
+
+    def one(self, template: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        found = self.all(template, params)
+        return found[0] if found else None
+
+    @abstractmethod
+    def has_chain(self) -> bool:
+        """Whether both of the chain's tables exist."""
+
+
+class SQLiteReader(Reader):
+    def __init__(self, db: sqlite3.Connection, sql: Sql) -> None:
+        super().__init__(sql)
+        self.db = db
+
+    def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        cur = self.db.cursor()
+        cur.row_factory = None
+        cur.execute(self.sql(template), tuple(params))
+        while page := cur.fetchmany(PAGE):
+            yield from page
+
+    def has_chain(self) -> bool:
+        return len(self.all("SELECT name FROM sqlite_master WHERE type='table' AND name IN "
+                            "({p},{p})", (CHAIN_TABLE, META_TABLE))) == 2
+
+
+class PostgresReader(Reader):
+    def __init__(self, conn: Any, sql: Sql) -> None:
+        super().__init__(sql)
+        self.conn = conn
+        self.cursors = 0
+
+    def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        self.cursors += 1  # a server-side cursor: the rows come a page at a time
+        with self.conn.cursor(name=f"benefitpool_chain_{self.cursors}",
+                              row_factory=tuple_row) as cur:
+            cur.execute(self.sql(template), tuple(params))
+            while page := cur.fetchmany(PAGE):
+                yield from map(_plain, page)
+
+    def all(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self.sql(template), tuple(params))
+            return [_plain(r) for r in cur.fetchall()]
+
+    def has_chain(self) -> bool:
+        found = self.one("SELECT to_regclass({p}), to_regclass({p})",
+                         (self.sql.chain, self.sql.meta))
+        return found is not None and None not in found
+
+
+def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A PostgreSQL row as SQLite gives it: originator ids as hex text."""
+    return tuple(v.hex if type(v) is UUID else v for v in row)

@@ -1,0 +1,29 @@
+"""The chained application recorder for a store's factory, SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+
+from adapters.stores.chain.errors import ChainError
+from adapters.stores.chain.postgres import ChainedPostgresRecorder
+from adapters.stores.chain.sqlite import ChainedSQLiteRecorder
+
+
+def chained_recorder(factory: Any, key: bytes, application: str) -> ApplicationRecorder:
+    """The application recorder for a SQLite or PostgreSQL store, its tables created if the
+    store does. The events table is named as the library names it: `stored_events` on
+    SQLite, `<application>_events` on PostgreSQL."""
+    if isinstance(factory, SQLiteFactory):
+        recorder: Any = ChainedSQLiteRecorder(factory.datastore, key)
+    elif isinstance(factory, PostgresFactory):
+        recorder = ChainedPostgresRecorder(factory.datastore, key,
+                                           events_table_name=f"{application.lower()}_events")
+    else:
+        raise ChainError("the event chain is kept for SQLite and PostgreSQL stores only")
+    if factory.env_create_table():
+        recorder.create_table()
+    return recorder

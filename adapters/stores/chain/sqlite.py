@@ -1,0 +1,64 @@
+"""The chained recorder of a SQLite store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from adapters.stores.chain.errors import altered
+from adapters.stores.chain.readers import Reader, SQLiteReader
+from adapters.stores.chain.statements import INSERT_LINKS, sqlite_sql
+from adapters.stores.chain.writer import ChainWriter
+
+
+class ChainedSQLiteRecorder(ChainWriter, SQLiteApplicationRecorder):
+    """The library's SQLite application recorder, writing each event's links in the same
+    transaction as the event."""
+
+    def __init__(self, datastore: SQLiteDatastore, key: bytes,
+                 events_table_name: str = "stored_events", cache_size: int = 200_000) -> None:
+        self._setup_chain(key, sqlite_sql(events_table_name), cache_size)
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self._sql.create_tables()]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        with self.datastore.transaction(commit=True) as c:
+            ids, written = self._insert_chained(c, stored_events)
+        self._committed(written)
+        return ids
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        return self._insert_chained(c, stored_events)[0]
+
+    def _insert_chained(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]
+                        ) -> tuple[Sequence[int], dict[str, tuple[int, bytes]]]:
+        if not stored_events:
+            return [], {}
+        # The events first, as the library's recorder inserts them (one statement each, for
+        # the notification id). The first insert takes SQLite's write lock.
+        cur = c.sqlite_cursor
+        insert = self.insert_events_statement
+        events = []
+        for s in stored_events:
+            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
+            cur.execute(insert, (oid, s.originator_version, s.topic, s.state))
+            events.append((oid, s.originator_version, s.topic, s.state, cur.lastrowid))
+        return [e[4] for e in events], self._link(c, events)
+
+    def _reader(self, c: SQLiteCursor) -> Reader:
+        return SQLiteReader(c.sqlite_cursor.connection, self._sql)
+
+    def _write_links(self, c: SQLiteCursor, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            c.sqlite_cursor.executemany(self._sql(INSERT_LINKS), rows)
+        except sqlite3.IntegrityError as e:
+            raise altered() from e
