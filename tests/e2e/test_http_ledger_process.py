@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from test_http import Api, with_family, without_line
 
+from adapters.application import lines
 from adapters.composition import open_ledger
 from adapters.server.ledger_process import LedgerProcess, LedgerServer, frame
 from domain.aggregates import household_id
@@ -167,3 +168,27 @@ def test_a_malformed_frame_drops_only_its_connection(tmp_path: Path, book) -> No
         assert b"groups" in answer
     finally:
         server.close()
+
+
+def test_a_command_over_http_is_parsed_once_on_its_way_to_the_ledger_process(
+        tmp_path: Path, book, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    server = LedgerServer(open_ledger(url, book), str(tmp_path / "ledger.sock"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    worker = Api(url, book, server.address)
+    parsed: list[str] = []
+    real = lines.parse_command
+
+    def counting(data: dict) -> object:
+        parsed.append(data["op"])
+        return real(data)
+
+    monkeypatch.setattr(lines, "parse_command", counting)
+    try:
+        answers = [worker.post("/commands", c) for c in family()]
+    finally:
+        worker.close()
+        server.close()
+    assert [a.status_code for a in answers] == [200] * len(family())
+    assert parsed == [c["op"] for c in family()]  # the worker parsed each; the ledger none
+    assert worker.app.state.service.ledger is None  # the worker opened no ledger of its own
