@@ -308,6 +308,8 @@ def kernel_input(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook) -> 
     suspended = susp_pos < pos
     left = left_pos < pos
     enrolled = known & (join_pos < pos) & ~left & ~missing_policy
+    # domain.rules.pool.counts_for_cap, column-wise; proved equal by the engines' property test
+    # (tests/properties/test_whatif_properties.py: fast and exact settle every claim alike).
     counts = covered & ~suspended & ~left
     covered_on_visit = np.zeros(n, np.int32)
     for lo in range(0, n, CHUNK):  # (claims x widest household) at a time, bounded memory

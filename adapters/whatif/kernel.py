@@ -242,6 +242,8 @@ def settle_columns(columns: ClaimColumns, policies: Sequence[Policy],
     if n and int(cap_each.max()) * max(1, int(columns.covered_on_visit.max())) >= _SAFE:
         raise OverflowError("per-person cap x members counting for the cap leaves the int64 "
                             "range; the kernel cannot settle these columns")
+    # domain.rules.pool.pool_cap, column-wise; proved equal by the kernel's property tests
+    # (tests/properties/test_fastclaims_properties.py) against the rule applied row by row.
     cap = np.where(by_person, np.where(columns.counts_for_cap, cap_each, 0),
                    cap_each * columns.covered_on_visit.astype(np.int64))
     cap[~ok] = 0
