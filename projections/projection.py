@@ -263,7 +263,7 @@ class ViewProjection(Projection[LedgerViews]):
 
     def _fiscal(self, s: PersonYearState, year: int) -> int:
         """The fiscal part per covered person of a person-year, as its decisions recorded it;
-        for decisions recorded before they named it, the policy in force (ADR 26)."""
+        for decisions recorded before they named it, the policy in force (ADR 29)."""
         return s.fiscal if s.fiscal is not None else self.view.fiscal(s.region, year)
 
     @staticmethod

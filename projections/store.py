@@ -176,7 +176,7 @@ class LedgerViews(TrackingRecorder):
 
     def pool_policy(self, region: str, year: int) -> tuple[int, str | None]:
         """(per-person outpatient cap in fen, policy ref) in force for a region and year: the
-        terms of a household formed before `Household.Formed` named them (ADR 26)."""
+        terms of a household formed before `Household.Formed` named them (ADR 29)."""
         key = (region, year)
         if key not in self._pool_policy:
             policy = self.book.find(region, year)
@@ -186,7 +186,7 @@ class LedgerViews(TrackingRecorder):
 
     def fiscal(self, region: str, year: int) -> int:
         """The fiscal part in force for a region and year: the terms of an enrollment recorded
-        before `Person.Enrolled` named them (ADR 26)."""
+        before `Person.Enrolled` named them (ADR 29)."""
         key = (region, year)
         if key not in self._fiscal:
             policy = self.book.find(region, year)

@@ -22,8 +22,9 @@ class AggregateCache:
     """Aggregates as last saved by this process, so a batch need not replay their events.
 
     Safe under optimistic concurrency: a decision taken on a stale copy writes events whose
-    version another writer already used, the save fails, the cache is cleared and the batch
-    is decided again from the store.
+    version another writer already used, the save fails, what the batch read is evicted and
+    the batch is decided again from the store (ADR 32); the least recently used aggregates
+    leave beyond `maxsize`.
     """
 
     def __init__(self, maxsize: int = 200_000) -> None:

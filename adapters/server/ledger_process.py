@@ -20,6 +20,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import logging.config
 import os
 import pickle
 import shutil
@@ -36,10 +37,11 @@ from adapters import composition
 from adapters.application.access import OutOfRegion, check_region
 from adapters.application.ledger import Ledger
 from adapters.application.lines import Prepared
+from adapters.server.logs import log_config
 from adapters.server.writer import FREEZE_EVERY, GroupWriter, freeze_long_lived
 from domain.errors import LedgerError, Rejected
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("benefitpool.ledger")
 
 _LENGTH = struct.Struct(">I")
 OK, FORBIDDEN, REFUSED, FAILED = "ok", "forbidden", "refused", "failed"
@@ -164,7 +166,9 @@ def outcome(done: Future[dict[str, Any]]) -> tuple[Any, ...]:
 def run_ledger_process(url: str, policies: str | None, address: str, ready: Any,
                        lifeline: Any) -> None:
     """The ledger process's main: open the store, listen, tell the parent, serve until the
-    parent stops or goes away (its end of `lifeline` closes, however it ended)."""
+    parent stops or goes away (its end of `lifeline` closes, however it ended). Its log lines
+    go to standard error with ID numbers masked, as the server's do."""
+    logging.config.dictConfig(log_config("info"))
     ledger = composition.open_ledger(
         url, composition.policy_book(Path(policies) if policies else None))
     server = LedgerServer(ledger, address, freeze_every=FREEZE_EVERY)

@@ -16,7 +16,7 @@ from adapters.application.lines import Prepared
 
 MAX_GROUP = 256
 FREEZE_EVERY = 2_000  # commands between two gc.freeze() in a long-running server (ADR 23)
-log = logging.getLogger(__name__)
+log = logging.getLogger("benefitpool.writer")
 
 
 def freeze_long_lived() -> None:
@@ -56,7 +56,7 @@ class GroupWriter:
 
     def submit(self, command: dict[str, Any] | Prepared,
                check: Callable[[], None] | None = None) -> dict[str, Any]:
-        """Apply one decoded (or `Ledger.prepare`d) command object; blocks until its group is
+        """Apply one decoded (or `lines.prepare`d) command object; blocks until its group is
         saved."""
         return self.submit_future(command, check).result()
 

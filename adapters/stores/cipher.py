@@ -4,7 +4,7 @@
 prints a new one). When it is set:
 
 - every event's state is encrypted by the library's `AESCipher` (AES-GCM, the `cryptography`
-  package): `open_ledger` puts `CIPHER_TOPIC` and `CIPHER_KEY` into the application's
+  package): the composition root puts `CIPHER_TOPIC` and `CIPHER_KEY` into the application's
   environment (`cipher_env`);
 - the read models hold keyed pseudonyms instead of person keys and sealed numbers and birth
   dates (`KeyedPersonalData`, the codec `projections.personal` describes), under subkeys

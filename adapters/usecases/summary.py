@@ -12,6 +12,7 @@ from eventsourcing.utils import get_topic
 from domain.aggregates import Household, Person
 from domain.money import ZERO
 from domain.policy_book import PolicyBook
+from domain.rules.pool import pool_remaining
 
 
 def originators(store: Any, event_class: type, page: int = 1000) -> Iterator[UUID]:
@@ -30,7 +31,8 @@ def originators(store: Any, event_class: type, page: int = 1000) -> Iterator[UUI
 def summarise(store: Any, book: PolicyBook) -> dict[str, Any]:
     """Totals from the aggregates themselves (the read models come later)."""
     pools: dict[tuple[int, str], dict[str, Any]] = defaultdict(
-        lambda: {"households": 0, "covered": 0, "cap": ZERO, "used": ZERO, "at_cap": 0})
+        lambda: {"households": 0, "covered": 0, "cap": ZERO, "used": ZERO, "remaining": ZERO,
+                 "at_cap": 0})
     claims = reversed_claims = 0
     reimbursed = ZERO
     for hid in originators(store, Household.Formed):
@@ -45,6 +47,7 @@ def summarise(store: Any, book: PolicyBook) -> dict[str, Any]:
         row["covered"] += covered
         row["cap"] += cap
         row["used"] += used
+        row["remaining"] += pool_remaining(cap, used)
         row["at_cap"] += int(cap.is_positive() and used >= cap)
         claims += sum(1 for c in h.claims.values() if not c.reversed)
         reversed_claims += sum(1 for c in h.claims.values() if c.reversed)
@@ -61,7 +64,7 @@ def summarise(store: Any, book: PolicyBook) -> dict[str, Any]:
         "pools": [
             {"year": year, "region": region, "households": r["households"],
              "covered": r["covered"], "cap": str(r["cap"]), "used": str(r["used"]),
-             "remaining": str(r["cap"] - r["used"]), "at_cap": r["at_cap"]}
+             "remaining": str(r["remaining"]), "at_cap": r["at_cap"]}
             for (year, region), r in sorted(pools.items())
         ],
         "contributions": str(contributions), "subsidies": str(subsidies),
