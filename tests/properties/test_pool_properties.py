@@ -452,6 +452,11 @@ def test_an_id_shaped_but_invalid_number_is_an_invalid_id_and_never_stops_the_in
     command[field] = number
     result = assert_rejected_without_trace(seasoned, json.dumps(command))
     assert result["reason"] == "invalid_id", result
+    # the ingest goes on: the line after it is decided (a quote, which records nothing)
+    before = seasoned.app.recorder.max_notification_id()
+    results = list(seasoned.execute_lines([json.dumps(command), json.dumps(BASES["quote"])]))
+    assert [(r["line"], r["status"]) for r in results] == [(1, "rejected"), (2, "ok")], results
+    assert seasoned.app.recorder.max_notification_id() == before
 
 
 def test_a_resident_id_written_in_fullwidth_digits_cannot_be_registered(fresh):
