@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from stdnum.cn import ric
 
-from tests.support.cli import console_script, run_cli, run_console_script
+from tests.support.cli import CliResult, console_script, run_cli, run_console_script
 
 
 def rid(region: str, birth: str, seq: int) -> str:
@@ -30,7 +29,7 @@ CHILD = rid("341225", "20100303", 31)
 DB: str | None = None
 
 
-def run(*args: str, cwd: Path, env: dict | None = None) -> Result:
+def run(*args: str, cwd: Path, env: dict | None = None) -> CliResult:
     """The program in the folder `cwd`, on the store `DB` unless `env` names another."""
     return run_cli(*args, cwd=cwd, env={"BENEFITPOOL_DB": DB, **(env or {})})
 

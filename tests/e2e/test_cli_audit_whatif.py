@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 from attrs import frozen
-from click.testing import Result
 
-from tests.support.cli import run_cli
+from tests.support.cli import CliResult, run_cli
 from tests.support.stores import Stores, copy_store, raw_store, stores
 
 KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
 
 
-def run(*args: str, cwd: Path, env: dict | None = None, db: str | None = None) -> Result:
+def run(*args: str, cwd: Path, env: dict | None = None, db: str | None = None) -> CliResult:
     """The program on the store `db` (BENEFITPOOL_DB), its default when None."""
     return run_cli(*args, cwd=cwd, env={**(env or {}), "BENEFITPOOL_DB": db})
 
@@ -28,7 +27,7 @@ class County:
     db: str
     kind: str
 
-    def run(self, *args: str, env: dict | None = None) -> Result:
+    def run(self, *args: str, env: dict | None = None) -> CliResult:
         return run(*args, cwd=self.folder, env=env, db=self.db)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from sqlalchemy import select
 
 from adapters.application.ledger import Ledger
@@ -42,7 +41,7 @@ from projections import tables as t
 from projections.personal import PLAIN
 from projections.views import LedgerViews, catch_up
 from tests.support.builders import make_id
-from tests.support.cli import run_cli
+from tests.support.cli import CliResult, run_cli
 from tests.support.oracles import household_view, person_view
 from tests.support.stores import raw_store
 
@@ -337,7 +336,7 @@ def test_pseudonyms_and_seals_are_deterministic_keyed_and_open_only_under_their_
 # --- the command line ---------------------------------------------------------------------------
 
 
-def cli(*args: str, cwd: Path, key: str | None) -> Result:
+def cli(*args: str, cwd: Path, key: str | None) -> CliResult:
     return run_cli(*args, cwd=cwd, env={CIPHER_KEY_ENV: key})
 
 

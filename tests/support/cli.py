@@ -10,7 +10,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from click.testing import Result
+import click
+from attrs import frozen
 from typer.testing import CliRunner
 
 from adapters import settings
@@ -23,20 +24,35 @@ SETTINGS = (settings.DB, settings.POLICIES, settings.AUDIT_KEY, settings.CIPHER_
 COLUMNS = "200"
 
 
-def run_cli(*args: str, cwd: Path, env: Mapping[str, str | None] | None = None) -> Result:
-    """`benefitpool *args` in this process, in the folder `cwd`, with the `BENEFITPOOL_*`
-    settings in `env` only. The result has `exit_code`, `stdout` and `stderr` apart.
+@frozen
+class CliResult:
+    """What a run of the program gave: its exit code, and its standard output, standard error
+    and both interleaved, without terminal styling."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    output: str
+
+
+def run_cli(*args: str, cwd: Path | None = None,
+            env: Mapping[str, str | None] | None = None) -> CliResult:
+    """`benefitpool *args` in this process, in the folder `cwd` (the current one when None),
+    with the `BENEFITPOOL_*` settings in `env` only.
 
     An exception the program does not turn into an exit code (a crash, which a user would see
-    as a traceback) is raised here, failing the test."""
+    as a traceback) is raised here, failing the test. Terminal styling is removed: the
+    program's rich consoles choose their colours when they are made, so under `pytest -s` on a
+    terminal they colour what they print even into the runner's buffers."""
     environ: dict[str, str | None] = dict.fromkeys(SETTINGS)
     environ["COLUMNS"] = COLUMNS
     environ.update(env or {})
-    with contextlib.chdir(cwd):
+    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
         result = CliRunner().invoke(app, list(args), env=environ)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return result
+    return CliResult(result.exit_code, click.unstyle(result.stdout),
+                     click.unstyle(result.stderr), click.unstyle(result.output))
 
 
 def console_script() -> Path:
