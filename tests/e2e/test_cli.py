@@ -1,16 +1,17 @@
-"""The `benefitpool` program, run as a user runs it, on a real SQLite file (its default store)
-and on a PostgreSQL schema (given as BENEFITPOOL_DB)."""
+"""The `benefitpool` program, on a real SQLite file (its default store) and on a PostgreSQL
+schema (given as BENEFITPOOL_DB): run in the test's process, and a few times as the installed
+program a user runs."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from stdnum.cn import ric
+
+from tests.support.cli import CliResult, console_script, run_cli, run_console_script
 
 
 def rid(region: str, birth: str, seq: int) -> str:
@@ -28,15 +29,9 @@ CHILD = rid("341225", "20100303", 31)
 DB: str | None = None
 
 
-def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    full_env.pop("BENEFITPOOL_DB", None)
-    if DB is not None:
-        full_env["BENEFITPOOL_DB"] = DB
-    if env and "BENEFITPOOL_DB" in env:
-        full_env["BENEFITPOOL_DB"] = env["BENEFITPOOL_DB"]
-    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=full_env, timeout=120)
+def run(*args: str, cwd: Path, env: dict | None = None) -> CliResult:
+    """The program in the folder `cwd`, on the store `DB` unless `env` names another."""
+    return run_cli(*args, cwd=cwd, env={"BENEFITPOOL_DB": DB, **(env or {})})
 
 
 def history() -> list[dict]:
@@ -81,8 +76,8 @@ def ingested(store: str, tmp_path: Path) -> Path:
     commands.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with commands.open("ab") as f:
         f.write(b'{"op": "register", "name": "\xff\xfe"}\n')
-    proc = run("ingest", str(commands), "--results", "results.jsonl", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    done = run("ingest", str(commands), "--results", "results.jsonl", cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
     return tmp_path
 
 
@@ -112,9 +107,9 @@ def test_claims_share_the_household_pool_of_three_covered_members(ingested: Path
 
 
 def test_household_query_answers_with_the_contract_fields(ingested: Path) -> None:
-    proc = run("household", SPOUSE, "--year", "2021", "--json", cwd=ingested)
-    assert proc.returncode == 0, proc.stderr
-    view = json.loads(proc.stdout)
+    done = run("household", SPOUSE, "--year", "2021", "--json", cwd=ingested)
+    assert done.exit_code == 0, done.stderr
+    view = json.loads(done.stdout)
     assert view["head"] == HEAD and view["year"] == 2021 and view["region"] == "341225"
     assert sorted(view["members"]) == sorted([HEAD, SPOUSE, CHILD])
     assert (view["cap"], view["used"], view["remaining"]) == ("750.00", "750.00", "0.00")
@@ -123,16 +118,16 @@ def test_household_query_answers_with_the_contract_fields(ingested: Path) -> Non
 
 
 def test_household_as_of_a_business_date_shows_the_pool_on_that_day(ingested: Path) -> None:
-    proc = run("household", HEAD, "--year", "2021", "--as-of", "2021-04-01", "--json",
+    done = run("household", HEAD, "--year", "2021", "--as-of", "2021-04-01", "--json",
                cwd=ingested)
-    view = json.loads(proc.stdout)
+    view = json.loads(done.stdout)
     assert (view["used"], view["remaining"]) == ("550.00", "200.00")
 
 
 def test_person_query_answers_with_the_contract_fields(ingested: Path) -> None:
-    proc = run("person", CHILD, "--year", "2021", "--json", cwd=ingested)
-    assert proc.returncode == 0, proc.stderr
-    view = json.loads(proc.stdout)
+    done = run("person", CHILD, "--year", "2021", "--json", cwd=ingested)
+    assert done.exit_code == 0, done.stderr
+    view = json.loads(done.stdout)
     assert {"person", "year", "region", "household_head", "enrolled", "covered_from", "due",
             "subsidy", "paid", "refunded", "credit", "reimbursed"} <= set(view)
     assert view["subsidy"] == "280.00" and view["due"] == "0.00"
@@ -141,31 +136,31 @@ def test_person_query_answers_with_the_contract_fields(ingested: Path) -> None:
 
 def test_an_unknown_person_is_a_clear_error(ingested: Path) -> None:
     stranger = rid("341225", "19700101", 99)
-    proc = run("person", stranger, "--json", cwd=ingested)
-    assert proc.returncode == 1
-    assert "unknown_person" in proc.stderr
+    done = run("person", stranger, "--json", cwd=ingested)
+    assert done.exit_code == 1
+    assert "unknown_person" in done.stderr
 
 
 def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
-    proc = run("ingest", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "cannot read" in proc.stderr
+    done = run("ingest", str(tmp_path / "missing.jsonl"), cwd=tmp_path)
+    assert done.exit_code == 2
+    assert "cannot read" in done.stderr
 
 
 def test_the_store_can_be_chosen_by_environment_variable(store_url: str, tmp_path: Path) -> None:
     commands = tmp_path / "h.jsonl"
     commands.write_text(json.dumps(history()[0], ensure_ascii=False) + "\n", encoding="utf-8")
-    proc = run("ingest", str(commands), cwd=tmp_path, env={"BENEFITPOOL_DB": store_url})
-    assert proc.returncode == 0, proc.stderr
+    done = run("ingest", str(commands), cwd=tmp_path, env={"BENEFITPOOL_DB": store_url})
+    assert done.exit_code == 0, done.stderr
     assert not (tmp_path / "benefitpool.db").exists()
-    assert json.loads(proc.stdout.splitlines()[0])["status"] == "ok"
+    assert json.loads(done.stdout.splitlines()[0])["status"] == "ok"
     again = run("person", HEAD, "--json", "--db", store_url, cwd=tmp_path)
     assert json.loads(again.stdout)["person"] == HEAD
 
 
 def test_reingesting_the_same_file_rejects_every_fact_already_recorded(ingested: Path) -> None:
-    proc = run("ingest", "history.jsonl", "--results", "again.jsonl", cwd=ingested)
-    assert proc.returncode == 0
+    done = run("ingest", "history.jsonl", "--results", "again.jsonl", cwd=ingested)
+    assert done.exit_code == 0
     again = [json.loads(x) for x in (ingested / "again.jsonl").read_text().splitlines()]
     reasons = {r["reason"] for r in again if r["op"] in ("register", "enroll", "pay")}
     assert reasons <= {"already_registered", "already_enrolled", "duplicate_payment_ref",
@@ -180,7 +175,7 @@ def test_policy_list_and_show_read_the_policy_files(tmp_path: Path) -> None:
     shown = run("policy", "show", "331181", "2020", "--json", cwd=tmp_path)
     assert json.loads(shown.stdout)["policy"]["contribution"]["individual"] == "430.00"
     missing = run("policy", "show", "110101", "2021", cwd=tmp_path)
-    assert missing.returncode == 1 and "no_policy" in missing.stderr
+    assert missing.exit_code == 1 and "no_policy" in missing.stderr
 
 
 def test_a_bad_policy_folder_names_the_file_and_field(tmp_path: Path) -> None:
@@ -188,19 +183,19 @@ def test_a_bad_policy_folder_names_the_file_and_field(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "bad.toml").write_text('id = "bad"\nversion = "1"\nregion = "34"\nyear = 2021\n'
                                      'seed = "001"\n[contribution]\nindividual = 280.5\n')
-    proc = run("policy", "list", "--policies", str(folder), cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "bad.toml" in proc.stderr and "contribution.individual" in proc.stderr
+    done = run("policy", "list", "--policies", str(folder), cwd=tmp_path)
+    assert done.exit_code == 2
+    assert "bad.toml" in done.stderr and "contribution.individual" in done.stderr
 
 
 def test_demo_ingests_a_county_and_summarises_it_then_refuses_to_ingest_twice(
         store: str, tmp_path: Path) -> None:
-    proc = run("demo", "--households", "60", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "Household pools" in proc.stdout and "reimbursements" in proc.stdout
+    done = run("demo", "--households", "60", cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    assert "Household pools" in done.stdout and "reimbursements" in done.stdout
     assert (tmp_path / "benefitpool.db").exists() == (DB is None)
     again = run("demo", "--households", "60", cwd=tmp_path)
-    assert again.returncode == 0
+    assert again.exit_code == 0
     assert "already holds" in again.stderr
 
 
@@ -217,7 +212,7 @@ def test_person_as_of_a_business_date_sees_only_what_had_happened_by_then(
         ingested: Path) -> None:
     before = run("person", SPOUSE, "--year", "2021", "--as-of", "2020-09-30", "--json",
                  cwd=ingested)
-    assert before.returncode == 1 and "unknown_person" in before.stderr
+    assert before.exit_code == 1 and "unknown_person" in before.stderr
     on_the_day = json.loads(run("person", SPOUSE, "--year", "2021", "--as-of", "2020-10-01",
                                 "--json", cwd=ingested).stdout)
     assert on_the_day["paid"] == "280.00" and on_the_day["covered_from"] == "2021-01-01"
@@ -244,9 +239,55 @@ def test_enrollment_report_counts_registered_enrolled_and_covered(ingested: Path
 
 def test_views_rebuild_gives_the_same_answers_as_before(ingested: Path) -> None:
     before = run("household", HEAD, "--year", "2021", "--json", cwd=ingested).stdout
-    proc = run("views", "rebuild", cwd=ingested)
-    assert proc.returncode == 0, proc.stderr
-    assert "rebuilt" in proc.stderr
+    done = run("views", "rebuild", cwd=ingested)
+    assert done.exit_code == 0, done.stderr
+    assert "rebuilt" in done.stderr
     assert run("household", HEAD, "--year", "2021", "--json", cwd=ingested).stdout == before
     bad = run("views", "rebuild", "nonsense", cwd=ingested)
-    assert bad.returncode == 1 and "unknown view" in bad.stderr
+    assert bad.exit_code == 1 and "unknown view" in bad.stderr
+
+
+# --- the installed program ----------------------------------------------------------------------
+# The tests above run the command line in the test's own process; these run the console script
+# that installing the package made, in a process of its own, as a user runs it.
+
+
+@pytest.fixture
+def installed() -> Path:
+    program = console_script()
+    assert program.exists(), f"{program} is missing: install the package (pip install -e .)"
+    return program
+
+
+def test_the_installed_program_lists_its_commands(installed: Path, tmp_path: Path) -> None:
+    done = run_console_script("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for command in ("ingest", "household", "person", "policy", "report", "audit", "whatif",
+                    "serve"):
+        assert command in done.stdout
+
+
+def test_the_installed_program_ingests_a_file_then_answers_a_query_from_its_store(
+        installed: Path, tmp_path: Path) -> None:
+    (tmp_path / "history.jsonl").write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in history()), encoding="utf-8")
+    ingest = run_console_script("ingest", "history.jsonl", "--results", "results.jsonl",
+                                cwd=tmp_path)
+    assert ingest.returncode == 0, ingest.stderr
+    assert (tmp_path / "benefitpool.db").exists()
+    assert all(r["status"] == "ok" for r in results_of(tmp_path))
+    shown = run_console_script("household", SPOUSE, "--year", "2021", "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["head"] == HEAD and (view["cap"], view["used"]) == ("750.00", "750.00")
+
+
+def test_the_installed_program_exits_1_for_an_unknown_person_and_2_for_an_unreadable_file(
+        installed: Path, tmp_path: Path) -> None:
+    stranger = rid("341225", "19700101", 99)
+    unknown = run_console_script("person", stranger, "--json", cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "unknown_person" in unknown.stderr and "Traceback" not in unknown.stderr
+    missing = run_console_script("ingest", "missing.jsonl", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr and "Traceback" not in missing.stderr

@@ -1,33 +1,24 @@
-"""`audit verify`, `replay` and `whatif`, run as a user runs them, on real SQLite files and
-PostgreSQL schemas."""
+"""`audit verify`, `replay` and `whatif` on real SQLite files and PostgreSQL schemas, the
+command line run in the test's process."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from attrs import frozen
 
+from tests.support.cli import CliResult, run_cli
 from tests.support.stores import Stores, copy_store, raw_store, stores
 
 KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
 
 
-def run(*args: str, cwd: Path, env: dict | None = None,
-        db: str | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path, env: dict | None = None, db: str | None = None) -> CliResult:
     """The program on the store `db` (BENEFITPOOL_DB), its default when None."""
-    full_env = {**os.environ, "COLUMNS": "200"}
-    full_env.pop("BENEFITPOOL_DB", None)
-    full_env.update(env or {})
-    if db is not None:
-        full_env["BENEFITPOOL_DB"] = db
-    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=full_env, timeout=300)
+    return run_cli(*args, cwd=cwd, env={**(env or {}), "BENEFITPOOL_DB": db})
 
 
 @frozen
@@ -36,7 +27,7 @@ class County:
     db: str
     kind: str
 
-    def run(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    def run(self, *args: str, env: dict | None = None) -> CliResult:
         return run(*args, cwd=self.folder, env=env, db=self.db)
 
 
@@ -45,9 +36,9 @@ def county(module_stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> C
     folder = tmp_path_factory.mktemp("county")
     made = County(folder, module_stores.new("county"), module_stores.kind)
     assert run("generate", "--households", "40", "--seed", "5", "--out", "county.jsonl",
-               cwd=folder).returncode == 0
+               cwd=folder).exit_code == 0
     done = made.run("ingest", "county.jsonl", "--results", "results.jsonl", env=KEY)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     return made
 
 
@@ -68,7 +59,7 @@ def copy(county: County, fresh: Stores) -> str:
 
 def test_audit_verify_is_clean_on_an_untouched_ledger(county: County) -> None:
     done = county.run("audit", "verify", "--json", env=KEY)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.exit_code == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["clean"] is True and report["problems"] == 0
     assert report["chain"]["keyed"] is True
@@ -79,14 +70,14 @@ def test_audit_verify_is_clean_on_an_untouched_ledger(county: County) -> None:
 def test_audit_verify_refuses_another_key_in_one_clear_sentence(county: County) -> None:
     other = {"BENEFITPOOL_AUDIT_KEY": "another-secret-audit-key-02"}
     done = county.run("audit", "verify", env=other)
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert "key" in (done.stdout + done.stderr).lower()
     assert "Traceback" not in done.stderr
 
 
 def test_audit_verify_at_an_earlier_position_is_clean(county: County) -> None:
     done = county.run("audit", "verify", "--at-position", "700", "--json", env=KEY)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.exit_code == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["position"] == 700
 
 
@@ -100,7 +91,7 @@ def test_an_edited_claim_fails_the_audit_and_is_located(copy: str, tmp_path: Pat
         con.execute("UPDATE {events} SET state = ? WHERE originator_id = ? AND "
                     "originator_version = ?", (json.dumps(data).encode(), oid, version))
     done = run("audit", "verify", "--json", "--no-views", cwd=tmp_path, env=KEY, db=copy)
-    assert done.returncode == 1
+    assert done.exit_code == 1
     report = json.loads(done.stdout)
     assert report["clean"] is False
     chain = report["chain"]["problems"]
@@ -121,18 +112,18 @@ def test_a_removed_tail_of_the_log_is_caught_by_the_seal_kept_outside(
         con.execute("DELETE FROM {chain} WHERE notification_id > ?", (head - 3,))
     done = run("audit", "verify", "--no-views", "--expect-seal", text, cwd=tmp_path, env=KEY,
                db=copy)
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert "[deleted]" in done.stdout and "removed" in done.stdout
 
 
 def test_replay_writes_a_command_file_that_rebuilds_the_same_ledger(
         county: County, fresh: Stores, tmp_path: Path) -> None:
     done = county.run("replay", "--out", str(tmp_path / "replayed.jsonl"), env=KEY)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     other = fresh.new("again")
     again = run("ingest", str(tmp_path / "replayed.jsonl"), "--results", "r.jsonl",
                 "--db", other, cwd=tmp_path, env=KEY)
-    assert again.returncode == 0, again.stderr
+    assert again.exit_code == 0, again.stderr
     results = [json.loads(line) for line in (tmp_path / "r.jsonl").open()]
     assert results and all(r["status"] == "ok" for r in results)
     original = json.loads(county.run("report", "fund", "--json", env=KEY).stdout)
@@ -147,7 +138,7 @@ def test_whatif_reports_baseline_and_reform_and_writes_its_files(county: County,
     patch.write_text('[outpatient]\nratio = "0.70"\nper_person_cap = "400.00"\n')
     done = county.run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2021",
                       "--engine", "both", "--out", str(tmp_path / "out"), "--json", env=KEY)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     summary = json.loads(done.stdout)
     for field in ("scope", "claims", "households", "baseline_reimbursed", "reform_reimbursed",
                   "delta_reimbursed", "households_at_cap_baseline", "households_at_cap_reform",
@@ -169,7 +160,7 @@ def test_whatif_refuses_an_invalid_patch_with_the_field_named(county: County,
     patch = tmp_path / "bad.toml"
     patch.write_text('[outpatient]\nratio = "1.70"\n')
     done = county.run("whatif", "--policy", str(patch), env=KEY)
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert "outpatient.ratio" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -179,5 +170,5 @@ def test_whatif_outside_every_policy_says_so(county: County, tmp_path: Path) -> 
     patch.write_text('[outpatient]\nratio = "0.60"\n')
     done = county.run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2030",
                       env=KEY)
-    assert done.returncode == 1
+    assert done.exit_code == 1
     assert "no policy in force" in done.stderr

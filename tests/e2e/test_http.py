@@ -25,6 +25,7 @@ from adapters.http import create_app
 from adapters.http.masking import mask_ids
 from adapters.server.logs import MaskIDs, log_config
 from tests.support.builders import FAMILY_AT, HEAD, WIFE, claim, family, make_id
+from tests.support.cli import run_cli
 from tests.support.oracles import household_view
 from tests.support.stores import Stores, stores
 
@@ -597,12 +598,11 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
 
     import httpx
 
+    made = run_cli("token", "create", "--role", "clinic", "--region", "3412", "--db", store_url,
+                   cwd=tmp_path)
+    assert made.exit_code == 0, made.stderr
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("BENEFITPOOL_DB", None)
-    made = subprocess.run([sys.executable, "-m", "adapters.cli", "token", "create", "--role",
-                           "clinic", "--region", "3412", "--db", store_url], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
     headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from adapters.application.ledger import Ledger
-from adapters.cli import app as cli_app
 from adapters.composition import open_ledger
 from adapters.usecases.trail import DECISION_FIELDS, audit_trail
 from domain.errors import Rejected
 from domain.policy_book import PolicyBook
 from tests.support.builders import make_id
+from tests.support.cli import CliResult, run_cli
 from tests.support.stores import Stores
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "fuyang-2021.toml"
@@ -278,8 +277,8 @@ def test_an_unknown_person_or_a_year_not_enrolled_is_rejected(ledger: Ledger) ->
 # --- the command line --------------------------------------------------------------------------
 
 
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli_app, list(args), env={"COLUMNS": "400"})
+def invoke(*args: str) -> CliResult:
+    return run_cli(*args, env={"COLUMNS": "400"})
 
 
 def test_the_cli_prints_the_trail_with_rules_and_seed_sentences(db: str) -> None:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +41,7 @@ from projections import tables as t
 from projections.personal import PLAIN
 from projections.views import LedgerViews, catch_up
 from tests.support.builders import make_id
+from tests.support.cli import CliResult, run_cli
 from tests.support.oracles import household_view, person_view
 from tests.support.stores import raw_store
 
@@ -338,31 +336,26 @@ def test_pseudonyms_and_seals_are_deterministic_keyed_and_open_only_under_their_
 # --- the command line ---------------------------------------------------------------------------
 
 
-def cli(*args: str, cwd: Path, key: str | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in (CIPHER_KEY_ENV, "BENEFITPOOL_DB")}
-    env["COLUMNS"] = "200"
-    if key is not None:
-        env[CIPHER_KEY_ENV] = key
-    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+def cli(*args: str, cwd: Path, key: str | None) -> CliResult:
+    return run_cli(*args, cwd=cwd, env={CIPHER_KEY_ENV: key})
 
 
 def test_the_command_line_creates_keys_refuses_a_missing_key_and_masks_numbers_not_asked_for(
         tmp_path: Path) -> None:
     made = cli("key", "create", cwd=tmp_path, key=None)
-    assert made.returncode == 0 and len(key_bytes(made.stdout.strip())) == 32
+    assert made.exit_code == 0 and len(key_bytes(made.stdout.strip())) == 32
     key = made.stdout.strip()
     (tmp_path / "family.jsonl").write_text(
         "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in FAMILY), encoding="utf-8")
     assert cli("ingest", "family.jsonl", "--results", "r.jsonl", cwd=tmp_path,
-               key=key).returncode == 0
+               key=key).exit_code == 0
     shown = cli("household", MEMBER, "--year", str(YEAR), "--json", cwd=tmp_path, key=key)
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.stderr
     assert json.loads(shown.stdout)["members"] == [DOCUMENT, MEMBER]  # asked for: in full
     refused = cli("person", MEMBER, cwd=tmp_path, key=None)
-    assert refused.returncode == 2 and "BENEFITPOOL_CIPHER_KEY" in refused.stderr
+    assert refused.exit_code == 2 and "BENEFITPOOL_CIPHER_KEY" in refused.stderr
     assert "Traceback" not in refused.stderr
     unknown = cli("person", STRANGER, cwd=tmp_path, key=key)  # asked for: shown in full
-    assert unknown.returncode == 1 and f"{STRANGER} is not registered" in unknown.stderr
+    assert unknown.exit_code == 1 and f"{STRANGER} is not registered" in unknown.stderr
     masked = STRANGER[:6] + "*" * 8 + STRANGER[-4:]
     assert mask_text(f"{STRANGER}, {MEMBER}.", frozenset({MEMBER})) == f"{masked}, {MEMBER}."

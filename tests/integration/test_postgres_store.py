@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from domain.policy_book import PolicyBook
 from projections import queries
 from projections.views import catch_up
 from tests.support.builders import HEAD, family
+from tests.support.cli import run_cli
 from tests.support.stores import POSTGRES, Stores, raw_store, stores
 
 KEY = b"county audit key, kept by the fund office"
@@ -96,12 +95,9 @@ def test_processes_opening_a_new_store_at_once_create_its_tables_once(
 
 
 def test_the_cli_says_when_the_server_cannot_be_reached(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "person", HEAD, "--json", "--db",
-         "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 2
+    done = run_cli("person", HEAD, "--json", "--db",
+                   "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1", cwd=tmp_path)
+    assert done.exit_code == 2
     assert "cannot open the store" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -1,12 +1,9 @@
 """API tokens: kept only as digests, with a role and a region prefix, on SQLite and on
-PostgreSQL; the CLI shows a secret once."""
+PostgreSQL; the CLI (run in the test's process) shows a secret once."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from adapters.stores.tokens import (
     digest,
 )
 from domain.commands import OPS
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -95,27 +93,20 @@ def test_a_prefix_covers_the_regions_that_start_with_it(store: TokenStore) -> No
     assert everywhere.covers("331102") and everywhere.covers("")
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("BENEFITPOOL_DB", None)
-    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=120)
-
-
 def test_the_cli_prints_a_token_once_lists_tokens_without_it_and_revokes(tmp_path: Path
                                                                           ) -> None:
-    made = run("token", "create", "--role", "clinic", "--region", "3412", "--label", "Funan",
-               cwd=tmp_path)
-    assert made.returncode == 0, made.stderr
+    made = run_cli("token", "create", "--role", "clinic", "--region", "3412", "--label",
+                   "Funan", cwd=tmp_path)
+    assert made.exit_code == 0, made.stderr
     secret = made.stdout.strip()
     assert secret.startswith("bp_") and "shown only now" in made.stderr
-    listed = run("token", "list", "--json", cwd=tmp_path)
+    listed = run_cli("token", "list", "--json", cwd=tmp_path)
     tokens = json.loads(listed.stdout)
     assert [(t["id"], t["role"], t["region"], t["label"], t["revoked"]) for t in tokens] == [
         (1, "clinic", "3412", "Funan", False)]
     assert secret not in listed.stdout and digest(secret) not in listed.stdout
-    assert run("token", "revoke", "1", cwd=tmp_path).returncode == 0
-    assert json.loads(run("token", "list", "--json", cwd=tmp_path).stdout)[0]["revoked"]
-    refused = run("token", "create", "--role", "agency", cwd=tmp_path)
-    assert refused.returncode == 2 and "--region" in refused.stderr
-    assert run("token", "revoke", "7", cwd=tmp_path).returncode == 1
+    assert run_cli("token", "revoke", "1", cwd=tmp_path).exit_code == 0
+    assert json.loads(run_cli("token", "list", "--json", cwd=tmp_path).stdout)[0]["revoked"]
+    refused = run_cli("token", "create", "--role", "agency", cwd=tmp_path)
+    assert refused.exit_code == 2 and "--region" in refused.stderr
+    assert run_cli("token", "revoke", "7", cwd=tmp_path).exit_code == 1

@@ -21,12 +21,22 @@ from domain.money import Money
 from tests.support.builders import RECORDED_AT, make_id
 from tests.support.fakes import World
 from tests.support.oracles import household_view, person_view
+from tests.support.strategies import (
+    FUNAN,
+    PEOPLE,
+    ascii_text,
+    bad_dates,
+    claim_scripts,
+    histories,
+    junk_json,
+    non_ints,
+    non_strings,
+    unprintable,
+)
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
-FUNAN = "341225"
-LINQUAN = "341221"
 RATIO = Decimal("0.55")
 PER_PERSON_CAP = 25000  # fen
 
@@ -45,16 +55,6 @@ def lines(commands: list[dict[str, Any]]) -> list[str]:
 
 
 # --- (a) the household pool ------------------------------------------------------------------
-
-
-@st.composite
-def claim_scripts(draw) -> tuple[int, list[tuple[str, int, int]]]:
-    members = draw(st.integers(1, 6))
-    step = st.one_of(
-        st.tuples(st.just("claim"), st.integers(0, members - 1), st.integers(0, 500_000)),
-        st.tuples(st.just("reverse"), st.integers(0, 40), st.just(0)),
-    )
-    return members, draw(st.lists(step, min_size=1, max_size=30))
 
 
 @SETTINGS
@@ -100,99 +100,7 @@ def test_claims_never_take_more_than_the_pool_and_each_takes_what_is_left(book, 
         assert world.port.household(ids[0], 2021).used() == Money(live)
 
 
-# --- a random small history (for (b) and (c)) -----------------------------------------------
-
-PEOPLE = [
-    make_id(FUNAN, "19800101", 1),   # adult
-    make_id(FUNAN, "19820202", 2),   # adult
-    make_id(FUNAN, "20120303", 3),   # child: a proxy may pay online
-    make_id(FUNAN, "19300404", 4),   # elderly
-    make_id(LINQUAN, "19850505", 5),  # another county of Fuyang
-]
-REGION_OF = {p: p[:6] for p in PEOPLE}
-
-# the head (always registered) is drawn most often
-people = st.sampled_from([PEOPLE[0], PEOPLE[0], PEOPLE[0], *PEOPLE[1:]])
-small_money = st.integers(0, 200_000).map(lambda fen: str(Money(fen)))
-
-
-def _drop_none(**fields: Any) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if v is not None}
-
-
-enroll_cmds = st.builds(
-    lambda p, head, at, identity, category: _drop_none(
-        op="enroll", person=p, year=2021, region=REGION_OF[p], at=at, household_head=head,
-        identity=identity, category=category),
-    people, st.sampled_from([None, PEOPLE[0], PEOPLE[1]]),
-    st.sampled_from(["2020-09-10", "2020-12-31", "2021-01-05"]),
-    st.sampled_from([None, None, "dibao", "tekun"]),
-    st.sampled_from(["general", "general", "returning_migrant_worker"]),
-)
-pay_cmds = st.builds(
-    lambda p, amount, ref, channel, at, payer: _drop_none(
-        op="pay", person=p, year=2021, amount=amount, channel=channel,
-        payment_ref=ref, at=at, payer=payer),
-    people, st.sampled_from(["100.00", "140.00", "180.00", "280.00", "300.00"]),
-    st.sampled_from([f"r{i}" for i in range(8)]), st.sampled_from(["cash", "wechat"]),
-    st.sampled_from(["2020-10-01", "2020-12-31", "2021-02-01"]),
-    st.sampled_from([None, PEOPLE[0]]),
-)
-claim_cmds = st.builds(
-    lambda op, cid, p, expense, visit, level, region, cause: dict(
-        op=op, claim_id=cid, person=p, visit_date=visit, facility_level=level,
-        facility_region=region, expense=expense, at=visit, cause=cause),
-    st.sampled_from(["claim", "claim", "claim", "quote"]),
-    st.sampled_from([f"c{i}" for i in range(6)]), people, small_money,
-    st.sampled_from(["2021-03-01", "2021-08-01", "2021-08-01", "2020-12-01"]),
-    st.sampled_from([0, 1, 1, 1, 2]), st.sampled_from([FUNAN] * 5 + [LINQUAN]),
-    st.sampled_from(["ordinary"] * 9 + ["cosmetic"]),
-)
-reverse_cmds = st.builds(
-    lambda cid: dict(op="reverse_claim", claim_id=cid, reason="error", at="2021-09-01"),
-    st.sampled_from([f"c{i}" for i in range(6)]))
-refund_cmds = st.builds(
-    lambda p, reason, at, amount: _drop_none(op="refund", person=p, year=2021, reason=reason,
-                                             at=at, amount=amount),
-    people, st.sampled_from(["subsidy_eligibility", "duplicate_payment",
-                             "duplicate_enrollment", "other"]),
-    st.sampled_from(["2020-12-01", "2021-01-05"]), st.sampled_from([None, None, "10.00"]))
-grant_cmds = st.builds(
-    lambda p, identity, at: dict(op="grant_subsidy", person=p, year=2021, identity=identity,
-                                 at=at),
-    people, st.sampled_from(["dibao", "tekun"]), st.sampled_from(["2020-11-01", "2021-01-02"]))
-report_cmds = st.builds(
-    lambda p: dict(op="report_employee_insurance", person=p, year=2021, at="2021-04-01"),
-    people)
-
-any_cmd = st.one_of(enroll_cmds, pay_cmds, pay_cmds, claim_cmds, claim_cmds, claim_cmds,
-                    claim_cmds, claim_cmds, reverse_cmds, reverse_cmds, refund_cmds, grant_cmds,
-                    report_cmds)
-
-
-DUE = {None: 28000, "dibao": 14000, "tekun": 0}
-
-
-@st.composite
-def histories(draw) -> list[dict[str, Any]]:
-    """Registrations, mostly-successful enrollments and payments, then anything at all."""
-    registered = [PEOPLE[0], *draw(st.lists(st.sampled_from(PEOPLE[1:]), unique=True))]
-    commands = [dict(op="register", person=p, name="居民", region=REGION_OF[p],
-                     at="2020-01-01") for p in registered]
-    for n, person in enumerate(registered):
-        if draw(st.integers(0, 5)) == 0:
-            continue
-        identity = draw(st.sampled_from([None, None, None, "dibao", "tekun"]))
-        joins = person != PEOPLE[0] and REGION_OF[person] == FUNAN and draw(st.booleans())
-        commands.append(_drop_none(op="enroll", person=person, year=2021,
-                                   region=REGION_OF[person], at="2020-09-10",
-                                   household_head=PEOPLE[0] if joins else None,
-                                   identity=identity))
-        if DUE[identity] and draw(st.integers(0, 5)) > 0:
-            fen = DUE[identity] + draw(st.sampled_from([0, 0, 0, 2000, -10000]))
-            commands.append(dict(op="pay", person=person, year=2021, amount=str(Money(fen)),
-                                 channel="cash", payment_ref=f"setup-{n}", at="2020-10-01"))
-    return commands + draw(st.lists(any_cmd, max_size=25))
+# --- a random small history (`histories`, for (b) and (c)) ----------------------------------
 
 
 def run_in_memory(book, commands: list[dict[str, Any]]) -> tuple[World, list[tuple]]:
@@ -370,32 +278,6 @@ CHOICES = {
                       "other"),
 }
 
-ascii_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
-junk_json = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**40, 10**40),
-              st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=10)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-    max_leaves=8,
-)
-non_strings = st.one_of(
-    st.booleans(), st.integers(-10**40, 10**40), st.floats(allow_nan=True, allow_infinity=True),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(),
-                                                         max_size=2),
-)
-non_ints = st.one_of(
-    st.booleans(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
-    st.lists(st.integers(), max_size=2), st.just("2021"), st.just(2021.0),
-)
-unprintable = st.sampled_from(["a\x00b", "a\x07b", "a\u2028b", "a\ud800b", "a\x1bb"])
-bad_dates = st.one_of(
-    non_strings, st.sampled_from(["", "2021-02-30", "2021/03/01", "21-03-01", "2021-3-1",
-                                  "1899-12-31", "2101-01-01", "2021-03-01T00:00",
-                                  "2021-13-01", "0000-00-00", "today"]),
-    ascii_text.filter(lambda s: not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s)),
-)
-
-
 def bad_values(op: str, field: str) -> st.SearchStrategy:
     """Values of the wrong form for one field (never null for an optional field)."""
     special = {("refund", "reason"): "refund_reason", ("reverse_claim", "reason"): "text",
@@ -570,6 +452,11 @@ def test_an_id_shaped_but_invalid_number_is_an_invalid_id_and_never_stops_the_in
     command[field] = number
     result = assert_rejected_without_trace(seasoned, json.dumps(command))
     assert result["reason"] == "invalid_id", result
+    # the ingest goes on: the line after it is decided (a quote, which records nothing)
+    before = seasoned.app.recorder.max_notification_id()
+    results = list(seasoned.execute_lines([json.dumps(command), json.dumps(BASES["quote"])]))
+    assert [(r["line"], r["status"]) for r in results] == [(1, "rejected"), (2, "ok")], results
+    assert seasoned.app.recorder.max_notification_id() == before
 
 
 def test_a_resident_id_written_in_fullwidth_digits_cannot_be_registered(fresh):

@@ -6,22 +6,13 @@ import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_pool_properties import FUNAN, LINQUAN, histories, people, small_money
 
 from adapters.application.ledger import Ledger
 from adapters.stores.events import LedgerApplication
+from tests.support.strategies import histories, visits
 
 FIGURES = ("status", "reason", "eligible_expense", "reimbursable", "reimbursed", "pool_cap",
            "pool_used_before", "pool_remaining_after", "rule")
-
-visits = st.builds(
-    lambda p, expense, visit, level, region: dict(
-        person=p, visit_date=visit, facility_level=level, facility_region=region,
-        expense=expense, at=visit),
-    people, small_money, st.sampled_from(["2021-03-01", "2021-08-01", "2020-12-01"]),
-    st.sampled_from([0, 1, 1, 2]), st.sampled_from([FUNAN] * 5 + [LINQUAN]),
-)
 
 
 def run(ledger: Ledger, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,47 +22,14 @@ from adapters.stores.policy_files import apply_patch, load_policy_book
 from adapters.usecases.audit import verify_decisions
 from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history, report
 from adapters.whatif.fast import baseline_from_views, fast_whatif
-from domain.policy import CAUSES
 from projections.views import catch_up
 from tests.support.stores import stores
+from tests.support.strategies import policy_patches
 
 BOOK = load_policy_book()
 #: More examples for a deeper run: WHATIF_EXAMPLES=500 pytest tests/properties/…
 EXAMPLES = int(os.environ.get("WHATIF_EXAMPLES", "30"))
 REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020")
-
-
-def yuan(low: int, high: int) -> st.SearchStrategy[str]:
-    return st.integers(low * 100, high * 100).map(lambda fen: f"{fen // 100}.{fen % 100:02d}")
-
-
-outpatient = st.fixed_dictionaries({}, optional={
-    "ratio": st.integers(0, 100).map(lambda p: f"{p / 100:.2f}"),
-    "per_person_cap": yuan(0, 600),
-    "pooling": st.sampled_from(["household", "person"]),
-    "max_facility_level": st.integers(0, 3),
-    "in_county_only": st.booleans(),
-    "deductible": yuan(0, 60),
-    "excluded_causes": st.lists(st.sampled_from(CAUSES[1:]), unique=True).map(tuple),
-})
-person_side = st.fixed_dictionaries({}, optional={
-    "contribution": st.fixed_dictionaries({"individual": yuan(150, 450)}),
-    "late": st.fixed_dictionaries({"coverage": st.sampled_from(["payment_date",
-                                                                 "waiting_period"])}),
-    "household": st.fixed_dictionaries({"head_must_pay_first": st.booleans()}),
-})
-
-
-@st.composite
-def patches(draw: st.DrawFn) -> dict:
-    patch = dict(draw(person_side)) if draw(st.booleans()) else {}
-    if patch.get("late", {}).get("coverage") == "waiting_period" or draw(st.booleans()):
-        patch["waiting"] = {"fixed_months": draw(st.integers(0, 6))}
-    out = draw(outpatient)
-    if out:
-        patch["outpatient"] = {k: list(v) if isinstance(v, tuple) else v
-                               for k, v in out.items()}
-    return patch
 
 
 def county(url: str, regime: str, seed: int, households: int):
@@ -81,7 +48,7 @@ QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=QUIET)
 @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
-       households=st.integers(1, 12), patch=patches())
+       households=st.integers(1, 12), patch=policy_patches())
 def test_the_fast_and_the_exact_engine_settle_every_claim_alike(
         store_kind: str, regime: str, seed: int, households: int, patch: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:

@@ -1,11 +1,18 @@
-"""Builders of valid inputs: resident IDs, a two-person family, a claim."""
+"""Builders of valid inputs: resident IDs, a two-person family, a claim, a shipped policy with
+its outpatient terms patched."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timezone
 from typing import Any
 
 from stdnum.cn import ric
+
+from adapters.stores.policy_files import load_policy_book
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
+from domain.policy_parsing import merge, policy_from_mapping
 
 RECORDED_AT = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -46,3 +53,27 @@ def claim(claim_id: str, person: str, expense: str) -> dict[str, Any]:
     return {"op": "claim", "claim_id": claim_id, "person": person, "visit_date": "2021-03-01",
             "facility_level": 0, "facility_region": "341225", "expense": expense,
             "at": "2021-03-01T09:00:00+08:00"}
+
+
+# --- shipped policies, patched -------------------------------------------------------------
+
+
+@functools.cache
+def shipped_book() -> PolicyBook:
+    """The policy files shipped with the ledger, read once."""
+    return load_policy_book()
+
+
+@functools.cache
+def shipped_policies() -> tuple[Policy, ...]:
+    """The shipped policies in force, in the book's order."""
+    return tuple(shipped_book().in_force())
+
+
+@functools.lru_cache(maxsize=512)
+def patched_policy(base: int, patch: tuple[tuple[str, object], ...]) -> Policy:
+    """Shipped policy number `base` with its outpatient terms patched (`patch`: sorted pairs of
+    key and value, a list given as a tuple)."""
+    outpatient = {k: list(v) if isinstance(v, tuple) else v for k, v in patch}
+    return policy_from_mapping(merge(shipped_book().raw(shipped_policies()[base]),
+                                     {"outpatient": outpatient}), "property")
