@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError, StoredEvent
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from adapters.application.ledger import Ledger
@@ -480,13 +480,11 @@ def test_any_one_attack_on_any_event_is_located(history: str, attack: str, pick:
                     pool = [p for _, p in versions if p != position]
                 else:
                     pool = [p for o, vs in all_streams if o != oid for _, p in vs]
-                if not pool:
-                    return
+                assume(pool)  # a stream of one event has nothing to swap with
                 partner = pool[other % len(pool)]
                 rows = [con.one("SELECT topic, state FROM {events} WHERE {pos}=?", (p,))
                         for p in (position, partner)]
-                if rows[0] == rows[1]:
-                    return  # swapping equal contents changes nothing
+                assume(rows[0] != rows[1])  # swapping equal contents changes nothing
                 swap(con, position, partner)
         report = verify(db, expected_seal=seal)
         assert not report.ok, attack

@@ -403,10 +403,12 @@ def assert_rejected_without_trace(ledger: Ledger, line: str) -> dict[str, Any]:
 
 
 def test_every_base_command_of_the_hostile_tests_is_well_formed(book):
-    from domain.commands import parse_command
+    from domain.commands import OPS, parse_command
 
-    for command in BASES.values():
-        parse_command(command)
+    parsed = {op: parse_command(command) for op, command in BASES.items()}
+    assert set(parsed) <= set(OPS)
+    for op, command in parsed.items():
+        assert type(command).__name__.lower() == op.replace("_", "")
 
 
 @SETTINGS
