@@ -47,20 +47,35 @@ def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
             fail(f"{e.reason}: {e.message}", asked=asked)
 
 
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")]
+
+
+def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
+                at_position: int | None, json_out: bool, db: str | None,
+                policies: Path | None) -> dict[str, Any] | None:
+    """A household or person view (as of a day or a position); printed as JSON and None when
+    `--json` asked for that."""
+    view = _from_views(db, policies, query, ref, year,
+                       as_of=parse_day(as_of) if as_of else None, at_position=at_position)
+    if json_out:
+        out.print_json(data=view)
+        return None
+    return view
+
+
 def household(
     person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
     year: Annotated[int, typer.Option("--year", help="Benefit year.")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    as_of: AsOfOption = None,
     at_position: AtPositionOption = None,
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
     """A household's pooled outpatient cap, what is used and what is left (from the views)."""
-    view = _from_views(db, policies, queries.household, person, year,
-                       as_of=parse_day(as_of) if as_of else None, at_position=at_position)
-    if json_out:
-        out.print_json(data=view)
+    view = _as_of_view(queries.household, person, year, as_of, at_position, json_out, db,
+                       policies)
+    if view is None:
         return
     table = Table(title=f"Household {view['head']} — {year}"
                   + (f" as of {view['as_of']}" if view["as_of"] else ""))
@@ -82,17 +97,16 @@ def household(
 def person(
     person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
     year: Annotated[int | None, typer.Option("--year", help="Benefit year.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")] = None,
+    as_of: AsOfOption = None,
     at_position: AtPositionOption = None,
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
     """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
-    view = _from_views(db, policies, queries.person, person_id, year,
-                       as_of=parse_day(as_of) if as_of else None, at_position=at_position)
-    if json_out:
-        out.print_json(data=view)
+    view = _as_of_view(queries.person, person_id, year, as_of, at_position, json_out, db,
+                       policies)
+    if view is None:
         return
     table = Table(title=f"Person {view['person']} — {view['year']}", show_header=False)
     for k, v in view.items():
