@@ -19,36 +19,23 @@ from domain.ids import (  # noqa: F401 - the names everyone imports from here
     PUBLIC_IDS,
     StreamIds,
     claim_ref_id,
+    command_ref_id,
     household_id,
     payment_ref_id,
     person_id,
+    refund_ref_id,
 )
 from domain.money import ZERO, Money
 from domain.rules.coverage import CoverageFacts
 from domain.rules.pool import counts_for_cap, pool_cap
 from domain.state import Member, PersonYear, SettledClaim
-
-
-def _no_policy_hash(state: dict[str, Any]) -> None:
-    """Upcast: events recorded before decisions named their policy's content hash."""
-    state["policy_hash"] = None
-
-
-def _no_fiscal(state: dict[str, Any]) -> None:
-    """Upcast: person-year decisions recorded before they named the fiscal subsidy due per
-    covered person under their policy."""
-    state["fiscal"] = None
-
-
-def _no_pool_terms(state: dict[str, Any]) -> None:
-    """Upcast: households formed before they named the per-person cap and the policy."""
-    state.update(per_person_cap=None, policy_id=None, policy_version=None)
-
-
-#: Fields added to stored events after their first schema: an upcast gives them None, which
-#: means "not recorded then" (audit does not compare them).
-LATER_FIELDS = frozenset({"policy_hash", "fiscal", "per_person_cap", "policy_id",
-                          "policy_version"})
+from domain.upcasts import (  # noqa: F401 - LATER_FIELDS is read from here
+    LATER_FIELDS,
+    no_fiscal,
+    no_policy_hash,
+    no_pool_terms,
+    no_refund_terms,
+)
 
 
 class Person(Aggregate):
@@ -117,8 +104,8 @@ class Person(Aggregate):
         fiscal: Money | None
 
         class_version = 3
-        upcast_v1_v2 = staticmethod(_no_policy_hash)
-        upcast_v2_v3 = staticmethod(_no_fiscal)
+        upcast_v1_v2 = staticmethod(no_policy_hash)
+        upcast_v2_v3 = staticmethod(no_fiscal)
 
         def apply(self, p: Person) -> None:
             p.years[self.year] = PersonYear(
@@ -154,8 +141,8 @@ class Person(Aggregate):
         fiscal: Money | None
 
         class_version = 3
-        upcast_v1_v2 = staticmethod(_no_policy_hash)
-        upcast_v2_v3 = staticmethod(_no_fiscal)
+        upcast_v1_v2 = staticmethod(no_policy_hash)
+        upcast_v2_v3 = staticmethod(no_fiscal)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -184,8 +171,8 @@ class Person(Aggregate):
         fiscal: Money | None
 
         class_version = 3
-        upcast_v1_v2 = staticmethod(_no_policy_hash)
-        upcast_v2_v3 = staticmethod(_no_fiscal)
+        upcast_v1_v2 = staticmethod(no_policy_hash)
+        upcast_v2_v3 = staticmethod(no_fiscal)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -216,10 +203,11 @@ class Person(Aggregate):
         explanation: str
         policy_hash: str | None
         fiscal: Money | None
+        refund_ref: str | None
 
         class_version = 3
-        upcast_v1_v2 = staticmethod(_no_policy_hash)
-        upcast_v2_v3 = staticmethod(_no_fiscal)
+        upcast_v1_v2 = staticmethod(no_policy_hash)
+        upcast_v2_v3 = staticmethod(no_refund_terms)
 
         def apply(self, p: Person) -> None:
             y = p.years[self.year]
@@ -268,7 +256,7 @@ class Household(Aggregate):
         policy_version: str | None
 
         class_version = 2
-        upcast_v1_v2 = staticmethod(_no_pool_terms)
+        upcast_v1_v2 = staticmethod(no_pool_terms)
 
     def __init__(self, head: str, year: int, region: str, at: datetime,
                  per_person_cap: Money | None = None, policy_id: str | None = None,
@@ -353,7 +341,7 @@ class Household(Aggregate):
         policy_hash: str | None
 
         class_version = 2
-        upcast_v1_v2 = staticmethod(_no_policy_hash)
+        upcast_v1_v2 = staticmethod(no_policy_hash)
 
         def apply(self, h: Household) -> None:
             h.claims[self.claim_id] = SettledClaim(
@@ -467,3 +455,45 @@ class ClaimRef(Aggregate):
               recorded_at: datetime) -> ClaimRef:
         return cls._create(cls.Claimed, id=claim_ref_id(claim_id), claim_id=claim_id,
                            household=household, person=person, timestamp=recorded_at)
+
+
+class RefundRef(Aggregate):
+    """Claims a refund reference for one refund, so no reference is recorded twice."""
+
+    class Claimed(Aggregate.Created):
+        refund_ref: str
+        person: str
+        year: int
+
+    def __init__(self, refund_ref: str, person: str, year: int) -> None:
+        self.refund_ref = refund_ref
+        self.person = person
+        self.year = year
+
+    @classmethod
+    def claim(cls, refund_ref: str, person: str, year: int, recorded_at: datetime) -> RefundRef:
+        return cls._create(cls.Claimed, id=refund_ref_id(refund_ref), refund_ref=refund_ref,
+                           person=person, year=year, timestamp=recorded_at)
+
+
+class CommandRef(Aggregate):
+    """A command applied under a `command_id` (an idempotency key, ADR 44): its op, the digest
+    of its facts and the result it was answered with, so a re-send gets that result again."""
+
+    class Recorded(Aggregate.Created):
+        command_id: str
+        op: str
+        digest: str
+        result: dict[str, Any]
+
+    def __init__(self, command_id: str, op: str, digest: str, result: dict[str, Any]) -> None:
+        self.command_id = command_id
+        self.op = op
+        self.digest = digest
+        self.result = result
+
+    @classmethod
+    def record(cls, command_id: str, op: str, digest: str, result: dict[str, Any],
+               recorded_at: datetime) -> CommandRef:
+        return cls._create(cls.Recorded, id=command_ref_id(command_id), command_id=command_id,
+                           op=op, digest=digest, result=result, timestamp=recorded_at)

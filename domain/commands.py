@@ -6,12 +6,14 @@ with a sentence naming the field; nothing is ever half-parsed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from attrs import frozen
+from attrs import asdict, evolve, frozen
 
 from domain.errors import InvalidInput
 from domain.identity import (
@@ -32,6 +34,9 @@ _TIMESTAMP = re.compile(
     r"(Z|[+-][0-9]{2}:[0-9]{2})$")
 PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
 MAX_TEXT = 200
+#: The longest `command_id` (an idempotency key, ADR 44) and natural reference accepted.
+MAX_COMMAND_ID = 64
+MAX_REF = 128
 
 
 @frozen
@@ -44,6 +49,7 @@ class Register:
     sex: str | None = None
     id_type: str = "resident_id"
     residence_permit: bool = False
+    command_id: str | None = None
 
 
 @frozen
@@ -51,6 +57,7 @@ class ReportEmployeeInsurance:
     person: PersonRef
     year: int
     at: datetime
+    command_id: str | None = None
 
 
 @frozen
@@ -65,6 +72,7 @@ class Enroll:
     insured_before: bool | None = None
     broken_years: int | None = None
     back_paid_years: int = 0
+    command_id: str | None = None
 
 
 @frozen
@@ -77,6 +85,7 @@ class Pay:
     at: datetime
     payer: PersonRef | None = None
     payer_relation: str = "self"
+    command_id: str | None = None
 
 
 @frozen
@@ -85,6 +94,7 @@ class GrantSubsidy:
     year: int
     identity: str
     at: datetime
+    command_id: str | None = None
 
 
 @frozen
@@ -95,6 +105,8 @@ class Refund:
     at: datetime
     amount: Money | None = None
     channel: str | None = None
+    refund_ref: str | None = None
+    command_id: str | None = None
 
 
 @frozen
@@ -107,6 +119,7 @@ class Claim:
     expense: Money
     at: datetime
     cause: str = "ordinary"
+    command_id: str | None = None
 
     def facts(self) -> tuple:
         """What makes two sends of one claim_id the same claim."""
@@ -124,6 +137,7 @@ class ReverseClaim:
     claim_id: str
     reason: str
     at: datetime
+    command_id: str | None = None
 
 
 Command = (Register | ReportEmployeeInsurance | Enroll | Pay | GrantSubsidy | Refund | Claim
@@ -293,7 +307,7 @@ def _pay(f: _Fields) -> Pay:
                            f"{'a self-payment' if by_self else 'a payer other than the person'}")
     return Pay(
         person=person, year=_year(f), amount=f.money("amount"),
-        channel=f.choice("channel", CHANNELS), payment_ref=f.text("payment_ref", limit=128),
+        channel=f.choice("channel", CHANNELS), payment_ref=f.text("payment_ref", limit=MAX_REF),
         at=f.at(), payer=payer, payer_relation=relation,
     )
 
@@ -307,7 +321,8 @@ def _refund(f: _Fields) -> Refund:
     return Refund(person=f.person("person"), year=_year(f),
                   reason=f.choice("reason", REFUND_REASONS), at=f.at(),
                   amount=f.money("amount", required=False),
-                  channel=f.text("channel", required=False, limit=64))
+                  channel=f.text("channel", required=False, limit=64),
+                  refund_ref=f.text("refund_ref", required=False, limit=MAX_REF))
 
 
 def _claim_fields(f: _Fields) -> dict[str, Any]:
@@ -337,6 +352,10 @@ PARSERS: dict[str, Callable[[_Fields], Any]] = {
     "reverse_claim": _reverse,
 }
 OPS = tuple(PARSERS)
+OP_OF: dict[type, str] = {Register: "register", ReportEmployeeInsurance:
+                          "report_employee_insurance", Enroll: "enroll", Pay: "pay",
+                          GrantSubsidy: "grant_subsidy", Refund: "refund", Claim: "claim",
+                          Quote: "quote", ReverseClaim: "reverse_claim"}
 
 
 def parse_command(data: object) -> Any:
@@ -348,5 +367,25 @@ def parse_command(data: object) -> Any:
         raise InvalidInput(f"unknown op {_show(op)}; expected one of {', '.join(OPS)}")
     fields = _Fields(op, data)
     command = PARSERS[op](fields)
+    command_id = fields.text("command_id", required=False, limit=MAX_COMMAND_ID)
     fields.done()
-    return command
+    return evolve(command, command_id=command_id) if command_id is not None else command
+
+
+def op_of(command: Any) -> str:
+    """The contract's op of a parsed command."""
+    return OP_OF[type(command)]
+
+
+def command_digest(command: Any) -> str:
+    """What makes two sends of one `command_id` the same command: its op and every fact it
+    carries (its `command_id` aside), normalised as parsed, hashed (SHA-256, hex)."""
+    facts = asdict(command, filter=lambda a, _: a.name != "command_id",
+                   value_serializer=_plain_value)
+    text = json.dumps({"op": op_of(command), **facts}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain_value(_: Any, __: Any, value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value

@@ -58,3 +58,13 @@ def payment_ref_id(ref: str) -> UUID:
 @lru_cache(maxsize=65536)
 def claim_ref_id(claim_id: str) -> UUID:
     return uuid5(NAMESPACE, f"claim:{claim_id}")
+
+
+@lru_cache(maxsize=65536)
+def refund_ref_id(ref: str) -> UUID:
+    return uuid5(NAMESPACE, f"refund_ref:{ref}")
+
+
+@lru_cache(maxsize=65536)
+def command_ref_id(command_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"command:{command_id}")

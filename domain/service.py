@@ -8,61 +8,37 @@ the contract and the aggregates to save together in one atomic save.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Any, Protocol
-from uuid import UUID
-
-from attrs import frozen
+from datetime import datetime
+from typing import Any
 
 from domain import commands as c
 from domain.aggregates import (
     PUBLIC_IDS,
-    ClaimRef,
+    CommandRef,
     Household,
     PaymentRef,
     Person,
     PersonYear,
+    RefundRef,
     StreamIds,
 )
 from domain.errors import InvalidInput, Rejected
 from domain.identity import birth_date_of, number_of, sex_of
-from domain.money import ZERO, Money
+from domain.money import ZERO
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
+from domain.ports import Aggregates, Outcome
+from domain.ports import as_text as _s
 from domain.rules.collection import accept_payment_day, check_channel, check_enrollment_day
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
-from domain.rules.outpatient import ClaimDecision, MemberCoverage, Pool, Visit, settle
-from domain.rules.pool import pool_cap
 from domain.rules.refund import RefundState, decide_refund
 from domain.rules.standing import credit as standing_credit
 from domain.rules.standing import starts_coverage
+from domain.service_claims import ClaimHandlers
 
 
-class Aggregates(Protocol):
-    """The port through which handlers load aggregates (None when absent)."""
-
-    def person(self, key: str) -> Person | None: ...
-    def household(self, head: str, year: int) -> Household | None: ...
-    def household_by_id(self, household_id: UUID) -> Household | None: ...
-    def payment_ref(self, ref: str) -> PaymentRef | None: ...
-    def claim_ref(self, claim_id: str) -> ClaimRef | None: ...
-
-
-@frozen
-class Outcome:
-    """The contract's result fields and the aggregates whose new events must be saved."""
-
-    fields: dict[str, Any]
-    changed: tuple[Any, ...] = ()
-    message: str = ""
-
-
-def _s(value: Money | date | None) -> str | None:
-    return None if value is None else str(value) if isinstance(value, Money) else value.isoformat()
-
-
-class LedgerService:
+class LedgerService(ClaimHandlers):
     """Decides every command of the contract against a policy book."""
 
     def __init__(self, policies: PolicyBook, ids: StreamIds = PUBLIC_IDS) -> None:
@@ -70,6 +46,9 @@ class LedgerService:
         #: How new persons' and households' streams are named (the ports look them up the
         #: same way).
         self.ids = ids
+        #: The digest that tells a re-send under a command_id from another command (a replay
+        #: of the log gives the recorded one, ADR 44).
+        self.digest: Callable[[Any], str] = c.command_digest
         self._handlers: dict[type, Callable[..., Outcome]] = {
             c.Register: self.register,
             c.ReportEmployeeInsurance: self.report_employee_insurance,
@@ -83,7 +62,27 @@ class LedgerService:
         }
 
     def handle(self, command: Any, uow: Aggregates, recorded_at: datetime) -> Outcome:
-        return self._handlers[type(command)](command, uow, recorded_at)
+        """Decide a command. Under a `command_id` (ADR 44) a re-send of the same command is
+        answered with its recorded result and records nothing; another command under the same
+        id is refused. A quote records nothing, so its id is not kept."""
+        command_id = command.command_id
+        if command_id is None or isinstance(command, c.Quote):
+            return self._handlers[type(command)](command, uow, recorded_at)
+        digest = self.digest(command)
+        known = uow.command_ref(command_id)
+        if known is not None:
+            if known.digest != digest:
+                raise Rejected("duplicate_command_conflict", f"command_id {command_id} was "
+                               f"already used for another {known.op} command")
+            return Outcome({**known.result["fields"], "duplicate": True}, (),
+                           known.result["message"])
+        outcome = self._handlers[type(command)](command, uow, recorded_at)
+        if not outcome.changed:
+            return outcome
+        ref = CommandRef.record(command_id, c.op_of(command), digest,
+                                {"fields": outcome.fields, "message": outcome.message},
+                                recorded_at)
+        return Outcome(outcome.fields, (*outcome.changed, ref), outcome.message)
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -337,6 +336,9 @@ class LedgerService:
 
     def refund(self, cmd: c.Refund, uow: Aggregates, now: datetime) -> Outcome:
         person = self._person(uow, cmd.person)
+        if cmd.refund_ref is not None and uow.refund_ref(cmd.refund_ref) is not None:
+            raise Rejected("duplicate_refund_ref", f"refund reference {cmd.refund_ref} is "
+                           "already recorded")
         py = person.year(cmd.year)
         if py is None:
             raise Rejected("not_enrolled", f"{person.number} is not enrolled for {cmd.year}")
@@ -361,8 +363,10 @@ class LedgerService:
             terminated=decision.terminates, refunded_total=refunded_total,
             credit=credit, policy_id=policy.id, policy_version=policy.version,
             policy_hash=policy.content_hash, fiscal=policy.contribution.fiscal,
-            explanation=decision.explanation,
+            refund_ref=cmd.refund_ref, explanation=decision.explanation,
         )
+        if cmd.refund_ref is not None:
+            changed.append(RefundRef.claim(cmd.refund_ref, person.key, cmd.year, now))
         if household is not None:
             household.leave(person.key, cmd.reason, cmd.at, now)
             changed.append(household)
@@ -371,113 +375,3 @@ class LedgerService:
              "covered_from": _s(py.covered_from), "rule": policy.ref},
             tuple(changed), decision.explanation,
         )
-
-    # --- claims ------------------------------------------------------------------------------
-
-    def settle_claim(self, cmd: c.Claim, uow: Aggregates, now: datetime) -> Outcome:
-        return self._claim(cmd, uow, now, record=True)
-
-    def quote(self, cmd: c.Quote, uow: Aggregates, now: datetime) -> Outcome:
-        return self._claim(cmd, uow, now, record=False)
-
-    def _claim(self, cmd: c.Claim, uow: Aggregates, now: datetime, record: bool) -> Outcome:
-        known = uow.claim_ref(cmd.claim_id)
-        if known is not None:
-            return self._resend(cmd, uow, known)
-        person = self._person(uow, cmd.person)
-        py = self._claim_year(person, cmd.visit_date)
-        household = uow.household(py.household_head, py.year)
-        policy = self._policy(py.region, py.year)
-        member = household.members[person.key]
-        decision = self.adjudicate(policy, household, member.person, cmd)
-        fields = _claim_fields(decision, policy)
-        if not record:
-            return Outcome(fields, (), decision.explanation)
-        ref = ClaimRef.claim(cmd.claim_id, household.id, person.key, now)
-        household.settle_claim(
-            now, claim_id=cmd.claim_id, person=person.key, visit_date=cmd.visit_date,
-            facility_level=cmd.facility_level, facility_region=cmd.facility_region.code,
-            expense=cmd.expense, cause=cmd.cause, at=cmd.at,
-            pooling=policy.outpatient.pooling, eligible_expense=decision.eligible_expense,
-            reimbursable=decision.reimbursable, reimbursed=decision.reimbursed,
-            pool_cap=decision.pool_cap, pool_used_before=decision.pool_used_before,
-            pool_remaining_after=decision.pool_remaining_after, policy_id=policy.id,
-            policy_version=policy.version, policy_hash=policy.content_hash,
-            explanation=decision.explanation,
-        )
-        return Outcome(fields, (household, ref), decision.explanation)
-
-    def adjudicate(self, policy: Policy, household: Household, person_key: str,
-                   cmd: c.Claim) -> ClaimDecision:
-        """The one decision function behind claim, quote, audit and what-if replays."""
-        member = household.members[person_key]
-        coverage = MemberCoverage(
-            region=member.region, covered_from=None if member.left else member.covered_from,
-            covered_to=member.covered_to, suspended=member.suspended,
-        )
-        visit = Visit(person=number_of(person_key), visit_date=cmd.visit_date,
-                      facility_level=cmd.facility_level,
-                      facility_region=cmd.facility_region.code, expense=cmd.expense,
-                      cause=cmd.cause)
-        cap_each = policy.outpatient.per_person_cap
-        if policy.outpatient.pooling == "household":
-            pool = Pool(cap=pool_cap(cap_each, len(household.covered_members(cmd.visit_date))),
-                        used=household.used())
-        else:
-            pool = Pool(cap=pool_cap(cap_each, 1 if member.counts_for_cap else 0),
-                        used=household.used(person_key))
-        return settle(policy, visit, coverage, pool)
-
-    @staticmethod
-    def _claim_year(person: Person, visit: date) -> PersonYear:
-        for year in (visit.year, visit.year + 1):
-            py = person.year(year)
-            if py is not None and not py.terminated and (
-                    year == visit.year or (py.covered_from and py.covered_from <= visit)):
-                return py
-        raise Rejected("not_enrolled", f"{person.number} is not enrolled for {visit.year}")
-
-    def _resend(self, cmd: c.Claim, uow: Aggregates, known: ClaimRef) -> Outcome:
-        household = uow.household_by_id(known.household)
-        original = household.claims[cmd.claim_id]
-        same = (known.person, original.visit_date, original.facility_level,
-                original.facility_region, original.expense, original.cause) == cmd.facts()
-        if not same:
-            raise Rejected("duplicate_claim_conflict", f"claim {cmd.claim_id} was already "
-                           "settled with different facts")
-        policy = self.policies.get(original.policy_id, original.policy_version)
-        fields = {
-            "eligible_expense": _s(original.eligible_expense),
-            "reimbursable": _s(original.reimbursable), "reimbursed": _s(original.reimbursed),
-            "pool_cap": _s(original.pool_cap), "pool_used_before": _s(original.pool_used_before),
-            "pool_remaining_after": _s(original.pool_remaining_after),
-            "rule": policy.ref if policy else f"{original.policy_id}@{original.policy_version}",
-            "duplicate": True,
-        }
-        if original.reversed:
-            fields["reversed"] = True
-        return Outcome(fields, (), f"claim {cmd.claim_id} was already settled; the original "
-                       "decision is returned and nothing new is recorded")
-
-    def reverse_claim(self, cmd: c.ReverseClaim, uow: Aggregates, now: datetime) -> Outcome:
-        known = uow.claim_ref(cmd.claim_id)
-        if known is None:
-            raise Rejected("unknown_claim", f"no settled claim has the id {cmd.claim_id}")
-        household = uow.household_by_id(known.household)
-        claim = household.claims[cmd.claim_id]
-        if claim.reversed:
-            raise Rejected("already_reversed", f"claim {cmd.claim_id} is already reversed")
-        household.reverse_claim(cmd.claim_id, cmd.reason, cmd.at, now)
-        return Outcome({"restored": _s(claim.reimbursed), "claim_id": cmd.claim_id},
-                       (household,), f"claim {cmd.claim_id} reversed; {claim.reimbursed} "
-                       "returned to the pool")
-
-
-def _claim_fields(d: ClaimDecision, policy: Policy) -> dict[str, Any]:
-    return {
-        "eligible_expense": _s(d.eligible_expense), "reimbursable": _s(d.reimbursable),
-        "reimbursed": _s(d.reimbursed), "pool_cap": _s(d.pool_cap),
-        "pool_used_before": _s(d.pool_used_before),
-        "pool_remaining_after": _s(d.pool_remaining_after), "rule": policy.ref,
-    }
-

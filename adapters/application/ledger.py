@@ -18,13 +18,26 @@ from adapters.application.lines import Prepared, parse, parse_line
 from adapters.application.unit_of_work import AggregateCache, BatchUnitOfWork
 from adapters.stores.events import LedgerApplication
 from domain import commands as c
-from domain.aggregates import ClaimRef, PaymentRef, StreamIds, claim_ref_id, payment_ref_id
+from domain.aggregates import (
+    ClaimRef,
+    CommandRef,
+    PaymentRef,
+    RefundRef,
+    StreamIds,
+    claim_ref_id,
+    command_ref_id,
+    payment_ref_id,
+    refund_ref_id,
+)
 from domain.errors import LedgerError, Rejected
 from domain.identity import mask_text
 from domain.policy_book import PolicyBook
-from domain.service import LedgerService, Outcome
+from domain.ports import Outcome
+from domain.service import LedgerService
 
 MAX_CONFLICT_RETRIES = 20
+#: The uniqueness indexes: written once, read once per command, not worth the shared cache.
+INDEXES = (PaymentRef, RefundRef, ClaimRef, CommandRef)
 
 
 class _Poisoned(LedgerError):
@@ -109,8 +122,7 @@ class Ledger:
         """Write a batch's events in one transaction, then share its aggregates."""
         if events:
             self.app.events.put(events)
-        self.cache.put_all(a for a in uow.changed.values()
-                           if not isinstance(a, PaymentRef | ClaimRef))
+        self.cache.put_all(a for a in uow.changed.values() if not isinstance(a, INDEXES))
 
     def _run_batch(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
         for attempt in range(MAX_CONFLICT_RETRIES):
@@ -205,10 +217,14 @@ def _lookups(batch: list[tuple[int, Any]], ids: StreamIds) -> Iterator[UUID]:
         if isinstance(parsed, Rejected):
             continue
         command = parsed[1]
+        if command.command_id is not None:
+            yield command_ref_id(command.command_id)
         if isinstance(command, c.Claim | c.ReverseClaim):
             yield claim_ref_id(command.claim_id)
         elif isinstance(command, c.Pay):
             yield payment_ref_id(command.payment_ref)
+        elif isinstance(command, c.Refund) and command.refund_ref is not None:
+            yield refund_ref_id(command.refund_ref)
         elif isinstance(command, c.Register):
             yield ids.person(command.person.key)
         elif isinstance(command, c.Enroll) and command.household_head is None:

@@ -25,11 +25,14 @@ from domain.aggregates import (
     LATER_FIELDS,
     PUBLIC_IDS,
     ClaimRef,
+    CommandRef,
     Household,
     PaymentRef,
     Person,
+    RefundRef,
     StreamIds,
 )
+from domain.commands import command_digest
 from domain.identity import number_of
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
@@ -43,6 +46,7 @@ PRIMARY: tuple[type, ...] = (
 DERIVED: tuple[type, ...] = (
     Household.Formed, Household.MemberJoined, Household.MemberCovered,
     Household.MemberSuspended, Household.MemberLeft, PaymentRef.Claimed, ClaimRef.Claimed,
+    RefundRef.Claimed, CommandRef.Recorded,
 )
 #: Events whose decision names a policy (id, version and, since schema v2, content hash).
 DECIDING: tuple[type, ...] = (
@@ -68,6 +72,8 @@ class RecordedCommand:
     command: dict[str, Any]
     primary: Any
     events: list[LoggedEvent] = field(factory=list)
+    #: The digest of the command as first sent, when it was applied under a command_id.
+    digest: str | None = None
 
     @property
     def last_position(self) -> int:
@@ -116,14 +122,17 @@ class CommandReader:
                 current = RecordedCommand(item.position, e.timestamp, self.command(e),
                                           e, [item])
             else:
-                self._note_derived(e)
+                self._note_derived(e, current)
                 if current is None:  # a log that starts mid-command (never written so)
                     current = RecordedCommand(item.position, e.timestamp, {}, None, [])
                 current.events.append(item)
         if current is not None:
             yield current
 
-    def _note_derived(self, e: Any) -> None:
+    def _note_derived(self, e: Any, current: RecordedCommand | None) -> None:
+        if isinstance(e, CommandRef.Recorded) and current is not None and current.command:
+            current.command["command_id"] = e.command_id  # the key it was applied under
+            current.digest = e.digest
         if isinstance(e, Household.Formed):
             self.households[e.originator_id] = (e.head, e.year, e.region)
 
@@ -173,6 +182,8 @@ class CommandReader:
                 cmd["amount"] = str(e.requested)
             if e.channel is not None:
                 cmd["channel"] = e.channel
+            if e.refund_ref is not None:
+                cmd["refund_ref"] = e.refund_ref
             return cmd
         if kind is Household.OutpatientClaimSettled:
             self.claims[e.claim_id] = e.originator_id
@@ -244,7 +255,14 @@ class ReplayLedger(Ledger):
         self.now: dict[int, datetime] = {}
         self.pins: dict[int, Policy | None] = {}
         self.new_events: dict[int, list[Any]] = {}
+        self.digests: dict[int, str] = {}
         self._current = 0
+        self.service.digest = self._recorded_digest
+
+    def _recorded_digest(self, command: Any) -> str:
+        """A command applied under a command_id keeps the digest of its first sending (the
+        command read back from the log states its facts more fully than it was sent)."""
+        return self.digests.get(self._current) or command_digest(command)
 
     def _recorded_now(self) -> datetime:
         return self.now[self._current]
@@ -296,12 +314,15 @@ class Replayer:
             ledger.now[number] = rc.recorded_at
             if self.pin is not None:
                 ledger.pins[number] = self.pin(rc)
+            if rc.digest is not None:
+                ledger.digests[number] = rc.digest
             parsed.append((number, parse(rc.command)))
         results = ledger._run_batch(parsed)
         for number, (rc, result) in enumerate(zip(batch, results, strict=True), start=1):
             yield ReplayStep(rc, result, tuple(ledger.new_events.pop(number, ())))
         ledger.now.clear()
         ledger.pins.clear()
+        ledger.digests.clear()
 
 
 def event_fields(event: Any) -> dict[str, Any]:

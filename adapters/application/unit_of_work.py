@@ -10,11 +10,15 @@ from uuid import UUID
 from adapters.stores.events import LedgerApplication
 from domain.aggregates import (
     ClaimRef,
+    CommandRef,
     Household,
     PaymentRef,
     Person,
+    RefundRef,
     claim_ref_id,
+    command_ref_id,
     payment_ref_id,
+    refund_ref_id,
 )
 
 
@@ -111,3 +115,9 @@ class BatchUnitOfWork:
 
     def claim_ref(self, claim_id: str) -> ClaimRef | None:
         return self._get(claim_ref_id(claim_id))
+
+    def refund_ref(self, ref: str) -> RefundRef | None:
+        return self._get(refund_ref_id(ref))
+
+    def command_ref(self, command_id: str) -> CommandRef | None:
+        return self._get(command_ref_id(command_id))

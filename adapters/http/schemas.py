@@ -23,8 +23,14 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 Ref = Annotated[str, Field(min_length=1, max_length=128)]
 
 
+CommandId = Annotated[str, Field(min_length=1, max_length=64, examples=["clinic-42-20210301-0007"],
+                                 description="Idempotency key: a re-send under the same id "
+                                             "answers with the recorded result (ADR 44)")]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    command_id: CommandId | None = None
 
 
 class RegisterBody(_Body):
@@ -82,6 +88,7 @@ class RefundBody(_Body):
     at: At
     amount: Money | None = None
     channel: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    refund_ref: Ref | None = None
 
 
 class ClaimBody(_Body):

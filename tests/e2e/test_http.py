@@ -633,3 +633,27 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
         output = server.communicate(timeout=30)[0]
     assert f"/persons/{HEAD[:6]}********{HEAD[-4:]}" in output
     assert HEAD not in output
+
+
+def test_every_op_resent_after_a_lost_answer_under_its_command_id_records_once(
+        store_url: str, book) -> None:
+    from tests.support.builders import family_with_ids, with_ids
+
+    api = Api(store_url, book)
+    try:
+        commands = with_ids(family_with_ids())
+        first = [api.post(f"/commands/{c['op']}", c) for c in commands]
+        head = api.app.state.service.store.recorder.max_notification_id()
+        again = [api.post(f"/commands/{c['op']}", c) for c in commands]
+        assert [r.status_code for r in first] == [200] * len(commands), [r.json() for r in first]
+        assert [r.status_code for r in again] == [200] * len(commands)
+        assert [r.json()["duplicate"] for r in again] == [True] * len(commands)
+        assert [{k: v for k, v in r.json().items() if k != "duplicate"} for r in again] == \
+            [r.json() for r in first]
+        assert api.app.state.service.store.recorder.max_notification_id() == head
+        other = {**commands[3], "amount": "1.00"}
+        refused = api.post("/commands/pay", other)
+        assert refused.status_code == 409
+        assert refused.json()["reason"] == "duplicate_command_conflict"
+    finally:
+        api.close()

@@ -77,3 +77,36 @@ def patched_policy(base: int, patch: tuple[tuple[str, object], ...]) -> Policy:
     outpatient = {k: list(v) if isinstance(v, tuple) else v for k, v in patch}
     return policy_from_mapping(merge(shipped_book().raw(shipped_policies()[base]),
                                      {"outpatient": outpatient}), "property")
+
+
+FUNAN = "341225"
+AT = FAMILY_AT
+
+
+def family_with_ids() -> list[dict[str, Any]]:
+    """Every op that records something, each under an id of its own."""
+    return [
+        {"op": "register", "person": HEAD, "name": "户主", "region": FUNAN, "at": AT},
+        {"op": "register", "person": WIFE, "name": "妻", "region": FUNAN, "at": AT},
+        {"op": "enroll", "person": HEAD, "year": 2021, "region": FUNAN, "at": AT},
+        {"op": "pay", "person": HEAD, "year": 2021, "amount": "300.00", "channel": "cash",
+         "payment_ref": "P1", "at": AT},
+        {"op": "enroll", "person": WIFE, "year": 2021, "region": FUNAN, "at": AT,
+         "household_head": HEAD},
+        {"op": "pay", "person": WIFE, "year": 2021, "amount": "280.00", "channel": "cash",
+         "payment_ref": "P2", "at": AT},
+        {"op": "grant_subsidy", "person": WIFE, "year": 2021, "identity": "dibao", "at": AT},
+        {"op": "refund", "person": HEAD, "year": 2021, "reason": "duplicate_payment",
+         "amount": "10.00", "at": "2020-11-01"},
+        {"op": "claim", "claim_id": "C1", "person": WIFE, "visit_date": "2021-03-01",
+         "facility_level": 1, "facility_region": FUNAN, "expense": "100.00",
+         "at": "2021-03-01T09:00:00+08:00"},
+        {"op": "reverse_claim", "claim_id": "C1", "reason": "billed twice",
+         "at": "2021-03-02T09:00:00+08:00"},
+        {"op": "report_employee_insurance", "person": WIFE, "year": 2021,
+         "at": "2021-04-01T09:00:00+08:00"},
+    ]
+
+
+def with_ids(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**c, "command_id": f"desk-7-{n:04d}"} for n, c in enumerate(commands, start=1)]

@@ -8,18 +8,23 @@ from uuid import UUID
 
 from domain.aggregates import (
     ClaimRef,
+    CommandRef,
     Household,
     PaymentRef,
     Person,
+    RefundRef,
     claim_ref_id,
+    command_ref_id,
     household_id,
     payment_ref_id,
     person_id,
+    refund_ref_id,
 )
 from domain.commands import parse_command
 from domain.errors import Rejected
 from domain.policy_book import PolicyBook
-from domain.service import LedgerService, Outcome
+from domain.ports import Outcome
+from domain.service import LedgerService
 from tests.support.builders import RECORDED_AT
 
 
@@ -47,6 +52,12 @@ class FakeAggregates:
 
     def claim_ref(self, claim_id: str) -> ClaimRef | None:
         return self._get(claim_ref_id(claim_id))
+
+    def refund_ref(self, ref: str) -> RefundRef | None:
+        return self._get(refund_ref_id(ref))
+
+    def command_ref(self, command_id: str) -> CommandRef | None:
+        return self._get(command_ref_id(command_id))
 
     def save(self, outcome: Outcome) -> list[Any]:
         """Remember the changed aggregates; returns (and keeps) their new events."""
