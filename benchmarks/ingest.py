@@ -5,8 +5,11 @@
 Generates a synthetic county (adapters.generator), writes it to a temporary JSON Lines file,
 then in one run measures, each on a fresh SQLite file in the same temporary folder:
 
-  (a) benefitpool: `Ledger.execute_lines` over the file (decode, validate, decide, save in
-      atomic batches), in commands/s and events/s (events = the store's max notification id);
+  (a) benefitpool: `adapters.usecases.ingest.ingest_file` over the file, as `benefitpool
+      ingest` runs it (hash the file, decode, validate, decide, save in atomic batches each with
+      its journal record, ADR 45; results to a null sink), in commands/s and events/s (events =
+      the store's max notification id, the journal's one event a batch included); with
+      `--command-ids` every line carries a `command_id` (ADR 44);
   (b) the library's own best case: a plain `eventsourcing.application.Application` saving
       simple aggregates (a created event and three more each), about as many events in total
       as (a), `app.save(*aggregates)` with `--batch-size` aggregates per save, in events/s;
@@ -21,6 +24,8 @@ Prints the machine, a table and the ratios ingest/library and ingest/raw.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -40,6 +45,7 @@ from machine import machine  # noqa: E402
 from adapters.composition import open_ledger  # noqa: E402
 from adapters.generator import write_county  # noqa: E402
 from adapters.stores.policy_files import load_policy_book  # noqa: E402
+from adapters.usecases.ingest import ingest_file  # noqa: E402
 
 EVENTS_PER_AGGREGATE = 4  # created + 3
 
@@ -69,12 +75,13 @@ class Accounts(Application):
 def bench_ingest(path: Path, db: Path, batch_size: int) -> dict:
     book = load_policy_book()
     ledger = open_ledger(f"sqlite:///{db}", book)
-    counts: Counter = Counter()
     start = time.perf_counter()
-    with path.open(encoding="utf-8") as f:
-        for result in ledger.execute_lines(f, batch_size=batch_size, freeze_gc=True):
-            counts[result["status"]] += 1
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        by_reason = ingest_file(ledger, path, sink, batch_size)
     seconds = time.perf_counter() - start
+    counts: Counter = Counter()
+    for (status, _), n in by_reason.items():
+        counts[status] += n
     events = ledger.app.recorder.max_notification_id() or 0
     ledger.app.close()
     commands = sum(counts.values())
@@ -138,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000,
                         help="commands per ingest batch; the library and raw runs then write "
                              "the same number of events per transaction as ingest did")
+    parser.add_argument("--command-ids", action="store_true",
+                        help="give every line a command_id (the idempotency index, ADR 44)")
     args = parser.parse_args(argv)
 
     print("machine")
@@ -148,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         county = folder / "county.jsonl"
         start = time.perf_counter()
         lines = write_county(county, args.households, args.regime, args.seed)
+        if args.command_ids:
+            with_ids = [json.dumps({**json.loads(line), "command_id": f"bench-{n}"},
+                                   ensure_ascii=False)
+                        for n, line in enumerate(county.read_text(encoding="utf-8")
+                                                 .splitlines(), start=1)]
+            county.write_text("\n".join(with_ids) + "\n", encoding="utf-8")
         gen_seconds = time.perf_counter() - start
         print(f"\ngenerated {args.households} households of {args.regime} (seed {args.seed}): "
               f"{lines} commands, {county.stat().st_size / 1e6:.1f} MB in {gen_seconds:.1f} s")

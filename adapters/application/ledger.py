@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
 
+from adapters.application.ingest_run import Journal
 from adapters.application.lines import Prepared, parse, parse_line
 from adapters.application.unit_of_work import AggregateCache, BatchUnitOfWork
 from adapters.stores.events import LedgerApplication
@@ -95,36 +96,56 @@ class Ledger:
 
     def execute_lines(self, lines: Iterable[str], batch_size: int = 1000,
                       progress: Callable[[int], None] | None = None,
-                      freeze_gc: bool = False) -> Iterator[dict[str, Any]]:
-        """Apply a command file's lines in batches; yields one result per non-blank line.
+                      freeze_gc: bool = False, journal: Journal | None = None,
+                      skip_through: int = 0) -> Iterator[dict[str, Any]]:
+        """Apply a command file's lines in batches; yields one result per non-blank line
+        after line `skip_through` (earlier ones are passed over, counted by `progress`).
 
+        A `journal` records each batch's results in the batch's own transaction (ADR 45).
         `freeze_gc` moves everything alive after each batch out of the cyclic collector's
         reach (gc.freeze), so a long ingest does not rescan its aggregate cache every time.
         """
         batch: list[tuple[int, Any]] = []
+        skipped = 0
         for number, text in enumerate(lines, start=1):
+            if number <= skip_through:
+                skipped += 1
+                if progress and skipped % batch_size == 0:
+                    progress(batch_size)
+                continue
             if not text.strip():
                 continue
             batch.append((number, parse_line(text)))
             if len(batch) >= batch_size:
-                yield from self._run_batch(batch)
+                yield from self._run_batch(batch, journal)
                 if progress:
                     progress(len(batch))
                 if freeze_gc:
                     gc.freeze()
                 batch = []
+        if progress and skipped % batch_size:
+            progress(skipped % batch_size)
         if batch:
-            yield from self._run_batch(batch)
+            yield from self._run_batch(batch, journal)
             if progress:
                 progress(len(batch))
 
-    def _save(self, uow: BatchUnitOfWork, events: list[Any]) -> None:
-        """Write a batch's events in one transaction, then share its aggregates."""
+    def _save(self, uow: BatchUnitOfWork | None, events: list[Any],
+              journal: Journal | None = None, results: list[dict[str, Any]] | None = None
+              ) -> None:
+        """Write a batch's events, and the journal's record of its results, in one
+        transaction; then share its aggregates."""
+        if journal is not None and results:
+            events = events + journal.pending(results)
         if events:
             self.app.events.put(events)
-        self.cache.put_all(a for a in uow.changed.values() if not isinstance(a, INDEXES))
+        if journal is not None and results:
+            journal.committed()
+        if uow is not None:
+            self.cache.put_all(a for a in uow.changed.values() if not isinstance(a, INDEXES))
 
-    def _run_batch(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
+    def _run_batch(self, batch: list[tuple[int, Any]], journal: Journal | None = None
+                   ) -> list[dict[str, Any]]:
         for attempt in range(MAX_CONFLICT_RETRIES):
             if attempt:
                 _back_off(attempt)
@@ -137,16 +158,17 @@ class Ledger:
                            for number, parsed in batch]
             except _Poisoned:
                 self.cache.clear()
-                return self._one_by_one(batch)
+                return self._one_by_one(batch, journal)
             try:
-                self._save(uow, events)
+                self._save(uow, events, journal, results)
                 return results
             except RecordConflictError:
                 self.cache.evict(uow.cache)  # what this batch read may be stale
                 continue
-        return self._one_by_one(batch)
+        return self._one_by_one(batch, journal)
 
-    def _one_by_one(self, batch: list[tuple[int, Any]]) -> list[dict[str, Any]]:
+    def _one_by_one(self, batch: list[tuple[int, Any]], journal: Journal | None = None
+                    ) -> list[dict[str, Any]]:
         results = []
         for number, parsed in batch:
             for attempt in range(MAX_CONFLICT_RETRIES):
@@ -156,7 +178,7 @@ class Ledger:
                 events: list[Any] = []
                 result = self._apply(uow, number, parsed, events, strict=False)
                 try:
-                    self._save(uow, events)
+                    self._save(uow, events, journal, [result])
                     break
                 except RecordConflictError:
                     self.cache.evict(uow.cache)
@@ -164,6 +186,7 @@ class Ledger:
             else:
                 result = _rejected(number, _op_of(parsed), "conflict",
                                    "the command kept conflicting with concurrent writes")
+                self._save(None, [], journal, [result])
             results.append(result)
         return results
 

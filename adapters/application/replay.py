@@ -18,6 +18,7 @@ from uuid import UUID
 
 from attrs import define, field, frozen
 
+from adapters.application.ingest_run import OPERATIONAL
 from adapters.application.ledger import Ledger
 from adapters.application.lines import parse
 from adapters.stores.events import LedgerApplication
@@ -110,12 +111,17 @@ class CommandReader:
         self.households: dict[UUID, tuple[str, int, str]] = {}  # id -> (head, year, region)
         self.claims: dict[str, UUID] = {}  # claim id -> household id
         self.persons: dict[UUID, str] = {}  # person aggregate id -> key
+        #: Operational records passed by (the journals of ingests, ADR 45).
+        self.operational = 0
 
     def group(self, log: Iterable[LoggedEvent]) -> Iterator[RecordedCommand]:
         """Commands in log order, each with its primary and derived events."""
         current: RecordedCommand | None = None
         for item in log:
             e = item.event
+            if isinstance(e, OPERATIONAL):
+                self.operational += 1
+                continue
             if isinstance(e, PRIMARY):
                 if current is not None:
                     yield current

@@ -24,8 +24,13 @@ from adapters.cli.common import (
     out,
     progress_bar,
 )
-from adapters.usecases.ingest import count_lines, ingest_file
+from adapters.usecases.ingest import IngestBusy, IngestStopped, count_lines, ingest_file
 from domain.errors import Rejected
+
+#: Exit codes of an ingest that stopped before its end (docs/contract.md): the store failed
+#: under it, or it was interrupted; either way the same command continues.
+STORE_FAILED = 3
+INTERRUPTED = 130
 
 
 def _ingest(ledger: Ledger, path: Path, sink: IO[str], batch_size: int) -> Counter:
@@ -69,6 +74,10 @@ def ingest(
             sink = sys.stdout
         try:
             counts = _ingest(ledger, file, sink, batch_size)
+        except IngestStopped as e:
+            fail(e.message, STORE_FAILED if e.kind == "store_failed" else INTERRUPTED)
+        except IngestBusy as e:
+            fail(str(e), 2)
         except OSError as e:
             fail(f"cannot read {file}: {e.strerror}", 2)
         except Rejected as e:  # the store refuses every write (e.g. another audit key)

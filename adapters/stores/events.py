@@ -3,12 +3,16 @@ its explicit transcodings (stored schema), and reads of many aggregates in one q
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 import orjson
+from attrs import frozen
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -71,6 +75,27 @@ class CoverageFactsAsDict(Transcoding):
             category=data["category"], birth_date=date.fromisoformat(data["birth_date"]),
             identity=data["identity"], prior_insured=data["prior_insured"],
             broken_years=data["broken_years"], back_paid_years=data["back_paid_years"])
+
+
+@frozen
+class ResultsBlob:
+    """A batch's result objects, kept compressed in the event that records the batch."""
+
+    results: tuple[dict[str, Any], ...]
+
+
+class ResultsBlobAsZlib(Transcoding):
+    """Stored schema: transcoding name "results_zlib", value base64 of zlib-compressed JSON."""
+
+    type = ResultsBlob
+    name = "results_zlib"
+
+    def encode(self, obj: ResultsBlob) -> str:
+        text = json.dumps(list(obj.results), ensure_ascii=False, separators=(",", ":"))
+        return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+
+    def decode(self, data: str) -> ResultsBlob:
+        return ResultsBlob(tuple(json.loads(zlib.decompress(base64.b64decode(data)))))
 
 
 class FastJSONTranscoder(JSONTranscoder):
@@ -138,6 +163,7 @@ class LedgerApplication(Application):
         transcoder.register(DateAsISO())
         transcoder.register(MoneyAsFen())
         transcoder.register(CoverageFactsAsDict())
+        transcoder.register(ResultsBlobAsZlib())
 
     def construct_repository(self) -> Repository:
         """No library-level aggregate cache: the ledger keeps its own (`AggregateCache`),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
 
 from domain.errors import LedgerError
 
@@ -29,6 +33,12 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 class StoreError(LedgerError):
     """The database URL cannot be used."""
+
+
+#: What a store raises when it fails under a writer (a full disk, a read-only file, a lost
+#: connection): the library's own errors and the drivers'.
+STORE_FAILURES: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.Error,
+                                                   psycopg.Error)
 
 
 def quoted(identifier: str) -> str:

@@ -106,6 +106,7 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Fin
                     version=le.event.originator_version, event=type(le.event).__qualname__,
                     fields={k: {"recorded": plain(a), "redecided": plain(b)}
                             for k, (a, b) in shown.items()})
+    findings.checked["events"] += reader.operational  # journals: chained, not decided
     return findings
 
 

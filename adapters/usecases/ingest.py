@@ -1,4 +1,10 @@
-"""Ingest: a command file applied to the ledger, one result line per command line."""
+"""Ingest: a command file applied to the ledger, one result line per command line, resumable.
+
+Each batch is saved together with the file's journal (its content's SHA-256, the last line
+applied and the batch's results), so running the same file again answers the lines already
+applied with their recorded results (`"duplicate": true`) and applies only the rest; a file
+with other content is another file (ADR 45). One ingest of a file at a time per store.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,28 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from adapters.application.ingest_run import Journal, file_digest
 from adapters.application.ledger import Ledger
+from adapters.stores.locks import StoreBusy, held
+from adapters.stores.urls import STORE_FAILURES
+from domain.errors import LedgerError
 
 BATCH_SIZE = 1000
+
+
+class IngestStopped(LedgerError):
+    """An ingest that stopped before its end: interrupted, or the store failed. Every line up
+    to `last_line` is committed, nothing after it; the same command continues."""
+
+    def __init__(self, kind: str, last_line: int, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.last_line, self.message = kind, last_line, message
+
+
+class IngestBusy(LedgerError):
+    """Another process is ingesting the same file into the same store."""
 
 
 def read_lines(path: Path) -> Iterator[str]:
@@ -32,10 +55,47 @@ def count_lines(path: Path) -> int:
 def ingest_file(ledger: Ledger, path: Path, results_to: IO[str], batch_size: int = BATCH_SIZE,
                 progress: Callable[[int], None] | None = None) -> Counter:
     """Apply a command file in batches and write each result as a JSON line; returns the
-    counts by (status, reason). `progress` is told how many lines each batch applied."""
+    counts by (status, reason). `progress` is told how many lines each batch covered.
+    Raises IngestBusy, or IngestStopped (interrupted, or the store failed)."""
+    digest = file_digest(path)
+    try:
+        with held(ledger.app, f"ingest-{digest[:16]}"):
+            journal = Journal(ledger.app, digest, path.name)  # read under the lock
+            return _ingest(ledger, journal, path, results_to, batch_size, progress)
+    except StoreBusy:
+        raise IngestBusy(f"another process is ingesting {path.name} into this store; wait "
+                         "for it to finish (or stop it), then run the same command again "
+                         "to continue") from None
+
+
+def _ingest(ledger: Ledger, journal: Journal, path: Path, results_to: IO[str],
+            batch_size: int, progress: Callable[[int], None] | None) -> Counter:
     counts: Counter = Counter()
-    for result in ledger.execute_lines(read_lines(path), batch_size=batch_size, freeze_gc=True,
-                                       progress=progress):
+
+    def write(result: dict[str, Any]) -> None:
         counts[(result["status"], result["reason"])] += 1
         results_to.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+    resumed = journal.applied_through
+    try:
+        for result in journal.recorded():
+            write({**result, "duplicate": True})
+        for result in ledger.execute_lines(read_lines(path), batch_size=batch_size,
+                                           freeze_gc=True, progress=progress,
+                                           journal=journal, skip_through=resumed):
+            write(result)
+    except KeyboardInterrupt:
+        raise IngestStopped("interrupted", journal.applied_through,
+                            f"interrupted after line {journal.applied_through}: run the same "
+                            "command again to continue") from None
+    except STORE_FAILURES as e:
+        raise IngestStopped("store_failed", journal.applied_through,
+                            f"the store failed after line {journal.applied_through} was "
+                            f"committed ({type(e).__name__}: {_first_line(e)}); nothing after "
+                            "it was recorded: run the same command again to continue") from None
     return counts
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else "no message"

@@ -1,0 +1,57 @@
+"""Locks a process holds on a store while it works, so that two processes never do the same
+long job at once (two ingests of one command file): a lock file beside a SQLite file, a session
+advisory lock on PostgreSQL, nothing for a store in memory."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+from psycopg.rows import tuple_row
+
+from domain.errors import LedgerError
+
+
+class StoreBusy(LedgerError):
+    """Another process holds the lock."""
+
+
+@contextmanager
+def held(app: Any, name: str) -> Iterator[None]:
+    """Hold the lock `name` on the event store of `app` for the block; StoreBusy at once when
+    another process holds it."""
+    factory = app.factory
+    if isinstance(factory, SQLiteFactory):
+        path = app.env.get("SQLITE_DBNAME") or ""
+        if path in ("", ":memory:") or path.startswith("file::memory:"):
+            yield
+            return
+        with open(f"{path}.{name}.lock", "a+b") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusy(f"another process holds {name} on this store") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    if isinstance(factory, PostgresFactory):
+        key = (f"benefitpool {name}",)
+        with factory.datastore.get_connection() as conn:
+            with conn.cursor(row_factory=tuple_row) as cur:
+                got = cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", key).fetchone()[0]
+            conn.commit()
+            if not got:
+                raise StoreBusy(f"another process holds {name} on this store")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+                conn.commit()
+        return
+    yield
