@@ -58,7 +58,7 @@ from stdnum.cn import ric  # noqa: E402
 
 from adapters.composition import open_ledger, open_tokens  # noqa: E402
 from adapters.stores.policy_files import load_policy_book  # noqa: E402
-from domain.aggregates import household_id  # noqa: E402
+from domain.ids import household_id  # noqa: E402
 from domain.money import Money  # noqa: E402
 
 AT = "2020-10-01T10:00:00+08:00"

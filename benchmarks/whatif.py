@@ -52,7 +52,8 @@ from adapters.whatif.fast import (  # noqa: E402
     kernel_input,
     timeline_from_views,
 )
-from domain.aggregates import Household, Person, household_id  # noqa: E402
+from domain.aggregates import Household, Person  # noqa: E402
+from domain.ids import household_id  # noqa: E402
 from projections.views import catch_up  # noqa: E402
 
 PATCH = {"outpatient": {"ratio": "0.60", "per_person_cap": "300.00"}}

@@ -1,7 +1,6 @@
-"""Event-sourced aggregates: Person, Household (one per head and benefit year) and two
-uniqueness indexes (payment references, claim ids).
-
-Events are the library's frozen dataclasses. Their class names and field names are stored
+"""Event-sourced aggregates: Person, Household (one per head and benefit year) and the
+uniqueness indexes (payment and refund references, claim ids, command ids). Events are the
+library's frozen dataclasses. Their class names and field names are stored
 schema: add fields with defaults and upcast, never rename. Every deciding event carries the
 facts its decision used and the policy id/version that decided.
 """
@@ -14,28 +13,19 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.ids import (  # noqa: F401 - the names everyone imports from here
-    NAMESPACE,
+from domain.ids import (
     PUBLIC_IDS,
     StreamIds,
     claim_ref_id,
     command_ref_id,
-    household_id,
     payment_ref_id,
-    person_id,
     refund_ref_id,
 )
 from domain.money import ZERO, Money
 from domain.rules.coverage import CoverageFacts
 from domain.rules.pool import counts_for_cap, pool_cap
 from domain.state import Member, PersonYear, SettledClaim
-from domain.upcasts import (  # noqa: F401 - LATER_FIELDS is read from here
-    LATER_FIELDS,
-    no_fiscal,
-    no_policy_hash,
-    no_pool_terms,
-    no_refund_terms,
-)
+from domain.upcasts import no_fiscal, no_policy_hash, no_pool_terms, no_refund_terms
 
 
 class Person(Aggregate):
@@ -403,8 +393,7 @@ class Household(Aggregate):
                 if counts_for_cap(m.covered_from, m.suspended, m.left, on)]
 
     def cap_each(self, in_force: Money | None) -> Money | None:
-        """The per-person cap the household was formed under, or (for a household recorded
-        before it was named) the one in force that the caller gives."""
+        """The per-person cap it was formed under, else (not recorded then) `in_force`."""
         return self.per_person_cap if self.per_person_cap is not None else in_force
 
     def cap(self, per_person_cap: Money, on: date | None = None) -> Money:
@@ -438,17 +427,29 @@ class PaymentRef(Aggregate):
 
 
 class ClaimRef(Aggregate):
-    """Maps a clinic's claim id to the household that settled it (idempotency, reversal)."""
+    """A clinic's claim id: the household that settled it, or reversed before it came (ADR 46)."""
 
     class Claimed(Aggregate.Created):
         claim_id: str
         household: UUID
         person: str
 
-    def __init__(self, claim_id: str, household: UUID, person: str) -> None:
+    class Withdrawn(Aggregate.Created):
+        claim_id: str
+        reason: str
+        at: datetime
+
+    def __init__(self, claim_id: str, household: UUID | None = None, person: str | None = None,
+                 reason: str | None = None, at: datetime | None = None) -> None:
         self.claim_id = claim_id
-        self.household = household
+        self.household = household  # None: withdrawn before it arrived
         self.person = person
+        self.withdrawn_for = reason
+
+    @classmethod
+    def withdraw(cls, claim_id: str, reason: str, at: datetime, recorded_at: datetime) -> Any:
+        return cls._create(cls.Withdrawn, id=claim_ref_id(claim_id), claim_id=claim_id,
+                           reason=reason, at=at, timestamp=recorded_at)
 
     @classmethod
     def claim(cls, claim_id: str, household: UUID, person: str,

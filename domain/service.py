@@ -12,18 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from domain import commands as c
-from domain.aggregates import (
-    PUBLIC_IDS,
-    CommandRef,
-    Household,
-    PaymentRef,
-    Person,
-    PersonYear,
-    RefundRef,
-    StreamIds,
-)
+from domain.aggregates import CommandRef, Household, PaymentRef, Person, PersonYear, RefundRef
 from domain.errors import InvalidInput, Rejected
 from domain.identity import birth_date_of, number_of, sex_of
+from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import ZERO
 from domain.policy import Policy
 from domain.policy_book import PolicyBook

@@ -27,6 +27,9 @@ class ClaimHandlers:
 
     def _claim(self, cmd: c.Claim, uow: Aggregates, now: datetime, record: bool) -> Outcome:
         known = uow.claim_ref(cmd.claim_id)
+        if known is not None and known.household is None:
+            raise Rejected("claim_reversed", f"claim {cmd.claim_id} was reversed before it "
+                           f"arrived ({known.withdrawn_for}): it is not settled")
         if known is not None:
             return self._resend(cmd, uow, known)
         person = self._person(uow, cmd.person)
@@ -106,8 +109,14 @@ class ClaimHandlers:
 
     def reverse_claim(self, cmd: c.ReverseClaim, uow: Aggregates, now: datetime) -> Outcome:
         known = uow.claim_ref(cmd.claim_id)
-        if known is None:
-            raise Rejected("unknown_claim", f"no settled claim has the id {cmd.claim_id}")
+        if known is None:  # 冲正 before the claim: it will be refused when it comes (ADR 46)
+            ref = ClaimRef.withdraw(cmd.claim_id, cmd.reason, cmd.at, now)
+            return Outcome({"restored": "0.00", "claim_id": cmd.claim_id, "withdrawn": True},
+                           (ref,), f"claim {cmd.claim_id} has not arrived: it is recorded as "
+                           "reversed, and refused as claim_reversed when it comes")
+        if known.household is None:
+            raise Rejected("already_reversed", f"claim {cmd.claim_id} was already reversed "
+                           "before it arrived")
         household = uow.household_by_id(known.household)
         claim = household.claims[cmd.claim_id]
         if claim.reversed:

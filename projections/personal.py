@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from domain.aggregates import PUBLIC_IDS, StreamIds
+from domain.ids import PUBLIC_IDS, StreamIds
 
 
 class PersonalData(Protocol):

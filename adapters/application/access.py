@@ -7,8 +7,8 @@ from typing import Any
 
 from adapters.application.ledger import Ledger
 from domain import commands as c
-from domain.aggregates import claim_ref_id
 from domain.errors import LedgerError
+from domain.ids import claim_ref_id
 
 
 class OutOfRegion(LedgerError):
@@ -21,14 +21,15 @@ class OutOfRegion(LedgerError):
 
 def command_region(ledger: Ledger, command: Any) -> str | None:
     """The region a parsed command acts in; None when the ledger will refuse the command as
-    unknown (unknown_person, unknown_claim)."""
+    unknown (unknown_person), or names none yet (a claim reversed before it came, ADR 46)."""
     if isinstance(command, c.Register | c.Enroll):
         return command.region.code
     if isinstance(command, c.Claim):  # claim and quote: the facility's county
         return command.facility_region.code
     if isinstance(command, c.ReverseClaim):
         ref = ledger.latest(claim_ref_id(command.claim_id))
-        household = ledger.latest(ref.household) if ref is not None else None
+        known = ref is not None and ref.household is not None  # else: not settled yet
+        household = ledger.latest(ref.household) if known else None
         settled = household.claims.get(command.claim_id) if household is not None else None
         return settled.facility_region if settled is not None else None
     # pay, grant_subsidy, refund, report_employee_insurance: where the person is enrolled

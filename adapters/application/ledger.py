@@ -19,19 +19,10 @@ from adapters.application.lines import Prepared, parse, parse_line
 from adapters.application.unit_of_work import AggregateCache, BatchUnitOfWork
 from adapters.stores.events import LedgerApplication
 from domain import commands as c
-from domain.aggregates import (
-    ClaimRef,
-    CommandRef,
-    PaymentRef,
-    RefundRef,
-    StreamIds,
-    claim_ref_id,
-    command_ref_id,
-    payment_ref_id,
-    refund_ref_id,
-)
+from domain.aggregates import ClaimRef, CommandRef, PaymentRef, RefundRef
 from domain.errors import LedgerError, Rejected
 from domain.identity import mask_text
+from domain.ids import StreamIds, claim_ref_id, command_ref_id, payment_ref_id, refund_ref_id
 from domain.policy_book import PolicyBook
 from domain.ports import Outcome
 from domain.service import LedgerService

@@ -22,27 +22,19 @@ from adapters.application.ingest_run import OPERATIONAL
 from adapters.application.ledger import Ledger
 from adapters.application.lines import parse
 from adapters.stores.events import LedgerApplication
-from domain.aggregates import (
-    LATER_FIELDS,
-    PUBLIC_IDS,
-    ClaimRef,
-    CommandRef,
-    Household,
-    PaymentRef,
-    Person,
-    RefundRef,
-    StreamIds,
-)
+from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
 from domain.commands import command_digest
 from domain.identity import number_of
+from domain.ids import PUBLIC_IDS, StreamIds
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from domain.service import LedgerService
+from domain.upcasts import LATER_FIELDS
 
 PRIMARY: tuple[type, ...] = (
     Person.Registered, Person.EmployeeInsuranceReported, Person.Enrolled,
     Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded,
-    Household.OutpatientClaimSettled, Household.ClaimReversed,
+    Household.OutpatientClaimSettled, Household.ClaimReversed, ClaimRef.Withdrawn,
 )
 DERIVED: tuple[type, ...] = (
     Household.Formed, Household.MemberJoined, Household.MemberCovered,
@@ -197,7 +189,7 @@ class CommandReader:
                     "visit_date": _iso(e.visit_date), "facility_level": e.facility_level,
                     "facility_region": e.facility_region, "expense": str(e.expense),
                     "cause": e.cause, "at": _iso(e.at)}
-        if kind is Household.ClaimReversed:
+        if kind is Household.ClaimReversed or kind is ClaimRef.Withdrawn:
             return {"op": "reverse_claim", "claim_id": e.claim_id, "reason": e.reason,
                     "at": _iso(e.at)}
         raise TypeError(f"not a primary event: {kind.__name__}")
@@ -205,8 +197,8 @@ class CommandReader:
     def scope_of(self, rc: RecordedCommand) -> tuple[str, int] | None:
         """The (region, year) a command belongs to; None for registrations (any scope)."""
         e = rc.primary
-        if isinstance(e, Person.Registered) or e is None:
-            return None
+        if isinstance(e, Person.Registered | ClaimRef.Withdrawn) or e is None:
+            return None  # a claim reversed before it came names no household yet
         if isinstance(e, Household.OutpatientClaimSettled | Household.ClaimReversed):
             hid = e.originator_id
             head, year, region = self.households.get(hid, ("", 0, ""))

@@ -8,18 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from adapters.stores.events import LedgerApplication
-from domain.aggregates import (
-    ClaimRef,
-    CommandRef,
-    Household,
-    PaymentRef,
-    Person,
-    RefundRef,
-    claim_ref_id,
-    command_ref_id,
-    payment_ref_id,
-    refund_ref_id,
-)
+from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
+from domain.ids import claim_ref_id, command_ref_id, payment_ref_id, refund_ref_id
 
 
 class AggregateCache:

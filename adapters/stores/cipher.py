@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapters.stores.chain import Mac
 from adapters.stores.urls import StoreError
-from domain.aggregates import PUBLIC_IDS, StreamIds
 from domain.errors import LedgerError
+from domain.ids import PUBLIC_IDS, StreamIds
 from projections.personal import PLAIN, PersonalData
 
 CIPHER_KEY_ENV = "BENEFITPOOL_CIPHER_KEY"

@@ -28,7 +28,7 @@ from psycopg.rows import tuple_row
 from adapters.stores import chain
 from adapters.stores.cipher import personal_data
 from adapters.stores.urls import quoted
-from domain.aggregates import StreamIds
+from domain.ids import StreamIds
 from domain.money import Money
 from domain.rules.coverage import CoverageFacts
 

@@ -25,8 +25,9 @@ from uuid import UUID
 from attrs import define, field, frozen
 
 from adapters.application.replay import CommandReader, RecordedCommand, Replayer, in_scope, read_log
-from domain.aggregates import PUBLIC_IDS, Household, Person, StreamIds
+from domain.aggregates import Household, Person
 from domain.identity import number_of
+from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import Money
 from domain.policy import Policy
 

@@ -381,9 +381,8 @@ def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook
     reversed_ = facts.reversal_position != NEVER
     for reason, k in Counter(r for r in reasons if r is not None).items():
         side.rejected[("claim", reason)] += k
-    unknown = int((~ok & reversed_).sum())
-    if unknown:
-        side.rejected[("reverse_claim", "unknown_claim")] += unknown
+    # a reversal of a claim the reform refused is recorded as reversed before the claim
+    # (ADR 46): no rejection, as in the exact engine's replay
     household, index = _codes(facts.household_ids)
     kept = ok & ~reversed_
     totals = np.zeros(len(index), np.int64)

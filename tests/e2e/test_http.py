@@ -181,9 +181,11 @@ def test_results_carry_the_statuses_of_their_reasons(api: Api) -> None:
     late = api.post("/commands/claim", {**claim("L-1", HEAD, "10.00"), "op": "claim",
                                         "facility_level": 3})
     assert late.status_code == 422 and late.json()["reason"] == "facility_not_eligible"
-    unknown = api.post("/commands/reverse_claim",
-                       {"claim_id": "never", "reason": "typo", "at": FAMILY_AT})
-    assert unknown.status_code == 404 and unknown.json()["reason"] == "unknown_claim"
+    early = api.post("/commands/reverse_claim",
+                     {"claim_id": "never", "reason": "typo", "at": FAMILY_AT})
+    assert early.status_code == 200 and early.json()["withdrawn"] is True
+    refused = api.post("/commands/claim", {**claim("never", HEAD, "10.00"), "op": "claim"})
+    assert refused.status_code == 409 and refused.json()["reason"] == "claim_reversed"
     assert api.get(f"/households/{HEAD}?year=2020").status_code == 404
     nobody = api.get(f"/persons/{make_id('341225', '19700101', 5)}")
     assert nobody.status_code == 404 and nobody.json()["reason"] == "unknown_person"

@@ -22,7 +22,7 @@ from test_http import Api, with_family, without_line
 from adapters.application import lines
 from adapters.composition import open_ledger
 from adapters.server.ledger_process import LedgerProcess, LedgerServer, frame
-from domain.aggregates import household_id
+from domain.ids import household_id
 from domain.money import Money
 from tests.support.builders import HEAD, WIFE, claim, family
 

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.composition import open_ledger
 from adapters.stores.policy_files import load_policy_book
-from domain.aggregates import household_id
+from domain.ids import household_id
 from domain.money import Money
 from tests.support.builders import make_id
 

@@ -11,6 +11,7 @@ from adapters.application.replay import CommandReader, read_log
 from adapters.composition import open_ledger
 from adapters.usecases.audit import verify_decisions
 from domain.aggregates import CommandRef
+from domain.money import Money
 from domain.policy_book import PolicyBook
 from tests.support.builders import HEAD, WIFE, claim, family
 
@@ -75,3 +76,44 @@ def test_commands_applied_under_ids_audit_clean_and_export_with_their_ids(
                 if isinstance(le.event, CommandRef.Recorded)]
     assert len(recorded) == len(commands)
     ledger.app.close()
+
+
+def test_a_claim_and_its_reversal_racing_end_either_way_with_nothing_paid(
+        store_url: str, book: PolicyBook) -> None:
+    setup = open_ledger(store_url, book)
+    assert all(r["status"] == "ok" for r in setup.execute_many(family()))
+    setup.app.close()
+    clinic, agency = open_ledger(store_url, book), open_ledger(store_url, book)
+    outcomes = []
+    for n in range(12):
+        claim_id = f"R-{n}"
+        reversal = {"op": "reverse_claim", "claim_id": claim_id, "reason": "no answer",
+                    "at": "2021-03-01T09:05:00+08:00"}
+        answers: dict[str, dict[str, Any]] = {}
+        start = threading.Barrier(2)
+        threads = [threading.Thread(target=_send, args=(start, answers, clinic, "claim",
+                                                        claim(claim_id, WIFE, "10.00"))),
+                   threading.Thread(target=_send, args=(start, answers, agency, "reversal",
+                                                        reversal))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers["reversal"]["status"] == "ok"
+        if answers["reversal"].get("withdrawn"):  # the reversal came first
+            assert answers["claim"]["reason"] == "claim_reversed"
+        else:
+            assert answers["claim"]["status"] == "ok"
+        outcomes.append("withdrawn" if answers["reversal"].get("withdrawn") else "reversed")
+    household = clinic.app.repository.get(clinic.app.ids.household(HEAD, 2021))
+    assert household.used() == Money(0)  # every claim reversed, whichever came first
+    assert all(c.reversed for c in household.claims.values())
+    assert set(outcomes) <= {"withdrawn", "reversed"}
+    clinic.app.close()
+    agency.app.close()
+
+
+def _send(start: threading.Barrier, answers: dict[str, Any], ledger: Any, name: str,
+          command: dict[str, Any]) -> None:
+    start.wait()
+    answers[name] = ledger.execute(command)

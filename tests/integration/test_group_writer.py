@@ -11,7 +11,7 @@ import pytest
 
 from adapters.composition import open_ledger
 from adapters.server.writer import GroupWriter
-from domain.aggregates import household_id
+from domain.ids import household_id
 from domain.money import Money
 from tests.support.builders import HEAD, WIFE, claim, family
 

@@ -32,10 +32,10 @@ from adapters.stores.urls import store_env
 from adapters.usecases.audit import verify_decisions, verify_views
 from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history, write_outputs
 from adapters.whatif.fast import baseline_from_views, fast_whatif
-from domain.aggregates import PUBLIC_IDS
 from domain.errors import Rejected
 from domain.identity import key_of_number as person_key_of
 from domain.identity import mask_text
+from domain.ids import PUBLIC_IDS
 from projections import queries as q
 from projections import tables as t
 from projections.personal import PLAIN

@@ -23,9 +23,10 @@ from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import load_policy_book
 from adapters.stores.urls import store_env
 from adapters.stores.views import views_engine
-from domain.aggregates import Household, Person, household_id, person_id
+from domain.aggregates import Household, Person
 from domain.errors import Rejected
 from domain.identity import parse_person_ref
+from domain.ids import household_id, person_id
 from domain.money import Money
 from projections import queries as q
 from projections import tables as t

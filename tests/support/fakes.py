@@ -6,13 +6,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from domain.aggregates import (
-    ClaimRef,
-    CommandRef,
-    Household,
-    PaymentRef,
-    Person,
-    RefundRef,
+from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
+from domain.commands import parse_command
+from domain.errors import Rejected
+from domain.ids import (
     claim_ref_id,
     command_ref_id,
     household_id,
@@ -20,8 +17,6 @@ from domain.aggregates import (
     person_id,
     refund_ref_id,
 )
-from domain.commands import parse_command
-from domain.errors import Rejected
 from domain.policy_book import PolicyBook
 from domain.ports import Outcome
 from domain.service import LedgerService

@@ -429,9 +429,20 @@ def test_duplicate_claim_conflict(family):
         "duplicate_claim_conflict")
 
 
-def test_unknown_claim(world):
-    assert world.reject(op="reverse_claim", claim_id="nope", reason="error",
-                        at="2021-03-01") == "unknown_claim"
+def test_a_reversal_before_its_claim_is_recorded_and_the_claim_when_it_comes_is_refused(
+        family):
+    withdrawn = family.handle(dict(op="reverse_claim", claim_id="c9", reason="clinic never "
+                                   "learned the outcome", at="2021-03-01"))
+    assert withdrawn[0].fields == {"restored": "0.00", "claim_id": "c9", "withdrawn": True}
+    assert names(withdrawn[1]) == ["ClaimRef.Withdrawn"]
+    before = len(family.port.events)
+    assert family.reject(**claim_cmd("c9", A, "100.00")) == "claim_reversed"
+    assert family.reject(op="quote", **{k: v for k, v in claim_cmd("c9", A, "100.00").items()
+                                        if k != "op"}) == "claim_reversed"
+    assert family.reject(op="reverse_claim", claim_id="c9", reason="again",
+                         at="2021-03-02") == "already_reversed"
+    assert len(family.port.events) == before
+    assert family.port.household(A, 2021).used() == Money(0)
 
 
 def test_already_reversed(family):
