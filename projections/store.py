@@ -27,6 +27,22 @@ if TYPE_CHECKING:
     from projections.rows import Batch
 
 
+class ViewsDamaged(Exception):
+    """The views met an event they cannot apply: the store may be damaged (ADR 47). The views
+    stop just before it; nothing of it is written."""
+
+    def __init__(self, position: int, cause: BaseException) -> None:
+        super().__init__(f"the views cannot apply the event at position {position} "
+                         f"({type(cause).__name__}: {_first_line(cause)}); the store may be "
+                         "damaged: run `benefitpool audit verify`")
+        self.position = position
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:160] if lines else "no message"
+
+
 class ViewConflict(Exception):
     """Another catch-up moved a view's tracked position first; this batch was rolled back."""
 
@@ -99,6 +115,8 @@ class LedgerViews(TrackingRecorder):
         self.application_name = application_name
         self.personal = personal
         self.statements = _Statements(engine.dialect)
+        #: The first position of the batch a catch-up is applying (named when it fails).
+        self.positions_at_failure = 0
         self._write_conn: Connection | None = None
         self._advancing: dict[str, int] = {}
         self._fiscal: dict[tuple[str, int], int] = {}

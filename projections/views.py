@@ -34,14 +34,20 @@ import gc
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import EventSourcingError, Tracking
+from sqlalchemy.exc import SQLAlchemyError
 
 from projections import tables as t
 from projections.projection import TOPICS, ViewProjection
-from projections.store import LedgerViews, ViewConflict
+from projections.store import LedgerViews, ViewConflict, ViewsDamaged
 
-__all__ = ["TOPICS", "LedgerViews", "NotificationLog", "ViewConflict", "catch_up", "rebuild",
-           "status"]
+#: What an event the views cannot apply raises (a forged or damaged event: a second row for a
+#: claim id, a member of no household, a field of the wrong type or one that does not decode).
+UNAPPLIABLE = (SQLAlchemyError, KeyError, TypeError, ValueError, AttributeError,
+               EventSourcingError)
+
+__all__ = ["TOPICS", "LedgerViews", "NotificationLog", "ViewConflict", "ViewsDamaged",
+           "catch_up", "rebuild", "status"]
 
 MAX_CONFLICTS = 10
 
@@ -71,6 +77,10 @@ def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
             return _catch_up(app, views, batch_size, stop, freeze_gc)
         except ViewConflict:
             continue
+        except UNAPPLIABLE as e:
+            if batch_size > 1:  # find the event: one at a time, the good ones committed
+                return catch_up(app, views, 1, stop, freeze_gc)
+            raise ViewsDamaged(views.positions_at_failure, e) from e
     raise ViewConflict("the views kept being advanced by another process")
 
 
@@ -91,6 +101,7 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
         notifications = app.recorder.select_notifications(
             start + 1, batch_size, stop=head, topics=TOPICS)
         end = notifications[-1].id if len(notifications) >= batch_size else head
+        views.positions_at_failure = notifications[0].id if notifications else head
         events = [(to_domain_event(n), Tracking(name, n.id)) for n in notifications]
         with views.engine.begin() as conn:
             projection.prefetch(conn, events, start)

@@ -30,7 +30,7 @@ from adapters.usecases import views as use
 from domain.errors import Rejected
 from projections import queries
 from projections.tables import VIEWS
-from projections.views import status
+from projections.views import ViewsDamaged, status
 
 report_app = typer.Typer(no_args_is_help=True, help="Fund and enrollment reports from the views.")
 views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
@@ -45,6 +45,8 @@ def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
             return use.ask(ledger.app, views, query, *args, **kwargs)
         except Rejected as e:
             fail(f"{e.reason}: {e.message}", asked=asked)
+        except ViewsDamaged as e:
+            fail(str(e), 1)
 
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")]
@@ -165,7 +167,10 @@ def views_rebuild(
         progress = progress_bar("rebuild")
         with progress:
             task = progress.add_task("rebuild", total=head)
-            rows = use.rebuild(ledger.app, views, names,
-                               lambda reached, _: progress.update(task, completed=reached))
+            try:
+                rows = use.rebuild(ledger.app, views, names,
+                                   lambda reached, _: progress.update(task, completed=reached))
+            except ViewsDamaged as e:
+                fail(str(e), 1)
     err.print(f"rebuilt {', '.join(names)} to position {head}")
     print_rows(rows, "Views", False, False)

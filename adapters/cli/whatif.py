@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +24,7 @@ from adapters.cli.common import (
 )
 from adapters.usecases.whatif import ENGINES, WhatIf, WhatIfRefused, reform_of, run_whatif
 from domain.errors import PolicyError
+from projections.views import ViewsDamaged
 
 
 def whatif(
@@ -51,7 +54,7 @@ def whatif(
         fail(f"policy patch: {e}", 2)
     except WhatIfRefused as e:
         fail(e.message, 2 if e.reason == "invalid_input" else 1)
-    with opened_ledger(db, policies) as ledger:
+    with opened_ledger(db, policies) as ledger, _views_whole():
         if engine == "exact":
             result = run_whatif(ledger.app, None, policy_book, reform, patch,
                                 Scope(region, year), engine)
@@ -69,6 +72,14 @@ def whatif(
             err.print(f"engines disagree on claim {d['claim_id']}: exact {d['exact']}, "
                       f"fast {d['fast']}", highlight=False)
         raise typer.Exit(1)
+
+
+@contextmanager
+def _views_whole() -> Iterator[None]:
+    try:
+        yield
+    except ViewsDamaged as e:
+        fail(str(e), 1)
 
 
 def _print(result: WhatIf, name: str, json_out: bool) -> None:

@@ -28,7 +28,7 @@ from domain.commands import OPS
 from domain.errors import InvalidInput, LedgerError, Rejected
 from domain.policy_book import PolicyBook
 from projections import queries
-from projections.views import LedgerViews, ViewConflict, catch_up
+from projections.views import LedgerViews, ViewConflict, ViewsDamaged, catch_up
 
 log = logging.getLogger("benefitpool.http")
 
@@ -123,6 +123,8 @@ class Service:
                 catch_up(self.store, self.views)
             except ViewConflict as e:
                 raise ApiError(503, "views_busy", str(e)) from None
+            except ViewsDamaged as e:
+                raise ApiError(503, "views_damaged", str(e)) from None
 
     def _query(self, query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:

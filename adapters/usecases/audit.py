@@ -29,7 +29,7 @@ from domain.errors import LedgerError
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from projections.tables import VIEW_TABLES
-from projections.views import LedgerViews, catch_up
+from projections.views import LedgerViews, ViewsDamaged, catch_up
 
 MAX_LISTED_FIELDS = 12
 
@@ -154,8 +154,12 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
     try:
         fresh = LedgerViews(fresh_engine, book, app.name, personal=views.personal)
         fresh.create_tables()
-        catch_up(app, fresh, stop=stop)
-        catch_up(app, views)
+        try:
+            catch_up(app, fresh, stop=stop)
+            catch_up(app, views)
+        except ViewsDamaged as e:  # a damaged log: the chain check says where and how
+            findings.add("views_stopped", str(e), position=e.position)
+            return findings
         live_positions = views.positions()
         for name in names:
             findings.checked["views"] += 1
