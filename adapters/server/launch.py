@@ -11,8 +11,8 @@ from pathlib import Path
 
 from adapters import composition
 from adapters import settings as env
-from adapters.server.ledger_process import LedgerProcess
 from adapters.server.logs import log_config
+from adapters.server.supervisor import LedgerProcess
 from domain.policy_book import PolicyBook
 
 APP_FACTORY = "adapters.http:app_from_env"

@@ -23,7 +23,6 @@ import logging
 import logging.config
 import os
 import pickle
-import shutil
 import socket
 import struct
 import tempfile
@@ -72,11 +71,15 @@ class LedgerServer:
         self.writer = GroupWriter(ledger, freeze_every=freeze_every)
         self.address = address
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with contextlib.suppress(FileNotFoundError):  # left by a ledger process that died
+            os.unlink(address)
         self._socket.bind(address)
         os.chmod(address, 0o600)
         self._socket.listen(128)
         self._closed = threading.Event()
         self._closing = threading.Lock()
+        #: How many ledger processes died before this one (told by the supervisor).
+        self.restarts = 0
 
     def serve_forever(self) -> None:
         while not self._closed.is_set():
@@ -144,7 +147,7 @@ class LedgerServer:
 
     def stats(self) -> dict[str, Any]:
         return {"groups": self.writer.groups, "commands": self.writer.commands,
-                "frozen_objects": gc.get_freeze_count()}
+                "frozen_objects": gc.get_freeze_count(), "restarts": self.restarts}
 
 
 def outcome(done: Future[dict[str, Any]]) -> tuple[Any, ...]:
@@ -164,7 +167,7 @@ def outcome(done: Future[dict[str, Any]]) -> tuple[Any, ...]:
 
 
 def run_ledger_process(url: str, policies: str | None, address: str, ready: Any,
-                       lifeline: Any) -> None:
+                       lifeline: Any, restarts: int = 0) -> None:
     """The ledger process's main: open the store, listen, tell the parent, serve until the
     parent stops or goes away (its end of `lifeline` closes, however it ended). Its log lines
     go to standard error with ID numbers masked, as the server's do."""
@@ -172,6 +175,7 @@ def run_ledger_process(url: str, policies: str | None, address: str, ready: Any,
     ledger = composition.open_ledger(
         url, composition.policy_book(Path(policies) if policies else None))
     server = LedgerServer(ledger, address, freeze_every=FREEZE_EVERY)
+    server.restarts = restarts
 
     def watch() -> None:
         with contextlib.suppress(EOFError, OSError):
@@ -185,45 +189,6 @@ def run_ledger_process(url: str, policies: str | None, address: str, ready: Any,
         server.serve_forever()
     finally:
         server.close()
-
-
-class LedgerProcess:
-    """Starts the ledger process for a server and stops it (a context manager)."""
-
-    def __init__(self, url: str, policies: str | None, timeout: float = 60.0) -> None:
-        import multiprocessing
-
-        self.url = url
-        self.folder = socket_folder()
-        self.address = str(self.folder / "ledger.sock")
-        context = multiprocessing.get_context("spawn")
-        ready = context.Event()
-        self._lifeline, theirs = context.Pipe()
-        self.process = context.Process(
-            target=run_ledger_process, name="benefitpool-ledger",
-            args=(url, policies, self.address, ready, theirs), daemon=True)
-        self.process.start()
-        theirs.close()  # only the child holds it now: it sees EOF when this process ends
-        while not ready.wait(0.1):
-            timeout -= 0.1
-            if not self.process.is_alive() or timeout <= 0:
-                self.close()
-                raise LedgerUnreachable("the ledger process did not start (see its error "
-                                        "above)")
-
-    def close(self) -> None:
-        self._lifeline.close()  # the ledger process finishes its group and stops
-        self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=30)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> LedgerProcess:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 # --- a server worker's side ----------------------------------------------------------------------
@@ -323,5 +288,5 @@ class LedgerClient:
                 if not future.done():
                     future.set_exception(LedgerUnreachable(
                         "the ledger process stopped before answering; this command may or "
-                        "may not have been recorded (a claim or payment sent again answers "
-                        "with its recorded decision)"))
+                        "may not have been recorded: send it again with its command_id, and "
+                        "it is answered as recorded, never applied twice"))

@@ -21,7 +21,8 @@ from test_http import Api, with_family, without_line
 
 from adapters.application import lines
 from adapters.composition import open_ledger
-from adapters.server.ledger_process import LedgerProcess, LedgerServer, frame
+from adapters.server.ledger_process import LedgerServer, frame
+from adapters.server.supervisor import LedgerProcess
 from domain.ids import household_id
 from domain.money import Money
 from tests.support.builders import HEAD, WIFE, claim, family
@@ -119,7 +120,7 @@ def test_a_stopped_ledger_process_answers_503_with_a_reason_and_records_nothing(
 def test_the_ledger_process_stops_when_the_server_that_started_it_is_killed(
         tmp_path: Path) -> None:
     script = ("import sys, time\n"
-              "from adapters.server.ledger_process import LedgerProcess\n"
+              "from adapters.server.supervisor import LedgerProcess\n"
               f"p = LedgerProcess('sqlite:///{tmp_path / 'l.db'}', None)\n"
               "print(p.process.pid, flush=True)\n"
               "time.sleep(120)\n")
@@ -192,3 +193,48 @@ def test_a_command_over_http_is_parsed_once_on_its_way_to_the_ledger_process(
     assert [a.status_code for a in answers] == [200] * len(family())
     assert parsed == [c["op"] for c in family()]  # the worker parsed each; the ledger none
     assert worker.app.state.service.ledger is None  # the worker opened no ledger of its own
+
+
+def test_a_ledger_process_that_dies_is_restarted_and_a_command_resent_under_its_id_is_applied_once(
+        store_url: str, book) -> None:
+    with LedgerProcess(store_url, None, backoff=0.1) as process:
+        api = with_family(Api(store_url, book, process.address))
+        try:
+            first = process.process.pid
+            os.kill(first, signal.SIGKILL)
+            refused = api.post("/commands/claim", {**claim("K-1", WIFE, "10.00"),
+                                                   "command_id": "clinic-9-0001"}, "clinic")
+            assert refused.status_code == 503  # in flight, or sent while it was down
+            for _ in range(300):  # the supervisor starts a new one
+                if process.restarts == 1 and process.process.is_alive():
+                    health = api.get("/health")
+                    if health.status_code == 200:
+                        break
+                time.sleep(0.1)
+            assert process.process.pid != first
+            assert health.json()["writer"]["restarts"] == 1
+            resent = [api.post("/commands/claim", {**claim("K-1", WIFE, "10.00"),
+                                                   "command_id": "clinic-9-0001"}, "clinic")
+                      for _ in range(2)]
+            assert [r.status_code for r in resent] == [200, 200]
+            assert resent[1].json()["duplicate"] is True
+        finally:
+            api.close()
+    ledger = open_ledger(store_url, book)
+    household = ledger.app.repository.get(household_id(HEAD, 2021))
+    ledger.app.close()
+    assert list(household.claims).count("K-1") == 1
+
+
+def test_the_ledger_process_is_restarted_a_bounded_number_of_times(store_url: str) -> None:
+    with LedgerProcess(store_url, None, max_restarts=1, backoff=0.05) as process:
+        os.kill(process.process.pid, signal.SIGKILL)
+        for _ in range(300):
+            if process.restarts == 1 and process.process.is_alive():
+                break
+            time.sleep(0.05)
+        second = process.process
+        assert process.restarts == 1 and second.is_alive()
+        os.kill(second.pid, signal.SIGKILL)
+        time.sleep(1.0)  # twenty times the wait before a restart
+        assert process.restarts == 1 and not process.process.is_alive()
