@@ -19,6 +19,7 @@ from domain.errors import InvalidInput
 from domain.identity import (
     PersonRef,
     RegionCode,
+    exact,
     parse_document_number,
     parse_person_ref,
     parse_resident_id,
@@ -30,7 +31,7 @@ from domain.rules.refund import REFUND_REASONS
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TIMESTAMP = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$")
 PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
 MAX_TEXT = 200
@@ -166,7 +167,7 @@ class _Fields:
             return None
         if not isinstance(v, str) or not v.strip():
             raise InvalidInput(f"{key} must be a non-empty string")
-        v = v.strip()
+        exact(v, key)
         if len(v) > limit or not v.isprintable():
             raise InvalidInput(f"{key} must be printable text of at most {limit} characters")
         return v
@@ -210,7 +211,7 @@ class _Fields:
         v = self._get(key, required)
         if v is None:
             return None
-        if not isinstance(v, str) or not _DATE.match(v):
+        if not isinstance(v, str) or not _DATE.fullmatch(v):
             raise InvalidInput(f"{key} must be a date YYYY-MM-DD; got {_show(v)}")
         try:
             d = date.fromisoformat(v)
@@ -227,7 +228,7 @@ class _Fields:
         if len(v) == 10:
             d = self.day("at")
             return datetime(d.year, d.month, d.day, tzinfo=CHINA_STANDARD_TIME)
-        if not _TIMESTAMP.match(v):
+        if not _TIMESTAMP.fullmatch(v):
             raise InvalidInput(f"at must be YYYY-MM-DD or an ISO 8601 timestamp with offset "
                                f"such as 2021-03-01T09:30:00+08:00; got {_show(v)}")
         try:

@@ -78,7 +78,7 @@ class PersonRef:
 
 
 def looks_like_resident_id(text: str) -> bool:
-    return bool(_RIC_SHAPE.match(text))
+    return bool(_RIC_SHAPE.fullmatch(text))
 
 
 def parse_resident_id(text: object, field: str = "person") -> PersonRef:
@@ -88,11 +88,20 @@ def parse_resident_id(text: object, field: str = "person") -> PersonRef:
     return _parse_resident_id.__wrapped__(text, field)
 
 
+def exact(text: str, field: str, reason: str = "invalid_input") -> str:
+    """A value taken exactly as sent: none may begin or end with white space or control
+    characters (the contract's strictness; nothing is trimmed silently)."""
+    if text != text.strip():
+        raise InvalidInput(f"{field} must not begin or end with spaces or control characters; "
+                           f"got {text[:40]!r}", reason=reason)
+    return text
+
+
 @lru_cache(maxsize=65536)
 def _parse_resident_id(text: object, field: str) -> PersonRef:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"{field} must be a resident ID number", reason="invalid_id")
-    number = text.strip().upper()
+    number = exact(text, field, "invalid_id").upper()
     if not looks_like_resident_id(number):
         raise InvalidInput(
             f"{field} {text!r} is not an 18-character resident ID number", reason="invalid_id"
@@ -127,7 +136,7 @@ def parse_person_ref(text: object, field: str = "person") -> PersonRef:
     """Resolve a reference in a command: resident-ID-shaped strings must be valid IDs."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"{field} must be a non-empty string")
-    stripped = text.strip()
+    stripped = exact(text, field, "invalid_id")
     if looks_like_resident_id(stripped.upper()):
         return parse_resident_id(stripped, field)
     if len(stripped) > MAX_DOCUMENT_LENGTH or not stripped.isprintable():
@@ -139,7 +148,7 @@ def parse_document_number(text: object, field: str = "person") -> PersonRef:
     """A non-standard identity document (id_type "other"): any printable string."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(f"{field} must be a non-empty document number")
-    stripped = text.strip()
+    stripped = exact(text, field, "invalid_id")
     if looks_like_resident_id(unicodedata.normalize("NFKC", stripped).upper()):
         raise InvalidInput(
             f"{field} {text!r} has the form of a resident ID number: register it with "
@@ -172,9 +181,9 @@ class RegionCode:
 
     @classmethod
     def parse(cls, text: object, field: str = "region") -> RegionCode:
-        if not isinstance(text, str) or not _REGION.match(text.strip()):
+        if not isinstance(text, str) or not _REGION.fullmatch(text):
             raise InvalidInput(f"{field} must be a 6-digit county-level code, got {text!r}")
-        return cls(text.strip())
+        return cls(text)
 
     def within(self, prefix: str) -> bool:
         """True when this county lies in the area a policy prefix names (e.g. 3412)."""

@@ -31,7 +31,7 @@ class Money:
                 f"{field} must be a decimal string in yuan such as \"280.00\", "
                 f"not {_kind(text)}"
             )
-        m = _MONEY.match(text.strip())
+        m = _MONEY.fullmatch(text)
         if m is None:
             raise InvalidInput(
                 f"{field} must be a decimal string with at most 2 decimals, got {text!r}"

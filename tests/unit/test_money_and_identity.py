@@ -41,7 +41,7 @@ def _id_ending_in_x() -> str:
 @pytest.mark.parametrize(
     ("text", "fen"),
     [("280.00", 28000), ("12.5", 1250), ("0", 0), ("0.01", 1), ("445", 44500),
-     ("  280.00  ", 28000), ("000280.00", 28000)],
+     ("000280.00", 28000)],
 )
 def test_a_contract_money_string_parses_to_exact_fen(text, fen):
     assert Money.parse(text) == Money(fen)
@@ -57,7 +57,8 @@ def test_money_that_is_not_a_string_is_refused_with_invalid_input(value):
 @pytest.mark.parametrize(
     "text",
     ["12.345", "1e3", "1E3", " ", "", "12.", ".5", "+5", "--5", "5,00", "0x10", "NaN",
-     "Infinity", "1_000", "12.5.0", "¥280", "280元", "1 000"],
+     "Infinity", "1_000", "12.5.0", "¥280", "280元", "1 000", "  280.00  ", "280.00\n",
+     "\t280"],
 )
 def test_money_with_three_decimals_exponents_or_junk_is_refused(text):
     with pytest.raises(InvalidInput):
@@ -204,9 +205,13 @@ def test_a_lower_case_x_is_normalised_to_upper_case():
     assert parse_person_ref(number[:-1] + "x") == ref
 
 
-def test_surrounding_blanks_are_ignored():
+@pytest.mark.parametrize("sent", ["  {n}", "{n}\n", "{n}\x00", "\t{n}", "{n} "])
+def test_an_id_with_surrounding_blanks_or_control_characters_is_refused_not_trimmed(sent):
     number = make_id()
-    assert parse_resident_id(f"  {number}\n").number == number
+    for parse in (parse_resident_id, parse_person_ref):
+        with pytest.raises(InvalidInput) as e:
+            parse(sent.format(n=number))
+        assert e.value.reason == "invalid_id"
 
 
 @pytest.mark.parametrize(
@@ -242,7 +247,10 @@ def test_other_references_are_documents_keyed_apart_from_resident_ids():
 
 
 def test_a_document_number_must_be_printable_short_and_not_shaped_like_a_resident_id():
-    assert parse_document_number(" HK-123 ").number == "HK-123"
+    assert parse_document_number("HK-123").number == "HK-123"
+    with pytest.raises(InvalidInput) as e:
+        parse_document_number(" HK-123 ")  # taken as sent: not trimmed, refused
+    assert e.value.reason == "invalid_id"
     with pytest.raises(InvalidInput):
         parse_document_number(make_id())
     with pytest.raises(InvalidInput) as e:
@@ -285,7 +293,8 @@ def test_masked_keeps_the_length_and_hides_part_of_a_document_of_any_length(leng
 
 def test_a_region_code_has_six_digits():
     assert RegionCode.parse("341225") == RegionCode("341225")
-    assert RegionCode.parse(" 341225 ").code == "341225"
+    with pytest.raises(InvalidInput):  # taken as sent, not trimmed
+        RegionCode.parse(" 341225 ")
     assert str(RegionCode("140522")) == "140522"
 
 
@@ -314,3 +323,21 @@ def test_an_invalid_id_is_a_rejection_with_a_sentence():
     with pytest.raises(Rejected) as e:
         parse_resident_id("nonsense")
     assert e.value.message
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("at", "2020-10-01 10:00:00+08:00"), ("at", "2020-10-01T10:00:00+08:00\n"),
+    ("at", "2020-10-01\n"), ("payment_ref", "P1 "), ("payment_ref", "P1\x07"),
+    ("payment_ref", " P1"), ("amount", " 280.00"), ("region", "341225\n"),
+    ("command_id", "c-1\t")])
+def test_a_value_is_taken_exactly_as_sent_never_trimmed(field: str, value: str) -> None:
+    from domain.commands import parse_command
+
+    command = {"op": "pay", "person": make_id(), "year": 2021, "amount": "280.00",
+               "channel": "cash", "payment_ref": "P1", "at": "2020-10-01"}
+    if field == "region":
+        command = {"op": "register", "person": make_id(), "name": "n", "region": "341225",
+                   "at": "2020-10-01"}
+    with pytest.raises(InvalidInput):
+        parse_command({**command, field: value})
+    assert parse_command(command)  # the same command, exactly written, is accepted
