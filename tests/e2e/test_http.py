@@ -659,3 +659,57 @@ def test_every_op_resent_after_a_lost_answer_under_its_command_id_records_once(
         assert refused.json()["reason"] == "duplicate_command_conflict"
     finally:
         api.close()
+
+
+def test_every_op_resent_after_its_connection_dropped_is_applied_once_by_the_server(
+        tmp_path: Path, store_url: str) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.support.builders import family_with_ids, with_ids
+
+    made = run_cli("token", "create", "--role", "admin", "--db", store_url, cwd=tmp_path)
+    headers = {"Authorization": f"Bearer {made.stdout.strip()}",
+               "Content-Type": "application/json"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENEFITPOOL_")}
+    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
+                               str(port), "--db", store_url], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        commands = with_ids(family_with_ids())
+        for command in commands:
+            body = json.dumps(command).encode()
+            request = (f"POST /commands/{command['op']} HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: {headers['Authorization']}\r\n"
+                       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                       "Connection: close\r\n\r\n").encode() + body
+            with socket.create_connection(("127.0.0.1", port)) as dropped:
+                dropped.sendall(request)  # and hang up before the answer
+            resent = httpx.post(f"{base}/commands/{command['op']}", json=command,
+                                headers=headers, timeout=30)
+            assert resent.status_code == 200, resent.json()
+        again = [httpx.post(f"{base}/commands/{c['op']}", json=c, headers=headers,
+                            timeout=30).json() for c in commands]
+        assert all(a["duplicate"] for a in again)
+        head = httpx.get(f"{base}/persons/{HEAD}?year=2021", headers=headers).json()
+        assert head["refunded"] == "10.00" and head["paid"] == "300.00"
+        household = httpx.get(f"{base}/households/{HEAD}?year=2021", headers=headers).json()
+        assert [c["claim_id"] for c in household["claims"]] == ["C1"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
