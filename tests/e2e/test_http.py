@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -590,13 +591,41 @@ def test_concurrent_claims_from_two_servers_never_overspend_the_household_pool(
 # --- the server itself -----------------------------------------------------------------------
 
 
-def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
-        tmp_path: Path, store_url: str) -> None:
-    import os
+@contextmanager
+def served(tmp_path: Path, store_url: str, env: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    """`benefitpool serve` on a free port of this machine, until the block ends: its base URL
+    and its process (its output piped)."""
     import socket
     import subprocess
     import sys
     import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
+                               str(port), "--db", store_url], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base, server
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.communicate(timeout=30)
+
+
+def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
+        tmp_path: Path, store_url: str) -> None:
+    import os
 
     import httpx
 
@@ -606,21 +635,7 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("BENEFITPOOL_DB", None)
     headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
-                               str(port), "--db", store_url], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with served(tmp_path, store_url, env) as (base, server):
         assert httpx.get(f"{base}/openapi.json").status_code == 200
         assert httpx.get(f"{base}/persons/{HEAD}").status_code == 401
         unknown = httpx.get(f"{base}/persons/{HEAD}", headers=headers)
@@ -630,7 +645,6 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
                              headers=headers)
         assert claimed.status_code == 404 and claimed.json()["reason"] == "unknown_person"
         assert httpx.get(f"{base}/health").json()["writer"]["commands"] == 1
-    finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert f"/persons/{HEAD[:6]}********{HEAD[-4:]}" in output
@@ -665,9 +679,6 @@ def test_every_op_resent_after_its_connection_dropped_is_applied_once_by_the_ser
         tmp_path: Path, store_url: str) -> None:
     import os
     import socket
-    import subprocess
-    import sys
-    import time
 
     import httpx
 
@@ -676,21 +687,9 @@ def test_every_op_resent_after_its_connection_dropped_is_applied_once_by_the_ser
     made = run_cli("token", "create", "--role", "admin", "--db", store_url, cwd=tmp_path)
     headers = {"Authorization": f"Bearer {made.stdout.strip()}",
                "Content-Type": "application/json"}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENEFITPOOL_")}
-    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
-                               str(port), "--db", store_url], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with served(tmp_path, store_url, env) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
         commands = with_ids(family_with_ids())
         for command in commands:
             body = json.dumps(command).encode()
@@ -710,6 +709,3 @@ def test_every_op_resent_after_its_connection_dropped_is_applied_once_by_the_ser
         assert head["refunded"] == "10.00" and head["paid"] == "300.00"
         household = httpx.get(f"{base}/households/{HEAD}?year=2021", headers=headers).json()
         assert [c["claim_id"] for c in household["claims"]] == ["C1"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
