@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from psycopg.rows import tuple_row
@@ -42,7 +43,8 @@ def held(app: Any, name: str) -> Iterator[None]:
         return
     if isinstance(factory, PostgresFactory):
         key = (f"benefitpool {name}",)
-        with factory.datastore.get_connection() as conn:
+        conn = factory.datastore.pool.getconn()
+        try:
             with conn.cursor(row_factory=tuple_row) as cur:
                 got = cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", key).fetchone()[0]
             conn.commit()
@@ -51,7 +53,18 @@ def held(app: Any, name: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
-                conn.commit()
+                _unlock(conn, key)
+        finally:
+            factory.datastore.pool.putconn(conn)
         return
     yield
+
+
+def _unlock(conn: Any, key: tuple[str]) -> None:
+    """Release a session advisory lock. A session that was lost (its server connection ended)
+    already released it: the server ends a session's locks with it."""
+    try:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+        conn.commit()
+    except psycopg.OperationalError:
+        conn.close()  # broken: the pool replaces it; the lock went with the session

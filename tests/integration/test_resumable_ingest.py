@@ -168,3 +168,41 @@ def test_a_second_ingest_of_a_file_being_ingested_is_refused_with_a_clear_messag
             ingest(url, book, path)
     holder.app.close()
     assert ingest(url, book, path)  # once the other has finished, it runs
+
+
+def test_a_lost_postgresql_connection_stops_the_ingest_cleanly_and_a_rerun_continues(
+        store_kind: str, new_store, book: PolicyBook, tmp_path: Path) -> None:
+    if store_kind != "postgresql":
+        pytest.skip("a PostgreSQL server's connections are what is lost here")
+    import psycopg
+
+    from tests.support.stores import POSTGRES
+
+    path = county_file(tmp_path, book)
+    clean_url, url = new_store("clean"), new_store("lost")
+    clean = ingest(clean_url, book, path, batch_size=100)
+    ledger = open_ledger(url, book)
+    batches = [0]
+
+    def lose_the_connections(_: int) -> None:  # as a restarted server would
+        batches[0] += 1
+        if batches[0] != 2:
+            return
+        idle = ledger.app.factory.datastore.pool._pool  # the ledger's idle connections
+        pids = [c.info.backend_pid for c in idle]
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            pids += [r[0] for r in admin.execute(  # and the one holding the ingest's lock
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
+            admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid",
+                          (pids,))
+
+    try:
+        with pytest.raises(IngestStopped) as stopped:
+            ingest_file(ledger, path, io.StringIO(), batch_size=100,
+                        progress=lose_the_connections)
+    finally:
+        ledger.app.close()
+    assert stopped.value.kind == "store_failed" and stopped.value.last_line == 200
+    rerun = ingest(url, book, path, batch_size=100)
+    assert rerun == answered_again(clean[:200]) + clean[200:]
+    assert facts(url, book) == facts(clean_url, book)
