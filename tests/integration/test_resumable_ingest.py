@@ -171,15 +171,19 @@ def test_a_second_ingest_of_a_file_being_ingested_is_refused_with_a_clear_messag
 
 
 def test_a_lost_postgresql_connection_stops_the_ingest_cleanly_and_a_rerun_continues(
-        store_kind: str, new_store, book: PolicyBook, tmp_path: Path) -> None:
-    if store_kind != "postgresql":
-        pytest.skip("a PostgreSQL server's connections are what is lost here")
+        book: PolicyBook, tmp_path: Path) -> None:
     import psycopg
 
-    from tests.support.stores import POSTGRES
+    from tests.support.stores import POSTGRES, stores
 
+    with stores("postgresql", tmp_path) as made:
+        _lose_connections_mid_ingest(made.new("clean"), made.new("lost"), book, tmp_path,
+                                     psycopg, POSTGRES)
+
+
+def _lose_connections_mid_ingest(clean_url: str, url: str, book: PolicyBook, tmp_path: Path,
+                                 psycopg: Any, postgres: str) -> None:
     path = county_file(tmp_path, book)
-    clean_url, url = new_store("clean"), new_store("lost")
     clean = ingest(clean_url, book, path, batch_size=100)
     ledger = open_ledger(url, book)
     batches = [0]
@@ -190,7 +194,7 @@ def test_a_lost_postgresql_connection_stops_the_ingest_cleanly_and_a_rerun_conti
             return
         idle = ledger.app.factory.datastore.pool._pool  # the ledger's idle connections
         pids = [c.info.backend_pid for c in idle]
-        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        with psycopg.connect(postgres, autocommit=True) as admin:
             pids += [r[0] for r in admin.execute(  # and the one holding the ingest's lock
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
             admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid",
