@@ -34,3 +34,9 @@ class PolicyError(LedgerError):
         self.source = source
         self.field = field
         self.problem = problem
+
+
+def cause_of(error: BaseException, limit: int = 160) -> str:
+    """An error in a few words for a message: its type and the first line of what it says."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:limit] if lines else 'no message'}"

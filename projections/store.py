@@ -18,6 +18,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import Connection, Dialect
 
+from domain.errors import cause_of
 from domain.policy_book import PolicyBook
 from projections import tables as t
 from projections.personal import PLAIN, PersonalData
@@ -33,14 +34,9 @@ class ViewsDamaged(Exception):
 
     def __init__(self, position: int, cause: BaseException) -> None:
         super().__init__(f"the views cannot apply the event at position {position} "
-                         f"({type(cause).__name__}: {_first_line(cause)}); the store may be "
+                         f"({cause_of(cause)}); the store may be "
                          "damaged: run `benefitpool audit verify`")
         self.position = position
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:160] if lines else "no message"
 
 
 class ViewConflict(Exception):
@@ -115,8 +111,6 @@ class LedgerViews(TrackingRecorder):
         self.application_name = application_name
         self.personal = personal
         self.statements = _Statements(engine.dialect)
-        #: The first position of the batch a catch-up is applying (named when it fails).
-        self.positions_at_failure = 0
         self._write_conn: Connection | None = None
         self._advancing: dict[str, int] = {}
         self._fiscal: dict[tuple[str, int], int] = {}

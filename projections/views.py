@@ -77,10 +77,10 @@ def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
             return _catch_up(app, views, batch_size, stop, freeze_gc)
         except ViewConflict:
             continue
-        except UNAPPLIABLE as e:
+        except ViewsDamaged:
             if batch_size > 1:  # find the event: one at a time, the good ones committed
                 return catch_up(app, views, 1, stop, freeze_gc)
-            raise ViewsDamaged(views.positions_at_failure, e) from e
+            raise
     raise ViewConflict("the views kept being advanced by another process")
 
 
@@ -101,13 +101,16 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
         notifications = app.recorder.select_notifications(
             start + 1, batch_size, stop=head, topics=TOPICS)
         end = notifications[-1].id if len(notifications) >= batch_size else head
-        views.positions_at_failure = notifications[0].id if notifications else head
-        events = [(to_domain_event(n), Tracking(name, n.id)) for n in notifications]
-        with views.engine.begin() as conn:
-            projection.prefetch(conn, events, start)
-            for event, tracking in events:
-                process(event, tracking)
-            views.write(conn, projection.batch, projection.advance(end), Tracking(name, end))
+        try:
+            events = [(to_domain_event(n), Tracking(name, n.id)) for n in notifications]
+            with views.engine.begin() as conn:
+                projection.prefetch(conn, events, start)
+                for event, tracking in events:
+                    process(event, tracking)
+                views.write(conn, projection.batch, projection.advance(end),
+                            Tracking(name, end))
+        except UNAPPLIABLE as e:  # named by its first event: alone, when batches are of one
+            raise ViewsDamaged(notifications[0].id if notifications else start + 1, e) from e
         projection.advanced(end)
         start = end
         if freeze_gc:

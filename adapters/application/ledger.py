@@ -90,21 +90,16 @@ class Ledger:
                       freeze_gc: bool = False, journal: Journal | None = None,
                       skip_through: int = 0) -> Iterator[dict[str, Any]]:
         """Apply a command file's lines in batches; yields one result per non-blank line
-        after line `skip_through` (earlier ones are passed over, counted by `progress`).
+        after line `skip_through` (earlier ones are passed over). `progress` is told how many
+        lines each batch applied.
 
         A `journal` records each batch's results in the batch's own transaction (ADR 45).
         `freeze_gc` moves everything alive after each batch out of the cyclic collector's
         reach (gc.freeze), so a long ingest does not rescan its aggregate cache every time.
         """
         batch: list[tuple[int, Any]] = []
-        skipped = 0
         for number, text in enumerate(lines, start=1):
-            if number <= skip_through:
-                skipped += 1
-                if progress and skipped % batch_size == 0:
-                    progress(batch_size)
-                continue
-            if not text.strip():
+            if number <= skip_through or not text.strip():
                 continue
             batch.append((number, parse_line(text)))
             if len(batch) >= batch_size:
@@ -114,8 +109,6 @@ class Ledger:
                 if freeze_gc:
                     gc.freeze()
                 batch = []
-        if progress and skipped % batch_size:
-            progress(skipped % batch_size)
         if batch:
             yield from self._run_batch(batch, journal)
             if progress:

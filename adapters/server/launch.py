@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attrs import evolve
+
 from adapters import composition
 from adapters import settings as env
 from adapters.server.logs import log_config
@@ -42,13 +44,10 @@ def run(url: str, policies: Path | None, host: str, port: int, workers: int, log
     import uvicorn
 
     settings = env.current()
-    served = env.Settings(db=url, policies=policies or settings.policies,
-                          audit_key=settings.audit_key, cipher_key=settings.cipher_key)
+    served = evolve(settings, db=url, policies=policies or settings.policies)
 
     def serve(ledger_socket: str | None) -> None:
-        env.export(env.Settings(db=served.db, policies=served.policies,
-                                audit_key=served.audit_key, cipher_key=served.cipher_key,
-                                ledger_socket=ledger_socket))
+        env.export(evolve(served, ledger_socket=ledger_socket))
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                     log_config=log_config(log_level), log_level=log_level)
 

@@ -18,7 +18,7 @@ from adapters.application.ingest_run import Journal, file_digest
 from adapters.application.ledger import Ledger
 from adapters.stores.locks import StoreBusy, held
 from adapters.stores.urls import STORE_FAILURES
-from domain.errors import LedgerError
+from domain.errors import LedgerError, cause_of
 
 BATCH_SIZE = 1000
 
@@ -80,6 +80,8 @@ def _ingest(ledger: Ledger, journal: Journal, path: Path, results_to: IO[str],
     try:
         for result in journal.recorded():
             write({**result, "duplicate": True})
+        if progress and resumed:
+            progress(resumed)
         for result in ledger.execute_lines(read_lines(path), batch_size=batch_size,
                                            freeze_gc=True, progress=progress,
                                            journal=journal, skip_through=resumed):
@@ -91,11 +93,7 @@ def _ingest(ledger: Ledger, journal: Journal, path: Path, results_to: IO[str],
     except STORE_FAILURES as e:
         raise IngestStopped("store_failed", journal.applied_through,
                             f"the store failed after line {journal.applied_through} was "
-                            f"committed ({type(e).__name__}: {_first_line(e)}); nothing after "
+                            f"committed ({cause_of(e)}); nothing after "
                             "it was recorded: run the same command again to continue") from None
     return counts
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else "no message"
