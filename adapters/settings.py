@@ -17,6 +17,8 @@ DB = "BENEFITPOOL_DB"
 POLICIES = "BENEFITPOOL_POLICIES"
 AUDIT_KEY = "BENEFITPOOL_AUDIT_KEY"
 CIPHER_KEY = "BENEFITPOOL_CIPHER_KEY"
+#: The columnar claims store's folder (ADR 50); `off` turns it off.
+COLUMNAR = "BENEFITPOOL_COLUMNAR"
 #: Set by `benefitpool serve` for its worker processes: the ledger process's socket.
 LEDGER_SOCKET = "BENEFITPOOL_LEDGER_SOCKET"
 
@@ -30,6 +32,7 @@ class Settings:
     audit_key: str = ""
     cipher_key: str | None = None
     ledger_socket: str | None = None
+    columnar: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -39,13 +42,15 @@ class Settings:
                    policies=Path(policies) if policies else None,
                    audit_key=env.get(AUDIT_KEY, ""),
                    cipher_key=env.get(CIPHER_KEY, "").strip() or None,
-                   ledger_socket=env.get(LEDGER_SOCKET) or None)
+                   ledger_socket=env.get(LEDGER_SOCKET) or None,
+                   columnar=env.get(COLUMNAR) or None)
 
     def environ(self) -> dict[str, str]:
         """These settings as environment variables, for a child process to read back."""
         out = {AUDIT_KEY: self.audit_key} if self.audit_key else {}
         for name, value in ((DB, self.db), (POLICIES, self.policies),
-                            (CIPHER_KEY, self.cipher_key), (LEDGER_SOCKET, self.ledger_socket)):
+                            (CIPHER_KEY, self.cipher_key), (LEDGER_SOCKET, self.ledger_socket),
+                            (COLUMNAR, self.columnar)):
             if value is not None:
                 out[name] = str(value)
         return out
@@ -60,6 +65,6 @@ def export(settings: Settings) -> None:
     """Put settings into this process's environment, for the worker processes it starts (a
     server's uvicorn workers build their application from the environment); a setting that is
     unset is removed."""
-    for name in (DB, POLICIES, AUDIT_KEY, CIPHER_KEY, LEDGER_SOCKET):
+    for name in (DB, POLICIES, AUDIT_KEY, CIPHER_KEY, LEDGER_SOCKET, COLUMNAR):
         os.environ.pop(name, None)
     os.environ.update(settings.environ())

@@ -19,6 +19,7 @@ from adapters.cli.common import (
     YearOption,
     err,
     fail,
+    opened_columnar,
     opened_ledger,
     opened_views,
     out,
@@ -34,6 +35,7 @@ from projections.views import ViewsDamaged, status
 
 report_app = typer.Typer(no_args_is_help=True, help="Fund and enrollment reports from the views.")
 views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
+CHOICES = (*VIEWS, use.COLUMNAR)
 
 
 def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
@@ -146,31 +148,47 @@ def report_enrollment(region: RegionOption = None, year: YearOption = None,
 def views_status(json_out: JsonOption = False, db: DbOption = None,
                  policies: PoliciesOption = None) -> None:
     """Each view's tracked position and how far it lags the log."""
-    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
+            opened_columnar(ledger, db, busy_ok=False) as columnar:
         rows = status(ledger.app, views)
+        if columnar is not None:
+            rows.append(use.columnar_status(ledger.app, columnar))
     print_rows(rows, "Views", json_out, False)
 
 
 @views_app.command("rebuild")
 def views_rebuild(
-    name: Annotated[str | None, typer.Argument(help=f"One of {', '.join(VIEWS)}; all if omitted.")]
-    = None,
+    name: Annotated[str | None, typer.Argument(
+        help=f"One of {', '.join(CHOICES)}; all if omitted.")] = None,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
-    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal."""
-    if name is not None and name not in VIEWS:
-        fail(f"invalid_input: unknown view {name!r}; one of {', '.join(VIEWS)}")
-    names = [name] if name else list(VIEWS)
-    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal; the
+    columnar claims store (`columnar`, where the store has one) too."""
+    if name is not None and name not in CHOICES:
+        fail(f"invalid_input: unknown view {name!r}; one of {', '.join(CHOICES)}")
+    names = [name] if name else list(CHOICES)
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
+            opened_columnar(ledger, db, busy_ok=False) as columnar:
+        if name == use.COLUMNAR and columnar is None:
+            fail("invalid_input: this store has no columnar store (BENEFITPOOL_COLUMNAR "
+                 "names its folder)")
         head = ledger.app.recorder.max_notification_id() or 0
         progress = progress_bar("rebuild")
+        sql = [n for n in names if n in VIEWS]
         with progress:
             task = progress.add_task("rebuild", total=head)
             try:
-                rows = use.rebuild(ledger.app, views, names,
-                                   lambda reached, _: progress.update(task, completed=reached))
+                rows = use.rebuild(ledger.app, views, sql,
+                                   lambda reached, _: progress.update(task, completed=reached)
+                                   ) if sql else status(ledger.app, views)
+                if columnar is not None:
+                    if use.COLUMNAR in names:
+                        rows.append(use.rebuild_columnar(ledger.app, columnar, views.personal))
+                    else:
+                        rows.append(use.columnar_status(ledger.app, columnar))
             except ViewsDamaged as e:
                 fail(str(e), 1)
-    err.print(f"rebuilt {', '.join(names)} to position {head}")
+    done = [n for n in names if n != use.COLUMNAR or columnar is not None]
+    err.print(f"rebuilt {', '.join(done)} to position {head}")
     print_rows(rows, "Views", False, False)

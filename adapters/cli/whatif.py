@@ -18,6 +18,7 @@ from adapters.cli.common import (
     book,
     err,
     fail,
+    opened_columnar,
     opened_ledger,
     opened_views,
     out,
@@ -59,9 +60,9 @@ def whatif(
             result = run_whatif(ledger.app, None, policy_book, reform, patch,
                                 Scope(region, year), engine)
         else:
-            with opened_views(ledger, db) as views:
+            with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
                 result = run_whatif(ledger.app, views, policy_book, reform, patch,
-                                    Scope(region, year), engine)
+                                    Scope(region, year), engine, columnar=columnar)
     if out_dir is not None:
         written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
                                 result.reform)
