@@ -34,5 +34,5 @@ def columnar_file(url: str, setting: str | None) -> Path | None:
         path = store_env(url)["SQLITE_DBNAME"]
         if path in ("", ":memory:") or path.startswith("file::memory:"):
             return IN_MEMORY
-        return Path(f"{path}.columnar") / FILE
+        return Path(f"{Path(path).resolve()}.columnar") / FILE
     return None
