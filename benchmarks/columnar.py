@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 from machine import machine  # noqa: E402
 from whatif import PATCH, prepare  # noqa: E402
 
+from adapters.generator import find_regime  # noqa: E402
 from adapters.stores.columnar import ColumnarStore  # noqa: E402
 from adapters.stores.columnar.catchup import catch_up as columnar_catch_up  # noqa: E402
 from adapters.stores.columnar.read import read_scope  # noqa: E402
@@ -46,7 +47,6 @@ from adapters.whatif.columnar import (  # noqa: E402
 )
 from adapters.whatif.exact import Scope, report  # noqa: E402
 from adapters.whatif.fast import ClaimsFacts, baseline_from_views, fast_whatif  # noqa: E402
-from adapters.generator import find_regime  # noqa: E402
 
 
 def from_views(views, scope, reform, ledger):

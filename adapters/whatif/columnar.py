@@ -55,13 +55,19 @@ class _Facts:
 
 def baseline_from_columns(engine: Engine, scope: Scope, sc: ScopeColumns,
                           personal: PersonalData = PLAIN) -> Side:
-    """What the ledger recorded for the scope: claims from the columnar store, pools and
-    person-years from the views."""
+    """What the ledger recorded for the scope: claims and person-years from the columnar
+    store, the household pools from the views."""
     side = Side()
     side.claims = ClaimTable(sc.claims["claim_id"], np.zeros(len(sc), np.int8), (None,),
                              sc.recorded())
     side.policies.update(f"{pid}@{version}" for pid, version in sc.recorded_policies)
-    pools_and_person_years(engine, scope, side, personal)
+    pools_and_person_years(engine, scope, side, personal, person_years=False)
+    for person, year, region, due, subsidy, paid, refunded, covered, terminated, rule in (
+            sc.person_years):
+        side.person_years[(person, year)] = PersonYearMoney(
+            region, due=due, subsidy=subsidy, paid=paid, refunded=refunded, covered=covered,
+            terminated=terminated)
+        side.policies.add(rule)
     return side
 
 
@@ -125,11 +131,11 @@ def columnar_whatif(engine: Engine, scope: Scope, sc: ScopeColumns, baseline: Si
                     reform: PolicyBook, patch: Mapping[str, Any]) -> Side:
     """The reform side of a claims-only patch, settled from the columnar store's columns."""
     side = Side()
-    side.person_years = {k: PersonYearMoney(**{f: getattr(v, f) for f in (
-        "region", "due", "subsidy", "paid", "refunded", "covered", "terminated")})
-        for k, v in baseline.person_years.items()}
-    for (_key, year), py in side.person_years.items():
-        policy = reform.find(py.region, year)
+    # a claims-only patch leaves every person-year as recorded: the baseline's, shared (no
+    # one writes to either side after this)
+    side.person_years = baseline.person_years
+    for region, year in {(py.region, year) for (_key, year), py in side.person_years.items()}:
+        policy = reform.find(region, year)
         if policy is not None:
             side.policies.add(policy.ref)
     n = len(sc)

@@ -79,9 +79,10 @@ def baseline_from_views(engine: Engine, scope: Scope, facts: ClaimsFacts | None 
 
 
 def pools_and_person_years(engine: Engine, scope: Scope, side: Side,
-                           personal: PersonalData = PLAIN) -> None:
-    """The scope's household pools and each person-year's latest money, from the read models,
-    into the baseline `side` (and the policies that decided the person-years)."""
+                           personal: PersonalData = PLAIN, person_years: bool = True) -> None:
+    """The scope's household pools and (unless told not to) each person-year's latest money,
+    from the read models, into the baseline `side` (and the policies that decided the
+    person-years)."""
     with engine.connect() as conn:
         hp = household_pool
         pools = conn.execute(_where_scope(select(hp), hp, scope)).all()
@@ -90,6 +91,8 @@ def pools_and_person_years(engine: Engine, scope: Scope, side: Side,
             side.households[UUID(r.household_id)] = HouseholdTotals(
                 heads[r.head], r.year, r.region, cap=r.cap_fen, reimbursed=r.used_fen,
                 members=r.members, covered=r.covered)
+        if not person_years:
+            return
         last = _where_scope(select(pyv.c.person, pyv.c.year,
                                    func.max(pyv.c.position).label("position")), pyv, scope
                             ).group_by(pyv.c.person, pyv.c.year).subquery()

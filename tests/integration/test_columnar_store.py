@@ -140,10 +140,11 @@ def test_a_suspension_a_departure_and_a_reversal_after_the_rows_are_stored_patch
         store_url: str, book: PolicyBook, tmp_path: Path) -> None:
     later = "2021-04-01T10:00:00+08:00"
     commands = [*family(), claim("C-1", HEAD, "120.00"), claim("C-2", WIFE, "80.00"),
-                {"op": "report_employee_insurance", "person": WIFE, "year": 2021, "at": later},
-                claim("C-3", WIFE, "60.00"),
+                {"op": "report_employee_insurance", "person": WIFE, "year": 2021,
+                 "at": "2020-11-01T10:00:00+08:00"},
+                claim("C-3", HEAD, "60.00"),
                 {"op": "refund", "person": WIFE, "year": 2021,
-                 "reason": "duplicate_enrollment", "at": later},
+                 "reason": "duplicate_enrollment", "at": "2020-11-02T10:00:00+08:00"},
                 claim("C-4", HEAD, "90.00"),
                 {"op": "reverse_claim", "claim_id": "C-1", "reason": "billing_error",
                  "at": later}]
@@ -166,6 +167,8 @@ def test_a_suspension_a_departure_and_a_reversal_after_the_rows_are_stored_patch
         by_columns = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast",
                                 columnar=store)
         assert dict(by_columns.reform.claims) == dict(by_views.reform.claims)
+        assert by_columns.baseline.person_years == by_views.baseline.person_years
+        assert by_columns.baseline.policies == by_views.baseline.policies
         assert by_columns.summary == by_views.summary
     finally:
         store.close()

@@ -54,6 +54,10 @@ def test_the_columnar_store_and_the_views_give_the_same_whatif(
         assert by_columns.summary == by_views.summary
         assert by_columns.reform.households == by_views.reform.households
         assert by_columns.reform.person_years == by_views.reform.person_years
+        assert by_columns.baseline.person_years == by_views.baseline.person_years
+        assert by_columns.baseline.households == by_views.baseline.households
+        assert by_columns.baseline.policies == by_views.baseline.policies
+        assert by_columns.reform.policies == by_views.reform.policies
         assert by_columns.reform.rejected == by_views.reform.rejected
         assert (list(household_rows(by_columns.baseline, by_columns.reform))
                 == list(household_rows(by_views.baseline, by_views.reform)))

@@ -60,8 +60,10 @@ def catch_up(app: NotificationLog, store: ColumnarStore, stop: int | None = None
             start + 1, batch_size, stop=head, topics=TOPICS)
         end = notifications[-1].id if len(notifications) >= batch_size else head
         try:
-            for n in notifications:
-                fold.apply(to_domain_event(n), n.id)
+            events = [(to_domain_event(n), n.id) for n in notifications]
+            fold.preload(store.person_years_for(fold.needs([e for e, _ in events])))
+            for event, position in events:
+                fold.apply(event, position)
         except UNAPPLIABLE as e:
             raise ViewsDamaged(notifications[0].id if notifications else start + 1, e) from e
         store.write(fold.take(), end, anchor_at(app, end))

@@ -1,4 +1,4 @@
-"""A scope's claims and members read out of the columnar store as NumPy columns.
+"""A scope's claims, members and person-years read out of the columnar store.
 
 DuckDB joins each claim to its household (the scope's filter, the household's number and
 its pool of region and year) and to its claimant's member row, orders the claims by position
@@ -60,6 +60,12 @@ ORDER BY c.position
 _POLICIES = """
 SELECT DISTINCT c.policy_id, c.policy_version FROM claims c JOIN scope_h h USING (household_id)
 """
+_PERSON_YEARS = """
+SELECT p.person, y.year, y.region, y.due, y.subsidy, y.paid, y.refunded,
+       y.covered AND NOT y.terminated AS covered, y.terminated, y.rule
+FROM person_years y JOIN persons p USING (person_uuid)
+WHERE ($region IS NULL OR starts_with(y.region, $region)) AND ($year IS NULL OR y.year = $year)
+"""
 RECORDED = ("eligible", "reimbursable", "reimbursed", "pool_cap", "pool_used_before",
             "pool_remaining_after")
 
@@ -73,6 +79,8 @@ class ScopeColumns:
     members: dict[str, np.ndarray]  # household_id, person, hno, region, covered_*, *_position
     claims: dict[str, np.ndarray]  # claim_id, household, pool, claimant (-1: none), facts…
     recorded_policies: set[tuple[str, str]]
+    #: (person, year, region, due, subsidy, paid, refunded, covered, terminated, rule)
+    person_years: list[tuple]
 
     def __len__(self) -> int:
         return len(self.claims["claim_id"])
@@ -95,6 +103,7 @@ def read_scope(store: ColumnarStore, region: str | None, year: int | None) -> Sc
         members = con.execute(_MEMBER_COLUMNS).fetchnumpy()
         claims = con.execute(_CLAIMS, {"causes": list(CAUSES)}).fetchnumpy()
         policies = set(con.execute(_POLICIES).fetchall())
+        person_years = con.execute(_PERSON_YEARS, params).fetchall()
     finally:
         con.rollback()
     pools: dict[int, tuple[str, int]] = {}
@@ -105,7 +114,7 @@ def read_scope(store: ColumnarStore, region: str | None, year: int | None) -> Sc
         pools=[pools[k] for k in range(len(pools))],
         members={k: _plain(v) for k, v in members.items()},
         claims={k: _plain(v) for k, v in claims.items()},
-        recorded_policies=policies)
+        recorded_policies=policies, person_years=person_years)
 
 
 def _plain(values: Any) -> np.ndarray:

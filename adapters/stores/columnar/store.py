@@ -2,7 +2,9 @@
 
 Tables: `households` (id, region, year), `members` (each member's coverage timeline as log
 positions, as `household_member` holds it), `claims` (each settled claim's facts, recorded
-outcome and reversal position, as `claims_journal` holds them) and `meta` (the format, the
+outcome and reversal position, as `claims_journal` holds them), `persons` (uuid and the
+views' pseudonym), `person_years` (each person-year's money, as the latest row of
+`person_year_version` holds it) and `meta` (the format, the
 application, the log position the rows are complete up to and an anchor: a digest of the
 event at that position, so that a file beside another log is recognised). Rows and meta are
 written in one DuckDB transaction per batch; the store is a read model, never the source of
@@ -25,6 +27,8 @@ from projections.claim_columns import (
     HOUSEHOLD_COLUMNS,
     MEMBER_COLUMNS,
     MEMBER_PATCHED,
+    PERSON_COLUMNS,
+    PERSON_YEAR_COLUMNS,
     ColumnarBatch,
 )
 
@@ -40,9 +44,13 @@ SCHEMAS = {
     "claims": pa.schema(list(zip(CLAIM_COLUMNS, (
         _TEXT, _TEXT, _TEXT, _DATE, pa.int16(), _TEXT, _BIG, _TEXT, _BIG, _BIG, _BIG, _BIG,
         _BIG, _BIG, _TEXT, _TEXT, _BIG, _BIG), strict=True))),
+    "persons": pa.schema(list(zip(PERSON_COLUMNS, (_TEXT, _TEXT), strict=True))),
+    "person_years": pa.schema(list(zip(PERSON_YEAR_COLUMNS, (
+        _TEXT, _INT, _TEXT, _BIG, _BIG, _BIG, _BIG, pa.bool_(), pa.bool_(), _TEXT, _BIG),
+        strict=True))),
 }
 _SQL_TYPES = {_TEXT: "VARCHAR", _INT: "INTEGER", _BIG: "BIGINT", _DATE: "DATE",
-              pa.int16(): "SMALLINT"}
+              pa.int16(): "SMALLINT", pa.bool_(): "BOOLEAN"}
 
 
 class ColumnarBusy(Exception):
@@ -177,6 +185,15 @@ class ColumnarStore:
                             "= s.household_id AND members.person = s.person")
                 con.execute("INSERT INTO members SELECT * FROM staged")
                 con.unregister("staged")
+            if batch.persons:
+                self._insert("persons", batch.persons)
+            if batch.person_years:
+                con.register("staged", _table("person_years", list(batch.person_years.values())))
+                con.execute("DELETE FROM person_years USING staged s WHERE "
+                            "person_years.person_uuid = s.person_uuid AND "
+                            "person_years.year = s.year")
+                con.execute("INSERT INTO person_years SELECT * FROM staged")
+                con.unregister("staged")
             if batch.claims:
                 self._insert("claims", list(batch.claims.values()))
             if batch.reversals:
@@ -192,6 +209,19 @@ class ColumnarStore:
         except BaseException:
             con.rollback()
             raise
+
+    def person_years_for(self, keys: set[tuple[str, int]]) -> list[tuple[Any, ...]]:
+        """The stored rows of these person-years (person uuid, year)."""
+        if not keys:
+            return []
+        self.con.register("wanted", pa.table({
+            "person_uuid": pa.array([k[0] for k in keys], _TEXT),
+            "year": pa.array([k[1] for k in keys], _INT)}))
+        try:
+            return self.con.execute("SELECT p.* FROM person_years p JOIN wanted w USING "
+                                    "(person_uuid, year)").fetchall()
+        finally:
+            self.con.unregister("wanted")
 
     def _insert(self, name: str, rows: list[Any]) -> None:
         self.con.register("staged", _table(name, rows))
