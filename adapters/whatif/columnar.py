@@ -20,14 +20,12 @@ from attrs import frozen
 from sqlalchemy.engine import Engine
 
 from adapters.stores.columnar.read import ScopeColumns
-from adapters.whatif.exact import PersonYearMoney, Scope, Side
+from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side
 from adapters.whatif.fast import (
     NEVER,
     NOT_ENROLLED,
     KernelInput,
     MemberArrays,
-    Timeline,
-    _household_totals,
     assemble,
     pools_and_person_years,
 )
@@ -35,6 +33,7 @@ from adapters.whatif.kernel import REASONS
 from adapters.whatif.outcomes import ClaimTable
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
+from domain.rules.pool import pool_cap
 from projections.personal import PLAIN, PersonalData
 
 #: The reform's reason codes: the kernel's (0: accepted), then not_enrolled.
@@ -69,18 +68,6 @@ def baseline_from_columns(engine: Engine, scope: Scope, sc: ScopeColumns,
             terminated=terminated)
         side.policies.add(rule)
     return side
-
-
-def timeline_of(sc: ScopeColumns) -> Timeline:
-    """The members' timeline as `fast.Timeline` rows (for the households' totals)."""
-    t = Timeline()
-    m = sc.members
-    names = ("region", "covered_from", "covered_to", "covered_position",
-             "suspended_position", "left_position", "joined_position")
-    for hid, person, *row in zip(m["household_id"].tolist(), m["person"].tolist(),
-                                 *(m[k].tolist() for k in names), strict=True):
-        t.rows[(hid, person)] = row
-    return t
 
 
 def kernel_input_of(sc: ScopeColumns, reform: PolicyBook) -> KernelInput:
@@ -157,13 +144,43 @@ def columnar_whatif(engine: Engine, scope: Scope, sc: ScopeColumns, baseline: Si
     # (ADR 46): no rejection, as in the exact engine's replay
     household = sc.claims["household"].astype(np.int64)
     kept = ok & (sc.claims["reversal_position"] == NEVER)
-    totals = np.zeros(len(sc.household_ids), np.int64)
-    np.add.at(totals, household[kept], amounts[kept, 2])  # exact (bincount weighs in floats)
-    used = dict(zip(sc.household_ids, totals.tolist(), strict=True))
+    used = np.zeros(len(sc.household_ids), np.int64)
+    np.add.at(used, household[kept], amounts[kept, 2])  # exact (bincount weighs in floats)
     pools_ok = np.unique(sc.claims["pool"][ok])
     for k in pools_ok.tolist():
         policy = reform.find(*sc.pools[k])
         if policy is not None:
             side.policies.add(policy.ref)
-    _household_totals(side, baseline, timeline_of(sc), used, reform)
+    _household_totals(side, baseline, sc, used.tolist(), reform)
     return side
+
+
+def _household_totals(side: Side, baseline: Side, sc: ScopeColumns, used: list[int],
+                      reform: PolicyBook) -> None:
+    """Each household's pool under the reform, as `fast._household_totals` folds it from the
+    timeline, column-wise: its members not gone, those who count for the cap
+    (`domain.rules.pool.counts_for_cap` with no day: covered, not suspended, not gone) and
+    the cap they give (`pool_cap`); households without members are left out."""
+    m = sc.members
+    hno = m["hno"].astype(np.int64)
+    size = len(sc.household_ids)
+    here = m["left_position"] == NEVER
+    counting = (m["covered_position"] < NEVER) & (m["suspended_position"] == NEVER) & here
+    rows = np.bincount(hno, minlength=size).tolist()
+    members = np.bincount(hno[here], minlength=size).tolist()
+    covered = np.bincount(hno[counting], minlength=size).tolist()
+    number = {h.replace("-", ""): k for k, h in enumerate(sc.household_ids)}
+    caps: dict[tuple[str, int, int], int] = {}
+    for hid, b in baseline.households.items():
+        k = number.get(hid.hex)
+        if k is None or not rows[k]:
+            continue
+        n = covered[k]
+        cap = caps.get((b.region, b.year, n))
+        if cap is None:
+            policy = reform.find(b.region, b.year)
+            cap = caps[(b.region, b.year, n)] = (
+                pool_cap(policy.outpatient.per_person_cap, n).fen if policy else 0)
+        side.households[hid] = HouseholdTotals(b.head, b.year, b.region, cap=cap,
+                                               reimbursed=used[k], members=members[k],
+                                               covered=n)
