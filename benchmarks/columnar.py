@@ -65,7 +65,7 @@ def from_columns(views, scope, reform, ledger, columnar, steps):
     steps["read claims and members (DuckDB)"] = time.perf_counter() - t
     t = time.perf_counter()
     baseline = baseline_from_columns(views.engine, scope, sc)
-    steps["baseline pools and person-years (views)"] = time.perf_counter() - t
+    steps["baseline: pools (views), person-years (DuckDB)"] = time.perf_counter() - t
     t = time.perf_counter()
     side = columnar_whatif(views.engine, scope, sc, baseline, reform, PATCH)
     steps["assemble, settle, fold households"] = time.perf_counter() - t
