@@ -27,6 +27,7 @@ from adapters.cli.common import (
     print_rows,
     progress_bar,
 )
+from adapters.stores.columnar.store import ColumnarFailed
 from adapters.usecases import views as use
 from domain.errors import Rejected
 from projections import queries
@@ -187,7 +188,7 @@ def views_rebuild(
                         rows.append(use.rebuild_columnar(ledger.app, columnar, views.personal))
                     else:
                         rows.append(use.columnar_status(ledger.app, columnar))
-            except ViewsDamaged as e:
+            except (ViewsDamaged, ColumnarFailed) as e:
                 fail(str(e), 1)
     done = [n for n in names if n != use.COLUMNAR or columnar is not None]
     err.print(f"rebuilt {', '.join(done)} to position {head}")

@@ -11,6 +11,7 @@ from attrs import frozen
 from adapters.stores.columnar import ColumnarStore
 from adapters.stores.columnar.catchup import catch_up as columnar_catch_up
 from adapters.stores.columnar.read import ScopeColumns, read_scope
+from adapters.stores.columnar.store import ColumnarFailed
 from adapters.stores.policy_files import apply_patch
 from adapters.whatif.columnar import baseline_from_columns, columnar_whatif
 from adapters.whatif.exact import (
@@ -112,8 +113,13 @@ def columnar_scope(store: NotificationLog, views: LedgerViews, columnar: Columna
                    scope: Scope) -> ScopeColumns | None:
     """The scope's columns, the columnar store caught up to the position of the views (so
     that claims and the views' pools and person-years stand at one point of the log); None
-    when it is ahead of the views (a view being rebuilt): then the views are read."""
+    when it is ahead of the views (a view being rebuilt) or DuckDB fails under it (noted):
+    then the views are read."""
     stop = min(views.positions().values())
-    if columnar_catch_up(store, columnar, stop=stop, personal=views.personal) != stop:
+    try:
+        if columnar_catch_up(store, columnar, stop=stop, personal=views.personal) != stop:
+            return None
+        return read_scope(columnar, scope.region, scope.year)
+    except ColumnarFailed as e:
+        columnar.notes.append(f"{e}; the views were read instead")
         return None
-    return read_scope(columnar, scope.region, scope.year)

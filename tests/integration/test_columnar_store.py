@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from sqlalchemy import select
 
 from adapters.composition import open_ledger, open_views
 from adapters.generator import generate_county
 from adapters.stores.columnar import ColumnarStore, columnar_file
+from adapters.stores.columnar import read as columnar_read
 from adapters.stores.columnar.catchup import catch_up, rebuild
 from adapters.stores.columnar.store import FILE
 from adapters.stores.policy_files import apply_patch
@@ -174,3 +176,32 @@ def test_a_suspension_a_departure_and_a_reversal_after_the_rows_are_stored_patch
         store.close()
         views.engine.dispose()
         ledger.app.close()
+
+
+@pytest.mark.parametrize("where", ["write", "read"])
+def test_a_duckdb_failure_under_the_whatif_is_noted_and_the_views_are_read(
+        county, tmp_path: Path, book: PolicyBook, monkeypatch: pytest.MonkeyPatch,
+        where: str) -> None:
+    ledger, views = county
+    store = ColumnarStore(tmp_path / FILE, ledger.app.name)
+    patch = {"outpatient": {"ratio": "0.70"}}
+    reform = apply_patch(book, patch, "patch", None, None)
+    expected = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast")
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise duckdb.IOException("No space left on device")
+
+    if where == "write":
+        monkeypatch.setattr(ColumnarStore, "_insert", fail)
+    else:
+        catch_up(ledger.app, store, personal=views.personal)
+        monkeypatch.setattr(columnar_read, "_read", fail)
+    result = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast",
+                        columnar=store)
+    assert dict(result.reform.claims) == dict(expected.reform.claims)
+    assert result.summary == expected.summary
+    said = "written" if where == "write" else "read"
+    assert any(f"could not be {said}" in n and "No space left" in n for n in store.notes)
+    if where == "write":
+        assert store.position == 0  # nothing of the failed batch was kept
+    store.close()

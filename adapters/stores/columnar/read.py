@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import numpy as np
 from attrs import frozen
 
-from adapters.stores.columnar.store import ColumnarStore
+from adapters.stores.columnar.store import ColumnarFailed, ColumnarStore
 from domain.policy import CAUSES
 
 NEVER = np.iinfo(np.int64).max
@@ -91,9 +92,16 @@ class ScopeColumns:
 
 
 def read_scope(store: ColumnarStore, region: str | None, year: int | None) -> ScopeColumns:
-    """The scope's columns, read in one transaction."""
-    con = store.con
+    """The scope's columns, read in one transaction (`ColumnarFailed` if DuckDB fails)."""
     params: dict[str, Any] = {"region": region or None, "year": year}
+    try:
+        return _read(store, params)
+    except duckdb.Error as e:
+        raise ColumnarFailed(f"{store} could not be read ({type(e).__name__}: {e})") from e
+
+
+def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
+    con = store.con
     con.begin()
     try:
         con.execute(_HOUSEHOLDS, params)

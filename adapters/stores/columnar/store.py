@@ -57,6 +57,11 @@ class ColumnarBusy(Exception):
     """Another process has the columnar store open."""
 
 
+class ColumnarFailed(Exception):
+    """DuckDB failed under a catch-up or a read (a full disk, a damaged page): what was being
+    written is rolled back; the caller reads the views instead."""
+
+
 def _create(con: duckdb.DuckDBPyConnection, application: str) -> None:
     for name, schema in SCHEMAS.items():
         columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in schema)
@@ -71,6 +76,13 @@ def _table(name: str, rows: list[Any]) -> pa.Table:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.table([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
                     schema=schema)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.rollback()
+    except duckdb.Error:  # the failed statement already ended the transaction
+        pass
 
 
 class ColumnarStore:
@@ -206,8 +218,12 @@ class ColumnarStore:
             con.executemany("UPDATE meta SET value = ? WHERE key = ?",
                             [(str(position), "position"), (anchor, "anchor")])
             con.commit()
+        except duckdb.Error as e:
+            _rollback(con)
+            raise ColumnarFailed(f"{self} could not be written ({type(e).__name__}: {e})"
+                                 ) from e
         except BaseException:
-            con.rollback()
+            _rollback(con)
             raise
 
     def person_years_for(self, keys: set[tuple[str, int]]) -> list[tuple[Any, ...]]:
