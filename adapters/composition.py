@@ -6,16 +6,24 @@ everything through these functions; the settings module is read here and nowhere
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from pathlib import Path
 
 from adapters import settings as env
 from adapters.application.ledger import Ledger
 from adapters.stores import chain, cipher
+from adapters.stores.deployment_files import Deployment, load_deployment
+from adapters.stores.directory import Directory
 from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import load_policy_book
 from adapters.stores.tokens import TokenStore
-from adapters.stores.urls import DEFAULT_DB, store_env
-from adapters.stores.views import views_engine, views_on
+from adapters.stores.urls import DEFAULT_DB, StoreError, store_env
+from adapters.stores.views import directory_engine, views_engine, views_on
+from adapters.usecases.ingest import IngestBusy, IngestStopped, ingest_file
+from adapters.usecases.regional_ingest import RegionDone, RegionJob
+from domain.errors import LedgerError
 from domain.policy_book import PolicyBook
 from projections.views import LedgerViews
 
@@ -81,3 +89,79 @@ def open_views(store: LedgerApplication, book: PolicyBook, url: str) -> LedgerVi
 def open_tokens(url: str) -> TokenStore:
     """The API tokens of the store at a database URL."""
     return TokenStore(views_engine(url))
+
+
+# --- a deployment of several regional stores (ADR 56) --------------------------------------
+
+def deployment_file(explicit: Path | None = None) -> Path | None:
+    """`--deployment` wins, then BENEFITPOOL_DEPLOYMENT; None: one store."""
+    return explicit or settings().deployment
+
+
+def open_deployment(path: Path) -> Deployment:
+    """The deployment a file describes (DeploymentError names what is wrong)."""
+    return load_deployment(path)
+
+
+def open_directory(deployment: Deployment) -> Directory:
+    """The deployment's directory, its tables created if missing."""
+    return Directory(directory_engine(deployment.directory))
+
+
+def directory_key() -> bytes:
+    """The key of the directory's person pseudonyms: the event chain's key."""
+    return configured_audit_key()
+
+
+def enrolled_in(deployment: Deployment) -> Callable[[str, str, int], bool]:
+    """Whether a region's ledger holds an enrollment of (person key, year)."""
+
+    def check(prefix: str, key: str, year: int) -> bool:
+        app = open_store(deployment.by_prefix(prefix).url)
+        try:
+            person = app.get_or_none(app.ids.person(key))
+            return person is not None and person.year(year) is not None
+        finally:
+            app.close()
+
+    return check
+
+
+def ingest_region(job: RegionJob) -> RegionDone:
+    """One region's share of a file ingested into its store (run on a Dask worker, or here):
+    the worker opens the store itself, by URL, under this process's settings."""
+    try:
+        ledger = open_ledger(job.url, policy_book(Path(job.policies) if job.policies else None))
+    except (StoreError, LedgerError) as e:
+        return RegionDone(job.prefix, "store_failed", 0, f"cannot open {job.url}: {e}")
+    try:
+        with open(job.results, "w", encoding="utf-8") as sink:
+            ingest_file(ledger, Path(job.lines), sink, job.batch_size)
+        return RegionDone(job.prefix)
+    except IngestStopped as e:
+        return RegionDone(job.prefix, e.kind, e.last_line, e.message)
+    except IngestBusy as e:
+        return RegionDone(job.prefix, "busy", 0, str(e))
+    finally:
+        ledger.app.close()
+
+
+@contextmanager
+def open_cluster(workers: int | None = None, scheduler: str | None = None
+                 ) -> Iterator[Executor | None]:
+    """Where parallel work runs: the Dask scheduler at `scheduler` (or DASK_SCHEDULER_ADDRESS),
+    else a local Dask cluster of `workers` processes, else (None) this process alone.
+    OSError when the scheduler cannot be reached."""
+    address = scheduler or settings().dask_scheduler
+    if not address and not (workers and workers > 1):
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if address:
+        with Client(address, timeout="10s") as client:
+            yield client.get_executor()
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client.get_executor()

@@ -13,6 +13,7 @@ from adapters.cli.common import (
     AtPositionOption,
     CsvOption,
     DbOption,
+    DeploymentOption,
     JsonOption,
     PoliciesOption,
     RegionOption,
@@ -26,7 +27,9 @@ from adapters.cli.common import (
     print_rows,
     progress_bar,
 )
+from adapters.cli.regions import deployment_in_use, over_regions, store_for_person
 from adapters.usecases import views as use
+from adapters.usecases.regional_queries import merged_rows
 from domain.errors import Rejected
 from projections import queries
 from projections.tables import VIEWS
@@ -37,8 +40,23 @@ views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
 
 
 def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
+                deployment: Path | None = None, **kwargs: Any) -> Any:
+    """Answer a query from the read models, caught up with the log first: of the store at
+    `db`, or, in a deployment, of the region that holds the person, or of every region under
+    the report's prefix, merged."""
+    regions = deployment_in_use(deployment)
+    if regions is None:
+        return _from_store(db, policies, query, *args, **kwargs)
+    if query in use.PERSONAL_QUERIES:
+        url = store_for_person(regions, args[0], args[1])
+        return _from_store(url, policies, query, *args, **kwargs)
+    answers = over_regions(regions, args[0], lambda url: _from_store(
+        url, policies, query, *args, **kwargs))
+    return merged_rows(answers, *use.REPORT_ORDER[query])
+
+
+def _from_store(db: str | None, policies: Path | None, query: Any, *args: Any,
                 **kwargs: Any) -> Any:
-    """Answer a query from the read models, caught up with the log first."""
     asked = args[0] if query in use.PERSONAL_QUERIES else None  # they name persons (ADR 21)
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
         try:
@@ -54,10 +72,11 @@ AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Business date Y
 
 def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
                 at_position: int | None, json_out: bool, db: str | None,
-                policies: Path | None) -> dict[str, Any] | None:
+                policies: Path | None, deployment: Path | None = None
+                ) -> dict[str, Any] | None:
     """A household or person view (as of a day or a position); printed as JSON and None when
     `--json` asked for that."""
-    view = _from_views(db, policies, query, ref, year,
+    view = _from_views(db, policies, query, ref, year, deployment=deployment,
                        as_of=parse_day(as_of) if as_of else None, at_position=at_position)
     if json_out:
         out.print_json(data=view)
@@ -73,10 +92,11 @@ def household(
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
 ) -> None:
     """A household's pooled outpatient cap, what is used and what is left (from the views)."""
     view = _as_of_view(queries.household, person, year, as_of, at_position, json_out, db,
-                       policies)
+                       policies, deployment)
     if view is None:
         return
     table = Table(title=f"Household {view['head']} — {year}"
@@ -104,10 +124,11 @@ def person(
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
 ) -> None:
     """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
     view = _as_of_view(queries.person, person_id, year, as_of, at_position, json_out, db,
-                       policies)
+                       policies, deployment)
     if view is None:
         return
     table = Table(title=f"Person {view['person']} — {view['year']}", show_header=False)
@@ -118,8 +139,8 @@ def person(
 
 def _region_report(query: Any, title: str, region: str | None, year: int | None,
                    json_out: bool, csv_out: bool, db: str | None,
-                   policies: Path | None) -> None:
-    rows = _from_views(db, policies, query, region, year)
+                   policies: Path | None, deployment: Path | None) -> None:
+    rows = _from_views(db, policies, query, region, year, deployment=deployment)
     print_rows(rows, f"{title} {region or 'all regions'} {year or ''}".strip(), json_out,
                csv_out)
 
@@ -127,19 +148,20 @@ def _region_report(query: Any, title: str, region: str | None, year: int | None,
 @report_app.command("fund")
 def report_fund(region: RegionOption = None, year: YearOption = None,
                 json_out: JsonOption = False, csv_out: CsvOption = False, db: DbOption = None,
-                policies: PoliciesOption = None) -> None:
+                policies: PoliciesOption = None, deployment: DeploymentOption = None) -> None:
     """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
     _region_report(queries.fund_report, "Fund ledger", region, year, json_out, csv_out, db,
-                   policies)
+                   policies, deployment)
 
 
 @report_app.command("enrollment")
 def report_enrollment(region: RegionOption = None, year: YearOption = None,
                       json_out: JsonOption = False, csv_out: CsvOption = False,
-                      db: DbOption = None, policies: PoliciesOption = None) -> None:
+                      db: DbOption = None, policies: PoliciesOption = None,
+                      deployment: DeploymentOption = None) -> None:
     """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
     _region_report(queries.enrollment_report, "Enrollment", region, year, json_out, csv_out,
-                   db, policies)
+                   db, policies, deployment)
 
 
 @views_app.command("status")

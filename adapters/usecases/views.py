@@ -10,6 +10,9 @@ from projections.views import LedgerViews, NotificationLog, catch_up, status
 
 #: Queries that name persons: they read the views' person codec (ADR 21).
 PERSONAL_QUERIES = (queries.household, queries.person)
+#: How each report's rows are ordered: the keys that merge several regions' rows as one.
+REPORT_ORDER = {queries.fund_report: ("region", "year", "item", "key"),
+                queries.enrollment_report: ("region", "year")}
 REBUILD_STEP = 20_000
 
 
