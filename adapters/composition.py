@@ -21,10 +21,15 @@ from adapters.stores.policy_files import load_policy_book
 from adapters.stores.tokens import TokenStore
 from adapters.stores.urls import DEFAULT_DB, StoreError, store_env
 from adapters.stores.views import directory_engine, views_engine, views_on
+from adapters.usecases.audit import AuditUnavailable, run_audit
 from adapters.usecases.ingest import IngestBusy, IngestStopped, ingest_file
+from adapters.usecases.regional_audit import RegionAudit, RegionAuditJob
 from adapters.usecases.regional_ingest import RegionDone, RegionJob
+from adapters.usecases.regional_whatif import RegionWhatIfJob
+from adapters.usecases.whatif import WhatIf, run_whatif
 from domain.errors import LedgerError
 from domain.policy_book import PolicyBook
+from projections.queries import enrolled_person_years
 from projections.views import LedgerViews
 
 
@@ -165,3 +170,41 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         yield client.get_executor()
+
+
+def audit_region(job: RegionAuditJob) -> RegionAudit:
+    """One region's store audited as `audit verify` audits one store, and the enrollments its
+    views hold (run on a Dask worker, or here)."""
+    book = policy_book(Path(job.policies) if job.policies else None)
+    app = open_store(job.url)
+    try:
+        views = open_views(app, book, job.url)
+        try:
+            report = run_audit(app, book, views)
+            held = enrolled_person_years(views.engine, views.personal)
+        except AuditUnavailable as e:  # reported, not raised: it crosses from a worker
+            report = {"position": None, "clean": False, "problems": 1,
+                      "unavailable": {"reason": e.reason, "message": str(e)}}
+            held = set()
+        finally:
+            views.engine.dispose()
+    finally:
+        app.close()
+    return RegionAudit(job.prefix, report, frozenset(held))
+
+
+def whatif_region(job: RegionWhatIfJob) -> WhatIf:
+    """One region's history re-decided under the reform by its own store (run on a Dask
+    worker, or here); nothing is written."""
+    book = policy_book(Path(job.policies) if job.policies else None)
+    app = open_store(job.url)
+    try:
+        if job.engine == "exact":
+            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine)
+        views = open_views(app, book, job.url)
+        try:
+            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine)
+        finally:
+            views.engine.dispose()
+    finally:
+        app.close()

@@ -26,9 +26,12 @@ from adapters.cli.common import (
 from adapters.stores.deployment_files import Deployment, DeploymentError
 from adapters.stores.directory import Directory
 from adapters.stores.urls import STORE_FAILURES, StoreError
+from adapters.usecases.audit import AuditUnavailable
 from adapters.usecases.ingest import IngestStopped, count_lines
+from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment
 from adapters.usecases.regional_ingest import ingest_across
 from adapters.usecases.regional_queries import fan_out, region_of_person
+from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment
 from domain.errors import cause_of
 
 deployment_app = typer.Typer(no_args_is_help=True,
@@ -104,6 +107,38 @@ def over_regions(deployment: Deployment, prefix: str | None, ask: Any) -> list[A
     regions = deployment.within(prefix)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(regions)))) as pool:
         return fan_out(regions, lambda r: ask(r.url), pool)
+
+
+def audit_deployment_cli(deployment: Deployment, policies: Path | None, workers: int | None,
+                         scheduler: str | None) -> dict[str, Any]:
+    """`audit verify` of every region's store (on Dask when asked) and of the directory."""
+    directory = directory_of(deployment)
+    folder = str(policies) if policies else None
+    with cluster(workers, scheduler) as executor:
+        try:
+            return audit_deployment(
+                deployment, directory, composition.directory_key(),
+                lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, folder)),
+                int(time.time()), executor)
+        except AuditUnavailable as e:
+            fail(str(e), 2)
+        except (StoreError, *STORE_FAILURES) as e:
+            fail(f"a region's store failed: {cause_of(e)}", 3)
+
+
+def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform: Any,
+                          patch: dict[str, Any], scope: Any, engine: str, workers: int | None,
+                          scheduler: str | None) -> Any:
+    """`whatif` of every region under the scope (on Dask when asked), merged."""
+    folder = str(policies) if policies else None
+    with cluster(workers, scheduler) as executor:
+        try:
+            return whatif_deployment(
+                deployment, scope, engine, composition.whatif_region,
+                lambda r: RegionWhatIfJob(r.prefix, r.url, folder, reform, dict(patch), scope,
+                                          engine), executor)
+        except (StoreError, *STORE_FAILURES) as e:
+            fail(f"a region's store failed: {cause_of(e)}", 3)
 
 
 @deployment_app.command("status")

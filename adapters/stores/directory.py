@@ -109,6 +109,12 @@ class Directory:
                     found[(ref, year)] = Holder(region, state, since)
         return found
 
+    def all_holders(self) -> dict[tuple[str, int], Holder]:
+        """Every person-year the directory holds (for the deployment's audit)."""
+        with self.engine.connect() as conn:
+            return {(ref, year): Holder(region, state, since) for ref, year, region, state, since
+                    in conn.execute(select(enrollments))}
+
     def reserve(self, wanted: Iterable[tuple[str, int, str]], now: int
                 ) -> dict[tuple[str, int], Holder]:
         """Reserve each (person_ref, year) for its region unless another holds it; returns

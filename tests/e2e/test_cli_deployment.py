@@ -4,6 +4,8 @@ both: ingest (the regions on a local Dask cluster), household and person questio
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from itertools import zip_longest
 from pathlib import Path
 
@@ -96,3 +98,44 @@ def test_a_deployment_file_with_overlapping_prefixes_is_refused_with_its_reason(
     assert refused.exit_code == 2
     assert "3412 and 34 overlap" in refused.stderr
     assert not (tmp_path / "fuyang.db").exists()
+
+
+def test_audit_over_the_deployment_checks_every_region_and_the_directory(province) -> None:
+    folder, _ = province
+    audited = run_cli("audit", "verify", "--json", "--deployment", "deployment.toml",
+                      "--workers", "2", cwd=folder)
+    assert audited.exit_code == 0, audited.output
+    report = json.loads(audited.stdout)
+    assert report["clean"] and set(report["regions"]) == {"3412", "3311"}
+    assert all(r["decisions"]["checked"]["decisions"] > 0 for r in report["regions"].values())
+    checked = report["directory"]["checked"]
+    assert checked["enrollments"] == checked["entries"] > 0
+
+
+def test_a_directory_that_lost_an_enrollment_fails_the_deployments_audit(
+        province, tmp_path: Path) -> None:
+    folder, _ = province
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    with sqlite3.connect(copy / "directory.db") as conn:
+        conn.execute("DELETE FROM directory_enrollments WHERE rowid IN "
+                     "(SELECT rowid FROM directory_enrollments LIMIT 1)")
+    audited = run_cli("audit", "verify", "--json", "--deployment", "deployment.toml",
+                      cwd=copy)
+    assert audited.exit_code == 1, audited.output
+    kinds = [p["kind"] for p in json.loads(audited.stdout)["directory"]["problems"]]
+    assert kinds == ["directory_missing"]
+
+
+@pytest.mark.parametrize("engine", ["fast", "exact"])
+def test_a_whatif_over_the_deployment_equals_one_stores_whatif(
+        province, engine: str) -> None:
+    folder, _ = province
+    (folder / "patch.toml").write_text('[outpatient]\nratio = "0.60"\nper_person_cap = '
+                                       '"300.00"\n', encoding="utf-8")
+    args = ("whatif", "--policy", "patch.toml", "--json", "--engine", engine)
+    one = run_cli(*args, "--db", "sqlite:///one.db", cwd=folder)
+    many = run_cli(*args, "--deployment", "deployment.toml", cwd=folder)
+    assert one.exit_code == many.exit_code == 0, many.output
+    assert json.loads(many.stdout) == json.loads(one.stdout)
+    assert json.loads(one.stdout)["claims"] > 0
