@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from adapters import settings as env
 from adapters.application.ledger import Ledger
@@ -26,11 +27,12 @@ from adapters.usecases.ingest import IngestBusy, IngestStopped, ingest_file
 from adapters.usecases.regional_audit import RegionAudit, RegionAuditJob
 from adapters.usecases.regional_ingest import RegionDone, RegionJob
 from adapters.usecases.regional_whatif import RegionWhatIfJob
+from adapters.usecases.views import RegionViewsJob, rebuild
 from adapters.usecases.whatif import WhatIf, run_whatif
 from domain.errors import LedgerError
 from domain.policy_book import PolicyBook
 from projections.queries import enrolled_person_years
-from projections.views import LedgerViews
+from projections.views import LedgerViews, ViewsDamaged, status
 
 
 def settings() -> env.Settings:
@@ -208,3 +210,21 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
             views.engine.dispose()
     finally:
         app.close()
+
+
+def rebuild_region_views(job: RegionViewsJob) -> list[dict[str, Any]]:
+    """One region's views dropped and rebuilt from its log (run on a Dask worker, or here);
+    returns their status rows, each naming the region."""
+    book = policy_book(Path(job.policies) if job.policies else None)
+    app = open_store(job.url)
+    try:
+        views = open_views(app, book, job.url)
+        try:
+            rows = rebuild(app, views, list(job.names)) if job.names else status(app, views)
+        except ViewsDamaged as e:  # reported, not raised: it crosses from a worker
+            return [{"region": job.prefix, "damaged": str(e)}]
+        finally:
+            views.engine.dispose()
+    finally:
+        app.close()
+    return [{"region": job.prefix, **row} for row in rows]

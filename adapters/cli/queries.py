@@ -17,6 +17,8 @@ from adapters.cli.common import (
     JsonOption,
     PoliciesOption,
     RegionOption,
+    SchedulerOption,
+    WorkersOption,
     YearOption,
     err,
     fail,
@@ -27,7 +29,12 @@ from adapters.cli.common import (
     print_rows,
     progress_bar,
 )
-from adapters.cli.regions import deployment_in_use, over_regions, store_for_person
+from adapters.cli.regions import (
+    deployment_in_use,
+    over_regions,
+    store_for_person,
+    views_over_regions,
+)
 from adapters.usecases import views as use
 from adapters.usecases.regional_queries import merged_rows
 from domain.errors import Rejected
@@ -166,8 +173,13 @@ def report_enrollment(region: RegionOption = None, year: YearOption = None,
 
 @views_app.command("status")
 def views_status(json_out: JsonOption = False, db: DbOption = None,
-                 policies: PoliciesOption = None) -> None:
+                 policies: PoliciesOption = None, deployment: DeploymentOption = None) -> None:
     """Each view's tracked position and how far it lags the log."""
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        print_rows(views_over_regions(regions, policies, (), None, None), "Views", json_out,
+                   False)
+        return
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
         rows = status(ledger.app, views)
     print_rows(rows, "Views", json_out, False)
@@ -179,11 +191,21 @@ def views_rebuild(
     = None,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal."""
+    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal. Over a
+    deployment: every region's, in parallel on Dask with --workers or --scheduler."""
     if name is not None and name not in VIEWS:
         fail(f"invalid_input: unknown view {name!r}; one of {', '.join(VIEWS)}")
     names = [name] if name else list(VIEWS)
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        rows = views_over_regions(regions, policies, tuple(names), workers, scheduler)
+        err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")
+        print_rows(rows, "Views", False, False)
+        return
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
         head = ledger.app.recorder.max_notification_id() or 0
         progress = progress_bar("rebuild")

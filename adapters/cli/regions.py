@@ -32,6 +32,7 @@ from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment
 from adapters.usecases.regional_ingest import ingest_across
 from adapters.usecases.regional_queries import fan_out, region_of_person
 from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment
+from adapters.usecases.views import RegionViewsJob
 from domain.errors import cause_of
 
 deployment_app = typer.Typer(no_args_is_help=True,
@@ -139,6 +140,24 @@ def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform:
                                           engine), executor)
         except (StoreError, *STORE_FAILURES) as e:
             fail(f"a region's store failed: {cause_of(e)}", 3)
+
+
+def views_over_regions(deployment: Deployment, policies: Path | None, names: tuple[str, ...],
+                       workers: int | None, scheduler: str | None) -> list[dict[str, Any]]:
+    """Every region's views rebuilt (`names`) or reported on, on Dask when asked."""
+    folder = str(policies) if policies else None
+    jobs = [RegionViewsJob(r.prefix, r.url, folder, names) for r in deployment.regions]
+    with cluster(workers, scheduler) as executor:
+        try:
+            answers = list(executor.map(composition.rebuild_region_views, jobs)) \
+                if executor is not None else [composition.rebuild_region_views(j) for j in jobs]
+        except (StoreError, *STORE_FAILURES) as e:
+            fail(f"a region's store failed: {cause_of(e)}", 3)
+    rows = [row for rows in answers for row in rows]
+    for row in rows:
+        if "damaged" in row:
+            fail(f"region {row['region']}: {row['damaged']}", 1)
+    return rows
 
 
 @deployment_app.command("status")

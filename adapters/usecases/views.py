@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from attrs import frozen
+
 from projections import queries
 from projections.views import LedgerViews, NotificationLog, catch_up, status
 
@@ -14,6 +16,17 @@ PERSONAL_QUERIES = (queries.household, queries.person)
 REPORT_ORDER = {queries.fund_report: ("region", "year", "item", "key"),
                 queries.enrollment_report: ("region", "year")}
 REBUILD_STEP = 20_000
+
+
+@frozen
+class RegionViewsJob:
+    """One region's views to rebuild (`names`), or to report on (none): picklable, it crosses
+    to a Dask worker."""
+
+    prefix: str
+    url: str
+    policies: str | None
+    names: tuple[str, ...] = ()
 
 
 def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *args: Any,

@@ -139,3 +139,13 @@ def test_a_whatif_over_the_deployment_equals_one_stores_whatif(
     assert one.exit_code == many.exit_code == 0, many.output
     assert json.loads(many.stdout) == json.loads(one.stdout)
     assert json.loads(one.stdout)["claims"] > 0
+
+
+def test_views_over_the_deployment_are_rebuilt_per_region_and_reported(province) -> None:
+    folder, _ = province
+    rebuilt = run_cli("views", "rebuild", "--deployment", "deployment.toml", cwd=folder)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    shown = run_cli("views", "status", "--json", "--deployment", "deployment.toml", cwd=folder)
+    rows = json.loads(shown.stdout)
+    assert {r["region"] for r in rows} == {"3412", "3311"}
+    assert all(r["lag"] == 0 for r in rows), rows
