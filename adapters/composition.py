@@ -167,11 +167,19 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None
 
     if address:
         with Client(address, timeout="10s") as client:
+            client.run(_ready)
             yield client.get_executor()
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_ready)
         yield client.get_executor()
+
+
+def _ready() -> None:
+    """Run once on every Dask worker before its first task: the ledger's modules imported."""
+    import adapters.composition  # noqa: F401
+    import adapters.usecases.audit  # noqa: F401
 
 
 def audit_region(job: RegionAuditJob) -> RegionAudit:
