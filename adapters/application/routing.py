@@ -3,10 +3,12 @@
 
 `register` and `enroll` go to the region they name; every later command of a person goes to
 the region the person is enrolled in for the command's year (a claim: the year of its visit),
-else to the region the person last registered in; `reverse_claim` goes where its claim went.
-What no rule places (a line that does not parse, a person nobody registered) goes to the first
-region, whose ledger answers it as one store would. An enrollment in a second region for the
-same person and year is refused here, before any ledger sees it.
+else to the region the person last registered in; a claim whose id was seen before, and
+`reverse_claim`, go where that id went first (the reversal of an id never seen goes to the
+first region, and its claim then follows it there, ADR 59). What no rule places (a line that
+does not parse, a person nobody registered) goes to the first region, whose ledger answers it
+as one store would. An enrollment in a second region for the same person and year is refused
+here, before any ledger sees it.
 """
 
 from __future__ import annotations
@@ -97,9 +99,9 @@ class Router:
             if not isinstance(p, tuple):
                 continue
             cmd = p[1]
+            if isinstance(cmd, ReverseClaim | Claim) and cmd.claim_id not in self.claims:
+                claim_ids.add(cmd.claim_id)
             if isinstance(cmd, ReverseClaim):
-                if cmd.claim_id not in self.claims:
-                    claim_ids.add(cmd.claim_id)
                 continue
             person = getattr(cmd, "person", None)
             if person is None:
@@ -129,7 +131,13 @@ class Router:
             return Route(n, self.fallback)  # invalid input: the ledger answers it
         op, cmd = p
         if isinstance(cmd, ReverseClaim):
-            return Route(n, self.claims.get(cmd.claim_id, self.fallback))
+            region = self.claims.get(cmd.claim_id)
+            if region is None:  # reversed before it arrived: its claim will follow it here
+                region = self.claims[cmd.claim_id] = self.fallback
+                self.new_claims.append((cmd.claim_id, region))
+            return Route(n, region)
+        if isinstance(cmd, Claim) and cmd.claim_id in self.claims:
+            return Route(n, self.claims[cmd.claim_id])  # where its id was first seen
         if isinstance(cmd, Register | Enroll):
             home = self.deployment.region_of(cmd.region.code)
             if home is None:

@@ -136,3 +136,20 @@ def test_concurrent_enrollments_of_one_person_in_two_regions_record_exactly_one(
         outcomes = sorted(answers[r][len(people) + i]["status"] for r in files)
         assert outcomes == ["ok", "rejected"], [answers[r][len(people) + i] for r in files]
     assert counts["enrollments_confirmed"] == len(people)
+
+
+def test_a_claim_reversed_before_it_arrives_is_refused_in_a_deployment_as_in_one_store(
+        tmp_path: Path) -> None:
+    book = composition.policy_book()
+    county = list(generate_county(3, "lishui-liandu-2020", 5, book))
+    claim = next(c for c in county if c["op"] == "claim")
+    early = {"op": "reverse_claim", "claim_id": claim["claim_id"], "reason": "entry_error",
+             "at": "2019-12-01T09:00:00+08:00"}
+    commands = [early, *county]  # the reversal comes first; the claim is Lishui's
+    path = _write(tmp_path / "f.jsonl", commands)
+    with stores("sqlite", tmp_path) as made:
+        alone = _ingest_one(made.new("alone"), path)
+        deployed = _ingest_deployment(_deployment(made, tmp_path), path, tmp_path / "work")
+    assert deployed == alone
+    refused = next(r for r in alone if r["line"] == commands.index(claim) + 1)
+    assert refused["reason"] == "claim_reversed"
