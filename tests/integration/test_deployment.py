@@ -153,3 +153,54 @@ def test_a_claim_reversed_before_it_arrives_is_refused_in_a_deployment_as_in_one
     assert deployed == alone
     refused = next(r for r in alone if r["line"] == commands.index(claim) + 1)
     assert refused["reason"] == "claim_reversed"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_regional_stores_give_one_stores_reports_audit_and_whatif(
+        kind: str, tmp_path: Path) -> None:
+    from adapters.usecases import views as use
+    from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment
+    from adapters.usecases.regional_queries import merged_rows
+    from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment
+    from adapters.usecases.whatif import reform_of, run_whatif
+    from adapters.whatif.exact import Scope
+    from projections import queries
+
+    book = composition.policy_book()
+    commands = _interleaved(list(generate_county(5, "fuyang-2021", 7, book)),
+                            list(generate_county(5, "lishui-liandu-2020", 8, book)))
+    path = _write(tmp_path / "both.jsonl", commands)
+    patch = {"outpatient": {"ratio": "0.60"}}
+    reform = reform_of(book, patch, "patch", None, None)
+    with stores(kind, tmp_path) as made:
+        one = made.new("alone")
+        _ingest_one(one, path)
+        deployment = _deployment(made, tmp_path)
+        _ingest_deployment(deployment, path, tmp_path / "work")
+        app = composition.open_store(one)
+        views = composition.open_views(app, book, one)
+        try:
+            alone = {q: use.ask(app, views, q, None, None)
+                     for q in (queries.fund_report, queries.enrollment_report)}
+            alone_whatif = run_whatif(app, views, book, reform, patch, Scope(), "fast").summary
+        finally:
+            views.engine.dispose()
+            app.close()
+        for query, rows in alone.items():
+            answers = []
+            for region in deployment.regions:
+                app = composition.open_store(region.url)
+                views = composition.open_views(app, book, region.url)
+                answers.append(use.ask(app, views, query, None, None))
+                views.engine.dispose()
+                app.close()
+            assert merged_rows(answers, *use.REPORT_ORDER[query]) == rows
+        merged = whatif_deployment(
+            deployment, Scope(), "fast", composition.whatif_region,
+            lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(), "fast"))
+        assert merged.summary == alone_whatif
+        audit = audit_deployment(
+            deployment, composition.open_directory(deployment), b"k" * 32,
+            lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, None)), NOW)
+    assert audit["clean"], audit["directory"]["problems"]
+    assert sum(r["decisions"]["checked"]["decisions"] for r in audit["regions"].values()) > 0
