@@ -197,10 +197,9 @@ class Router:
                 f"{cmd.person.number}'s {cmd.year} enrollment is being recorded in region "
                 f"{holder.region} ({name}); a person is enrolled in one region a year: try "
                 "again once it is decided"))
-        return refusal(n, op, "already_enrolled", (
-            f"{cmd.person.number} is already enrolled for {cmd.year} in region "
-            f"{holder.region} ({name}); a person is enrolled in one region a year "
-            "(不允许重复参保)"))
+        return refusal(n, op, "enrolled_elsewhere", (
+            f"{cmd.person.number} is enrolled for {cmd.year} in region {holder.region} "
+            f"({name}); one pooling region per year (不允许重复参保)"))
 
     def _person_region(self, ref: str, year: int) -> str:
         region = self.enrollments.get((ref, year))

@@ -63,7 +63,7 @@ def test_commands_reach_their_regions_ledger_and_a_second_regions_enrollment_is_
     assert api.post("/commands", json=IN_LINQUAN).status_code == 200
     refused = api.post("/commands", json=ENROLL_LINQUAN)
     assert refused.status_code == 409
-    assert refused.json()["reason"] == "already_enrolled"
+    assert refused.json()["reason"] == "enrolled_elsewhere"
     assert "阜南县" in refused.json()["message"]
     settled = api.post("/commands/claim", json=claim("DEP-1", WIFE, "100.00"))
     assert settled.status_code == 200 and settled.json()["status"] == "ok"
@@ -114,7 +114,7 @@ def test_benefitpool_serve_with_a_deployment_runs_a_ledger_process_per_region(
             answer = httpx.post(f"{base}/commands", json=c, headers=headers)
             assert answer.status_code == 200, answer.text
         refused = httpx.post(f"{base}/commands", json=ENROLL_LINQUAN, headers=headers)
-        assert refused.json()["reason"] == "already_enrolled"
+        assert refused.json()["reason"] == "enrolled_elsewhere"
         health = httpx.get(f"{base}/health").json()
         assert health["regions"]["341225"]["writer"]["commands"] == 3
         assert health["regions"]["341221"]["writer"]["commands"] == 1

@@ -97,7 +97,7 @@ def test_a_person_enrolled_in_one_region_is_refused_by_another_for_the_same_year
                                      tmp_path / "work")
         counts = composition.open_directory(deployment).counts()
     assert [r["status"] for r in results] == ["ok", "ok", "ok", "rejected"]
-    assert results[3]["reason"] == "already_enrolled"
+    assert results[3]["reason"] == "enrolled_elsewhere"
     assert "341225" in results[3]["message"] and "阜南县" in results[3]["message"]
     assert counts["enrollments_confirmed"] == 1 and counts["enrollments_pending"] == 0
 
