@@ -6,19 +6,34 @@ everything through these functions; the settings module is read here and nowhere
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from adapters import settings as env
 from adapters.application.ledger import Ledger
 from adapters.stores import chain, cipher
 from adapters.stores.columnar import IN_MEMORY, ColumnarStore, columnar_file
+from adapters.stores.deployment_files import Deployment, load_deployment
+from adapters.stores.directory import Directory
 from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import load_policy_book
 from adapters.stores.tokens import TokenStore
-from adapters.stores.urls import DEFAULT_DB, store_env
-from adapters.stores.views import views_engine, views_on
+from adapters.stores.urls import DEFAULT_DB, StoreError, store_env
+from adapters.stores.views import directory_engine, views_engine, views_on
+from adapters.usecases.audit import AuditUnavailable, run_audit
+from adapters.usecases.ingest import IngestBusy, IngestStopped, ingest_file
+from adapters.usecases.regional_audit import RegionAudit, RegionAuditJob
+from adapters.usecases.regional_ingest import RegionDone, RegionJob
+from adapters.usecases.regional_whatif import RegionWhatIfJob
+from adapters.usecases.views import RegionViewsJob, rebuild
+from adapters.usecases.whatif import WhatIf, run_whatif
+from domain.errors import LedgerError
 from domain.policy_book import PolicyBook
-from projections.views import LedgerViews
+from projections.queries import enrolled_person_years
+from projections.views import LedgerViews, ViewsDamaged, status
 
 
 def settings() -> env.Settings:
@@ -93,3 +108,143 @@ def open_views(store: LedgerApplication, book: PolicyBook, url: str) -> LedgerVi
 def open_tokens(url: str) -> TokenStore:
     """The API tokens of the store at a database URL."""
     return TokenStore(views_engine(url))
+
+
+# --- a deployment of several regional stores (ADR 56) --------------------------------------
+
+def deployment_file(explicit: Path | None = None) -> Path | None:
+    """`--deployment` wins, then BENEFITPOOL_DEPLOYMENT; None: one store."""
+    return explicit or settings().deployment
+
+
+def open_deployment(path: Path) -> Deployment:
+    """The deployment a file describes (DeploymentError names what is wrong)."""
+    return load_deployment(path)
+
+
+def open_directory(deployment: Deployment) -> Directory:
+    """The deployment's directory, its tables created if missing."""
+    return Directory(directory_engine(deployment.directory))
+
+
+def directory_key() -> bytes:
+    """The key of the directory's person pseudonyms: the event chain's key."""
+    return configured_audit_key()
+
+
+def enrolled_in(deployment: Deployment) -> Callable[[str, str, int], bool]:
+    """Whether a region's ledger holds an enrollment of (person key, year)."""
+
+    def check(prefix: str, key: str, year: int) -> bool:
+        app = open_store(deployment.by_prefix(prefix).url)
+        try:
+            person = app.get_or_none(app.ids.person(key))
+            return person is not None and person.year(year) is not None
+        finally:
+            app.close()
+
+    return check
+
+
+def ingest_region(job: RegionJob) -> RegionDone:
+    """One region's share of a file ingested into its store (run on a Dask worker, or here):
+    the worker opens the store itself, by URL, under this process's settings."""
+    try:
+        ledger = open_ledger(job.url, policy_book(Path(job.policies) if job.policies else None))
+    except (StoreError, LedgerError) as e:
+        return RegionDone(job.prefix, "store_failed", 0, f"cannot open {job.url}: {e}")
+    try:
+        with open(job.results, "w", encoding="utf-8") as sink:
+            ingest_file(ledger, Path(job.lines), sink, job.batch_size)
+        return RegionDone(job.prefix)
+    except IngestStopped as e:
+        return RegionDone(job.prefix, e.kind, e.last_line, e.message)
+    except IngestBusy as e:
+        return RegionDone(job.prefix, "busy", 0, str(e))
+    finally:
+        ledger.app.close()
+
+
+@contextmanager
+def open_cluster(workers: int | None = None, scheduler: str | None = None
+                 ) -> Iterator[Executor | None]:
+    """Where parallel work runs: the Dask scheduler at `scheduler` (or DASK_SCHEDULER_ADDRESS),
+    else a local Dask cluster of `workers` processes, else (None) this process alone.
+    OSError when the scheduler cannot be reached."""
+    address = scheduler or settings().dask_scheduler
+    if not address and not (workers and workers > 1):
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if address:
+        with Client(address, timeout="10s") as client:
+            client.run(_ready)
+            yield client.get_executor()
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(_ready)
+        yield client.get_executor()
+
+
+def _ready() -> None:
+    """Run once on every Dask worker before its first task: the ledger's modules imported."""
+    import adapters.composition  # noqa: F401
+    import adapters.usecases.audit  # noqa: F401
+
+
+def audit_region(job: RegionAuditJob) -> RegionAudit:
+    """One region's store audited as `audit verify` audits one store, and the enrollments its
+    views hold (run on a Dask worker, or here)."""
+    book = policy_book(Path(job.policies) if job.policies else None)
+    app = open_store(job.url)
+    try:
+        views = open_views(app, book, job.url)
+        try:
+            report = run_audit(app, book, views)
+            held = enrolled_person_years(views.engine, views.personal)
+        except AuditUnavailable as e:  # reported, not raised: it crosses from a worker
+            report = {"position": None, "clean": False, "problems": 1,
+                      "unavailable": {"reason": e.reason, "message": str(e)}}
+            held = set()
+        finally:
+            views.engine.dispose()
+    finally:
+        app.close()
+    return RegionAudit(job.prefix, report, frozenset(held))
+
+
+def whatif_region(job: RegionWhatIfJob) -> WhatIf:
+    """One region's history re-decided under the reform by its own store (run on a Dask
+    worker, or here); nothing is written."""
+    book = policy_book(Path(job.policies) if job.policies else None)
+    app = open_store(job.url)
+    try:
+        if job.engine == "exact":
+            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine)
+        views = open_views(app, book, job.url)
+        try:
+            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine)
+        finally:
+            views.engine.dispose()
+    finally:
+        app.close()
+
+
+def rebuild_region_views(job: RegionViewsJob) -> list[dict[str, Any]]:
+    """One region's views dropped and rebuilt from its log (run on a Dask worker, or here);
+    returns their status rows, each naming the region."""
+    book = policy_book(Path(job.policies) if job.policies else None)
+    app = open_store(job.url)
+    try:
+        views = open_views(app, book, job.url)
+        try:
+            rows = rebuild(app, views, list(job.names)) if job.names else status(app, views)
+        except ViewsDamaged as e:  # reported, not raised: it crosses from a worker
+            return [{"region": job.prefix, "damaged": str(e)}]
+        finally:
+            views.engine.dispose()
+    finally:
+        app.close()
+    return [{"region": job.prefix, **row} for row in rows]

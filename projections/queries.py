@@ -382,3 +382,15 @@ def _target(row: dict[str, Any]) -> dict[str, Any]:
     row["target"] = str(LIFTED_TARGET)
     row["met"] = None if row["rate"] is None else Decimal(row["rate"]) >= LIFTED_TARGET
     return row
+
+
+def enrolled_person_years(engine: Engine, personal: PersonalData = PLAIN
+                          ) -> set[tuple[str, int]]:
+    """Every (person key, year) this store holds an enrollment of (a deployment's audit
+    compares them with its directory)."""
+    reg, pyv = t.person_registry, t.person_year_version
+    stmt = (select(reg.c.number, pyv.c.year).distinct()
+            .join(pyv, pyv.c.person == reg.c.person).where(pyv.c.kind == "enrolled"))
+    with engine.connect() as conn:
+        return {(key_of_number(personal.unseal(number)), year)
+                for number, year in conn.execute(stmt)}

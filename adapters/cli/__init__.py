@@ -10,6 +10,7 @@ from adapters.cli.audit import audit_app, replay
 from adapters.cli.county import demo, generate, ingest
 from adapters.cli.policy import policy_app
 from adapters.cli.queries import household, person, report_app, views_app
+from adapters.cli.regions import deployment_app
 from adapters.cli.whatif import whatif
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -22,6 +23,7 @@ app.add_typer(views_app, name="views")
 app.add_typer(audit_app, name="audit")
 app.add_typer(key_app, name="key")
 app.add_typer(token_app, name="token")
+app.add_typer(deployment_app, name="deployment")
 
 
 def main() -> None:

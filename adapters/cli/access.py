@@ -4,6 +4,7 @@ tokens and server."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ import typer
 from adapters import composition
 from adapters.cli.common import (
     DbOption,
+    DeploymentOption,
     JsonOption,
     PoliciesOption,
     book,
@@ -19,6 +21,8 @@ from adapters.cli.common import (
     fail,
     print_rows,
 )
+from adapters.cli.regions import deployment_in_use, directory_of
+from adapters.stores.tokens import TokenStore
 from adapters.stores.urls import StoreError
 from domain.errors import LedgerError
 
@@ -37,7 +41,10 @@ def key_create() -> None:
               "outside the database: without it the store cannot be read.", highlight=False)
 
 
-def _tokens(db: str | None) -> Any:
+def _tokens(db: str | None, deployment: Path | None = None) -> Any:
+    regions = deployment_in_use(deployment)
+    if regions is not None:  # a deployment's tokens live in its directory's database
+        return TokenStore(directory_of(regions).engine)
     url = database_url(db)
     if url.startswith("memory:"):
         fail("tokens need a store that outlives the command, e.g. sqlite:///benefitpool.db", 2)
@@ -56,11 +63,12 @@ def token_create(
                          "empty: every region).")] = "",
     label: Annotated[str | None, typer.Option("--label", help="A note: who holds it.")] = None,
     db: DbOption = None,
+    deployment: DeploymentOption = None,
 ) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
     from adapters.stores.tokens import TokenError
 
-    store = _tokens(db)
+    store = _tokens(db, deployment)
     try:
         secret, token = store.create(role, region, label)
     except TokenError as e:
@@ -74,9 +82,10 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(json_out: JsonOption = False, db: DbOption = None) -> None:
+def token_list(json_out: JsonOption = False, db: DbOption = None,
+               deployment: DeploymentOption = None) -> None:
     """Every token: id, role, region, label, created, revoked (never the secret)."""
-    store = _tokens(db)
+    store = _tokens(db, deployment)
     try:
         rows = [t.as_dict() for t in store.list()]
     finally:
@@ -86,11 +95,11 @@ def token_list(json_out: JsonOption = False, db: DbOption = None) -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")],
-                 db: DbOption = None) -> None:
+                 db: DbOption = None, deployment: DeploymentOption = None) -> None:
     """Revoke a token at once."""
     from adapters.stores.tokens import TokenError
 
-    store = _tokens(db)
+    store = _tokens(db, deployment)
     try:
         token = store.revoke(token_id)
     except TokenError as e:
@@ -112,13 +121,19 @@ def serve(
              "default); without it each worker applies its own.")] = True,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json); every endpoint but /health needs a
-    token from `benefitpool token create`."""
+    token from `benefitpool token create`. Over a deployment: every region, one ledger
+    process each."""
     from adapters.server import launch
 
     if log_level not in launch.LOG_LEVELS:
         fail(f"--log-level must be debug, info, warning or error; got {log_level!r}", 2)
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        _serve_deployment(regions, policies, host, port, workers, log_level, ledger_process)
+        return
     url = database_url(db)
     try:
         tokens = launch.prepare_store(url, book(policies))
@@ -131,5 +146,26 @@ def serve(
                   "`benefitpool token create --role admin`", highlight=False, markup=False)
     try:
         launch.run(url, policies, host, port, workers, log_level, ledger_process)
+    except LedgerError as e:
+        fail(str(e), 2)
+
+
+def _serve_deployment(regions: Any, policies: Path | None, host: str, port: int,
+                      workers: int, log_level: str, ledger_process: bool) -> None:
+    from adapters.server import launch
+
+    try:
+        tokens = launch.prepare_deployment(regions, book(policies))
+    except (StoreError, LedgerError) as e:
+        fail(str(e), 2)
+    except Exception as e:  # the store library raises its own error types
+        fail(f"cannot open the deployment's stores: {e}", 2)
+    if not tokens:
+        err.print("warning: no API tokens yet; create one with "
+                  "`benefitpool token create --role admin --deployment FILE`", highlight=False,
+                  markup=False)
+    try:
+        launch.run_deployment(regions, policies, host, port, workers, log_level,
+                              ledger_process)
     except LedgerError as e:
         fail(str(e), 2)

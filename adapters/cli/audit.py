@@ -15,8 +15,11 @@ from rich.tree import Tree
 from adapters.cli.common import (
     AtPositionOption,
     DbOption,
+    DeploymentOption,
     JsonOption,
     PoliciesOption,
+    SchedulerOption,
+    WorkersOption,
     book,
     database_url,
     err,
@@ -25,6 +28,7 @@ from adapters.cli.common import (
     opened_views,
     out,
 )
+from adapters.cli.regions import audit_deployment_cli, deployment_in_use
 from domain.errors import Rejected
 
 audit_app = typer.Typer(no_args_is_help=True,
@@ -61,11 +65,30 @@ def audit_verify(
         "--views/--no-views", help="Also compare every view with its rebuild.")] = True,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Check the hash chain, re-decide every recorded decision under the policy version that
-    took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise."""
+    took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise. Over a
+    deployment: every region's store, and the directory against them."""
     from adapters.usecases.audit import AuditUnavailable, run_audit
 
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        result = audit_deployment_cli(regions, policies, workers, scheduler)
+        if json_out:
+            out.print_json(data=result)
+        else:
+            for prefix, report in result["regions"].items():
+                if "unavailable" in report:
+                    err.print(f"region {prefix}: {report['unavailable']['message']}")
+                else:
+                    _print_audit(report, regions.by_prefix(prefix).url)
+            _print_directory(result["directory"], regions.directory)
+        if result["problems"]:
+            raise typer.Exit(1)
+        return
     policy_book = book(policies)
     with opened_ledger(db, policies) as ledger:
         try:
@@ -84,6 +107,13 @@ def audit_verify(
         _print_audit(result, database_url(db))
     if result["problems"]:
         raise typer.Exit(1)
+
+
+def _print_directory(found: dict[str, Any], url: str) -> None:
+    checked = ", ".join(f"{v} {k}" for k, v in found["checked"].items())
+    err.print(f"directory {url}: {checked}; {len(found['problems'])} problem(s)")
+    for p in found["problems"][:20]:
+        err.print(f"  {p['kind']}: {p['message']}")
 
 
 def _print_audit(result: dict[str, Any], url: str) -> None:

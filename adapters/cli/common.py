@@ -38,6 +38,14 @@ AtPositionOption = Annotated[int | None, typer.Option(
     "--at-position", min=0, help="Answer as the ledger stood when its log was at N.")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code or prefix.")]
 YearOption = Annotated[int | None, typer.Option("--year")]
+DeploymentOption = Annotated[Path | None, typer.Option(
+    "--deployment", help="Deployment file: one store per pooling region (default: "
+    "$BENEFITPOOL_DEPLOYMENT; without it, the one store of --db).")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", min=1, max=256, help="Run on a local Dask cluster of N processes.")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run on the Dask scheduler at ADDRESS (default: "
+    "$DASK_SCHEDULER_ADDRESS).")]
 
 
 def fail(message: str, code: int = 1, asked: str | None = None) -> NoReturn:

@@ -15,7 +15,10 @@ from rich.table import Table
 from adapters.application.ledger import Ledger
 from adapters.cli.common import (
     DbOption,
+    DeploymentOption,
     PoliciesOption,
+    SchedulerOption,
+    WorkersOption,
     book,
     database_url,
     err,
@@ -24,6 +27,7 @@ from adapters.cli.common import (
     out,
     progress_bar,
 )
+from adapters.cli.regions import deployment_in_use, ingest_deployment
 from adapters.usecases.ingest import IngestBusy, IngestStopped, count_lines, ingest_file
 from domain.errors import Rejected
 
@@ -60,10 +64,18 @@ def ingest(
     db: DbOption = None,
     policies: PoliciesOption = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 1000,
+    deployment: DeploymentOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Apply a command file; one result per line (rejected lines record nothing)."""
+    """Apply a command file; one result per line (rejected lines record nothing). With a
+    deployment, each line goes to its region's store and the regions run in parallel."""
     if not file.is_file() or not os.access(file, os.R_OK):
         fail(f"cannot read {file}", 2)
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        _ingest_regions(regions, file, results, policies, batch_size, workers, scheduler)
+        return
     with opened_ledger(db, policies) as ledger:
         if results is not None:
             try:
@@ -86,6 +98,22 @@ def ingest(
             if results is not None:
                 sink.close()
     err.print(_counts_table(counts, f"{file.name}: {sum(counts.values())} lines"))
+
+
+def _ingest_regions(regions: Any, file: Path, results: Path | None, policies: Path | None,
+                    batch_size: int, workers: int | None, scheduler: str | None) -> None:
+    try:
+        sink = results.open("w", encoding="utf-8") if results is not None else sys.stdout
+    except OSError as e:
+        fail(f"cannot write {results}: {e.strerror}", 2)
+    try:
+        counts = ingest_deployment(regions, file, sink, policies, batch_size, workers,
+                                   scheduler)
+    finally:
+        if results is not None:
+            sink.close()
+    err.print(_counts_table(counts, f"{file.name}: {sum(counts.values())} lines, "
+                                    f"{len(regions.regions)} regions"))
 
 
 def generate(

@@ -13,9 +13,12 @@ from adapters.cli.common import (
     AtPositionOption,
     CsvOption,
     DbOption,
+    DeploymentOption,
     JsonOption,
     PoliciesOption,
     RegionOption,
+    SchedulerOption,
+    WorkersOption,
     YearOption,
     err,
     fail,
@@ -27,8 +30,15 @@ from adapters.cli.common import (
     print_rows,
     progress_bar,
 )
+from adapters.cli.regions import (
+    deployment_in_use,
+    over_regions,
+    store_for_person,
+    views_over_regions,
+)
 from adapters.stores.columnar.store import ColumnarFailed
 from adapters.usecases import views as use
+from adapters.usecases.regional_queries import merged_rows
 from domain.errors import Rejected
 from projections import queries
 from projections.tables import VIEWS
@@ -40,8 +50,23 @@ CHOICES = (*VIEWS, use.COLUMNAR)
 
 
 def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
+                deployment: Path | None = None, **kwargs: Any) -> Any:
+    """Answer a query from the read models, caught up with the log first: of the store at
+    `db`, or, in a deployment, of the region that holds the person, or of every region under
+    the report's prefix, merged."""
+    regions = deployment_in_use(deployment)
+    if regions is None:
+        return _from_store(db, policies, query, *args, **kwargs)
+    if query in use.PERSONAL_QUERIES:
+        url = store_for_person(regions, args[0], args[1])
+        return _from_store(url, policies, query, *args, **kwargs)
+    answers = over_regions(regions, args[0], lambda url: _from_store(
+        url, policies, query, *args, **kwargs))
+    return merged_rows(answers, *use.REPORT_ORDER[query])
+
+
+def _from_store(db: str | None, policies: Path | None, query: Any, *args: Any,
                 **kwargs: Any) -> Any:
-    """Answer a query from the read models, caught up with the log first."""
     asked = args[0] if query in use.PERSONAL_QUERIES else None  # they name persons (ADR 21)
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
         try:
@@ -57,10 +82,11 @@ AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Business date Y
 
 def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
                 at_position: int | None, json_out: bool, db: str | None,
-                policies: Path | None) -> dict[str, Any] | None:
+                policies: Path | None, deployment: Path | None = None
+                ) -> dict[str, Any] | None:
     """A household or person view (as of a day or a position); printed as JSON and None when
     `--json` asked for that."""
-    view = _from_views(db, policies, query, ref, year,
+    view = _from_views(db, policies, query, ref, year, deployment=deployment,
                        as_of=parse_day(as_of) if as_of else None, at_position=at_position)
     if json_out:
         out.print_json(data=view)
@@ -76,10 +102,11 @@ def household(
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
 ) -> None:
     """A household's pooled outpatient cap, what is used and what is left (from the views)."""
     view = _as_of_view(queries.household, person, year, as_of, at_position, json_out, db,
-                       policies)
+                       policies, deployment)
     if view is None:
         return
     table = Table(title=f"Household {view['head']} — {year}"
@@ -107,10 +134,11 @@ def person(
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
 ) -> None:
     """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
     view = _as_of_view(queries.person, person_id, year, as_of, at_position, json_out, db,
-                       policies)
+                       policies, deployment)
     if view is None:
         return
     table = Table(title=f"Person {view['person']} — {view['year']}", show_header=False)
@@ -121,8 +149,8 @@ def person(
 
 def _region_report(query: Any, title: str, region: str | None, year: int | None,
                    json_out: bool, csv_out: bool, db: str | None,
-                   policies: Path | None) -> None:
-    rows = _from_views(db, policies, query, region, year)
+                   policies: Path | None, deployment: Path | None) -> None:
+    rows = _from_views(db, policies, query, region, year, deployment=deployment)
     print_rows(rows, f"{title} {region or 'all regions'} {year or ''}".strip(), json_out,
                csv_out)
 
@@ -130,25 +158,31 @@ def _region_report(query: Any, title: str, region: str | None, year: int | None,
 @report_app.command("fund")
 def report_fund(region: RegionOption = None, year: YearOption = None,
                 json_out: JsonOption = False, csv_out: CsvOption = False, db: DbOption = None,
-                policies: PoliciesOption = None) -> None:
+                policies: PoliciesOption = None, deployment: DeploymentOption = None) -> None:
     """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
     _region_report(queries.fund_report, "Fund ledger", region, year, json_out, csv_out, db,
-                   policies)
+                   policies, deployment)
 
 
 @report_app.command("enrollment")
 def report_enrollment(region: RegionOption = None, year: YearOption = None,
                       json_out: JsonOption = False, csv_out: CsvOption = False,
-                      db: DbOption = None, policies: PoliciesOption = None) -> None:
+                      db: DbOption = None, policies: PoliciesOption = None,
+                      deployment: DeploymentOption = None) -> None:
     """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
     _region_report(queries.enrollment_report, "Enrollment", region, year, json_out, csv_out,
-                   db, policies)
+                   db, policies, deployment)
 
 
 @views_app.command("status")
 def views_status(json_out: JsonOption = False, db: DbOption = None,
-                 policies: PoliciesOption = None) -> None:
+                 policies: PoliciesOption = None, deployment: DeploymentOption = None) -> None:
     """Each view's tracked position and how far it lags the log."""
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        print_rows(views_over_regions(regions, policies, (), None, None), "Views", json_out,
+                   False)
+        return
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
             opened_columnar(ledger, db, busy_ok=False) as columnar:
         rows = status(ledger.app, views)
@@ -163,12 +197,26 @@ def views_rebuild(
         help=f"One of {', '.join(CHOICES)}; all if omitted.")] = None,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Drop the view(s) and rebuild from the log, with a progress bar on a terminal; the
-    columnar claims store (`columnar`, where the store has one) too."""
+    columnar claims store (`columnar`, where the store has one) too. Over a deployment: every
+    region's views, in parallel on Dask with --workers or --scheduler."""
     if name is not None and name not in CHOICES:
         fail(f"invalid_input: unknown view {name!r}; one of {', '.join(CHOICES)}")
     names = [name] if name else list(CHOICES)
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        if name == use.COLUMNAR:
+            fail("invalid_input: the columnar store is rebuilt store by store, not over a "
+                 "deployment")
+        names = [n for n in names if n in VIEWS]
+        rows = views_over_regions(regions, policies, tuple(names), workers, scheduler)
+        err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")
+        print_rows(rows, "Views", False, False)
+        return
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
             opened_columnar(ledger, db, busy_ok=False) as columnar:
         if name == use.COLUMNAR and columnar is None:

@@ -6,15 +6,18 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from adapters.cli.common import (
     DbOption,
+    DeploymentOption,
     JsonOption,
     PoliciesOption,
+    SchedulerOption,
+    WorkersOption,
     book,
     err,
     fail,
@@ -23,8 +26,11 @@ from adapters.cli.common import (
     opened_views,
     out,
 )
+from adapters.cli.regions import deployment_in_use, whatif_deployment_cli
 from adapters.usecases.whatif import ENGINES, WhatIf, WhatIfRefused, reform_of, run_whatif
+from adapters.whatif.exact import Scope
 from domain.errors import PolicyError
+from domain.policy_book import PolicyBook
 from projections.views import ViewsDamaged
 
 
@@ -40,10 +46,14 @@ def whatif(
              "check they agree).")] = "fast",
     db: DbOption = None,
     policies: PoliciesOption = None,
+    deployment: DeploymentOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Re-decide the recorded history under patched policies; nothing is written."""
+    """Re-decide the recorded history under patched policies; nothing is written. Over a
+    deployment, every region under --region is re-decided by its own store and merged."""
     from adapters.stores.policy_files import read_toml
-    from adapters.whatif.exact import Scope, write_outputs
+    from adapters.whatif.exact import write_outputs
 
     if engine not in ENGINES:
         fail(f"--engine must be fast, exact or both; got {engine!r}", 2)
@@ -55,14 +65,14 @@ def whatif(
         fail(f"policy patch: {e}", 2)
     except WhatIfRefused as e:
         fail(e.message, 2 if e.reason == "invalid_input" else 1)
-    with opened_ledger(db, policies) as ledger, _views_whole():
-        if engine == "exact":
-            result = run_whatif(ledger.app, None, policy_book, reform, patch,
-                                Scope(region, year), engine)
-        else:
-            with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
-                result = run_whatif(ledger.app, views, policy_book, reform, patch,
-                                    Scope(region, year), engine, columnar=columnar)
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        with _views_whole():
+            result = whatif_deployment_cli(regions, policies, reform, patch,
+                                           Scope(region, year), engine, workers, scheduler)
+    else:
+        result = _one_store(db, policies, policy_book, reform, patch, Scope(region, year),
+                            engine)
     if out_dir is not None:
         written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
                                 result.reform)
@@ -73,6 +83,16 @@ def whatif(
             err.print(f"engines disagree on claim {d['claim_id']}: exact {d['exact']}, "
                       f"fast {d['fast']}", highlight=False)
         raise typer.Exit(1)
+
+
+def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
+               reform: PolicyBook, patch: dict[str, Any], scope: Scope, engine: str) -> WhatIf:
+    with opened_ledger(db, policies) as ledger, _views_whole():
+        if engine == "exact":
+            return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine)
+        with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
+            return run_whatif(ledger.app, views, policy_book, reform, patch, scope, engine,
+                              columnar=columnar)
 
 
 @contextmanager

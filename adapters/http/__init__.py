@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -24,6 +25,7 @@ from adapters.http.routes import add_command_routes, add_query_routes
 from adapters.http.service import Service
 from adapters.server.ledger_process import LedgerClient
 from adapters.server.writer import FREEZE_EVERY, freeze_long_lived
+from adapters.stores.deployment_files import Deployment
 from adapters.stores.tokens import TokenStore
 from domain.policy_book import PolicyBook
 
@@ -51,10 +53,52 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
         store.close()
         raise
 
+    return _app(service, long_running, close_on_shutdown)
+
+
+def create_deployment_app(deployment: Deployment, book: PolicyBook, *,
+                          ledger_addresses: Mapping[str, str] | None = None,
+                          long_running: bool = False, close_on_shutdown: bool = False
+                          ) -> FastAPI:
+    """The HTTP API over a deployment (ADR 56): one service per region, commands routed
+    through the directory, API tokens kept in the directory's database. With
+    `ledger_addresses` (region prefix -> socket), each region's commands go to its own ledger
+    process."""
+    from adapters.http.regional import RegionalService
+
+    addresses = dict(ledger_addresses or {})
+    services: dict[str, Service] = {}
+    try:
+        for region in deployment.regions:
+            store = composition.open_store(region.url)
+            try:
+                views = composition.open_views(store, book, region.url)
+                address = addresses.get(region.prefix)
+                services[region.prefix] = Service(
+                    store, book, views, TokenStore(views.engine),
+                    freeze_every=FREEZE_EVERY if long_running else None,
+                    remote=LedgerClient(address) if address else None)
+            except Exception:
+                store.close()
+                raise
+        directory = composition.open_directory(deployment)
+    except Exception:
+        for service in services.values():
+            service.close()
+        raise
+    service = RegionalService(deployment, directory, composition.directory_key(), services,
+                              TokenStore(directory.engine), book,
+                              composition.enrolled_in(deployment))
+    return _app(service, long_running, close_on_shutdown)
+
+
+def _app(service: Any, long_running: bool, close_on_shutdown: bool) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if service.remote is not None:  # on the loop that used the connection
+        if getattr(service, "aclose", None) is not None:
+            await service.aclose()
+        elif service.remote is not None:  # on the loop that used the connection
             await service.remote.aclose()
         if close_on_shutdown:
             service.close()
@@ -80,5 +124,12 @@ def app_from_env() -> FastAPI:
     """The app for `uvicorn --factory` (one per worker process): the store, the policies and
     the ledger process's socket from the settings `benefitpool serve` exported."""
     settings = composition.settings()
+    if settings.deployment is not None:
+        from adapters.server.launch import parse_ledger_sockets
+
+        return create_deployment_app(
+            composition.open_deployment(settings.deployment), composition.policy_book(),
+            ledger_addresses=parse_ledger_sockets(settings.ledger_socket), long_running=True,
+            close_on_shutdown=True)
     return create_app(composition.database_url(), composition.policy_book(), long_running=True,
                       ledger_address=settings.ledger_socket, close_on_shutdown=True)

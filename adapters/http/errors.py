@@ -18,7 +18,8 @@ NOT_FOUND = frozenset({"unknown_person", "unknown_claim"})
 CONFLICTS = frozenset({"already_registered", "already_enrolled", "enrolled_elsewhere",
                        "duplicate_payment_ref", "duplicate_claim_conflict", "already_reversed",
                        "subsidy_already_granted", "conflict", "duplicate_command_conflict",
-                       "duplicate_refund_ref", "claim_reversed"})
+                       "duplicate_refund_ref", "claim_reversed",
+                       "enrollment_pending_elsewhere"})
 
 
 def status_for(reason: str | None, query: bool = False) -> int:

@@ -63,8 +63,14 @@ class Service:
 
     async def command(self, token: Token, raw: bytes, path_op: str | None) -> JSON:
         """Validate on the event loop, apply on the writer, answer after the commit."""
+        data, result, status = await self.apply(token, self._prepare(token, raw, path_op))
+        return self._respond(token, result, status, ids_of(data))
+
+    async def apply(self, token: Token, request: tuple[dict[str, Any], Prepared, str | None]
+                    ) -> tuple[dict[str, Any], dict[str, Any], int]:
+        """A prepared request applied: (its body, its result, the HTTP status)."""
         started = time.perf_counter()
-        data, prepared, op = self._prepare(token, raw, path_op)
+        data, prepared, op = request
         command = prepared.parsed[1]
         try:
             if self.remote is not None:
@@ -87,7 +93,7 @@ class Service:
             log.info("%s %s %s%s (%.1f ms)", op, who(command), result["status"],
                      f" {result['reason']}" if result["reason"] else "",
                      1000 * (time.perf_counter() - started))
-        return self._respond(token, result, status, ids_of(data))
+        return data, result, status
 
     def _prepare(self, token: Token, raw: bytes, path_op: str | None
                  ) -> tuple[dict[str, Any], Prepared, str | None]:

@@ -70,3 +70,15 @@ def _creating_tables(engine: Engine, url: str) -> Iterator[None]:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, \
             schema_lock(conn.exec_driver_sql, schema):
         yield
+
+
+def directory_engine(url: str) -> Engine:
+    """An engine on a deployment's directory (ADR 57): a SQLite file, or a PostgreSQL schema
+    created if missing."""
+    engine = views_engine(url)
+    if engine.dialect.name == "postgresql":
+        schema = store_env(url).get("POSTGRES_SCHEMA") or "public"
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, \
+                schema_lock(conn.exec_driver_sql, schema):
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+    return engine

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from attrs import frozen
+
 from adapters.stores.columnar import ColumnarStore
 from adapters.stores.columnar import catchup as columnar
 from projections import queries
@@ -12,7 +14,21 @@ from projections.views import LedgerViews, NotificationLog, catch_up, status
 
 #: Queries that name persons: they read the views' person codec (ADR 21).
 PERSONAL_QUERIES = (queries.household, queries.person)
+#: How each report's rows are ordered: the keys that merge several regions' rows as one.
+REPORT_ORDER = {queries.fund_report: ("region", "year", "item", "key"),
+                queries.enrollment_report: ("region", "year")}
 REBUILD_STEP = 20_000
+
+
+@frozen
+class RegionViewsJob:
+    """One region's views to rebuild (`names`), or to report on (none): picklable, it crosses
+    to a Dask worker."""
+
+    prefix: str
+    url: str
+    policies: str | None
+    names: tuple[str, ...] = ()
 
 
 def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *args: Any,

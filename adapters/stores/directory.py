@@ -1,0 +1,207 @@
+"""The directory of a deployment: which region each person registered and enrolled in, and
+which region holds each claim, consulted by every region's writes (ADR 57).
+
+A person is enrolled in at most one region a year (001: 不允许重复参保). Each region's ledger
+keeps that rule for itself; across regions it is kept here: before an enrollment is applied to
+a region's ledger, its (person, year) is reserved for that region by an insert under the
+table's primary key, which the database lets one writer win. The reservation is confirmed when
+the region's ledger accepted the enrollment and released when it refused it. A reservation left
+pending by a writer that died is taken over once its lease has passed and its region's ledger
+shows no such enrollment.
+
+Persons are named by a keyed pseudonym (`person_ref`), never by their ID number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Any
+
+from attrs import frozen
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+PENDING, CONFIRMED = "pending", "confirmed"
+#: Seconds after which a pending reservation whose region shows no enrollment may be taken.
+LEASE_SECONDS = 60
+
+metadata = MetaData()
+persons = Table(
+    "directory_persons", metadata,
+    Column("person_ref", String(32), primary_key=True),
+    Column("region", String(6), primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
+enrollments = Table(
+    "directory_enrollments", metadata,
+    Column("person_ref", String(32), primary_key=True),
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("region", String(6), nullable=False),
+    Column("state", String(9), nullable=False),
+    Column("since", Integer, nullable=False),  # unix seconds of the reservation
+)
+claims = Table(
+    "directory_claims", metadata,
+    Column("claim_id", String(128), primary_key=True),
+    Column("region", String(6), nullable=False),
+)
+
+
+def person_ref(key: bytes, person_key: str) -> str:
+    """A person's pseudonym in the directory: HMAC-SHA256 of the person key (128 bits)."""
+    return hmac.new(key, person_key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+@frozen
+class Holder:
+    """Who holds a person-year: the region (its prefix) and whether it is confirmed."""
+
+    region: str
+    state: str
+    since: int
+
+
+class Directory:
+    """The directory's tables on one database (SQLite file or PostgreSQL schema)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        for attempt in range(3):  # another process may be creating the same tables
+            try:
+                metadata.create_all(engine)
+                break
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 2:
+                    raise
+
+    def _insert(self, table: Table) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    # --- enrollments ------------------------------------------------------------------------
+
+    def holders(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Holder]:
+        """Who holds each (person_ref, year) asked about."""
+        keys = list(set(keys))
+        found: dict[tuple[str, int], Holder] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 400):
+                chunk = keys[i:i + 400]
+                rows = conn.execute(select(enrollments).where(
+                    tuple_(enrollments.c.person_ref, enrollments.c.year).in_(chunk)))
+                for ref, year, region, state, since in rows:
+                    found[(ref, year)] = Holder(region, state, since)
+        return found
+
+    def all_holders(self) -> dict[tuple[str, int], Holder]:
+        """Every person-year the directory holds (for the deployment's audit)."""
+        with self.engine.connect() as conn:
+            return {(ref, year): Holder(region, state, since) for ref, year, region, state, since
+                    in conn.execute(select(enrollments))}
+
+    def reserve(self, wanted: Iterable[tuple[str, int, str]], now: int
+                ) -> dict[tuple[str, int], Holder]:
+        """Reserve each (person_ref, year) for its region unless another holds it; returns
+        the holder of every key afterwards (the caller's region where it won)."""
+        wanted = list(wanted)
+        if not wanted:
+            return {}
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(enrollments).on_conflict_do_nothing(), [
+                {"person_ref": ref, "year": year, "region": region, "state": PENDING,
+                 "since": now} for ref, year, region in wanted])
+        return self.holders((ref, year) for ref, year, _ in wanted)
+
+    def take_over(self, ref: str, year: int, stale: Holder, region: str, now: int) -> bool:
+        """Move a pending reservation whose lease has passed to `region`; False if another
+        writer changed it first."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(enrollments).where(and_(
+                enrollments.c.person_ref == ref, enrollments.c.year == year,
+                enrollments.c.region == stale.region, enrollments.c.state == PENDING,
+                enrollments.c.since == stale.since)).values(region=region, since=now))
+            return done.rowcount == 1
+
+    def settle(self, confirmed: Iterable[tuple[str, int, str]],
+               released: Iterable[tuple[str, int, str]]) -> None:
+        """Confirm the reservations whose enrollment was accepted; release the others."""
+        confirmed, released = list(confirmed), list(released)
+        with self.engine.begin() as conn:
+            for ref, year, region in confirmed:
+                conn.execute(update(enrollments).where(and_(
+                    enrollments.c.person_ref == ref, enrollments.c.year == year,
+                    enrollments.c.region == region)).values(state=CONFIRMED))
+            for ref, year, region in released:
+                conn.execute(delete(enrollments).where(and_(
+                    enrollments.c.person_ref == ref, enrollments.c.year == year,
+                    enrollments.c.region == region, enrollments.c.state == PENDING)))
+
+    # --- registrations and claims -----------------------------------------------------------
+
+    def registered(self, refs: Iterable[str]) -> dict[str, list[str]]:
+        """The regions each person registered in, earliest first."""
+        refs = list(set(refs))
+        found: dict[str, list[tuple[int, str]]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(refs), 500):
+                rows = conn.execute(select(persons).where(
+                    persons.c.person_ref.in_(refs[i:i + 500])))
+                for ref, region, seq in rows:
+                    found.setdefault(ref, []).append((seq, region))
+        return {ref: [r for _, r in sorted(v)] for ref, v in found.items()}
+
+    def note_registrations(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Record that persons registered in regions (again: no change)."""
+        rows = list(rows)
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            seq = conn.execute(select(persons.c.seq).order_by(
+                persons.c.seq.desc()).limit(1)).scalar() or 0
+            conn.execute(self._insert(persons).on_conflict_do_nothing(), [
+                {"person_ref": ref, "region": region, "seq": seq + n}
+                for n, (ref, region) in enumerate(rows, start=1)])
+
+    def claim_regions(self, claim_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(set(claim_ids))
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                rows = conn.execute(select(claims).where(
+                    claims.c.claim_id.in_(ids[i:i + 500])))
+                found.update({cid: region for cid, region in rows})
+        return found
+
+    def note_claims(self, rows: Iterable[tuple[str, str]]) -> None:
+        rows = list(rows)
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert(claims).on_conflict_do_nothing(),
+                             [{"claim_id": cid, "region": region} for cid, region in rows])
+
+    def counts(self) -> dict[str, int]:
+        """How many persons, person-years (by state) and claims the directory holds."""
+        with self.engine.connect() as conn:
+            out = {"persons": conn.execute(
+                select(func.count(persons.c.person_ref.distinct()))).scalar_one()}
+            for state in (PENDING, CONFIRMED):
+                out[f"enrollments_{state}"] = conn.execute(select(func.count()).where(
+                    enrollments.c.state == state)).scalar_one()
+            out["claims"] = conn.execute(select(func.count()).select_from(claims)).scalar_one()
+        return out

@@ -1,0 +1,156 @@
+"""Ingest across a deployment: a command file split by region and each region's share applied
+to its own ledger, the regions in parallel (ADR 56).
+
+The file is routed in order (`adapters.application.routing`); each region's lines are written
+to a file of their own at their original line numbers (other lines left blank), so each
+region's ingest is the ordinary resumable one (ADR 45) and its results carry the original
+line numbers. The results are merged back in line order. Enrollments reserved in the
+directory while routing are confirmed or released by their results.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import IO, Any
+
+from attrs import frozen
+
+from adapters.application.ingest_run import file_digest
+from adapters.application.routing import Route, Router
+from adapters.stores.deployment_files import Deployment
+from adapters.stores.directory import Directory
+from adapters.usecases.ingest import BATCH_SIZE, IngestStopped
+
+ROUTE_CHUNK = 20_000
+
+
+@frozen
+class RegionJob:
+    """One region's share of a file, to be ingested into its store (picklable: it crosses
+    to a Dask worker)."""
+
+    prefix: str
+    url: str
+    lines: str
+    results: str
+    policies: str | None
+    batch_size: int = BATCH_SIZE
+
+
+@frozen
+class RegionDone:
+    """How one region's ingest ended: `stopped` is None when it reached the end."""
+
+    prefix: str
+    stopped: str | None = None
+    last_line: int = 0
+    message: str = ""
+
+
+RunRegion = Callable[[RegionJob], RegionDone]
+
+
+def ingest_across(deployment: Deployment, directory: Directory, key: bytes, path: Path,
+                  results_to: IO[str], work: Path, run_region: RunRegion, now: int,
+                  executor: Executor | None = None, policies: Path | None = None,
+                  batch_size: int = BATCH_SIZE, enrolled_in: Any = None,
+                  progress: Callable[[int], None] | None = None) -> Counter:
+    """Route, apply each region's share (in parallel on `executor`), merge the results in
+    line order into `results_to`; returns the counts by (status, reason). Raises
+    IngestStopped (naming the regions) when a region's ingest stopped early: running the
+    same command again continues every region where it stopped."""
+    folder = work / file_digest(path)[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    router = Router(deployment, directory, key, now, enrolled_in)
+    refused, reserved, used = _split(router, path, folder, deployment, progress)
+    jobs = [RegionJob(r.prefix, r.url, str(folder / f"{r.prefix}.jsonl"),
+                      str(folder / f"{r.prefix}.results.jsonl"),
+                      str(policies) if policies else None, batch_size)
+            for r in deployment.regions if r.prefix in used]
+    done = list(executor.map(run_region, jobs)) if executor is not None and len(jobs) > 1 \
+        else [run_region(job) for job in jobs]
+    counts: Counter = Counter()
+    confirmed, released = [], []
+    for result in heapq.merge(iter(refused), *(_results(Path(j.results)) for j in jobs),
+                              key=lambda r: r["line"]):
+        counts[(result["status"], result["reason"])] += 1
+        results_to.write(json.dumps(result, ensure_ascii=False) + "\n")
+        held = reserved.pop(result["line"], None)
+        if held is not None:
+            (confirmed if result["status"] == "ok" else released).append(held)
+    directory.settle(confirmed, released)
+    stopped = [d for d in done if d.stopped is not None]
+    if stopped:
+        kind = "store_failed" if any(d.stopped == "store_failed" for d in stopped) \
+            else stopped[0].stopped
+        raise IngestStopped(kind or "store_failed", min(d.last_line for d in stopped), "; ".join(
+            f"region {d.prefix}: {d.message}" for d in stopped))
+    return counts
+
+
+def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
+           progress: Callable[[int], None] | None
+           ) -> tuple[list[dict[str, Any]], dict[int, tuple[str, int, str]], set[str]]:
+    """Write each region's lines to its file; returns the router's own answers, the lines
+    whose enrollment reserved a person-year, and the regions that got lines."""
+    refused: list[dict[str, Any]] = []
+    reserved: dict[int, tuple[str, int, str]] = {}
+    used: set[str] = set()
+    sinks = {r.prefix: (folder / f"{r.prefix}.jsonl").open("wb") for r in deployment.regions}
+    try:
+        for chunk in _chunks(path):
+            texts = [(n, _text(raw)) for n, raw in chunk if raw.strip()]
+            routes = {r.line: r for r in router.route(texts)}
+            for n, raw in chunk:
+                route: Route | None = routes.get(n)
+                target = route.region if route is not None else None
+                line = raw if raw.endswith(b"\n") else raw + b"\n"
+                for prefix, sink in sinks.items():
+                    sink.write(line if prefix == target else b"\n")
+                if route is None:
+                    continue
+                if target is None and route.result is not None:
+                    refused.append(route.result)
+                else:
+                    used.add(target or "")
+                    if route.reserved is not None:
+                        reserved[n] = (*route.reserved, target or "")
+            if progress:
+                progress(len(chunk))
+    finally:
+        for sink in sinks.values():
+            sink.close()
+    return refused, reserved, used
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError:
+        return "\x00not-utf-8"
+
+
+def _chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            chunk.append((n, raw))
+            if len(chunk) >= ROUTE_CHUNK:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _results(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,224 @@
+"""A synthetic province on one machine: regions of several regimes, one store each (ADR 56),
+ingested, projected, audited and re-decided at 1 and at N workers (a local Dask cluster).
+
+    .venv/bin/python benchmarks/scale.py --households 3000 --regions 4 --workers 2
+
+In one run, for each worker count: a fresh deployment (SQLite files), then
+
+- ingest of the province file (routed, each region's share on its own worker);
+- views rebuilt in every region;
+- audit verify of every region (chain, decisions, views) and of the directory;
+- what-if, fast engine: an outpatient patch (claims only) and a contribution patch (coverage
+  re-derived by replaying the person-side commands);
+
+and, once, the eventsourcing library's own best case (`Application.save` of fresh aggregates,
+one core) for as many events as the province stored. Printed: seconds per step at 1 and N
+workers, speedup and parallel efficiency (speedup / N), ingest per core against the library,
+bytes per stored event, and the extrapolation to a prefecture and a province.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest import bench_library  # noqa: E402
+from machine import machine  # noqa: E402
+
+from adapters import composition  # noqa: E402
+from adapters.generator import generate_county  # noqa: E402
+from adapters.stores.deployment_files import Deployment, RegionStore  # noqa: E402
+from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment  # noqa: E402
+from adapters.usecases.regional_ingest import ingest_across  # noqa: E402
+from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment  # noqa: E402
+from adapters.usecases.views import RegionViewsJob  # noqa: E402
+from adapters.usecases.whatif import reform_of  # noqa: E402
+from adapters.whatif.exact import Scope  # noqa: E402
+
+#: The province's regions: prefix, name, the regime generated there.
+REGIONS = (
+    ("3412", "阜阳市", "fuyang-2021"),
+    ("3311", "丽水市", "lishui-2020"),
+    ("2108", "营口市", "gaizhou-2025"),
+    ("1405", "晋城市", "yangcheng-2022"),
+    ("43", "湖南省", "hunan-2023"),
+)
+PATCHES = {
+    "outpatient": {"outpatient": {"ratio": "0.60", "per_person_cap": "300.00"}},
+    "contribution": {"contribution": {"individual": "300.00"}},
+}
+CHUNK = 500  # lines of one region before the next region's, in the province file
+
+
+def province_file(path: Path, households: int, regions: int, seed: int) -> tuple[int, int]:
+    """The regions' histories in one file, region by region in chunks of CHUNK lines;
+    returns (lines, persons registered)."""
+    book = composition.policy_book()
+    share = households // regions
+    streams = [generate_county(share, regime, seed + n, book)
+               for n, (_, _, regime) in enumerate(REGIONS[:regions])]
+    written = persons = 0
+    with path.open("w", encoding="utf-8") as f:
+        while streams:
+            for stream in list(streams):
+                for _ in range(CHUNK):
+                    command = next(stream, None)
+                    if command is None:
+                        streams.remove(stream)
+                        break
+                    f.write(json.dumps(command, ensure_ascii=False, separators=(",", ":"))
+                            + "\n")
+                    written += 1
+                    persons += command["op"] == "register"
+    return written, persons
+
+
+def deployment_in(folder: Path, regions: int) -> Deployment:
+    folder.mkdir(parents=True, exist_ok=True)
+    return Deployment(tuple(RegionStore(prefix, name, f"sqlite:///{folder / (prefix + '.db')}")
+                            for prefix, name, _ in REGIONS[:regions]),
+                      f"sqlite:///{folder / 'directory.db'}")
+
+
+def timed(step: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = step()
+    return time.perf_counter() - start, result
+
+
+def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any]:
+    """Every step on a fresh deployment, on `workers` processes (1: this process alone)."""
+    measured: dict[str, Any] = {}
+    with composition.open_cluster(workers if workers > 1 else None) as executor:
+        directory = composition.open_directory(deployment)
+        key = composition.directory_key()
+
+        def ingest() -> Any:
+            return ingest_across(deployment, directory, key, path, io.StringIO(),
+                                 path.parent / f".ingest-{workers}", composition.ingest_region,
+                                 int(time.time()), executor,
+                                 enrolled_in=composition.enrolled_in(deployment))
+
+        measured["ingest"], counts = timed(ingest)
+        measured["commands"] = sum(counts.values())
+
+        def views() -> Any:
+            jobs = [RegionViewsJob(r.prefix, r.url, None, ("person_year", "household_pool",
+                                                           "claims_journal", "fund_ledger",
+                                                           "enrollment"))
+                    for r in deployment.regions]
+            run = composition.rebuild_region_views
+            return list(executor.map(run, jobs)) if executor else [run(j) for j in jobs]
+
+        measured["views"], _ = timed(views)
+
+        def audit() -> Any:
+            return audit_deployment(
+                deployment, directory, key,
+                lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, None)),
+                int(time.time()), executor)
+
+        measured["audit"], report = timed(audit)
+        measured["audit_clean"] = report["clean"]
+        book = composition.policy_book()
+        for name, patch in PATCHES.items():
+            reform = reform_of(book, patch, name, None, None)
+
+            def whatif(reform: Any = reform, patch: Any = patch) -> Any:
+                return whatif_deployment(
+                    deployment, Scope(None, None), "fast", composition.whatif_region,
+                    lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch,
+                                              Scope(None, None), "fast"), executor)
+
+            measured[f"whatif_{name}"], result = timed(whatif)
+            measured[f"claims_{name}"] = result.summary["claims"]
+    events = 0
+    size = 0
+    for region in deployment.regions:
+        app = composition.open_store(region.url)
+        events += app.recorder.max_notification_id() or 0
+        app.close()
+        db = Path(region.url[len("sqlite:///"):])
+        size += sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+    measured["events"] = events
+    measured["bytes_per_event"] = size / events if events else 0
+    return measured
+
+
+STEPS = ("ingest", "views", "audit", "whatif_outpatient", "whatif_contribution")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--households", type=int, default=3000)
+    parser.add_argument("--regions", type=int, default=4, choices=range(1, len(REGIONS) + 1))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="Keep the province's files here.")
+    args = parser.parse_args(argv)
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="benefitpool-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "province.jsonl"
+    seconds, (lines, persons) = timed(lambda: province_file(path, args.households,
+                                                            args.regions, args.seed))
+    print(f"province: {args.households} households ({persons} persons) in {args.regions} "
+          f"regions, {lines} commands ({seconds:.1f} s to generate)")
+    runs = {}
+    for workers in sorted({1, args.workers}):
+        runs[workers] = run_steps(deployment_in(folder / f"w{workers}", args.regions), path,
+                                  workers)
+        print(f"  {workers} worker(s): " + ", ".join(
+            f"{k} {runs[workers][k]:.1f} s" for k in STEPS), flush=True)
+    one, many = runs[1], runs[max(runs)]
+    library = bench_library(folder / "library.db", one["events"], 2000)
+    n = max(runs)
+    print()
+    for name, value in machine("eventsourcing", "dask", "distributed", "pyarrow", "duckdb"):
+        print(f"{name:>14}: {value}")
+    print(f"{'load average':>14}: {os.getloadavg()[0]:.2f}")
+    print()
+    print(f"| step | 1 worker (s) | {n} workers (s) | speedup | efficiency |")
+    print("|---|---|---|---|---|")
+    for step in STEPS:
+        speedup = one[step] / many[step] if many[step] else 0.0
+        print(f"| {step} | {one[step]:.1f} | {many[step]:.1f} | {speedup:.2f} | "
+              f"{speedup / n:.2f} |")
+    total = sum(many[s] for s in STEPS)
+    print(f"| total | {sum(one[s] for s in STEPS):.1f} | {total:.1f} | | |")
+    print()
+    rate = one["events"] / one["ingest"]
+    lib_rate = library["events"] / library["seconds"]
+    audit_rate = one["events"] / one["audit"]
+    print(f"events: {one['events']:,} ({one['commands']:,} commands); "
+          f"bytes/event {one['bytes_per_event']:.0f} (every table of the region stores, "
+          "views included)")
+    print(f"ingest per core: {rate:,.0f} events/s; library best case {lib_rate:,.0f} "
+          f"events/s; ratio {rate / lib_rate:.2f}")
+    print(f"audit per core: {audit_rate:,.0f} events/s (ingest / audit = "
+          f"{rate / audit_rate:.2f})")
+    print(f"claims: {one['claims_outpatient']:,}; fast what-if (outpatient) end to end "
+          f"{one['claims_outpatient'] / one['whatif_outpatient']:,.0f} claims/s per core")
+    per_resident = one["events"] / max(1, persons)
+    for label, residents in (("prefecture, 8 M residents", 8e6),
+                             ("province, 50 M residents", 50e6)):
+        events = per_resident * residents
+        hours = events * total / many["events"] / 3600
+        print(f"extrapolated {label}: {events / 1e6:,.0f} M events; all steps "
+              f"{hours:,.1f} h on this machine ({n} workers), {hours / 8:,.1f} h on 8 such "
+              "machines (regions spread over them)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

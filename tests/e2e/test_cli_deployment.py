@@ -1,0 +1,151 @@
+"""The command line over a deployment of two regional stores answers as one store holding
+both: ingest (the regions on a local Dask cluster), household and person questions, reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from itertools import zip_longest
+from pathlib import Path
+
+import pytest
+
+from adapters import composition
+from adapters.generator import generate_county
+from tests.support.cli import run_cli
+
+DEPLOYMENT = """\
+directory = "sqlite:///directory.db"
+
+[[region]]
+prefix = "3412"
+name = "阜阳市"
+store = "sqlite:///fuyang.db"
+
+[[region]]
+prefix = "3311"
+name = "丽水市"
+store = "sqlite:///lishui.db"
+"""
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """Two counties' histories interleaved in one file, ingested into one store and into a
+    deployment of two (the deployment's regions on a local Dask cluster of two processes)."""
+    folder = tmp_path_factory.mktemp("province")
+    book = composition.policy_book()
+    a = list(generate_county(5, "fuyang-2021", 3, book))
+    b = list(generate_county(5, "lishui-liandu-2020", 4, book))
+    commands = [c for pair in zip_longest(a, b) for c in pair if c is not None]
+    (folder / "both.jsonl").write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in commands), encoding="utf-8")
+    (folder / "deployment.toml").write_text(DEPLOYMENT, encoding="utf-8")
+    one = run_cli("ingest", "both.jsonl", "--results", "one.jsonl", "--db",
+                  "sqlite:///one.db", cwd=folder)
+    assert one.exit_code == 0, one.output
+    many = run_cli("ingest", "both.jsonl", "--results", "many.jsonl", "--deployment",
+                   "deployment.toml", "--workers", "2", cwd=folder)
+    assert many.exit_code == 0, many.output
+    return folder, commands
+
+
+def test_ingest_across_regions_answers_every_line_as_one_store_does(province) -> None:
+    folder, _ = province
+    assert (folder / "many.jsonl").read_text() == (folder / "one.jsonl").read_text()
+
+
+@pytest.mark.parametrize("report", ["fund", "enrollment"])
+def test_a_report_over_the_province_merges_the_regions_into_one_stores_report(
+        province, report: str) -> None:
+    folder, _ = province
+    one = run_cli("report", report, "--json", "--db", "sqlite:///one.db", cwd=folder)
+    many = run_cli("report", report, "--json", "--deployment", "deployment.toml", cwd=folder)
+    assert one.exit_code == many.exit_code == 0, many.output
+    assert json.loads(many.stdout) == json.loads(one.stdout)
+    assert {r["region"][:4] for r in json.loads(many.stdout)} == {"3412", "3311"}
+
+
+def test_household_and_person_questions_go_to_the_region_that_holds_them(province) -> None:
+    folder, commands = province
+    enrolled = [c for c in commands if c["op"] == "enroll"]
+    for c in (enrolled[0], enrolled[1]):
+        for query in ("household", "person"):
+            args = (query, c["person"], "--year", str(c["year"]), "--json")
+            one = run_cli(*args, "--db", "sqlite:///one.db", cwd=folder)
+            many = run_cli(*args, "--deployment", "deployment.toml", cwd=folder)
+            assert one.exit_code == many.exit_code == 0, many.output
+            assert json.loads(many.stdout) == json.loads(one.stdout)
+
+
+def test_deployment_status_lists_each_regions_store_and_the_directory(province) -> None:
+    folder, _ = province
+    shown = run_cli("deployment", "status", "--json", "--deployment", "deployment.toml",
+                    cwd=folder)
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    assert [r["prefix"] for r in status["regions"]] == ["3412", "3311"]
+    assert all(r["events"] > 0 for r in status["regions"])
+    assert status["directory"]["enrollments_confirmed"] > 0
+    assert status["directory"]["enrollments_pending"] == 0
+
+
+def test_a_deployment_file_with_overlapping_prefixes_is_refused_with_its_reason(
+        tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text(DEPLOYMENT.replace('"3311"', '"34"'), encoding="utf-8")
+    refused = run_cli("report", "fund", "--deployment", "bad.toml", cwd=tmp_path)
+    assert refused.exit_code == 2
+    assert "3412 and 34 overlap" in refused.stderr
+    assert not (tmp_path / "fuyang.db").exists()
+
+
+def test_audit_over_the_deployment_checks_every_region_and_the_directory(province) -> None:
+    folder, _ = province
+    audited = run_cli("audit", "verify", "--json", "--deployment", "deployment.toml",
+                      "--workers", "2", cwd=folder)
+    assert audited.exit_code == 0, audited.output
+    report = json.loads(audited.stdout)
+    assert report["clean"] and set(report["regions"]) == {"3412", "3311"}
+    assert all(r["decisions"]["checked"]["decisions"] > 0 for r in report["regions"].values())
+    checked = report["directory"]["checked"]
+    assert checked["enrollments"] == checked["entries"] > 0
+
+
+def test_a_directory_that_lost_an_enrollment_fails_the_deployments_audit(
+        province, tmp_path: Path) -> None:
+    folder, _ = province
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    with sqlite3.connect(copy / "directory.db") as conn:
+        conn.execute("DELETE FROM directory_enrollments WHERE rowid IN "
+                     "(SELECT rowid FROM directory_enrollments LIMIT 1)")
+    audited = run_cli("audit", "verify", "--json", "--deployment", "deployment.toml",
+                      cwd=copy)
+    assert audited.exit_code == 1, audited.output
+    kinds = [p["kind"] for p in json.loads(audited.stdout)["directory"]["problems"]]
+    assert kinds == ["directory_missing"]
+
+
+@pytest.mark.parametrize("engine", ["fast", "exact"])
+def test_a_whatif_over_the_deployment_equals_one_stores_whatif(
+        province, engine: str) -> None:
+    folder, _ = province
+    (folder / "patch.toml").write_text('[outpatient]\nratio = "0.60"\nper_person_cap = '
+                                       '"300.00"\n', encoding="utf-8")
+    args = ("whatif", "--policy", "patch.toml", "--json", "--engine", engine)
+    one = run_cli(*args, "--db", "sqlite:///one.db", cwd=folder)
+    many = run_cli(*args, "--deployment", "deployment.toml", cwd=folder)
+    assert one.exit_code == many.exit_code == 0, many.output
+    assert json.loads(many.stdout) == json.loads(one.stdout)
+    assert json.loads(one.stdout)["claims"] > 0
+
+
+def test_views_over_the_deployment_are_rebuilt_per_region_and_reported(province) -> None:
+    folder, _ = province
+    rebuilt = run_cli("views", "rebuild", "--deployment", "deployment.toml", cwd=folder)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    shown = run_cli("views", "status", "--json", "--deployment", "deployment.toml", cwd=folder)
+    rows = json.loads(shown.stdout)
+    assert {r["region"] for r in rows} == {"3412", "3311"}
+    assert all(r["lag"] == 0 for r in rows), rows
