@@ -15,6 +15,7 @@ from typing import Any
 from adapters import settings as env
 from adapters.application.ledger import Ledger
 from adapters.stores import chain, cipher
+from adapters.stores.columnar import IN_MEMORY, ColumnarStore, columnar_file
 from adapters.stores.deployment_files import Deployment, load_deployment
 from adapters.stores.directory import Directory
 from adapters.stores.events import LedgerApplication
@@ -85,6 +86,17 @@ def open_ledger(url: str, policies: PolicyBook, audit_key: bytes | None = None,
                 cipher_key: str | None = None) -> Ledger:
     """The ledger that applies commands to the store at `url` (see `open_store`)."""
     return Ledger(open_store(url, audit_key, cipher_key), policies)
+
+
+def open_columnar(store: LedgerApplication, url: str, threads: int | None = None
+                  ) -> ColumnarStore | None:
+    """The columnar claims store of a store (ADR 50), or None where it has none (PostgreSQL
+    without BENEFITPOOL_COLUMNAR, or the setting `off`). `ColumnarBusy` when another process
+    has it open."""
+    path = columnar_file(url, settings().columnar)
+    if path is None:
+        return None
+    return ColumnarStore(None if path == IN_MEMORY else path, store.name, threads)
 
 
 def open_views(store: LedgerApplication, book: PolicyBook, url: str) -> LedgerViews:

@@ -17,6 +17,8 @@ DB = "BENEFITPOOL_DB"
 POLICIES = "BENEFITPOOL_POLICIES"
 AUDIT_KEY = "BENEFITPOOL_AUDIT_KEY"
 CIPHER_KEY = "BENEFITPOOL_CIPHER_KEY"
+#: The columnar claims store's folder (ADR 50); `off` turns it off.
+COLUMNAR = "BENEFITPOOL_COLUMNAR"
 DEPLOYMENT = "BENEFITPOOL_DEPLOYMENT"
 #: Dask's own setting: the address of an existing Dask distributed scheduler.
 DASK_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
@@ -33,6 +35,7 @@ class Settings:
     audit_key: str = ""
     cipher_key: str | None = None
     ledger_socket: str | None = None
+    columnar: str | None = None
     deployment: Path | None = None
     dask_scheduler: str | None = None
 
@@ -45,6 +48,7 @@ class Settings:
                    audit_key=env.get(AUDIT_KEY, ""),
                    cipher_key=env.get(CIPHER_KEY, "").strip() or None,
                    ledger_socket=env.get(LEDGER_SOCKET) or None,
+                   columnar=env.get(COLUMNAR) or None,
                    deployment=Path(env[DEPLOYMENT]) if env.get(DEPLOYMENT) else None,
                    dask_scheduler=env.get(DASK_SCHEDULER) or None)
 
@@ -53,7 +57,7 @@ class Settings:
         out = {AUDIT_KEY: self.audit_key} if self.audit_key else {}
         for name, value in ((DB, self.db), (POLICIES, self.policies),
                             (CIPHER_KEY, self.cipher_key), (LEDGER_SOCKET, self.ledger_socket),
-                            (DEPLOYMENT, self.deployment)):
+                            (COLUMNAR, self.columnar), (DEPLOYMENT, self.deployment)):
             if value is not None:
                 out[name] = str(value)
         return out
@@ -68,6 +72,6 @@ def export(settings: Settings) -> None:
     """Put settings into this process's environment, for the worker processes it starts (a
     server's uvicorn workers build their application from the environment); a setting that is
     unset is removed."""
-    for name in (DB, POLICIES, AUDIT_KEY, CIPHER_KEY, LEDGER_SOCKET, DEPLOYMENT):
+    for name in (DB, POLICIES, AUDIT_KEY, CIPHER_KEY, LEDGER_SOCKET, COLUMNAR, DEPLOYMENT):
         os.environ.pop(name, None)
     os.environ.update(settings.environ())

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from adapters import composition
 from adapters.application.ledger import Ledger
+from adapters.stores.columnar import ColumnarBusy, ColumnarStore
 from adapters.stores.urls import StoreError
 from domain.errors import LedgerError, PolicyError
 from domain.identity import mask_text
@@ -94,6 +95,28 @@ def opened_views(ledger: Ledger, db: str | None) -> Iterator[LedgerViews]:
         yield views
     finally:
         views.engine.dispose()
+
+
+@contextmanager
+def opened_columnar(ledger: Ledger, db: str | None, busy_ok: bool = True
+                    ) -> Iterator[ColumnarStore | None]:
+    """The columnar claims store beside the ledger's store, or None where there is none (or,
+    with `busy_ok`, when another process has it open: noted); what was found wrong with it
+    and rebuilt is noted on standard error on the way out."""
+    try:
+        columnar = composition.open_columnar(ledger.app, database_url(db))
+    except ColumnarBusy as e:
+        if not busy_ok:
+            fail(str(e), 1)
+        err.print(f"note: {escape(str(e))}; reading the views instead", highlight=False)
+        columnar = None
+    try:
+        yield columnar
+    finally:
+        if columnar is not None:
+            for note in columnar.notes:
+                err.print(f"note: {escape(note)}", highlight=False)
+            columnar.close()
 
 
 def progress_bar(title: str) -> Progress:

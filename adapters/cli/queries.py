@@ -22,6 +22,7 @@ from adapters.cli.common import (
     YearOption,
     err,
     fail,
+    opened_columnar,
     opened_ledger,
     opened_views,
     out,
@@ -35,6 +36,7 @@ from adapters.cli.regions import (
     store_for_person,
     views_over_regions,
 )
+from adapters.stores.columnar.store import ColumnarFailed
 from adapters.usecases import views as use
 from adapters.usecases.regional_queries import merged_rows
 from domain.errors import Rejected
@@ -44,6 +46,7 @@ from projections.views import ViewsDamaged, status
 
 report_app = typer.Typer(no_args_is_help=True, help="Fund and enrollment reports from the views.")
 views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
+CHOICES = (*VIEWS, use.COLUMNAR)
 
 
 def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
@@ -180,41 +183,61 @@ def views_status(json_out: JsonOption = False, db: DbOption = None,
         print_rows(views_over_regions(regions, policies, (), None, None), "Views", json_out,
                    False)
         return
-    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
+            opened_columnar(ledger, db, busy_ok=False) as columnar:
         rows = status(ledger.app, views)
+        if columnar is not None:
+            rows.append(use.columnar_status(ledger.app, columnar))
     print_rows(rows, "Views", json_out, False)
 
 
 @views_app.command("rebuild")
 def views_rebuild(
-    name: Annotated[str | None, typer.Argument(help=f"One of {', '.join(VIEWS)}; all if omitted.")]
-    = None,
+    name: Annotated[str | None, typer.Argument(
+        help=f"One of {', '.join(CHOICES)}; all if omitted.")] = None,
     db: DbOption = None,
     policies: PoliciesOption = None,
     deployment: DeploymentOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
 ) -> None:
-    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal. Over a
-    deployment: every region's, in parallel on Dask with --workers or --scheduler."""
-    if name is not None and name not in VIEWS:
-        fail(f"invalid_input: unknown view {name!r}; one of {', '.join(VIEWS)}")
-    names = [name] if name else list(VIEWS)
+    """Drop the view(s) and rebuild from the log, with a progress bar on a terminal; the
+    columnar claims store (`columnar`, where the store has one) too. Over a deployment: every
+    region's views, in parallel on Dask with --workers or --scheduler."""
+    if name is not None and name not in CHOICES:
+        fail(f"invalid_input: unknown view {name!r}; one of {', '.join(CHOICES)}")
+    names = [name] if name else list(CHOICES)
     regions = deployment_in_use(deployment)
     if regions is not None:
+        if name == use.COLUMNAR:
+            fail("invalid_input: the columnar store is rebuilt store by store, not over a "
+                 "deployment")
+        names = [n for n in names if n in VIEWS]
         rows = views_over_regions(regions, policies, tuple(names), workers, scheduler)
         err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")
         print_rows(rows, "Views", False, False)
         return
-    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
+            opened_columnar(ledger, db, busy_ok=False) as columnar:
+        if name == use.COLUMNAR and columnar is None:
+            fail("invalid_input: this store has no columnar store (BENEFITPOOL_COLUMNAR "
+                 "names its folder)")
         head = ledger.app.recorder.max_notification_id() or 0
         progress = progress_bar("rebuild")
+        sql = [n for n in names if n in VIEWS]
         with progress:
             task = progress.add_task("rebuild", total=head)
             try:
-                rows = use.rebuild(ledger.app, views, names,
-                                   lambda reached, _: progress.update(task, completed=reached))
-            except ViewsDamaged as e:
+                rows = use.rebuild(ledger.app, views, sql,
+                                   lambda reached, _: progress.update(task, completed=reached)
+                                   ) if sql else status(ledger.app, views)
+                if columnar is not None:
+                    if use.COLUMNAR in names:
+                        rows.append(use.rebuild_columnar(ledger.app, columnar, views.personal))
+                    else:
+                        rows.append(use.columnar_status(ledger.app, columnar))
+            except (ViewsDamaged, ColumnarFailed) as e:
                 fail(str(e), 1)
-    err.print(f"rebuilt {', '.join(names)} to position {head}")
+    done = [n for n in names if n != use.COLUMNAR or columnar is not None]
+    err.print(f"rebuilt {', '.join(done)} to position {head}")
     print_rows(rows, "Views", False, False)

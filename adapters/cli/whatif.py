@@ -21,6 +21,7 @@ from adapters.cli.common import (
     book,
     err,
     fail,
+    opened_columnar,
     opened_ledger,
     opened_views,
     out,
@@ -89,8 +90,9 @@ def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
     with opened_ledger(db, policies) as ledger, _views_whole():
         if engine == "exact":
             return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine)
-        with opened_views(ledger, db) as views:
-            return run_whatif(ledger.app, views, policy_book, reform, patch, scope, engine)
+        with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
+            return run_whatif(ledger.app, views, policy_book, reform, patch, scope, engine,
+                              columnar=columnar)
 
 
 @contextmanager

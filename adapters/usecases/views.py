@@ -7,6 +7,8 @@ from typing import Any
 
 from attrs import frozen
 
+from adapters.stores.columnar import ColumnarStore
+from adapters.stores.columnar import catchup as columnar
 from projections import queries
 from projections.views import LedgerViews, NotificationLog, catch_up, status
 
@@ -52,3 +54,31 @@ def rebuild(store: NotificationLog, views: LedgerViews, names: list[str],
         if progress is not None:
             progress(reached, head)
     return status(store, views)
+
+
+#: The name the columnar claims store goes by beside the views (ADR 50).
+COLUMNAR = "columnar"
+
+
+def columnar_status(store: NotificationLog, columns: ColumnarStore) -> dict[str, Any]:
+    """The columnar store's position and lag, as a view's status."""
+    columnar.check(store, columns)
+    head = store.recorder.max_notification_id() or 0
+    position = columns.position
+    return {"view": COLUMNAR, "position": position, "head": head,
+            "lag": max(0, head - position)}
+
+
+def rebuild_columnar(store: NotificationLog, columns: ColumnarStore, personal: Any,
+                     progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Empty the columnar store and fold the log again up to its head; `progress(reached,
+    head)` after each step. Returns its status."""
+    head = store.recorder.max_notification_id() or 0
+    columns.reset()
+    reached = 0
+    while reached < head:
+        reached = columnar.catch_up(store, columns, stop=min(head, reached + 5 * REBUILD_STEP),
+                                    personal=personal)
+        if progress is not None:
+            progress(reached, head)
+    return columnar_status(store, columns)

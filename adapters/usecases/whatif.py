@@ -8,7 +8,12 @@ from typing import Any
 
 from attrs import frozen
 
+from adapters.stores.columnar import ColumnarStore
+from adapters.stores.columnar.catchup import catch_up as columnar_catch_up
+from adapters.stores.columnar.read import ScopeColumns, read_scope
+from adapters.stores.columnar.store import ColumnarFailed
 from adapters.stores.policy_files import apply_patch
+from adapters.whatif.columnar import baseline_from_columns, columnar_whatif
 from adapters.whatif.exact import (
     Scope,
     Side,
@@ -17,7 +22,7 @@ from adapters.whatif.exact import (
     read_history,
     report,
 )
-from adapters.whatif.fast import ClaimsFacts, baseline_from_views, fast_whatif
+from adapters.whatif.fast import ClaimsFacts, baseline_from_views, changes_coverage, fast_whatif
 from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
 from projections.views import LedgerViews, NotificationLog, catch_up
@@ -63,10 +68,12 @@ def reform_of(book: PolicyBook, patch: Mapping[str, Any], source: str, region: s
 
 def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
                reform: PolicyBook, patch: Mapping[str, Any], scope: Scope, engine: str,
-               refresh: Callable[[], Any] | None = None) -> WhatIf:
+               refresh: Callable[[], Any] | None = None,
+               columnar: ColumnarStore | None = None) -> WhatIf:
     """Re-decide the scope's recorded history under `reform` with the fast engine (from the
-    views, caught up first by `refresh` or here), the exact one (a replay of the log), or
-    both, compared claim by claim. Nothing is written."""
+    views, caught up first by `refresh` or here, and for a claims-only patch from the
+    `columnar` store when given, caught up to the views), the exact one (a replay of the
+    log), or both, compared claim by claim. Nothing is written."""
     if engine not in ENGINES:
         raise WhatIfRefused("invalid_input", f"engine must be fast, exact or both; got "
                             f"{engine!r}")
@@ -78,10 +85,17 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
             refresh()
         else:
             catch_up(store, views)
-        facts = ClaimsFacts(views.engine, scope)
-        baseline = baseline_from_views(views.engine, scope, facts, views.personal)
-        fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
-                           views.personal)
+        columns = None
+        if columnar is not None and not changes_coverage(patch):
+            columns = columnar_scope(store, views, columnar, scope)
+        if columns is not None:
+            baseline = baseline_from_columns(views.engine, scope, columns, views.personal)
+            fast = columnar_whatif(views.engine, scope, columns, baseline, reform, patch)
+        else:
+            facts = ClaimsFacts(views.engine, scope)
+            baseline = baseline_from_views(views.engine, scope, facts, views.personal)
+            fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
+                               views.personal)
     if engine in ("exact", "both"):
         history = read_history(store, book, scope)
         baseline = history.baseline
@@ -93,3 +107,19 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
         summary["engines_agree"] = not disagreements
         summary["disagreements"] = len(disagreements)
     return WhatIf(scope, summary, baseline, side, disagreements)
+
+
+def columnar_scope(store: NotificationLog, views: LedgerViews, columnar: ColumnarStore,
+                   scope: Scope) -> ScopeColumns | None:
+    """The scope's columns, the columnar store caught up to the position of the views (so
+    that claims and the views' pools and person-years stand at one point of the log); None
+    when it is ahead of the views (a view being rebuilt) or DuckDB fails under it (noted):
+    then the views are read."""
+    stop = min(views.positions().values())
+    try:
+        if columnar_catch_up(store, columnar, stop=stop, personal=views.personal) != stop:
+            return None
+        return read_scope(columnar, scope.region, scope.year)
+    except ColumnarFailed as e:
+        columnar.notes.append(f"{e}; the views were read instead")
+        return None

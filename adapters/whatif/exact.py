@@ -25,6 +25,7 @@ from uuid import UUID
 from attrs import define, field, frozen
 
 from adapters.application.replay import CommandReader, RecordedCommand, Replayer, in_scope, read_log
+from adapters.whatif.outcomes import ClaimTable
 from domain.aggregates import Household, Person
 from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
@@ -244,8 +245,12 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
 
     at_cap_b = sum(1 for h in base.households.values() if h.at_cap)
     at_cap_r = sum(1 for h in reform.households.values() if h.at_cap)
-    rejected = Counter(o[0] for o in reform.claims.values() if o[0] is not None)
-    changed = sum(1 for cid, o in reform.claims.items() if base.claims.get(cid) != o)
+    table = reform.claims if isinstance(reform.claims, ClaimTable) else None
+    rejected = (table.reason_counts() if table is not None
+                else Counter(o[0] for o in reform.claims.values() if o[0] is not None))
+    changed = table.changed_against(base.claims) if table is not None else None
+    if changed is None:
+        changed = sum(1 for cid, o in reform.claims.items() if base.claims.get(cid) != o)
     out: dict[str, Any] = {
         "scope": {"region": scope.region, "year": scope.year},
         "claims": len(base.claims),

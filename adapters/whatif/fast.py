@@ -74,6 +74,15 @@ def baseline_from_views(engine: Engine, scope: Scope, facts: ClaimsFacts | None 
     facts = facts if facts is not None else ClaimsFacts(engine, scope)
     side.claims = facts.recorded_outcomes()
     side.policies.update(f"{pid}@{version}" for pid, version in facts.recorded_policies)
+    pools_and_person_years(engine, scope, side, personal)
+    return side
+
+
+def pools_and_person_years(engine: Engine, scope: Scope, side: Side,
+                           personal: PersonalData = PLAIN, person_years: bool = True) -> None:
+    """The scope's household pools and (unless told not to) each person-year's latest money,
+    from the read models, into the baseline `side` (and the policies that decided the
+    person-years)."""
     with engine.connect() as conn:
         hp = household_pool
         pools = conn.execute(_where_scope(select(hp), hp, scope)).all()
@@ -82,6 +91,8 @@ def baseline_from_views(engine: Engine, scope: Scope, facts: ClaimsFacts | None 
             side.households[UUID(r.household_id)] = HouseholdTotals(
                 heads[r.head], r.year, r.region, cap=r.cap_fen, reimbursed=r.used_fen,
                 members=r.members, covered=r.covered)
+        if not person_years:
+            return
         last = _where_scope(select(pyv.c.person, pyv.c.year,
                                    func.max(pyv.c.position).label("position")), pyv, scope
                             ).group_by(pyv.c.person, pyv.c.year).subquery()
@@ -94,7 +105,6 @@ def baseline_from_views(engine: Engine, scope: Scope, facts: ClaimsFacts | None 
                 refunded=r.refunded_fen, covered=r.covered_from is not None and not r.terminated,
                 terminated=r.terminated)
             side.policies.add(r.rule)
-    return side
 
 
 # --- the members' timeline ---------------------------------------------------------------
@@ -281,7 +291,6 @@ def kernel_input(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook) -> 
     claimant = np.fromiter(map(member_of.get, zip(facts.household_ids, facts.persons,
                                                   strict=True), repeat(m - 1, n)),
                            np.int64, n)
-    known = claimant != m - 1
 
     # every member slot of each claim's household: (households x widest household)
     slots: dict[int, list[int]] = {}
@@ -293,15 +302,43 @@ def kernel_input(facts: ClaimsFacts, timeline: Timeline, reform: PolicyBook) -> 
     slot = np.full((len(hindex), width), m - 1, np.int64)
     for h, members in slots.items():
         slot[h, :len(members)] = members
-    m_cov_from = t_cov_from[slot]
-    m_cov_pos = t_cov_pos[slot]
-    m_end_pos = np.minimum(t_susp_pos, t_left_pos)[slot]
+    members = MemberArrays(t_region, t_cov_from, t_cov_to, t_cov_pos, t_susp_pos, t_left_pos,
+                           t_join_pos)
+    return assemble(members, slot, claimant, household, person, pidx, missing_policy, policies,
+                    facts)
+
+
+@frozen(eq=False)
+class MemberArrays:
+    """The timeline as arrays, one row per member; the last row stands for "no such member"."""
+
+    region: np.ndarray
+    covered_from: np.ndarray
+    covered_to: np.ndarray
+    covered_position: np.ndarray
+    suspended_position: np.ndarray
+    left_position: np.ndarray
+    joined_position: np.ndarray
+
+
+def assemble(t: MemberArrays, slot: np.ndarray, claimant: np.ndarray, household: np.ndarray,
+             person: np.ndarray, pidx: np.ndarray, missing_policy: np.ndarray,
+             policies: list[Policy], facts: Any) -> KernelInput:
+    """The kernel's input from the claims' facts (`facts`: position, visit_day,
+    facility_level, facility_region, expense, cause, reversal_position), each claimant's
+    member row (`claimant`; the last row: none) and each household's member rows (`slot`)."""
+    n = len(claimant)
+    m = len(t.region)
+    known = claimant != m - 1
+    m_cov_from = t.covered_from[slot]
+    m_cov_pos = t.covered_position[slot]
+    m_end_pos = np.minimum(t.suspended_position, t.left_position)[slot]
     m_end_pos[slot == m - 1] = -1  # an empty slot never counts
 
-    region = t_region[claimant]
-    cov_from, cov_to = t_cov_from[claimant], t_cov_to[claimant]
-    cov_pos, susp_pos = t_cov_pos[claimant], t_susp_pos[claimant]
-    left_pos, join_pos = t_left_pos[claimant], t_join_pos[claimant]
+    region = t.region[claimant]
+    cov_from, cov_to = t.covered_from[claimant], t.covered_to[claimant]
+    cov_pos, susp_pos = t.covered_position[claimant], t.suspended_position[claimant]
+    left_pos, join_pos = t.left_position[claimant], t.joined_position[claimant]
 
     pos = facts.position
     covered = cov_pos < pos

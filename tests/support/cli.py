@@ -19,7 +19,8 @@ from adapters.cli import app
 
 #: Every setting the program reads from its environment; unset unless a test gives it.
 SETTINGS = (settings.DB, settings.POLICIES, settings.AUDIT_KEY, settings.CIPHER_KEY,
-            settings.LEDGER_SOCKET, settings.DEPLOYMENT, settings.DASK_SCHEDULER)
+            settings.LEDGER_SOCKET, settings.COLUMNAR, settings.DEPLOYMENT,
+            settings.DASK_SCHEDULER)
 #: Wide enough that rich never wraps a line the tests read.
 COLUMNS = "200"
 

@@ -78,6 +78,14 @@ def policy_patches(draw: st.DrawFn) -> dict:
 
 
 @st.composite
+def claims_only_patches(draw: st.DrawFn) -> dict:
+    """A what-if patch of the outpatient rules only (who is covered from when unchanged)."""
+    out = draw(outpatient_terms)
+    return {"outpatient": {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in out.items()}} if out else {}
+
+
+@st.composite
 def outpatient_patches(draw: st.DrawFn) -> tuple[int, tuple[tuple[str, object], ...]]:
     """Every outpatient term of a shipped policy, set: (the policy's index among
     `shipped_policies()`, the terms as sorted pairs), the arguments of `patched_policy`."""

@@ -1,0 +1,77 @@
+"""The columnar store kept up with the log: read after its position, folded, written.
+
+Like the SQL views' catch-up (`projections.views`), it reads the notifications after the
+store's position (only the topics it folds), folds a batch into rows
+(`projections.claim_columns`) and writes the rows with the batch's last position in one
+transaction. Before that it checks that the store belongs to this log: the event at its
+position must be the one it recorded there (the anchor); a store ahead of the log or anchored
+on another event is emptied and rebuilt, with a note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from adapters.stores.columnar.store import ColumnarStore
+from projections.claim_columns import TOPICS, ClaimColumnsFold
+from projections.store import ViewsDamaged
+from projections.views import UNAPPLIABLE, NotificationLog
+
+BATCH = 20_000
+
+
+def anchor_at(app: NotificationLog, position: int) -> str:
+    """What identifies the log's event at `position`: its stream, version and stored bytes."""
+    if position <= 0:
+        return ""
+    found = app.recorder.select_notifications(position, 1, stop=position)
+    if not found:
+        return "none"
+    n = found[0]
+    return f"{n.originator_id}/{n.originator_version}/{hashlib.sha256(n.state).hexdigest()[:32]}"
+
+
+def check(app: NotificationLog, store: ColumnarStore) -> None:
+    """Empty the store (noted) when it does not continue this log."""
+    position = store.position
+    head = app.recorder.max_notification_id() or 0
+    if position > head:
+        store.reset(f"it is at position {position}, past the log's head {head}")
+    elif position and anchor_at(app, position) != store.anchor:
+        store.reset(f"its event at position {position} is not this log's")
+
+
+def catch_up(app: NotificationLog, store: ColumnarStore, stop: int | None = None,
+             personal: Any = None, batch_size: int = BATCH) -> int:
+    """Bring the store up to the log's head (or `stop`); returns the position reached. An
+    event that cannot be folded stops it before the event's batch (`ViewsDamaged`)."""
+    check(app, store)
+    start = store.position
+    head = app.recorder.max_notification_id() or 0
+    if stop is not None:
+        head = min(head, stop)
+    if start >= head:
+        return start
+    fold = ClaimColumnsFold(personal.pseudonym if personal is not None else str)
+    to_domain_event = app.mapper.to_domain_event
+    while start < head:
+        notifications = app.recorder.select_notifications(
+            start + 1, batch_size, stop=head, topics=TOPICS)
+        end = notifications[-1].id if len(notifications) >= batch_size else head
+        try:
+            events = [(to_domain_event(n), n.id) for n in notifications]
+            fold.preload(store.person_years_for(fold.needs([e for e, _ in events])))
+            for event, position in events:
+                fold.apply(event, position)
+        except UNAPPLIABLE as e:
+            raise ViewsDamaged(notifications[0].id if notifications else start + 1, e) from e
+        store.write(fold.take(), end, anchor_at(app, end))
+        start = end
+    return start
+
+
+def rebuild(app: NotificationLog, store: ColumnarStore, personal: Any = None) -> int:
+    """Empty the store and fold the whole log again."""
+    store.reset()
+    return catch_up(app, store, personal=personal)

@@ -1,0 +1,72 @@
+"""Per-claim outcomes kept as columns: a read-only mapping claim id -> `ClaimOutcome`.
+
+The fast engine decides a million claims as arrays; turning them into a million tuples in a
+dict costs more than deciding them. `ClaimTable` keeps the arrays and answers as the dict
+would (the same keys in the same order, the same tuples of plain ints), building a tuple only
+when one is asked for; the summary's counts are taken from the arrays directly
+(`reason_counts`, `changed_against`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+ClaimOutcome = tuple[str | None, int, int, int, int, int, int]
+
+
+class ClaimTable(Mapping[str, ClaimOutcome]):
+    """`ids[i]` -> (reasons[codes[i]], *amounts[i]); reasons[0] is None (accepted)."""
+
+    def __init__(self, ids: np.ndarray, codes: np.ndarray, reasons: Sequence[str | None],
+                 amounts: np.ndarray) -> None:
+        if not (len(ids) == len(codes) == len(amounts)):
+            raise ValueError("claim ids, reason codes and amounts differ in length")
+        self.ids, self.codes, self.reasons = ids, codes, tuple(reasons)
+        self.amounts = amounts
+        self._index: dict[str, int] | None = None
+
+    def _row(self, i: int) -> ClaimOutcome:
+        return (self.reasons[int(self.codes[i])], *self.amounts[i].tolist())
+
+    def __getitem__(self, claim_id: str) -> ClaimOutcome:
+        if self._index is None:
+            self._index = {c: i for i, c in enumerate(self.ids.tolist())}
+        return self._row(self._index[claim_id])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def items(self) -> Any:
+        reasons = self.reasons
+        return list(zip(self.ids.tolist(), (
+            (reasons[c], *a) for c, a in zip(self.codes.tolist(), self.amounts.tolist(),
+                                            strict=True)), strict=True))
+
+    def values(self) -> Any:
+        return [v for _, v in self.items()]
+
+    def reason_counts(self) -> Counter:
+        """How many claims each reason (not None) names."""
+        counts = np.bincount(self.codes.astype(np.int64), minlength=len(self.reasons))
+        return Counter({r: int(k) for r, k in zip(self.reasons, counts.tolist(), strict=True)
+                        if r is not None and k})
+
+    def changed_against(self, other: Mapping[str, ClaimOutcome]) -> int | None:
+        """How many claims differ from `other`'s, when `other` is a table of the same claims in
+        the same order (None otherwise: compare claim by claim)."""
+        if not isinstance(other, ClaimTable) or len(other) != len(self):
+            return None
+        if other.ids is not self.ids and not np.array_equal(other.ids, self.ids):
+            return None
+        names = {r: i for i, r in enumerate(dict.fromkeys(self.reasons + other.reasons))}
+        mine = np.array([names[r] for r in self.reasons])[self.codes]
+        theirs = np.array([names[r] for r in other.reasons])[other.codes]
+        differ = (mine != theirs) | (self.amounts != other.amounts).any(axis=1)
+        return int(differ.sum())
