@@ -21,7 +21,7 @@ from attrs import define, field, frozen
 from adapters.application.ingest_run import OPERATIONAL
 from adapters.application.ledger import Ledger
 from adapters.application.lines import parse
-from adapters.stores.events import LedgerApplication
+from adapters.application.replay_store import ReplayStore, TrackingCache
 from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
 from domain.commands import command_digest
 from domain.identity import number_of
@@ -246,8 +246,9 @@ class ReplayLedger(Ledger):
     """A ledger whose clock is each command's recorded time, which can pin each command to a
     policy version, and which keeps each command's new events apart."""
 
-    def __init__(self, app: LedgerApplication, book: PolicyBook, pinned: bool) -> None:
-        super().__init__(app, book, clock=self._recorded_now, cache_size=10_000_000)
+    def __init__(self, app: ReplayStore, book: PolicyBook, pinned: bool) -> None:
+        super().__init__(app, book, clock=self._recorded_now, cache_size=10_000_000)  # type: ignore[arg-type]
+        self.cache = TrackingCache(app.touched, 10_000_000)
         if pinned:
             self.service = PinnedService(book, app.ids)
         self.now: dict[int, datetime] = {}
@@ -278,11 +279,9 @@ class ReplayLedger(Ledger):
 
 def memory_ledger(book: PolicyBook, pinned: bool = False,
                   ids: StreamIds = PUBLIC_IDS) -> ReplayLedger:
-    """A replay ledger on a throw-away in-memory store (the library's plain-Python recorder),
-    naming streams as the recorded store does (`ids`, ADR 25)."""
-    app = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    app.ids = ids  # nothing in memory is encrypted, but its streams must meet the recorded ones
-    return ReplayLedger(app, book, pinned)
+    """A replay ledger on a throw-away in-memory store (`ReplayStore`), naming streams as the
+    recorded store does (`ids`, ADR 25)."""
+    return ReplayLedger(ReplayStore(ids), book, pinned)
 
 
 class Replayer:
@@ -335,6 +334,8 @@ def differences(recorded: Any, fresh: Any) -> dict[str, tuple[Any, Any]]:
     if type(recorded) is not type(fresh):
         return {"kind": (type(recorded).__qualname__, type(fresh).__qualname__)}
     a, b = event_fields(recorded), event_fields(fresh)
+    if a == b:
+        return {}
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and not (k in LATER_FIELDS and a.get(k) is None)}
 

@@ -1,0 +1,143 @@
+"""The partition plan of a replay: the log's commands split into parts that never meet (ADR 54).
+
+A command's decision reads and writes streams: the person's, the household-year's, the head's,
+and the uniqueness indexes (payment and refund references, claim ids, command ids) it looks
+up and claims. Every command the ledger recorded wrote to the streams it decided on, so the
+commands that wrote to a common stream belong together; the connected components of "wrote to
+the same stream" are independent, and are packed, largest first, into a number of parts of
+about equal size. A household-year thus travels with its members' person streams (and their
+other years), an index with the command that claimed it.
+
+The plan is read from the log's columns alone (position, originator id, topic): nothing is
+decoded. That a replay of one part never touched a stream of another is checked as it runs
+(`ReplayStore.touched`); parts that met are merged and replayed again (`merge_met`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+from attrs import frozen
+from eventsourcing.utils import get_topic
+
+from adapters.application.ingest_run import OPERATIONAL
+from adapters.application.replay import PRIMARY
+
+PRIMARY_TOPICS = frozenset(get_topic(cls) for cls in PRIMARY)
+OPERATIONAL_TOPICS = frozenset(get_topic(cls) for cls in OPERATIONAL)
+
+
+@frozen
+class Part:
+    """One part of a plan: the positions of its events, ascending, and the streams they
+    belong to (32 hex digits)."""
+
+    positions: tuple[int, ...]
+    streams: frozenset[str]
+
+    @property
+    def events(self) -> int:
+        return len(self.positions)
+
+
+@frozen
+class Plan:
+    """The parts of the log up to `upto`; `operational` counts the journal events no part
+    holds (they are chained, not decided)."""
+
+    upto: int
+    parts: tuple[Part, ...]
+    operational: int
+    components: int
+
+
+class _Components:
+    """Union-find over stream ids."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
+        root = parent.setdefault(x, x)
+        while root != parent[root]:
+            root = parent[root]
+        while x != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def plan_partitions(rows: Iterable[tuple[int, str, str]], parts: int, upto: int) -> Plan:
+    """Group the log's events (position, originator id, topic; in log order) into commands,
+    join the commands that share a stream, and pack the components into `parts` parts."""
+    components = _Components()
+    commands: list[tuple[str, list[int], set[str]]] = []
+    operational = 0
+    current: tuple[str, list[int], set[str]] | None = None
+    for position, oid, topic in rows:
+        if topic in OPERATIONAL_TOPICS:
+            operational += 1
+            continue
+        if current is None or topic in PRIMARY_TOPICS:
+            current = (oid, [], set())  # a log that starts mid-command: one orphan group
+            commands.append(current)
+        current[1].append(position)
+        if oid not in current[2]:
+            current[2].add(oid)
+            components.union(current[0], oid)
+    grouped: dict[str, tuple[list[int], set[str]]] = {}
+    for first, positions, streams in commands:
+        found = grouped.setdefault(components.find(first), ([], set()))
+        found[0].extend(positions)
+        found[1].update(streams)
+    return Plan(upto, _pack(list(grouped.values()), parts), operational, len(grouped))
+
+
+def _pack(groups: list[tuple[list[int], set[str]]], parts: int) -> tuple[Part, ...]:
+    """The largest group first onto the lightest part (ties: the lowest part)."""
+    parts = max(1, min(parts, len(groups)))
+    heap = [(0, n) for n in range(parts)]
+    bins: list[tuple[list[int], set[str]]] = [([], set()) for _ in range(parts)]
+    for positions, streams in sorted(groups, key=lambda g: (-len(g[0]), g[0][0])):
+        load, n = heapq.heappop(heap)
+        bins[n][0].extend(positions)
+        bins[n][1].update(streams)
+        heapq.heappush(heap, (load + len(positions), n))
+    return tuple(Part(tuple(sorted(p)), frozenset(s)) for p, s in bins if p)
+
+
+def merge_met(parts: Sequence[Part], foreign: Sequence[set[UUID]]) -> list[list[int]]:
+    """Which parts must be replayed together: part i touched the streams `foreign[i]` that
+    its plan does not hold. Returns the groups (indexes into `parts`) of two or more parts that
+    met (a stream of one touched by another, or one stream touched by two), [] if none."""
+    owner: dict[str, int] = {}
+    for n, part in enumerate(parts):
+        for s in part.streams:
+            owner[s] = n
+    components = _Components()
+    met = False
+    for n, ids in enumerate(foreign):
+        for i in ids:
+            other = owner.setdefault(i.hex, n)  # a stream in no plan: first toucher holds it
+            if other != n:
+                components.union(str(n), str(other))
+                met = True
+    if not met:
+        return []
+    groups: dict[str, list[int]] = {}
+    for n in range(len(parts)):
+        groups.setdefault(components.find(str(n)), []).append(n)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def merged(parts: Sequence[Part]) -> Part:
+    """Several parts as one."""
+    return Part(tuple(sorted(p for part in parts for p in part.positions)),
+                frozenset().union(*(part.streams for part in parts)))

@@ -1,0 +1,81 @@
+"""The replays' parts as Dask tasks: `audit verify`'s re-decision, one part per task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from adapters.application.partitions import Part, Plan
+from adapters.composition import StoreSource, open_source
+from adapters.parallel.cluster import PARTS_PER_THREAD, ClusterUnavailable, threads_of
+from adapters.usecases.audit import DecisionCheck
+from adapters.usecases.decisions import (
+    Findings,
+    PartFindings,
+    PartRunner,
+    plan_of,
+    verify_part,
+    verify_partitioned,
+)
+from domain.policy_book import PolicyBook
+
+#: Told (events done, events in all) as parts complete.
+Progress = Callable[[int, int], None]
+
+
+def check_part(source: StoreSource, positions: Sequence[int], upto: int) -> PartFindings:
+    """On a worker: open the store and the policies, re-decide one part, close the store."""
+    app, book = open_source(source)
+    try:
+        return verify_part(app, book, positions, upto)
+    finally:
+        app.close()
+
+
+def _cluster_failures() -> tuple[type[BaseException], ...]:
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    return (CommClosedError, KilledWorker, OSError, TimeoutError)
+
+
+def dask_runner(client: Any, source: StoreSource) -> PartRunner:
+    """Each part a task on the cluster; findings yielded as the tasks complete."""
+    from distributed import as_completed
+
+    def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, PartFindings]]:
+        futures = {client.submit(check_part, source, part.positions, plan.upto, pure=False): n
+                   for n, part in enumerate(parts)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except _cluster_failures() as e:
+            raise ClusterUnavailable("cluster_failed", f"the Dask cluster failed under the "
+                                     f"replay ({type(e).__name__}: {e})") from None
+        finally:
+            for future in futures:
+                future.cancel()
+
+    return run
+
+
+def dask_decisions(client: Any, source: StoreSource, progress: Progress | None = None
+                   ) -> DecisionCheck:
+    """`audit verify`'s decision re-check as parts on the cluster (ADR 54, ADR 55)."""
+
+    def check(app: Any, book: PolicyBook, upto: int) -> Findings:
+        plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD, upto)
+        total = sum(part.events for part in plan.parts)
+        done = 0
+
+        def advance(events: int) -> None:
+            nonlocal done
+            done += events
+            if progress is not None:
+                progress(min(done, total), total)
+
+        if progress is not None:
+            progress(0, total)
+        return verify_partitioned(plan, dask_runner(client, source), advance)
+
+    return check

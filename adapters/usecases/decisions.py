@@ -1,0 +1,228 @@
+"""`audit verify`'s re-decision: every recorded command decided again under the policy version
+that decided it, whole or one partition at a time (ADR 54), with the same findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from attrs import define, field, frozen
+
+from adapters.application.partitions import Part, Plan, merge_met, merged, plan_partitions
+from adapters.application.replay import (
+    DECIDING,
+    CommandReader,
+    LoggedEvent,
+    RecordedCommand,
+    Replayer,
+    differences,
+    plain,
+    read_log,
+    recorded_policy,
+)
+from domain.errors import LedgerError
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
+
+MAX_LISTED_FIELDS = 12
+COUNTS = ("commands", "decisions", "events")
+
+
+@define
+class Findings:
+    """What one audit check looked at and every discrepancy it found."""
+
+    checked: dict[str, int] = field(factory=dict)
+    problems: list[dict[str, Any]] = field(factory=list)
+
+    def add(self, kind: str, message: str, **where: Any) -> None:
+        self.problems.append({"kind": kind, **{k: plain(v) for k, v in where.items()},
+                              "message": message})
+
+
+@frozen
+class PartFindings:
+    """What re-deciding one part found: counts, each problem keyed by the log position of
+    the command that gave it (then its order within it), and the streams the replay touched
+    that the part does not hold (`foreign`, ADR 54)."""
+
+    checked: dict[str, int]
+    problems: tuple[tuple[int, int, dict[str, Any]], ...]
+    foreign: frozenset[UUID]
+
+
+class PartitionsUnavailable(LedgerError):
+    """The store offers no partitioned reading (an in-memory store)."""
+
+    reason = "partitions_unavailable"
+
+
+def _stream(event: Any) -> str:
+    return str(event.originator_id)
+
+
+def redecide(app: Any, book: PolicyBook, log: Iterable[LoggedEvent], upto: int
+             ) -> tuple[Findings, list[int], set[UUID], CommandReader]:
+    """Re-decide the commands of a log (all of it, or a part's events) and compare; returns
+    the findings, the position of the command behind each problem, the streams the replay
+    touched, and the reader (for its count of operational records)."""
+    findings = Findings(checked={"commands": 0, "decisions": 0, "events": 0})
+    keys: list[int] = []
+    reader = CommandReader()
+
+    def pin(rc: RecordedCommand) -> Policy | None:
+        if isinstance(rc.primary, DECIDING):
+            return recorded_policy(book, rc.primary)[0]
+        return None
+
+    replayer = Replayer(book, pin=pin, ids=app.ids)
+    for step in replayer.run(reader.group(log)):
+        before = len(findings.problems)
+        _check(findings, book, step, upto)
+        keys.extend([step.recorded.position] * (len(findings.problems) - before))
+    return findings, keys, replayer.ledger.app.touched, reader
+
+
+def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
+    rc = step.recorded
+    findings.checked["commands"] += 1
+    findings.checked["events"] += len(rc.events)
+    if rc.primary is None:
+        findings.add("orphan_events", "events that no recorded command explains",
+                     position=rc.position)
+        return
+    kind = type(rc.primary).__qualname__
+    if isinstance(rc.primary, DECIDING):
+        findings.checked["decisions"] += 1
+        _, why = recorded_policy(book, rc.primary)
+        if why:
+            findings.add("policy_unavailable", why, position=rc.position,
+                         stream=_stream(rc.primary), event=kind)
+    if step.result["status"] != "ok":
+        findings.add("rejected_on_replay",
+                     f"recorded as accepted, but deciding it again rejects it: "
+                     f"{step.result['reason']}: {step.result['message']}",
+                     position=rc.position, stream=_stream(rc.primary), event=kind,
+                     reason=step.result["reason"])
+        return
+    recorded = rc.events
+    fresh = step.events
+    cut = rc.last_position >= upto and len(fresh) > len(recorded)
+    if len(fresh) != len(recorded) and not cut:
+        findings.add("events_differ",
+                     f"the command recorded {len(recorded)} event(s); deciding it again "
+                     f"gives {len(fresh)}", position=rc.position,
+                     stream=_stream(rc.primary), event=kind)
+    for le, new in zip(recorded, fresh, strict=False):
+        diff = differences(le.event, new)
+        if diff:
+            shown = dict(list(diff.items())[:MAX_LISTED_FIELDS])
+            findings.add(
+                "decision_differs",
+                f"{type(le.event).__qualname__} v{le.event.originator_version} differs "
+                f"from its re-decision in {', '.join(diff)}",
+                position=le.position, stream=_stream(le.event),
+                version=le.event.originator_version, event=type(le.event).__qualname__,
+                fields={k: {"recorded": plain(a), "redecided": plain(b)}
+                        for k, (a, b) in shown.items()})
+
+
+def _upto(app: Any, upto: int | None) -> int:
+    head = app.recorder.max_notification_id() or 0
+    return head if upto is None else min(upto, head)
+
+
+def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Findings:
+    """Re-decide every recorded command under the policy version that decided it, in a
+    throw-away in-memory ledger, and compare every event it gives with the recorded one."""
+    upto = _upto(app, upto)
+    findings, _, _, reader = redecide(app, book, read_log(app, upto=upto), upto)
+    findings.checked["events"] += reader.operational  # journals: chained, not decided
+    return findings
+
+
+# --- one partition at a time ------------------------------------------------------------------
+
+
+def plan_of(app: Any, parts: int, upto: int | None = None) -> Plan:
+    """The partition plan of a store's log up to a position (ADR 54), from its columns."""
+    upto = _upto(app, upto)
+    rows = app.log_index(upto) if hasattr(app, "log_index") else None
+    if rows is None:
+        raise PartitionsUnavailable("partitioned replays need a store its workers can open "
+                                    "(an SQLite file or PostgreSQL), not an in-memory one")
+    return plan_partitions(rows, parts, upto)
+
+
+def part_events(app: Any, positions: Sequence[int]) -> Iterator[LoggedEvent]:
+    """A part's events, decoded, in log order."""
+    found = app.events_at(positions)
+    if found is None:
+        raise PartitionsUnavailable("this store cannot be read by positions")
+    for position, event in found:
+        yield LoggedEvent(position, event)
+
+
+def verify_part(app: Any, book: PolicyBook, positions: Sequence[int], upto: int
+                ) -> PartFindings:
+    """Re-decide one part's commands (on a worker: `app` opened there, read-only)."""
+    own: set[UUID] = set()
+
+    def noted(log: Iterable[LoggedEvent]) -> Iterator[LoggedEvent]:
+        for le in log:
+            own.add(le.event.originator_id)
+            yield le
+
+    findings, keys, touched, _ = redecide(app, book, noted(part_events(app, positions)), upto)
+    order: dict[int, int] = {}
+    problems = []
+    for key, problem in zip(keys, findings.problems, strict=True):
+        n = order[key] = order.get(key, -1) + 1
+        problems.append((key, n, problem))
+    return PartFindings(findings.checked, tuple(problems), frozenset(touched - own))
+
+
+#: Runs the check of each part (possibly elsewhere) and yields (part number, findings) as
+#: each completes, in any order.
+PartRunner = Callable[[Plan, Sequence[Part]], Iterable[tuple[int, PartFindings]]]
+
+
+def verify_partitioned(plan: Plan, run: PartRunner,
+                       done: Callable[[int], None] | None = None) -> Findings:
+    """Re-decide a plan's parts with `run` and merge their findings into exactly what
+    `verify_decisions` gives: counts summed, problems in the order of the log. Parts whose
+    replays met (ADR 54) are merged and re-decided together until none meet. `done` is told
+    how many events each completed part held."""
+    parts = list(plan.parts)
+    results: dict[int, PartFindings] = {}
+    pending = list(range(len(parts)))
+    while pending:
+        for n, found in run(plan, [parts[i] for i in pending]):
+            results[pending[n]] = found
+            if done is not None:
+                done(parts[pending[n]].events)
+        groups = merge_met(parts, [set(results[i].foreign) for i in range(len(parts))])
+        if not groups:
+            break
+        joined = {i for g in groups for i in g}
+        keep = [i for i in range(len(parts)) if i not in joined]
+        parts = [parts[i] for i in keep] + [merged([parts[i] for i in g]) for g in groups]
+        results = {k: results[i] for k, i in enumerate(keep)}
+        pending = list(range(len(keep), len(parts)))
+    checked = {name: sum(r.checked[name] for r in results.values()) for name in COUNTS}
+    checked["events"] += plan.operational
+    problems = sorted((p for r in results.values() for p in r.problems),
+                      key=lambda p: (p[0], p[1]))
+    return Findings(checked, [p[2] for p in problems])
+
+
+def in_process(app: Any, book: PolicyBook) -> PartRunner:
+    """A runner checking each part here, one after another (tests, and a store the workers
+    are to read the same way)."""
+
+    def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, PartFindings]]:
+        for n, part in enumerate(parts):
+            yield n, verify_part(app, book, part.positions, plan.upto)
+
+    return run
