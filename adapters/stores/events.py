@@ -8,6 +8,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +34,18 @@ from domain.money import Money
 from domain.rules.coverage import CoverageFacts
 
 
+@lru_cache(maxsize=65536)
+def _date(text: str) -> date:
+    """A stored date (immutable: the same text gives one shared object)."""
+    return date.fromisoformat(text)
+
+
+@lru_cache(maxsize=65536)
+def _money(fen: int) -> Money:
+    """A stored amount (frozen: the same fen give one shared object)."""
+    return Money(fen)
+
+
 class DateAsISO(Transcoding):
     """Stored schema: transcoding name "date", value YYYY-MM-DD."""
 
@@ -43,7 +56,7 @@ class DateAsISO(Transcoding):
         return obj.isoformat()
 
     def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
+        return _date(data)
 
 
 class MoneyAsFen(Transcoding):
@@ -56,7 +69,7 @@ class MoneyAsFen(Transcoding):
         return obj.fen
 
     def decode(self, data: int) -> Money:
-        return Money(data)
+        return _money(data) if type(data) is int else Money(data)
 
 
 class CoverageFactsAsDict(Transcoding):
