@@ -33,13 +33,14 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 from machine import machine  # noqa: E402
 
+from adapters.application.partitions import plan_of  # noqa: E402
 from adapters.composition import open_ledger, open_store, open_views, store_source  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
 from adapters.parallel.cluster import dask_client  # noqa: E402
 from adapters.parallel.replays import dask_decisions  # noqa: E402
 from adapters.stores.policy_files import load_policy_book  # noqa: E402
 from adapters.usecases.audit import run_audit  # noqa: E402
-from adapters.usecases.decisions import plan_of, verify_decisions  # noqa: E402
+from adapters.usecases.decisions import verify_decisions  # noqa: E402
 from projections.views import catch_up  # noqa: E402
 
 

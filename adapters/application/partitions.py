@@ -16,14 +16,16 @@ decoded. That a replay of one part never touched a stream of another is checked 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 from uuid import UUID
 
 from attrs import frozen
 from eventsourcing.utils import get_topic
 
 from adapters.application.ingest_run import OPERATIONAL
-from adapters.application.replay import PRIMARY
+from adapters.application.replay import PRIMARY, LoggedEvent
+from domain.errors import LedgerError
 
 PRIMARY_TOPICS = frozenset(get_topic(cls) for cls in PRIMARY)
 OPERATIONAL_TOPICS = frozenset(get_topic(cls) for cls in OPERATIONAL)
@@ -51,6 +53,44 @@ class Plan:
     parts: tuple[Part, ...]
     operational: int
     components: int
+
+
+class PartitionsUnavailable(LedgerError):
+    """The store offers no partitioned reading (an in-memory store)."""
+
+    reason = "partitions_unavailable"
+
+
+def head_of(app: Any, upto: int | None) -> int:
+    """The position a replay stops at: `upto`, or the log's head."""
+    head = app.recorder.max_notification_id() or 0
+    return head if upto is None else min(upto, head)
+
+
+def plan_of(app: Any, parts: int, upto: int | None = None) -> Plan:
+    """The partition plan of a store's log up to a position, from its columns."""
+    upto = head_of(app, upto)
+    rows = app.log_index(upto) if hasattr(app, "log_index") else None
+    if rows is None:
+        raise PartitionsUnavailable("partitioned replays need a store its workers can open "
+                                    "(an SQLite file or PostgreSQL), not an in-memory one")
+    return plan_partitions(rows, parts, upto)
+
+
+def part_events(app: Any, positions: Sequence[int]) -> Iterator[LoggedEvent]:
+    """A part's events, decoded, in log order."""
+    found = app.events_at(positions)
+    if found is None:
+        raise PartitionsUnavailable("this store cannot be read by positions")
+    for position, event in found:
+        yield LoggedEvent(position, event)
+
+
+def noting(log: Iterable[LoggedEvent], streams: set[UUID]) -> Iterator[LoggedEvent]:
+    """The events of a log, their streams noted in `streams` as they pass."""
+    for le in log:
+        streams.add(le.event.originator_id)
+        yield le
 
 
 class _Components:
@@ -141,3 +181,42 @@ def merged(parts: Sequence[Part]) -> Part:
     """Several parts as one."""
     return Part(tuple(sorted(p for part in parts for p in part.positions)),
                 frozenset().union(*(part.streams for part in parts)))
+
+
+class PartResult(Protocol):
+    """What a part's replay gives back: at least the streams it touched that it does not
+    hold."""
+
+    foreign: frozenset[UUID]
+
+
+#: Runs a replay of each part (possibly elsewhere) and yields (index into the parts, result)
+#: as each completes, in any order.
+PartRunner = Callable[[Plan, Sequence[Part]], Iterable[tuple[int, Any]]]
+
+
+def run_apart(plan: Plan, run: PartRunner, done: Callable[[int], None] | None = None
+              ) -> list[Any]:
+    """The results of every part of a plan, replayed by `run`, such that no two parts met:
+    parts that met are merged and replayed together again, until none meet (ADR 54). `done`
+    is told how many events each part of the first round held as it completes. The results
+    are in no particular order."""
+    parts = list(plan.parts)
+    results: dict[int, Any] = {}
+    pending = list(range(len(parts)))
+    first = True
+    while pending:
+        for n, found in run(plan, [parts[i] for i in pending]):
+            results[pending[n]] = found
+            if done is not None and first:
+                done(parts[pending[n]].events)
+        first = False
+        groups = merge_met(parts, [set(results[i].foreign) for i in range(len(parts))])
+        if not groups:
+            break
+        joined = {i for g in groups for i in g}
+        keep = [i for i in range(len(parts)) if i not in joined]
+        parts = [parts[i] for i in keep] + [merged([parts[i] for i in g]) for g in groups]
+        results = {k: results[i] for k, i in enumerate(keep)}
+        pending = list(range(len(keep), len(parts)))
+    return list(results.values())

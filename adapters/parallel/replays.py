@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from adapters.application.partitions import Part, Plan
+from adapters.application.partitions import Part, PartRunner, Plan, plan_of
 from adapters.composition import StoreSource, open_source
 from adapters.parallel.cluster import PARTS_PER_THREAD, ClusterUnavailable, threads_of
 from adapters.usecases.audit import DecisionCheck
 from adapters.usecases.decisions import (
     Findings,
     PartFindings,
-    PartRunner,
-    plan_of,
     verify_part,
     verify_partitioned,
 )
@@ -39,12 +37,14 @@ def _cluster_failures() -> tuple[type[BaseException], ...]:
     return (CommClosedError, KilledWorker, OSError, TimeoutError)
 
 
-def dask_runner(client: Any, source: StoreSource) -> PartRunner:
-    """Each part a task on the cluster; findings yielded as the tasks complete."""
+def dask_runner(client: Any, task: Callable[..., Any], source: StoreSource, *args: Any
+                ) -> PartRunner:
+    """Each part a task on the cluster, `task(source, positions, upto, *args)`; results
+    yielded as the tasks complete."""
     from distributed import as_completed
 
-    def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, PartFindings]]:
-        futures = {client.submit(check_part, source, part.positions, plan.upto, pure=False): n
+    def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, Any]]:
+        futures = {client.submit(task, source, part.positions, plan.upto, *args, pure=False): n
                    for n, part in enumerate(parts)}
         try:
             for future in as_completed(futures):
@@ -59,23 +59,27 @@ def dask_runner(client: Any, source: StoreSource) -> PartRunner:
     return run
 
 
+def _progress(total: int, progress: Progress | None) -> Callable[[int], None]:
+    done = 0
+
+    def advance(events: int) -> None:
+        nonlocal done
+        done += events
+        if progress is not None:
+            progress(min(done, total), total)
+
+    if progress is not None:
+        progress(0, total)
+    return advance
+
+
 def dask_decisions(client: Any, source: StoreSource, progress: Progress | None = None
                    ) -> DecisionCheck:
     """`audit verify`'s decision re-check as parts on the cluster (ADR 54, ADR 55)."""
 
     def check(app: Any, book: PolicyBook, upto: int) -> Findings:
         plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD, upto)
-        total = sum(part.events for part in plan.parts)
-        done = 0
-
-        def advance(events: int) -> None:
-            nonlocal done
-            done += events
-            if progress is not None:
-                progress(min(done, total), total)
-
-        if progress is not None:
-            progress(0, total)
-        return verify_partitioned(plan, dask_runner(client, source), advance)
+        advance = _progress(sum(part.events for part in plan.parts), progress)
+        return verify_partitioned(plan, dask_runner(client, check_part, source), advance)
 
     return check

@@ -9,7 +9,15 @@ from uuid import UUID
 
 from attrs import define, field, frozen
 
-from adapters.application.partitions import Part, Plan, merge_met, merged, plan_partitions
+from adapters.application.partitions import (
+    Part,
+    PartRunner,
+    Plan,
+    head_of,
+    noting,
+    part_events,
+    run_apart,
+)
 from adapters.application.replay import (
     DECIDING,
     CommandReader,
@@ -21,7 +29,6 @@ from adapters.application.replay import (
     read_log,
     recorded_policy,
 )
-from domain.errors import LedgerError
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
 
@@ -50,12 +57,6 @@ class PartFindings:
     checked: dict[str, int]
     problems: tuple[tuple[int, int, dict[str, Any]], ...]
     foreign: frozenset[UUID]
-
-
-class PartitionsUnavailable(LedgerError):
-    """The store offers no partitioned reading (an in-memory store)."""
-
-    reason = "partitions_unavailable"
 
 
 def _stream(event: Any) -> str:
@@ -128,15 +129,10 @@ def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
                         for k, (a, b) in shown.items()})
 
 
-def _upto(app: Any, upto: int | None) -> int:
-    head = app.recorder.max_notification_id() or 0
-    return head if upto is None else min(upto, head)
-
-
 def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Findings:
     """Re-decide every recorded command under the policy version that decided it, in a
     throw-away in-memory ledger, and compare every event it gives with the recorded one."""
-    upto = _upto(app, upto)
+    upto = head_of(app, upto)
     findings, _, _, reader = redecide(app, book, read_log(app, upto=upto), upto)
     findings.checked["events"] += reader.operational  # journals: chained, not decided
     return findings
@@ -145,36 +141,12 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Fin
 # --- one partition at a time ------------------------------------------------------------------
 
 
-def plan_of(app: Any, parts: int, upto: int | None = None) -> Plan:
-    """The partition plan of a store's log up to a position (ADR 54), from its columns."""
-    upto = _upto(app, upto)
-    rows = app.log_index(upto) if hasattr(app, "log_index") else None
-    if rows is None:
-        raise PartitionsUnavailable("partitioned replays need a store its workers can open "
-                                    "(an SQLite file or PostgreSQL), not an in-memory one")
-    return plan_partitions(rows, parts, upto)
-
-
-def part_events(app: Any, positions: Sequence[int]) -> Iterator[LoggedEvent]:
-    """A part's events, decoded, in log order."""
-    found = app.events_at(positions)
-    if found is None:
-        raise PartitionsUnavailable("this store cannot be read by positions")
-    for position, event in found:
-        yield LoggedEvent(position, event)
-
-
 def verify_part(app: Any, book: PolicyBook, positions: Sequence[int], upto: int
                 ) -> PartFindings:
     """Re-decide one part's commands (on a worker: `app` opened there, read-only)."""
     own: set[UUID] = set()
-
-    def noted(log: Iterable[LoggedEvent]) -> Iterator[LoggedEvent]:
-        for le in log:
-            own.add(le.event.originator_id)
-            yield le
-
-    findings, keys, touched, _ = redecide(app, book, noted(part_events(app, positions)), upto)
+    findings, keys, touched, _ = redecide(app, book, noting(part_events(app, positions), own),
+                                          upto)
     order: dict[int, int] = {}
     problems = []
     for key, problem in zip(keys, findings.problems, strict=True):
@@ -183,37 +155,15 @@ def verify_part(app: Any, book: PolicyBook, positions: Sequence[int], upto: int
     return PartFindings(findings.checked, tuple(problems), frozenset(touched - own))
 
 
-#: Runs the check of each part (possibly elsewhere) and yields (part number, findings) as
-#: each completes, in any order.
-PartRunner = Callable[[Plan, Sequence[Part]], Iterable[tuple[int, PartFindings]]]
-
-
 def verify_partitioned(plan: Plan, run: PartRunner,
                        done: Callable[[int], None] | None = None) -> Findings:
     """Re-decide a plan's parts with `run` and merge their findings into exactly what
-    `verify_decisions` gives: counts summed, problems in the order of the log. Parts whose
-    replays met (ADR 54) are merged and re-decided together until none meet. `done` is told
-    how many events each completed part held."""
-    parts = list(plan.parts)
-    results: dict[int, PartFindings] = {}
-    pending = list(range(len(parts)))
-    while pending:
-        for n, found in run(plan, [parts[i] for i in pending]):
-            results[pending[n]] = found
-            if done is not None:
-                done(parts[pending[n]].events)
-        groups = merge_met(parts, [set(results[i].foreign) for i in range(len(parts))])
-        if not groups:
-            break
-        joined = {i for g in groups for i in g}
-        keep = [i for i in range(len(parts)) if i not in joined]
-        parts = [parts[i] for i in keep] + [merged([parts[i] for i in g]) for g in groups]
-        results = {k: results[i] for k, i in enumerate(keep)}
-        pending = list(range(len(keep), len(parts)))
-    checked = {name: sum(r.checked[name] for r in results.values()) for name in COUNTS}
+    `verify_decisions` gives: counts summed, problems in the order of the log (ADR 54).
+    `done` is told how many events each completed part held."""
+    results: list[PartFindings] = run_apart(plan, run, done)
+    checked = {name: sum(r.checked[name] for r in results) for name in COUNTS}
     checked["events"] += plan.operational
-    problems = sorted((p for r in results.values() for p in r.problems),
-                      key=lambda p: (p[0], p[1]))
+    problems = sorted((p for r in results for p in r.problems), key=lambda p: (p[0], p[1]))
     return Findings(checked, [p[2] for p in problems])
 
 

@@ -13,12 +13,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.application.partitions import plan_of
 from adapters.composition import open_ledger, open_store
 from adapters.generator import generate_county
 from adapters.stores.policy_files import load_policy_book
 from adapters.usecases.decisions import (
     in_process,
-    plan_of,
     verify_decisions,
     verify_partitioned,
 )
