@@ -21,12 +21,14 @@ def partitioned(workers: int | None, scheduler: str | None) -> bool:
 
 
 @contextmanager
-def replay_cluster(workers: int | None, scheduler: str | None) -> Iterator[Any]:
-    """A Dask client for the flags (None: run in this process, unpartitioned). An unreachable
-    scheduler or a cluster that cannot start exits 2 with its reason."""
+def replay_cluster(workers: int | None, scheduler: str | None, wanted: bool = True
+                   ) -> Iterator[Any]:
+    """A Dask client for the flags (None: run in this process, unpartitioned, and always when
+    not `wanted`). An unreachable scheduler or a cluster that cannot start exits 2 with its
+    reason."""
     from adapters.parallel.cluster import ClusterUnavailable, dask_client
 
-    if not partitioned(workers, scheduler):
+    if not wanted or not partitioned(workers, scheduler):
         yield None
         return
     address = None if workers is not None else composition.scheduler_address(scheduler)

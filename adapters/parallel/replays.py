@@ -1,4 +1,5 @@
-"""The replays' parts as Dask tasks: `audit verify`'s re-decision, one part per task."""
+"""The replays' parts as Dask tasks: `audit verify`'s re-decision and the exact what-if, one
+part per task."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from adapters.usecases.decisions import (
     verify_part,
     verify_partitioned,
 )
+from adapters.usecases.whatif import ExactSides, reform_of
+from adapters.whatif.exact import Scope, Side
+from adapters.whatif.partitioned import WhatIfPart, exact_partitioned, whatif_part
 from domain.policy_book import PolicyBook
 
 #: Told (events done, events in all) as parts complete.
@@ -26,6 +30,18 @@ def check_part(source: StoreSource, positions: Sequence[int], upto: int) -> Part
     app, book = open_source(source)
     try:
         return verify_part(app, book, positions, upto)
+    finally:
+        app.close()
+
+
+def whatif_task(source: StoreSource, positions: Sequence[int], upto: int,
+                patch: dict[str, Any], patch_source: str, scope: Scope) -> WhatIfPart:
+    """On a worker: open the store and the policies, patch them as the command did (the
+    policies' fingerprint proves the same book), replay one part of the exact what-if."""
+    app, book = open_source(source)
+    try:
+        reform = reform_of(book, patch, patch_source, scope.region, scope.year)
+        return whatif_part(app, book, reform, scope, positions)
     finally:
         app.close()
 
@@ -83,3 +99,17 @@ def dask_decisions(client: Any, source: StoreSource, progress: Progress | None =
         return verify_partitioned(plan, dask_runner(client, check_part, source), advance)
 
     return check
+
+
+def dask_exact_sides(client: Any, source: StoreSource, patch: dict[str, Any],
+                     patch_source: str, progress: Progress | None = None) -> ExactSides:
+    """The exact what-if's two sides from parts on the cluster (ADR 54, ADR 55)."""
+
+    def sides(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope
+              ) -> tuple[Side, Side]:
+        plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD)
+        advance = _progress(sum(part.events for part in plan.parts), progress)
+        run = dask_runner(client, whatif_task, source, patch, patch_source, scope)
+        return exact_partitioned(plan, run, advance)
+
+    return sides

@@ -61,12 +61,18 @@ def reform_of(book: PolicyBook, patch: Mapping[str, Any], source: str, region: s
     return reform
 
 
+#: The exact engine's two sides (baseline, reform) of (store, book, reform, scope), computed
+#: elsewhere (in partitions on Dask, ADR 55).
+ExactSides = Callable[[Any, PolicyBook, PolicyBook, Scope], tuple[Side, Side]]
+
+
 def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
                reform: PolicyBook, patch: Mapping[str, Any], scope: Scope, engine: str,
-               refresh: Callable[[], Any] | None = None) -> WhatIf:
+               refresh: Callable[[], Any] | None = None,
+               exact_sides: ExactSides | None = None) -> WhatIf:
     """Re-decide the scope's recorded history under `reform` with the fast engine (from the
-    views, caught up first by `refresh` or here), the exact one (a replay of the log), or
-    both, compared claim by claim. Nothing is written."""
+    views, caught up first by `refresh` or here), the exact one (a replay of the log, here or
+    by `exact_sides`), or both, compared claim by claim. Nothing is written."""
     if engine not in ENGINES:
         raise WhatIfRefused("invalid_input", f"engine must be fast, exact or both; got "
                             f"{engine!r}")
@@ -82,7 +88,9 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
         baseline = baseline_from_views(views.engine, scope, facts, views.personal)
         fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
                            views.personal)
-    if engine in ("exact", "both"):
+    if engine in ("exact", "both") and exact_sides is not None:
+        baseline, exact = exact_sides(store, book, reform, scope)
+    elif engine in ("exact", "both"):
         history = read_history(store, book, scope)
         baseline = history.baseline
         exact = exact_whatif(history, reform)

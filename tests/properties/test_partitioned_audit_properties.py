@@ -16,14 +16,17 @@ from hypothesis import strategies as st
 from adapters.application.partitions import plan_of
 from adapters.composition import open_ledger, open_store
 from adapters.generator import generate_county
-from adapters.stores.policy_files import load_policy_book
+from adapters.stores.policy_files import apply_patch, load_policy_book
 from adapters.usecases.decisions import (
     in_process,
     verify_decisions,
     verify_partitioned,
 )
+from adapters.whatif.exact import Scope, exact_whatif, read_history
+from adapters.whatif.partitioned import exact_partitioned
+from adapters.whatif.partitioned import in_process as whatif_in_process
 from tests.support.stores import stores, tamper
-from tests.support.strategies import histories, tamperings
+from tests.support.strategies import histories, policy_patches, tamperings
 
 BOOK = load_policy_book()
 EXAMPLES = int(os.environ.get("PARTITION_EXAMPLES", "25"))
@@ -78,3 +81,25 @@ def test_partitions_of_a_tampered_county_find_what_the_whole_replay_finds(
         single, split, planned = both_ways(url, edits, parts)
         assert split == single
         assert planned > 1 or edits  # households are apart unless an edit joined them
+
+
+@settings(max_examples=max(1, EXAMPLES // 2), deadline=None, suppress_health_check=QUIET)
+@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+       households=st.integers(2, 10), patch=policy_patches(), parts=st.integers(2, 5))
+def test_an_exact_what_if_in_parts_gives_both_sides_of_the_whole_replay(
+        regime: str, seed: int, households: int, patch: dict, parts: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
+        url = made.new()
+        ledger = open_ledger(url, BOOK)
+        lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
+        list(ledger.execute_lines(lines, batch_size=97))
+        app = ledger.app
+        scope = Scope(lines and json.loads(lines[0])["region"][:4], None)
+        reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
+        history = read_history(app, BOOK, scope)
+        whole = exact_whatif(history, reform)
+        baseline, split = exact_partitioned(plan_of(app, parts),
+                                            whatif_in_process(app, BOOK, reform, scope))
+        assert baseline == history.baseline and split == whole
+        assert list(split.claims) == list(whole.claims)
+        app.close()
