@@ -89,26 +89,29 @@ def whatif(
 def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
                reform: PolicyBook, patch: dict[str, Any], scope: Scope, engine: str,
                cluster: tuple[int | None, str | None, str]) -> WhatIf:
-    """One store's what-if; the exact engine in partitions on Dask when `--workers` or a
-    scheduler is given (ADR 55)."""
+    """One store's what-if; the exact engine, and the fast engine's re-derivation of coverage,
+    in partitions on Dask when `--workers` or a scheduler is given (ADR 55)."""
     workers, scheduler, patch_source = cluster
-    use_dask = engine != "fast" and partitioned(workers, scheduler)
+    from adapters.whatif.fast import changes_coverage
+
+    use_dask = (engine != "fast" or changes_coverage(patch)) and partitioned(workers, scheduler)
     source = source_for(database_url(db), policies, policy_book) if use_dask else None
     with opened_ledger(db, policies) as ledger, _views_whole(), \
             replay_cluster(workers, scheduler, use_dask) as client, \
             parts_progress("re-deciding", client) as progress:
-        sides = None
+        sides = timeline = None
         if client is not None:
-            from adapters.parallel.replays import dask_exact_sides
+            from adapters.parallel.replays import dask_exact_sides, dask_timeline
 
             sides = dask_exact_sides(client, source, patch, patch_source, progress)
+            timeline = dask_timeline(client, source, patch, patch_source, progress)
         try:
             if engine == "exact":
                 return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine,
                                   exact_sides=sides)
             with opened_views(ledger, db) as views:
                 return run_whatif(ledger.app, views, policy_book, reform, patch, scope,
-                                  engine, exact_sides=sides)
+                                  engine, exact_sides=sides, timeline_replay=timeline)
         except WhatIfRefused:
             raise
         except LedgerError as e:  # from a worker: a store or policies it cannot open

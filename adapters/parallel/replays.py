@@ -18,7 +18,15 @@ from adapters.usecases.decisions import (
 )
 from adapters.usecases.whatif import ExactSides, reform_of
 from adapters.whatif.exact import Scope, Side
-from adapters.whatif.partitioned import WhatIfPart, exact_partitioned, whatif_part
+from adapters.whatif.fast import Timeline, TimelineReplay
+from adapters.whatif.partitioned import (
+    TimelinePart,
+    WhatIfPart,
+    exact_partitioned,
+    timeline_part,
+    timeline_partitioned,
+    whatif_part,
+)
 from domain.policy_book import PolicyBook
 
 #: Told (events done, events in all) as parts complete.
@@ -42,6 +50,18 @@ def whatif_task(source: StoreSource, positions: Sequence[int], upto: int,
     try:
         reform = reform_of(book, patch, patch_source, scope.region, scope.year)
         return whatif_part(app, book, reform, scope, positions)
+    finally:
+        app.close()
+
+
+def timeline_task(source: StoreSource, positions: Sequence[int], upto: int,
+                  patch: dict[str, Any], patch_source: str, scope: Scope) -> TimelinePart:
+    """On a worker: one part's person side replayed under the patched policies, members
+    named as the store's views name them."""
+    app, book = open_source(source)
+    try:
+        reform = reform_of(book, patch, patch_source, scope.region, scope.year)
+        return timeline_part(app, reform, scope, app.personal, positions)
     finally:
         app.close()
 
@@ -113,3 +133,17 @@ def dask_exact_sides(client: Any, source: StoreSource, patch: dict[str, Any],
         return exact_partitioned(plan, run, advance)
 
     return sides
+
+
+def dask_timeline(client: Any, source: StoreSource, patch: dict[str, Any], patch_source: str,
+                  progress: Progress | None = None) -> TimelineReplay:
+    """The fast engine's re-derivation of coverage from parts on the cluster (ADR 55)."""
+
+    def replay(app: Any, scope: Scope, reform: PolicyBook, personal: Any
+               ) -> tuple[Timeline, Side]:
+        plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD)
+        advance = _progress(sum(part.events for part in plan.parts), progress)
+        run = dask_runner(client, timeline_task, source, patch, patch_source, scope)
+        return timeline_partitioned(plan, run, advance)
+
+    return replay

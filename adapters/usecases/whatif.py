@@ -17,7 +17,7 @@ from adapters.whatif.exact import (
     read_history,
     report,
 )
-from adapters.whatif.fast import ClaimsFacts, baseline_from_views, fast_whatif
+from adapters.whatif.fast import ClaimsFacts, TimelineReplay, baseline_from_views, fast_whatif
 from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
 from projections.views import LedgerViews, NotificationLog, catch_up
@@ -69,10 +69,12 @@ ExactSides = Callable[[Any, PolicyBook, PolicyBook, Scope], tuple[Side, Side]]
 def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
                reform: PolicyBook, patch: Mapping[str, Any], scope: Scope, engine: str,
                refresh: Callable[[], Any] | None = None,
-               exact_sides: ExactSides | None = None) -> WhatIf:
+               exact_sides: ExactSides | None = None,
+               timeline_replay: TimelineReplay | None = None) -> WhatIf:
     """Re-decide the scope's recorded history under `reform` with the fast engine (from the
-    views, caught up first by `refresh` or here), the exact one (a replay of the log, here or
-    by `exact_sides`), or both, compared claim by claim. Nothing is written."""
+    views, caught up first by `refresh` or here; coverage re-derived here or by
+    `timeline_replay`), the exact one (a replay of the log, here or by `exact_sides`), or both,
+    compared claim by claim. Nothing is written."""
     if engine not in ENGINES:
         raise WhatIfRefused("invalid_input", f"engine must be fast, exact or both; got "
                             f"{engine!r}")
@@ -87,7 +89,7 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
         facts = ClaimsFacts(views.engine, scope)
         baseline = baseline_from_views(views.engine, scope, facts, views.personal)
         fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
-                           views.personal)
+                           views.personal, timeline_replay)
     if engine in ("exact", "both") and exact_sides is not None:
         baseline, exact = exact_sides(store, book, reform, scope)
     elif engine in ("exact", "both"):

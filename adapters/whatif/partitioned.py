@@ -1,5 +1,6 @@
-"""The exact what-if in partitions (ADR 54): each part's history read and replayed under the
-reform on its own, the two sides merged into what the whole replay gives."""
+"""The what-if replays in partitions (ADR 54): the exact engine's history, and the fast
+engine's re-derivation of coverage, each part read and replayed under the reform on its own,
+merged into what the whole replay gives."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from attrs import frozen
 
 from adapters.application.partitions import Part, PartRunner, Plan, noting, part_events, run_apart
 from adapters.whatif.exact import Scope, Side, exact_replay, history_of
+from adapters.whatif.fast import Timeline, replay_timeline
 from domain.aggregates import Household
 from domain.policy_book import PolicyBook
+from projections.personal import PersonalData
 
 
 @frozen
@@ -69,5 +72,49 @@ def in_process(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope) -> 
     def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, WhatIfPart]]:
         for n, part in enumerate(parts):
             yield n, whatif_part(app, book, reform, scope, part.positions)
+
+    return run
+
+
+# --- the fast engine's timeline ---------------------------------------------------------------
+
+
+@frozen
+class TimelinePart:
+    """One part's members' timeline and person-year money under the reform, and the streams
+    its replay touched that it does not hold."""
+
+    rows: dict[tuple[str, str], list[Any]]
+    side: Side
+    foreign: frozenset[UUID]
+
+
+def timeline_part(app: Any, reform: PolicyBook, scope: Scope, personal: PersonalData,
+                  positions: Sequence[int]) -> TimelinePart:
+    """Replay one part's person-side commands under the reform (on a worker)."""
+    own: set[UUID] = set()
+    t, side, touched = replay_timeline(noting(part_events(app, positions), own), app.ids,
+                                       scope, reform, personal)
+    return TimelinePart(t.rows, side, frozenset(touched - own))
+
+
+def timeline_partitioned(plan: Plan, run: PartRunner, done: Callable[[int], None] | None = None
+                         ) -> tuple[Timeline, Side]:
+    """The fast engine's re-derived timeline and person-year money, from a plan's parts
+    replayed by `run` (`timeline_part` on each): members in the order they joined."""
+    results: list[TimelinePart] = run_apart(plan, run, done)
+    t = Timeline()
+    rows = [kv for r in results for kv in r.rows.items()]
+    t.rows = dict(sorted(rows, key=lambda kv: kv[1][6]))
+    return t, merge_sides((r.side for r in results), {})
+
+
+def timeline_in_process(app: Any, reform: PolicyBook, scope: Scope, personal: PersonalData
+                        ) -> PartRunner:
+    """A runner replaying each part's person side here, one after another."""
+
+    def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, TimelinePart]]:
+        for n, part in enumerate(parts):
+            yield n, timeline_part(app, reform, scope, personal, part.positions)
 
     return run

@@ -52,12 +52,13 @@ def test_an_audit_on_an_existing_cluster_reached_by_its_address_reports_alike(
     assert json.loads(by_flag.stdout) == json.loads(by_setting.stdout) == json.loads(alone.stdout)
 
 
-def test_an_exact_what_if_in_parts_on_a_cluster_reports_what_one_process_reports(
+def test_both_what_if_engines_in_parts_on_a_cluster_report_what_one_process_reports(
         county: Path) -> None:
     from distributed import LocalCluster
 
-    (county / "patch.toml").write_text('[outpatient]\nratio = "0.70"\n', encoding="utf-8")
-    args = ("whatif", "--policy", "patch.toml", "--engine", "exact", "--json")
+    (county / "patch.toml").write_text('[outpatient]\nratio = "0.70"\n\n[waiting]\n'
+                                       'fixed_months = 2\n', encoding="utf-8")
+    args = ("whatif", "--policy", "patch.toml", "--engine", "both", "--json")
     alone = run(county, *args)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                       dashboard_address=None) as existing:
@@ -65,6 +66,7 @@ def test_an_exact_what_if_in_parts_on_a_cluster_reports_what_one_process_reports
     assert alone.exit_code == split.exit_code == 0, split.output
     assert json.loads(split.stdout) == json.loads(alone.stdout)
     assert json.loads(split.stdout)["claims"] > 50
+    assert json.loads(split.stdout)["engines_agree"] is True
 
 
 def test_an_unreachable_scheduler_exits_2_with_its_reason(

@@ -23,7 +23,12 @@ from adapters.usecases.decisions import (
     verify_partitioned,
 )
 from adapters.whatif.exact import Scope, exact_whatif, read_history
-from adapters.whatif.partitioned import exact_partitioned
+from adapters.whatif.fast import timeline_by_replay
+from adapters.whatif.partitioned import (
+    exact_partitioned,
+    timeline_in_process,
+    timeline_partitioned,
+)
 from adapters.whatif.partitioned import in_process as whatif_in_process
 from tests.support.stores import stores, tamper
 from tests.support.strategies import histories, policy_patches, tamperings
@@ -102,4 +107,25 @@ def test_an_exact_what_if_in_parts_gives_both_sides_of_the_whole_replay(
                                             whatif_in_process(app, BOOK, reform, scope))
         assert baseline == history.baseline and split == whole
         assert list(split.claims) == list(whole.claims)
+        app.close()
+
+
+@settings(max_examples=max(1, EXAMPLES // 2), deadline=None, suppress_health_check=QUIET)
+@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+       households=st.integers(2, 10), patch=policy_patches(), parts=st.integers(2, 5))
+def test_coverage_re_derived_in_parts_is_the_whole_replays_timeline(
+        regime: str, seed: int, households: int, patch: dict, parts: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
+        url = made.new()
+        ledger = open_ledger(url, BOOK)
+        lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
+        list(ledger.execute_lines(lines, batch_size=97))
+        app = ledger.app
+        scope = Scope(json.loads(lines[0])["region"][:4], None)
+        reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
+        timeline, side = timeline_by_replay(app, scope, reform, app.personal)
+        split, split_side = timeline_partitioned(
+            plan_of(app, parts), timeline_in_process(app, reform, scope, app.personal))
+        assert split.rows == timeline.rows and list(split.rows) == list(timeline.rows)
+        assert split_side == side
         app.close()
