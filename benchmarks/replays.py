@@ -7,9 +7,10 @@ Generates a synthetic county and ingests it into a fresh SQLite file (timed: the
 which the re-decision should at least match per core), then on that file:
 
   (a) the re-decision in this process (`verify_decisions`), events/s, and its ratio to ingest;
-  (b) the same, split into parts (`plan_of`) and run on a local Dask cluster of 1 and of 2
-      worker processes (`dask_decisions`), the cluster started beforehand and its start-up
-      timed apart; each run's findings must equal (a)'s;
+  (b) the same, split into 8 parts (`plan_of`), the parts run one after another in this
+      process (what partitioning itself costs: work efficiency), then on a local Dask cluster
+      of 1 and of 2 worker processes (`dask_decisions`), the cluster started beforehand and
+      its start-up timed apart; each run's findings must equal (a)'s;
   (c) the whole `audit verify` (chain, decisions, views) alone and with the decisions on the
       2-worker cluster.
 
@@ -40,7 +41,11 @@ from adapters.parallel.cluster import dask_client  # noqa: E402
 from adapters.parallel.replays import dask_decisions  # noqa: E402
 from adapters.stores.policy_files import load_policy_book  # noqa: E402
 from adapters.usecases.audit import run_audit  # noqa: E402
-from adapters.usecases.decisions import verify_decisions  # noqa: E402
+from adapters.usecases.decisions import (  # noqa: E402
+    in_process,
+    verify_decisions,
+    verify_partitioned,
+)
 from projections.views import catch_up  # noqa: E402
 
 
@@ -87,13 +92,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{events} events")
         print(f"  ingest                      {ingest_s:8.1f} s  {events / ingest_s:8.0f} ev/s")
 
-        alone_s, alone = best(args.repeat, lambda: verify_decisions(app, book))
+        alone_s, alone = best(args.repeat, lambda: verify_decisions(app, book, freeze_gc=True))
         print(f"  re-decision, one process    {alone_s:8.1f} s  {events / alone_s:8.0f} ev/s"
               f"  ({ingest_s / alone_s:.2f}x ingest's rate)")
         start = time.perf_counter()
         plan = plan_of(app, 8)
         print(f"  plan (8 parts)              {time.perf_counter() - start:8.1f} s  "
               f"{plan.components} components")
+        parts_s, parts_found = best(args.repeat, lambda: verify_partitioned(
+            plan, in_process(app, book)))
+        assert parts_found == alone, "partitioned findings differ"
+        print(f"  8 parts, one after another  {parts_s:8.1f} s  work efficiency "
+              f"{alone_s / parts_s:.2f}  (what partitioning costs, without Dask)")
         source = store_source(url, None, book)
         split_2 = None
         for workers in (1, 2):

@@ -11,6 +11,7 @@ by and expects the very same events; a what-if runs them under patched policies.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -288,21 +289,33 @@ class Replayer:
     """Runs recorded commands through the service into a throw-away in-memory ledger."""
 
     def __init__(self, book: PolicyBook, pin: Callable[[RecordedCommand], Policy | None]
-                 | None = None, batch_size: int = 500, ids: StreamIds = PUBLIC_IDS) -> None:
+                 | None = None, batch_size: int = 500, ids: StreamIds = PUBLIC_IDS,
+                 freeze_gc: bool = False) -> None:
         self.ledger = memory_ledger(book, pinned=pin is not None, ids=ids)
         self.pin = pin
         self.batch_size = batch_size
+        self.freeze_gc = freeze_gc
 
     def run(self, commands: Iterable[RecordedCommand]) -> Iterator[ReplayStep]:
-        """Replay in batches (one atomic save each); yields one step per command, in order."""
+        """Replay in batches (one atomic save each); yields one step per command, in order.
+
+        `freeze_gc` moves everything alive after each batch out of the cyclic collector's
+        reach (gc.freeze), and back at the end (gc.unfreeze): for a process of its own (a
+        command, a Dask task), never for a server that freezes its own objects (ADR 40)."""
         batch: list[RecordedCommand] = []
-        for rc in commands:
-            batch.append(rc)
-            if len(batch) >= self.batch_size:
+        try:
+            for rc in commands:
+                batch.append(rc)
+                if len(batch) >= self.batch_size:
+                    yield from self._run(batch)
+                    batch = []
+                    if self.freeze_gc:
+                        gc.freeze()
+            if batch:
                 yield from self._run(batch)
-                batch = []
-        if batch:
-            yield from self._run(batch)
+        finally:
+            if self.freeze_gc:
+                gc.unfreeze()
 
     def _run(self, batch: list[RecordedCommand]) -> Iterator[ReplayStep]:
         ledger = self.ledger

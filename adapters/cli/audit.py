@@ -97,7 +97,7 @@ def audit_verify(
               if partitioned(workers, scheduler) else None)
     with opened_ledger(db, policies) as ledger, replay_cluster(workers, scheduler) as client, \
             parts_progress("re-deciding", client) as progress:
-        check = None
+        check = in_this_process
         if client is not None:
             from adapters.parallel.replays import dask_decisions
 
@@ -125,6 +125,13 @@ def _print_directory(found: dict[str, Any], url: str) -> None:
     err.print(f"directory {url}: {checked}; {len(found['problems'])} problem(s)")
     for p in found["problems"][:20]:
         err.print(f"  {p['kind']}: {p['message']}")
+
+
+def in_this_process(app: Any, book: Any, upto: int) -> Any:
+    """The re-decision in this process, which is the command's own (gc frozen per batch)."""
+    from adapters.usecases.decisions import verify_decisions
+
+    return verify_decisions(app, book, upto, freeze_gc=True)
 
 
 def _print_audit(result: dict[str, Any], url: str) -> None:

@@ -37,7 +37,7 @@ def check_part(source: StoreSource, positions: Sequence[int], upto: int) -> Part
     """On a worker: open the store and the policies, re-decide one part, close the store."""
     app, book = open_source(source)
     try:
-        return verify_part(app, book, positions, upto)
+        return verify_part(app, book, positions, upto, freeze_gc=True)
     finally:
         app.close()
 

@@ -63,8 +63,8 @@ def _stream(event: Any) -> str:
     return str(event.originator_id)
 
 
-def redecide(app: Any, book: PolicyBook, log: Iterable[LoggedEvent], upto: int
-             ) -> tuple[Findings, list[int], set[UUID], CommandReader]:
+def redecide(app: Any, book: PolicyBook, log: Iterable[LoggedEvent], upto: int,
+             freeze_gc: bool = False) -> tuple[Findings, list[int], set[UUID], CommandReader]:
     """Re-decide the commands of a log (all of it, or a part's events) and compare; returns
     the findings, the position of the command behind each problem, the streams the replay
     touched, and the reader (for its count of operational records)."""
@@ -77,7 +77,7 @@ def redecide(app: Any, book: PolicyBook, log: Iterable[LoggedEvent], upto: int
             return recorded_policy(book, rc.primary)[0]
         return None
 
-    replayer = Replayer(book, pin=pin, ids=app.ids)
+    replayer = Replayer(book, pin=pin, ids=app.ids, freeze_gc=freeze_gc)
     for step in replayer.run(reader.group(log)):
         before = len(findings.problems)
         _check(findings, book, step, upto)
@@ -129,11 +129,13 @@ def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
                         for k, (a, b) in shown.items()})
 
 
-def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Findings:
+def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None,
+                     freeze_gc: bool = False) -> Findings:
     """Re-decide every recorded command under the policy version that decided it, in a
-    throw-away in-memory ledger, and compare every event it gives with the recorded one."""
+    throw-away in-memory ledger, and compare every event it gives with the recorded one
+    (`freeze_gc`: see `Replayer.run`)."""
     upto = head_of(app, upto)
-    findings, _, _, reader = redecide(app, book, read_log(app, upto=upto), upto)
+    findings, _, _, reader = redecide(app, book, read_log(app, upto=upto), upto, freeze_gc)
     findings.checked["events"] += reader.operational  # journals: chained, not decided
     return findings
 
@@ -141,12 +143,12 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Fin
 # --- one partition at a time ------------------------------------------------------------------
 
 
-def verify_part(app: Any, book: PolicyBook, positions: Sequence[int], upto: int
-                ) -> PartFindings:
+def verify_part(app: Any, book: PolicyBook, positions: Sequence[int], upto: int,
+                freeze_gc: bool = False) -> PartFindings:
     """Re-decide one part's commands (on a worker: `app` opened there, read-only)."""
     own: set[UUID] = set()
     findings, keys, touched, _ = redecide(app, book, noting(part_events(app, positions), own),
-                                          upto)
+                                          upto, freeze_gc)
     order: dict[int, int] = {}
     problems = []
     for key, problem in zip(keys, findings.problems, strict=True):
