@@ -1,7 +1,8 @@
 """`audit verify`: every recorded decision re-decided, every view rebuilt and compared.
 
-The chain check (tamper evidence) lives in `adapters.stores.chain`; this module re-decides the
-history and compares the read models, and `verify` puts the three together.
+The chain check (tamper evidence) lives in `adapters.stores.chain` and the re-decision of the
+history in `adapters.usecases.decisions`; this module compares the read models, and
+`run_audit` puts the three together.
 """
 
 from __future__ import annotations
