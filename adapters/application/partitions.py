@@ -117,27 +117,45 @@ class _Components:
 def plan_partitions(rows: Iterable[tuple[int, str, str]], parts: int, upto: int) -> Plan:
     """Group the log's events (position, originator id, topic; in log order) into commands,
     join the commands that share a stream, and pack the components into `parts` parts."""
-    components = _Components()
-    commands: list[tuple[str, list[int], set[str]]] = []
+    number: dict[str, int] = {}  # stream -> its number in `parent`
+    parent: list[int] = []
+    positions: list[int] = []
+    command_of: list[int] = []  # per event: the number of its command's first stream
     operational = 0
-    current: tuple[str, list[int], set[str]] | None = None
+    first = -1  # the current command's first stream
+    primary = PRIMARY_TOPICS
     for position, oid, topic in rows:
         if topic in OPERATIONAL_TOPICS:
             operational += 1
             continue
-        if current is None or topic in PRIMARY_TOPICS:
-            current = (oid, [], set())  # a log that starts mid-command: one orphan group
-            commands.append(current)
-        current[1].append(position)
-        if oid not in current[2]:
-            current[2].add(oid)
-            components.union(current[0], oid)
-    grouped: dict[str, tuple[list[int], set[str]]] = {}
-    for first, positions, streams in commands:
-        found = grouped.setdefault(components.find(first), ([], set()))
-        found[0].extend(positions)
-        found[1].update(streams)
-    return Plan(upto, _pack(list(grouped.values()), parts), operational, len(grouped))
+        n = number.get(oid)
+        if n is None:
+            n = number[oid] = len(parent)
+            parent.append(n)
+        if first < 0 or topic in primary:
+            first = n  # a log that starts mid-command: its first events are one group
+        elif n != first:
+            a, b = _root(parent, first), _root(parent, n)
+            if a != b:
+                parent[b] = a
+        positions.append(position)
+        command_of.append(first)
+    grouped: dict[int, list[int]] = {}
+    for position, n in zip(positions, command_of, strict=True):
+        grouped.setdefault(_root(parent, n), []).append(position)
+    names = list(number)
+    streams: dict[int, set[str]] = {}
+    for n in range(len(parent)):
+        streams.setdefault(_root(parent, n), set()).add(names[n])
+    groups = [(found, streams[root]) for root, found in grouped.items()]
+    return Plan(upto, _pack(groups, parts), operational, len(groups))
+
+
+def _root(parent: list[int], x: int) -> int:
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]  # path halving
+        x = parent[x]
+    return x
 
 
 def _pack(groups: list[tuple[list[int], set[str]]], parts: int) -> tuple[Part, ...]:
