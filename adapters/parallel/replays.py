@@ -49,7 +49,7 @@ def whatif_task(source: StoreSource, positions: Sequence[int], upto: int,
     app, book = open_source(source)
     try:
         reform = reform_of(book, patch, patch_source, scope.region, scope.year)
-        return whatif_part(app, book, reform, scope, positions)
+        return whatif_part(app, book, reform, scope, positions, freeze_gc=True)
     finally:
         app.close()
 
@@ -61,7 +61,7 @@ def timeline_task(source: StoreSource, positions: Sequence[int], upto: int,
     app, book = open_source(source)
     try:
         reform = reform_of(book, patch, patch_source, scope.region, scope.year)
-        return timeline_part(app, reform, scope, app.personal, positions)
+        return timeline_part(app, reform, scope, app.personal, positions, freeze_gc=True)
     finally:
         app.close()
 

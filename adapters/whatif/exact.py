@@ -211,10 +211,11 @@ def exact_whatif(history: History, reform: PolicyBook) -> Side:
     return exact_replay(history, reform)[0]
 
 
-def exact_replay(history: History, reform: PolicyBook) -> tuple[Side, set[UUID]]:
+def exact_replay(history: History, reform: PolicyBook, freeze_gc: bool = False
+                 ) -> tuple[Side, set[UUID]]:
     """`exact_whatif`, and the streams the replay touched (ADR 54)."""
     side = Side()
-    replayer = Replayer(reform, ids=history.ids)
+    replayer = Replayer(reform, ids=history.ids, freeze_gc=freeze_gc)
     keys: dict[UUID, str] = {}
     for step in replayer.run(history.commands):
         primary = step.recorded.primary

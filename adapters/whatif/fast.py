@@ -152,7 +152,7 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
 
 
 def replay_timeline(log: Iterable[LoggedEvent], ids: StreamIds, scope: Scope,
-                    reform: PolicyBook, personal: PersonalData
+                    reform: PolicyBook, personal: PersonalData, freeze_gc: bool = False
                     ) -> tuple[Timeline, Side, set[UUID]]:
     """`timeline_by_replay` of a log's events (the whole log, or one partition's, ADR 54),
     and the streams the replay touched."""
@@ -164,7 +164,7 @@ def replay_timeline(log: Iterable[LoggedEvent], ids: StreamIds, scope: Scope,
     t, side = Timeline(), Side()
     keys: dict[UUID, str] = {}
     pseudonym = personal.pseudonym
-    replayer = Replayer(reform, ids=ids)
+    replayer = Replayer(reform, ids=ids, freeze_gc=freeze_gc)
     for step in replayer.run(person_side):
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1

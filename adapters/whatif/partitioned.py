@@ -30,12 +30,12 @@ class WhatIfPart:
 
 
 def whatif_part(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope,
-                positions: Sequence[int]) -> WhatIfPart:
+                positions: Sequence[int], freeze_gc: bool = False) -> WhatIfPart:
     """Read one part's history and replay it under the reform (on a worker: `app` opened
-    there, read-only)."""
+    there, read-only; `freeze_gc`: see `Replayer.run`)."""
     own: set[UUID] = set()
     history = history_of(noting(part_events(app, positions), own), book, scope, app.ids)
-    side, touched = exact_replay(history, reform)
+    side, touched = exact_replay(history, reform, freeze_gc)
     claims = {rc.primary.claim_id: rc.position for rc in history.commands
               if isinstance(rc.primary, Household.OutpatientClaimSettled)}
     return WhatIfPart(history.baseline, side, claims, frozenset(touched - own))
@@ -90,11 +90,11 @@ class TimelinePart:
 
 
 def timeline_part(app: Any, reform: PolicyBook, scope: Scope, personal: PersonalData,
-                  positions: Sequence[int]) -> TimelinePart:
+                  positions: Sequence[int], freeze_gc: bool = False) -> TimelinePart:
     """Replay one part's person-side commands under the reform (on a worker)."""
     own: set[UUID] = set()
     t, side, touched = replay_timeline(noting(part_events(app, positions), own), app.ids,
-                                       scope, reform, personal)
+                                       scope, reform, personal, freeze_gc)
     return TimelinePart(t.rows, side, frozenset(touched - own))
 
 
