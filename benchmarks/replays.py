@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  plan (8 parts)              {time.perf_counter() - start:8.1f} s  "
               f"{plan.components} components")
         parts_s, parts_found = best(args.repeat, lambda: verify_partitioned(
-            plan, in_process(app, book)))
+            plan, in_process(app, book, freeze_gc=True)))
         assert parts_found == alone, "partitioned findings differ"
         print(f"  8 parts, one after another  {parts_s:8.1f} s  work efficiency "
               f"{alone_s / parts_s:.2f}  (what partitioning costs, without Dask)")

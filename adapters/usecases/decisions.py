@@ -169,12 +169,12 @@ def verify_partitioned(plan: Plan, run: PartRunner,
     return Findings(checked, [p[2] for p in problems])
 
 
-def in_process(app: Any, book: PolicyBook) -> PartRunner:
+def in_process(app: Any, book: PolicyBook, freeze_gc: bool = False) -> PartRunner:
     """A runner checking each part here, one after another (tests, and a store the workers
-    are to read the same way)."""
+    are to read the same way; `freeze_gc`: see `Replayer.run`)."""
 
     def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, PartFindings]]:
         for n, part in enumerate(parts):
-            yield n, verify_part(app, book, part.positions, plan.upto)
+            yield n, verify_part(app, book, part.positions, plan.upto, freeze_gc)
 
     return run
