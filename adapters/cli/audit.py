@@ -105,9 +105,11 @@ def audit_verify(
         try:
             if views:
                 with opened_views(ledger, db) as live:
-                    result = run_audit(ledger.app, policy_book, live, at_position, seal, check)
+                    result = run_audit(ledger.app, policy_book, live, at_position, seal, check,
+                                       client is not None)
             else:
-                result = run_audit(ledger.app, policy_book, None, at_position, seal, check)
+                result = run_audit(ledger.app, policy_book, None, at_position, seal, check,
+                                   client is not None)
         except AuditUnavailable as e:
             fail(str(e), 2)
         except LedgerError as e:  # from a worker: a store or policies it cannot open

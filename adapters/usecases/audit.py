@@ -8,6 +8,7 @@ history in `adapters.usecases.decisions`; this module compares the read models, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -128,22 +129,37 @@ DecisionCheck = Callable[[Any, PolicyBook, int], Findings]
 
 def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
               at_position: int | None = None, expected_seal: Any = None,
-              decisions_check: DecisionCheck | None = None) -> dict[str, Any]:
+              decisions_check: DecisionCheck | None = None,
+              decisions_elsewhere: bool = False) -> dict[str, Any]:
     """`audit verify`: the chain up to a position, every decision re-decided (by
     `decisions_check`, default in this process), and (when the views are given) every view
-    compared with its rebuild; one JSON-ready report."""
+    compared with its rebuild; one JSON-ready report. A check that runs `elsewhere` (on a
+    Dask cluster, ADR 55) is waited for on a thread of its own while this process checks the
+    chain and the views."""
     from adapters.stores.chain import verify_chain
 
     head = app.recorder.max_notification_id() or 0
     upto = head if at_position is None else min(at_position, head)
+    decide = decisions_check or verify_decisions
+    aside = ThreadPoolExecutor(1, thread_name_prefix="decisions") if decisions_elsewhere \
+        else None
+    pending = aside.submit(decide, app, book, upto) if aside is not None else None
     try:
-        chain = verify_chain(app, app.audit_key, upto=upto, expected_seal=expected_seal)
-    except LedgerError as e:
-        raise AuditUnavailable("audit_unavailable", f"audit: {e}") from None
-    wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
-    if wrong:
-        raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
-    decisions = (decisions_check or verify_decisions)(app, book, upto)
+        try:
+            chain = verify_chain(app, app.audit_key, upto=upto, expected_seal=expected_seal)
+        except LedgerError as e:
+            raise AuditUnavailable("audit_unavailable", f"audit: {e}") from None
+        wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
+        if wrong:
+            raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
+        if pending is None:
+            decisions = decide(app, book, upto)
+        found = verify_views(app, views, book, upto=upto) if views is not None else None
+        if pending is not None:
+            decisions = pending.result()
+    finally:
+        if aside is not None:
+            aside.shutdown(wait=False, cancel_futures=True)
     chain_report = chain.as_dict()
     checks: dict[str, Any] = {
         "chain": {"checked": {"events": chain.events_checked, "streams": chain.streams_checked,
@@ -152,8 +168,7 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
                   **{k: chain_report[k] for k in ("seal", "notes", "problems")}},
         "decisions": {"checked": decisions.checked, "problems": decisions.problems},
     }
-    if views is not None:
-        found = verify_views(app, views, book, upto=upto)
+    if found is not None:
         checks["views"] = {"checked": found.checked, "problems": found.problems}
     problems = chain.problem_count + sum(len(c["problems"]) for name, c in checks.items()
                                          if name != "chain")
