@@ -6,11 +6,13 @@ everything through these functions; the settings module is read here and nowhere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
-from contextlib import contextmanager
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+from attrs import frozen
 
 from adapters import settings as env
 from adapters.application.ledger import Ledger
@@ -30,7 +32,7 @@ from adapters.usecases.regional_ingest import RegionDone, RegionJob
 from adapters.usecases.regional_whatif import RegionWhatIfJob
 from adapters.usecases.views import RegionViewsJob, rebuild
 from adapters.usecases.whatif import WhatIf, run_whatif
-from domain.errors import LedgerError
+from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
 from projections.queries import enrolled_person_years
 from projections.views import LedgerViews, ViewsDamaged, status
@@ -165,33 +167,6 @@ def ingest_region(job: RegionJob) -> RegionDone:
         ledger.app.close()
 
 
-@contextmanager
-def open_cluster(workers: int | None = None, scheduler: str | None = None
-                 ) -> Iterator[Executor | None]:
-    """Where parallel work runs: the Dask scheduler at `scheduler` (or DASK_SCHEDULER_ADDRESS),
-    else a local Dask cluster of `workers` processes, else (None) this process alone.
-    OSError when the scheduler cannot be reached."""
-    address = scheduler or settings().dask_scheduler
-    if not address and not (workers and workers > 1):
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
-    if address:
-        with Client(address, timeout="10s") as client:
-            client.run(_ready)
-            yield client.get_executor()
-        return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        client.run(_ready)
-        yield client.get_executor()
-
-
-def _ready() -> None:
-    """Run once on every Dask worker before its first task: the ledger's modules imported."""
-    import adapters.composition  # noqa: F401
-    import adapters.usecases.audit  # noqa: F401
 
 
 def audit_region(job: RegionAuditJob) -> RegionAudit:
@@ -248,3 +223,62 @@ def rebuild_region_views(job: RegionViewsJob) -> list[dict[str, Any]]:
     finally:
         app.close()
     return [{"region": job.prefix, **row} for row in rows]
+
+
+# --- partitioned replays (ADR 55) -------------------------------------------------------------
+
+
+def scheduler_address(explicit: str | None = None) -> str | None:
+    """`--scheduler` wins, then DASK_SCHEDULER_ADDRESS; None: no existing Dask cluster."""
+    return explicit or settings().dask_scheduler
+
+
+@frozen
+class StoreSource:
+    """What another process (a Dask worker, ADR 55) needs to open the same store, read-only,
+    and decide by the same policies: the store's URL (an SQLite file by its absolute path),
+    its cipher key, the policy folder (None: the shipped one) and the fingerprint of the
+    policies the caller loaded from it."""
+
+    url: str
+    cipher_key: str | None
+    policies: str | None
+    policy_fingerprint: str
+
+
+def policy_fingerprint(book: PolicyBook) -> str:
+    """One hash over every policy of a book (its reference and content hash)."""
+    text = "\n".join(sorted(f"{p.ref} {p.content_hash}" for p in book))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def store_source(url: str, policies: Path | None, book: PolicyBook) -> StoreSource:
+    """The source of a store another process can open: a file or a server, never memory."""
+    parsed = urlparse(url)
+    if parsed.scheme == "memory" or (parsed.scheme == "sqlite" and ":memory:" in url):
+        raise StoreError(f"{url}: a store in memory cannot be opened by other processes; "
+                         "partitioned replays need an SQLite file or PostgreSQL")
+    if parsed.scheme == "sqlite":
+        path = store_env(url)["SQLITE_DBNAME"]
+        url = "sqlite:///" + str(Path(path).resolve())
+    folder = policy_folder(policies)
+    return StoreSource(url, configured_cipher_key(),
+                       str(Path(folder).resolve()) if folder is not None else None,
+                       policy_fingerprint(book))
+
+
+def open_source(source: StoreSource) -> tuple[LedgerApplication, PolicyBook]:
+    """The store and policy book of a source, in this process; PolicyError when the policies
+    found here are not those the source was made with."""
+    book = load_policy_book(Path(source.policies) if source.policies else None)
+    if policy_fingerprint(book) != source.policy_fingerprint:
+        raise PolicyError(source.policies or "(shipped policies)", "(folder)",
+                          "differs on this worker from the policies the command loaded")
+    app = LedgerApplication(env={**store_env(source.url), **cipher.cipher_env(source.cipher_key)},
+                            audit_key=chain.DEVELOPMENT_KEY)  # read-only: the key never used
+    try:
+        cipher.check_store(app)
+    except BaseException:
+        app.close()
+        raise
+    return app, book

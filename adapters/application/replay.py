@@ -11,6 +11,7 @@ by and expects the very same events; a what-if runs them under patched policies.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from attrs import define, field, frozen
 from adapters.application.ingest_run import OPERATIONAL
 from adapters.application.ledger import Ledger
 from adapters.application.lines import parse
-from adapters.stores.events import LedgerApplication
+from adapters.application.replay_store import ReplayStore, TrackingCache
 from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
 from domain.commands import command_digest
 from domain.identity import number_of
@@ -246,8 +247,9 @@ class ReplayLedger(Ledger):
     """A ledger whose clock is each command's recorded time, which can pin each command to a
     policy version, and which keeps each command's new events apart."""
 
-    def __init__(self, app: LedgerApplication, book: PolicyBook, pinned: bool) -> None:
-        super().__init__(app, book, clock=self._recorded_now, cache_size=10_000_000)
+    def __init__(self, app: ReplayStore, book: PolicyBook, pinned: bool) -> None:
+        super().__init__(app, book, clock=self._recorded_now, cache_size=10_000_000)  # type: ignore[arg-type]
+        self.cache = TrackingCache(app.touched, 10_000_000)
         if pinned:
             self.service = PinnedService(book, app.ids)
         self.now: dict[int, datetime] = {}
@@ -278,32 +280,42 @@ class ReplayLedger(Ledger):
 
 def memory_ledger(book: PolicyBook, pinned: bool = False,
                   ids: StreamIds = PUBLIC_IDS) -> ReplayLedger:
-    """A replay ledger on a throw-away in-memory store (the library's plain-Python recorder),
-    naming streams as the recorded store does (`ids`, ADR 25)."""
-    app = LedgerApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    app.ids = ids  # nothing in memory is encrypted, but its streams must meet the recorded ones
-    return ReplayLedger(app, book, pinned)
+    """A replay ledger on a throw-away in-memory store (`ReplayStore`), naming streams as the
+    recorded store does (`ids`, ADR 25)."""
+    return ReplayLedger(ReplayStore(ids), book, pinned)
 
 
 class Replayer:
     """Runs recorded commands through the service into a throw-away in-memory ledger."""
 
     def __init__(self, book: PolicyBook, pin: Callable[[RecordedCommand], Policy | None]
-                 | None = None, batch_size: int = 500, ids: StreamIds = PUBLIC_IDS) -> None:
+                 | None = None, batch_size: int = 500, ids: StreamIds = PUBLIC_IDS,
+                 freeze_gc: bool = False) -> None:
         self.ledger = memory_ledger(book, pinned=pin is not None, ids=ids)
         self.pin = pin
         self.batch_size = batch_size
+        self.freeze_gc = freeze_gc
 
     def run(self, commands: Iterable[RecordedCommand]) -> Iterator[ReplayStep]:
-        """Replay in batches (one atomic save each); yields one step per command, in order."""
+        """Replay in batches (one atomic save each); yields one step per command, in order.
+
+        `freeze_gc` moves everything alive after each batch out of the cyclic collector's
+        reach (gc.freeze), and back at the end (gc.unfreeze): for a process of its own (a
+        command, a Dask task), never for a server that freezes its own objects (ADR 40)."""
         batch: list[RecordedCommand] = []
-        for rc in commands:
-            batch.append(rc)
-            if len(batch) >= self.batch_size:
+        try:
+            for rc in commands:
+                batch.append(rc)
+                if len(batch) >= self.batch_size:
+                    yield from self._run(batch)
+                    batch = []
+                    if self.freeze_gc:
+                        gc.freeze()
+            if batch:
                 yield from self._run(batch)
-                batch = []
-        if batch:
-            yield from self._run(batch)
+        finally:
+            if self.freeze_gc:
+                gc.unfreeze()
 
     def _run(self, batch: list[RecordedCommand]) -> Iterator[ReplayStep]:
         ledger = self.ledger
@@ -335,6 +347,8 @@ def differences(recorded: Any, fresh: Any) -> dict[str, tuple[Any, Any]]:
     if type(recorded) is not type(fresh):
         return {"kind": (type(recorded).__qualname__, type(fresh).__qualname__)}
     a, b = event_fields(recorded), event_fields(fresh)
+    if a == b:
+        return {}
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and not (k in LATER_FIELDS and a.get(k) is None)}
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from adapters.cli.cluster import partitioned, parts_progress, replay_cluster, source_for
 from adapters.cli.common import (
     AtPositionOption,
     DbOption,
@@ -29,7 +30,7 @@ from adapters.cli.common import (
     out,
 )
 from adapters.cli.regions import audit_deployment_cli, deployment_in_use
-from domain.errors import Rejected
+from domain.errors import LedgerError, Rejected
 
 audit_app = typer.Typer(no_args_is_help=True,
                         help="What auditors read: the explained history of the ledger.")
@@ -70,7 +71,8 @@ def audit_verify(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Check the hash chain, re-decide every recorded decision under the policy version that
-    took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise. Over a
+    took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise, 2 when
+    the audit cannot run (a key not the store's, a Dask scheduler out of reach). Over a
     deployment: every region's store, and the directory against them."""
     from adapters.usecases.audit import AuditUnavailable, run_audit
 
@@ -90,17 +92,28 @@ def audit_verify(
             raise typer.Exit(1)
         return
     policy_book = book(policies)
-    with opened_ledger(db, policies) as ledger:
+    seal = _seal(expect_seal)
+    source = (source_for(database_url(db), policies, policy_book)
+              if partitioned(workers, scheduler) else None)
+    with opened_ledger(db, policies) as ledger, replay_cluster(workers, scheduler) as client, \
+            parts_progress("re-deciding", client) as progress:
+        check = in_this_process
+        if client is not None:
+            from adapters.parallel.replays import dask_decisions
+
+            check = dask_decisions(client, source, progress)
         try:
             if views:
                 with opened_views(ledger, db) as live:
-                    result = run_audit(ledger.app, policy_book, live, at_position,
-                                       _seal(expect_seal))
+                    result = run_audit(ledger.app, policy_book, live, at_position, seal, check,
+                                       client is not None)
             else:
-                result = run_audit(ledger.app, policy_book, None, at_position,
-                                   _seal(expect_seal))
+                result = run_audit(ledger.app, policy_book, None, at_position, seal, check,
+                                   client is not None)
         except AuditUnavailable as e:
             fail(str(e), 2)
+        except LedgerError as e:  # from a worker: a store or policies it cannot open
+            fail(f"{getattr(e, 'reason', 'audit_unavailable')}: {e}", 2)
     if json_out:
         out.print_json(data=result)
     else:
@@ -114,6 +127,13 @@ def _print_directory(found: dict[str, Any], url: str) -> None:
     err.print(f"directory {url}: {checked}; {len(found['problems'])} problem(s)")
     for p in found["problems"][:20]:
         err.print(f"  {p['kind']}: {p['message']}")
+
+
+def in_this_process(app: Any, book: Any, upto: int) -> Any:
+    """The re-decision in this process, which is the command's own (gc frozen per batch)."""
+    from adapters.usecases.decisions import verify_decisions
+
+    return verify_decisions(app, book, upto, freeze_gc=True)
 
 
 def _print_audit(result: dict[str, Any], url: str) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from adapters.cli.cluster import partitioned, parts_progress, replay_cluster, source_for
 from adapters.cli.common import (
     DbOption,
     DeploymentOption,
@@ -19,6 +20,7 @@ from adapters.cli.common import (
     SchedulerOption,
     WorkersOption,
     book,
+    database_url,
     err,
     fail,
     opened_columnar,
@@ -29,7 +31,7 @@ from adapters.cli.common import (
 from adapters.cli.regions import deployment_in_use, whatif_deployment_cli
 from adapters.usecases.whatif import ENGINES, WhatIf, WhatIfRefused, reform_of, run_whatif
 from adapters.whatif.exact import Scope
-from domain.errors import PolicyError
+from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
 from projections.views import ViewsDamaged
 
@@ -72,7 +74,7 @@ def whatif(
                                            Scope(region, year), engine, workers, scheduler)
     else:
         result = _one_store(db, policies, policy_book, reform, patch, Scope(region, year),
-                            engine)
+                            engine, (workers, scheduler, str(policy)))
     if out_dir is not None:
         written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
                                 result.reform)
@@ -86,13 +88,37 @@ def whatif(
 
 
 def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
-               reform: PolicyBook, patch: dict[str, Any], scope: Scope, engine: str) -> WhatIf:
-    with opened_ledger(db, policies) as ledger, _views_whole():
-        if engine == "exact":
-            return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine)
-        with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
-            return run_whatif(ledger.app, views, policy_book, reform, patch, scope, engine,
-                              columnar=columnar)
+               reform: PolicyBook, patch: dict[str, Any], scope: Scope, engine: str,
+               cluster: tuple[int | None, str | None, str]) -> WhatIf:
+    """One store's what-if; the exact engine, and the fast engine's re-derivation of coverage,
+    in partitions on Dask when `--workers` or a scheduler is given (ADR 55); a claims-only
+    patch read from the columnar store when it has one (ADR 50)."""
+    workers, scheduler, patch_source = cluster
+    from adapters.whatif.fast import changes_coverage
+
+    use_dask = (engine != "fast" or changes_coverage(patch)) and partitioned(workers, scheduler)
+    source = source_for(database_url(db), policies, policy_book) if use_dask else None
+    with opened_ledger(db, policies) as ledger, _views_whole(), \
+            replay_cluster(workers, scheduler, use_dask) as client, \
+            parts_progress("re-deciding", client) as progress:
+        sides = timeline = None
+        if client is not None:
+            from adapters.parallel.replays import dask_exact_sides, dask_timeline
+
+            sides = dask_exact_sides(client, source, patch, patch_source, progress)
+            timeline = dask_timeline(client, source, patch, patch_source, progress)
+        try:
+            if engine == "exact":
+                return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine,
+                                  exact_sides=sides)
+            with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
+                return run_whatif(ledger.app, views, policy_book, reform, patch, scope,
+                                  engine, columnar=columnar, exact_sides=sides,
+                                  timeline_replay=timeline)
+        except WhatIfRefused:
+            raise
+        except LedgerError as e:  # from a worker: a store or policies it cannot open
+            fail(f"{getattr(e, 'reason', 'whatif_unavailable')}: {e}", 2)
 
 
 @contextmanager

@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +34,18 @@ from domain.money import Money
 from domain.rules.coverage import CoverageFacts
 
 
+@lru_cache(maxsize=65536)
+def _date(text: str) -> date:
+    """A stored date (immutable: the same text gives one shared object)."""
+    return date.fromisoformat(text)
+
+
+@lru_cache(maxsize=65536)
+def _money(fen: int) -> Money:
+    """A stored amount (frozen: the same fen give one shared object)."""
+    return Money(fen)
+
+
 class DateAsISO(Transcoding):
     """Stored schema: transcoding name "date", value YYYY-MM-DD."""
 
@@ -43,7 +56,7 @@ class DateAsISO(Transcoding):
         return obj.isoformat()
 
     def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
+        return _date(data)
 
 
 class MoneyAsFen(Transcoding):
@@ -56,7 +69,7 @@ class MoneyAsFen(Transcoding):
         return obj.fen
 
     def decode(self, data: int) -> Money:
-        return Money(data)
+        return _money(data) if type(data) is int else Money(data)
 
 
 class CoverageFactsAsDict(Transcoding):
@@ -198,6 +211,80 @@ class LedgerApplication(Application):
         where the store offers no such query."""
         rows = self._events_of("{position}, originator_id, originator_version", ids)
         return None if rows is None else [(row[0], _uuid(row[1]), row[2]) for row in rows]
+
+    def log_index(self, upto: int) -> Iterator[tuple[int, str, str]] | None:
+        """(log position, originator id as 32 hex digits, topic) of every event up to a
+        position, in log order, read from the columns alone (nothing decoded or decrypted);
+        None for a store without SQL (the in-memory one)."""
+        recorder = self.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            select = (f"SELECT rowid, originator_id, topic FROM {recorder.events_table_name} "
+                      "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?")
+        elif isinstance(recorder, PostgresApplicationRecorder):
+            table = f"{quoted(recorder.datastore.schema)}.{quoted(recorder.events_table_name)}"
+            select = (f"SELECT notification_id, originator_id, topic FROM {table} "
+                      "WHERE notification_id > %s AND notification_id <= %s "
+                      "ORDER BY notification_id LIMIT %s")
+        else:
+            return None
+        return self._index_pages(select, upto)
+
+    def _index_pages(self, select: str, upto: int, page: int = 50_000
+                     ) -> Iterator[tuple[int, str, str]]:
+        after = 0
+        while after < upto:
+            if isinstance(self.recorder, SQLiteApplicationRecorder):
+                rows = self._sqlite_rows(select, (after, upto, page))
+            else:
+                rows = [(p, _uuid(o).hex, t)
+                        for p, o, t in self._postgres_rows(select, (after, upto, page))]
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+
+    def events_at(self, positions: Sequence[int], page: int = 900
+                  ) -> Iterator[tuple[int, Any]] | None:
+        """(position, decoded event) of the events at these positions (ascending), read a
+        page of positions per query; None for a store without SQL."""
+        recorder = self.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            select = (f"SELECT rowid, originator_id, originator_version, topic, state FROM "
+                      f"{recorder.events_table_name} WHERE rowid IN ")
+        elif isinstance(recorder, PostgresApplicationRecorder):
+            table = f"{quoted(recorder.datastore.schema)}.{quoted(recorder.events_table_name)}"
+            select = (f"SELECT notification_id, originator_id, originator_version, topic, "
+                      f"state FROM {table} WHERE notification_id = ANY(%s)")
+        else:
+            return None
+        return self._decoded_pages(select, positions, page)
+
+    def _decoded_pages(self, select: str, positions: Sequence[int], page: int
+                       ) -> Iterator[tuple[int, Any]]:
+        to_domain_event = self.mapper.to_domain_event
+        sqlite = isinstance(self.recorder, SQLiteApplicationRecorder)
+        for i in range(0, len(positions), page):
+            chunk = list(positions[i:i + page])
+            if sqlite:
+                rows = self._sqlite_rows(
+                    select + f"({','.join('?' * len(chunk))}) ORDER BY rowid", chunk)
+            else:
+                rows = self._postgres_rows(select + " ORDER BY notification_id", (chunk,))
+            for position, oid, version, topic, state in rows:
+                yield position, to_domain_event(StoredEvent(
+                    originator_id=_uuid(oid), originator_version=version, topic=topic,
+                    state=bytes(state)))
+
+    def _sqlite_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.recorder.datastore.transaction(commit=False) as c:
+            c.execute(statement, list(params))
+            return c.fetchall()
+
+    def _postgres_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self.recorder.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as c:
+            c.execute(statement, params)
+            return c.fetchall()
 
     def _events_of(self, columns: str, ids: Iterable[UUID]) -> list[Any] | None:
         """`SELECT columns` (`{position}`: the log position) of the events table, for the

@@ -1,114 +1,26 @@
 """`audit verify`: every recorded decision re-decided, every view rebuilt and compared.
 
-The chain check (tamper evidence) lives in `adapters.stores.chain`; this module re-decides the
-history and compares the read models, and `verify` puts the three together.
+The chain check (tamper evidence) lives in `adapters.stores.chain` and the re-decision of the
+history in `adapters.usecases.decisions`; this module compares the read models, and
+`run_audit` puts the three together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from attrs import define, field
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
-from adapters.application.replay import (
-    DECIDING,
-    CommandReader,
-    RecordedCommand,
-    Replayer,
-    differences,
-    plain,
-    read_log,
-    recorded_policy,
-)
+from adapters.usecases.decisions import Findings, verify_decisions
 from domain.errors import LedgerError
-from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from projections.tables import VIEW_TABLES
 from projections.views import LedgerViews, ViewsDamaged, catch_up
-
-MAX_LISTED_FIELDS = 12
-
-
-@define
-class Findings:
-    """What one audit check looked at and every discrepancy it found."""
-
-    checked: dict[str, int] = field(factory=dict)
-    problems: list[dict[str, Any]] = field(factory=list)
-
-    def add(self, kind: str, message: str, **where: Any) -> None:
-        self.problems.append({"kind": kind, **{k: plain(v) for k, v in where.items()},
-                              "message": message})
-
-
-def _stream(event: Any) -> str:
-    return str(event.originator_id)
-
-
-def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Findings:
-    """Re-decide every recorded command under the policy version that decided it, in a
-    throw-away in-memory ledger, and compare every event it gives with the recorded one."""
-    findings = Findings(checked={"commands": 0, "decisions": 0, "events": 0})
-    reader = CommandReader()
-
-    def pin(rc: RecordedCommand) -> Policy | None:
-        if isinstance(rc.primary, DECIDING):
-            return recorded_policy(book, rc.primary)[0]
-        return None
-
-    head = app.recorder.max_notification_id() or 0
-    upto = head if upto is None else min(upto, head)
-    replayer = Replayer(book, pin=pin, ids=app.ids)
-    for step in replayer.run(reader.group(read_log(app, upto=upto))):
-        rc = step.recorded
-        findings.checked["commands"] += 1
-        findings.checked["events"] += len(rc.events)
-        if rc.primary is None:
-            findings.add("orphan_events", "events that no recorded command explains",
-                         position=rc.position)
-            continue
-        kind = type(rc.primary).__qualname__
-        if isinstance(rc.primary, DECIDING):
-            findings.checked["decisions"] += 1
-            _, why = recorded_policy(book, rc.primary)
-            if why:
-                findings.add("policy_unavailable", why, position=rc.position,
-                             stream=_stream(rc.primary), event=kind)
-        if step.result["status"] != "ok":
-            findings.add("rejected_on_replay",
-                         f"recorded as accepted, but deciding it again rejects it: "
-                         f"{step.result['reason']}: {step.result['message']}",
-                         position=rc.position, stream=_stream(rc.primary), event=kind,
-                         reason=step.result["reason"])
-            continue
-        recorded = [le for le in rc.events]
-        fresh = list(step.events)
-        cut = rc.last_position >= upto and len(fresh) > len(recorded)
-        if len(fresh) != len(recorded) and not cut:
-            findings.add("events_differ",
-                         f"the command recorded {len(recorded)} event(s); deciding it again "
-                         f"gives {len(fresh)}", position=rc.position,
-                         stream=_stream(rc.primary), event=kind)
-        for le, new in zip(recorded, fresh, strict=False):
-            diff = differences(le.event, new)
-            if diff:
-                shown = dict(list(diff.items())[:MAX_LISTED_FIELDS])
-                findings.add(
-                    "decision_differs",
-                    f"{type(le.event).__qualname__} v{le.event.originator_version} differs "
-                    f"from its re-decision in {', '.join(diff)}",
-                    position=le.position, stream=_stream(le.event),
-                    version=le.event.originator_version, event=type(le.event).__qualname__,
-                    fields={k: {"recorded": plain(a), "redecided": plain(b)}
-                            for k, (a, b) in shown.items()})
-    findings.checked["events"] += reader.operational  # journals: chained, not decided
-    return findings
-
 
 #: Tables whose rows are never rewritten (each carries the position of the event that wrote
 #: it), so their state at a past position is the rows up to it.
@@ -211,22 +123,43 @@ class AuditUnavailable(LedgerError):
         self.reason = reason
 
 
+#: The decision re-check: (store, policy book, position) -> findings.
+DecisionCheck = Callable[[Any, PolicyBook, int], Findings]
+
+
 def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
-              at_position: int | None = None, expected_seal: Any = None) -> dict[str, Any]:
-    """`audit verify`: the chain up to a position, every decision re-decided, and (when the
-    views are given) every view compared with its rebuild; one JSON-ready report."""
+              at_position: int | None = None, expected_seal: Any = None,
+              decisions_check: DecisionCheck | None = None,
+              decisions_elsewhere: bool = False) -> dict[str, Any]:
+    """`audit verify`: the chain up to a position, every decision re-decided (by
+    `decisions_check`, default in this process), and (when the views are given) every view
+    compared with its rebuild; one JSON-ready report. A check that runs `elsewhere` (on a
+    Dask cluster, ADR 55) is waited for on a thread of its own while this process checks the
+    chain and the views."""
     from adapters.stores.chain import verify_chain
 
     head = app.recorder.max_notification_id() or 0
     upto = head if at_position is None else min(at_position, head)
+    decide = decisions_check or verify_decisions
+    aside = ThreadPoolExecutor(1, thread_name_prefix="decisions") if decisions_elsewhere \
+        else None
+    pending = aside.submit(decide, app, book, upto) if aside is not None else None
     try:
-        chain = verify_chain(app, app.audit_key, upto=upto, expected_seal=expected_seal)
-    except LedgerError as e:
-        raise AuditUnavailable("audit_unavailable", f"audit: {e}") from None
-    wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
-    if wrong:
-        raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
-    decisions = verify_decisions(app, book, upto=upto)
+        try:
+            chain = verify_chain(app, app.audit_key, upto=upto, expected_seal=expected_seal)
+        except LedgerError as e:
+            raise AuditUnavailable("audit_unavailable", f"audit: {e}") from None
+        wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
+        if wrong:
+            raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
+        if pending is None:
+            decisions = decide(app, book, upto)
+        found = verify_views(app, views, book, upto=upto) if views is not None else None
+        if pending is not None:
+            decisions = pending.result()
+    finally:
+        if aside is not None:
+            aside.shutdown(wait=False, cancel_futures=True)
     chain_report = chain.as_dict()
     checks: dict[str, Any] = {
         "chain": {"checked": {"events": chain.events_checked, "streams": chain.streams_checked,
@@ -235,8 +168,7 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
                   **{k: chain_report[k] for k in ("seal", "notes", "problems")}},
         "decisions": {"checked": decisions.checked, "problems": decisions.problems},
     }
-    if views is not None:
-        found = verify_views(app, views, book, upto=upto)
+    if found is not None:
         checks["views"] = {"checked": found.checked, "problems": found.problems}
     problems = chain.problem_count + sum(len(c["problems"]) for name, c in checks.items()
                                          if name != "chain")

@@ -22,7 +22,13 @@ from adapters.whatif.exact import (
     read_history,
     report,
 )
-from adapters.whatif.fast import ClaimsFacts, baseline_from_views, changes_coverage, fast_whatif
+from adapters.whatif.fast import (
+    ClaimsFacts,
+    TimelineReplay,
+    baseline_from_views,
+    changes_coverage,
+    fast_whatif,
+)
 from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
 from projections.views import LedgerViews, NotificationLog, catch_up
@@ -66,14 +72,22 @@ def reform_of(book: PolicyBook, patch: Mapping[str, Any], source: str, region: s
     return reform
 
 
+#: The exact engine's two sides (baseline, reform) of (store, book, reform, scope), computed
+#: elsewhere (in partitions on Dask, ADR 55).
+ExactSides = Callable[[Any, PolicyBook, PolicyBook, Scope], tuple[Side, Side]]
+
+
 def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
                reform: PolicyBook, patch: Mapping[str, Any], scope: Scope, engine: str,
                refresh: Callable[[], Any] | None = None,
-               columnar: ColumnarStore | None = None) -> WhatIf:
+               columnar: ColumnarStore | None = None,
+               exact_sides: ExactSides | None = None,
+               timeline_replay: TimelineReplay | None = None) -> WhatIf:
     """Re-decide the scope's recorded history under `reform` with the fast engine (from the
     views, caught up first by `refresh` or here, and for a claims-only patch from the
-    `columnar` store when given, caught up to the views), the exact one (a replay of the
-    log), or both, compared claim by claim. Nothing is written."""
+    `columnar` store when given, caught up to the views; coverage re-derived here or by
+    `timeline_replay`), the exact one (a replay of the log, here or by `exact_sides`), or both,
+    compared claim by claim. Nothing is written."""
     if engine not in ENGINES:
         raise WhatIfRefused("invalid_input", f"engine must be fast, exact or both; got "
                             f"{engine!r}")
@@ -95,8 +109,10 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
             facts = ClaimsFacts(views.engine, scope)
             baseline = baseline_from_views(views.engine, scope, facts, views.personal)
             fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
-                               views.personal)
-    if engine in ("exact", "both"):
+                               views.personal, timeline_replay)
+    if engine in ("exact", "both") and exact_sides is not None:
+        baseline, exact = exact_sides(store, book, reform, scope)
+    elif engine in ("exact", "both"):
         history = read_history(store, book, scope)
         baseline = history.baseline
         exact = exact_whatif(history, reform)

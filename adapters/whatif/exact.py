@@ -24,7 +24,14 @@ from uuid import UUID
 
 from attrs import define, field, frozen
 
-from adapters.application.replay import CommandReader, RecordedCommand, Replayer, in_scope, read_log
+from adapters.application.replay import (
+    CommandReader,
+    LoggedEvent,
+    RecordedCommand,
+    Replayer,
+    in_scope,
+    read_log,
+)
 from adapters.whatif.outcomes import ClaimTable
 from domain.aggregates import Household, Person
 from domain.identity import number_of
@@ -162,12 +169,18 @@ class History:
 def read_history(app: Any, book: PolicyBook, scope: Scope, upto: int | None = None) -> History:
     """The scope's recorded commands (registrations of everyone included) and the recorded
     decisions folded into a baseline."""
+    return history_of(read_log(app, upto=upto), book, scope, app.ids)
+
+
+def history_of(log: Iterable[LoggedEvent], book: PolicyBook, scope: Scope,
+               ids: StreamIds) -> History:
+    """`read_history` of a log's events (the whole log, or one partition's, ADR 54)."""
     reader = CommandReader()
     commands: list[RecordedCommand] = []
     baseline = Side()
     aggregates: dict[UUID, Household] = {}
     keys: dict[UUID, str] = {}
-    for rc in reader.group(read_log(app, upto=upto)):
+    for rc in reader.group(log):
         if not in_scope(reader.scope_of(rc), scope.region, scope.year):
             continue
         commands.append(rc)
@@ -188,7 +201,7 @@ def read_history(app: Any, book: PolicyBook, scope: Scope, upto: int | None = No
     for hid, h in aggregates.items():
         baseline.households[hid] = household_totals(h, book.find(h.region, h.year))
     households = {hid: v for hid, v in reader.households.items() if hid in aggregates}
-    return History(scope, commands, baseline, households, app.ids)
+    return History(scope, commands, baseline, households, ids)
 
 
 # --- the exact engine --------------------------------------------------------------------------
@@ -196,8 +209,14 @@ def read_history(app: Any, book: PolicyBook, scope: Scope, upto: int | None = No
 
 def exact_whatif(history: History, reform: PolicyBook) -> Side:
     """Replay the scope's recorded commands under the reform policies, in memory."""
+    return exact_replay(history, reform)[0]
+
+
+def exact_replay(history: History, reform: PolicyBook, freeze_gc: bool = False
+                 ) -> tuple[Side, set[UUID]]:
+    """`exact_whatif`, and the streams the replay touched (ADR 54)."""
     side = Side()
-    replayer = Replayer(reform, ids=history.ids)
+    replayer = Replayer(reform, ids=history.ids, freeze_gc=freeze_gc)
     keys: dict[UUID, str] = {}
     for step in replayer.run(history.commands):
         primary = step.recorded.primary
@@ -217,7 +236,7 @@ def exact_whatif(history: History, reform: PolicyBook) -> Side:
         h = app.get_or_none(hid)
         if h is not None:
             side.households[hid] = household_totals(h, reform.find(h.region, h.year))
-    return side
+    return side, app.touched
 
 
 # --- the report ----------------------------------------------------------------------------------

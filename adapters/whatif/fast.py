@@ -15,7 +15,7 @@ the claims are settled column-wise against that timeline.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from itertools import repeat
 from typing import Any
@@ -26,10 +26,11 @@ from attrs import frozen
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from adapters.application.replay import CommandReader, Replayer, in_scope, read_log
+from adapters.application.replay import CommandReader, LoggedEvent, Replayer, in_scope, read_log
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
 from adapters.whatif.kernel import REASONS, ClaimColumns, settle_columns
 from domain.aggregates import Household, Person
+from domain.ids import StreamIds
 from domain.policy import CAUSES, Policy
 from domain.policy_book import PolicyBook
 from domain.rules.pool import counts_for_cap, pool_cap
@@ -147,20 +148,34 @@ def timeline_from_views(engine: Engine, scope: Scope) -> Timeline:
     return t
 
 
+#: `timeline_by_replay` done elsewhere (in partitions on Dask, ADR 55).
+TimelineReplay = Callable[[Any, Scope, PolicyBook, PersonalData], tuple["Timeline", Side]]
+
+
 def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
                        personal: PersonalData = PLAIN) -> tuple[Timeline, Side]:
     """The timeline (and person-year money) the person-side commands give under the reform:
     the recorded commands without claims, replayed through the service in memory. Members
     are named as the views name them (`personal`), to meet the claims journal's persons."""
+    t, side, _ = replay_timeline(read_log(app), app.ids, scope, reform, personal)
+    return t, side
+
+
+def replay_timeline(log: Iterable[LoggedEvent], ids: StreamIds, scope: Scope,
+                    reform: PolicyBook, personal: PersonalData, freeze_gc: bool = False
+                    ) -> tuple[Timeline, Side, set[UUID]]:
+    """`timeline_by_replay` of a log's events (the whole log, or one partition's, ADR 54),
+    and the streams the replay touched."""
     reader = CommandReader()
-    person_side = (rc for rc in reader.group(read_log(app))
+    person_side = (rc for rc in reader.group(log)
                    if not isinstance(rc.primary, Household.OutpatientClaimSettled
                                      | Household.ClaimReversed)
                    and in_scope(reader.scope_of(rc), scope.region, scope.year))
     t, side = Timeline(), Side()
     keys: dict[UUID, str] = {}
     pseudonym = personal.pseudonym
-    for step in Replayer(reform, ids=app.ids).run(person_side):
+    replayer = Replayer(reform, ids=ids, freeze_gc=freeze_gc)
+    for step in replayer.run(person_side):
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1
         position = step.recorded.position
@@ -178,7 +193,7 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
                 t.suspended(str(e.originator_id), pseudonym(e.person), position)
             elif isinstance(e, Household.MemberLeft):
                 t.left(str(e.originator_id), pseudonym(e.person), position)
-    return t, side
+    return t, side, replayer.ledger.app.touched
 
 
 # --- the claims, column-wise -------------------------------------------------------------
@@ -386,13 +401,14 @@ _COLUMN_NAMES = ("household", "person", "policy", "visit_day", "facility_level",
 
 def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook,
                 patch: Mapping[str, Any], app: Any = None, facts: ClaimsFacts | None = None,
-                personal: PersonalData = PLAIN) -> Side:
+                personal: PersonalData = PLAIN, replay: TimelineReplay | None = None) -> Side:
     """The reform side, settled column-wise from the read models (caught up by the caller,
-    holding persons by the codec `personal`)."""
+    holding persons by the codec `personal`); a patch that changes coverage re-derives the
+    timeline by `replay` (default: `timeline_by_replay` here)."""
     if changes_coverage(patch):
         if app is None:
             raise ValueError("this patch changes coverage: the ledger's log is needed")
-        timeline, side = timeline_by_replay(app, scope, reform, personal)
+        timeline, side = (replay or timeline_by_replay)(app, scope, reform, personal)
     else:
         timeline, side = timeline_from_views(engine, scope), Side()
         side.person_years = {k: PersonYearMoney(**{f: getattr(v, f) for f in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import os
 import shutil
 import sqlite3
@@ -181,3 +182,32 @@ def copy_store(source: str, target: str) -> None:
                         f"{quoted(source_env['POSTGRES_SCHEMA'])}.{name}")
         con.execute("SELECT setval(pg_get_serial_sequence('{events}', 'notification_id'), "
                     "(SELECT MAX(notification_id) FROM {events}))")
+
+
+def tamper(url: str, edits: list[tuple[str, float, float]]) -> None:
+    """Edit the stored events of an unencrypted store behind the ledger's back: "delete" an
+    event, add one yuan to an event's first "amount" of money, or "move" an event to the end
+    of another event's stream. Each event is chosen by its rank in the log (a fraction)."""
+    with raw_store(url) as con:
+        for kind, which, other in edits:
+            rows = con.execute("SELECT {pos}, originator_id, state FROM {events} ORDER BY {pos}")
+            if not rows:
+                return
+            position, oid, state = rows[int(which * len(rows))]
+            if kind == "delete":
+                con.execute("DELETE FROM {events} WHERE {pos} = ?", (position,))
+            elif kind == "amount":
+                data = json.loads(bytes(state))
+                money = [k for k, v in data.items()
+                         if isinstance(v, dict) and v.get("_type_") == "money"]
+                if money:
+                    data[money[0]]["_data_"] += 100
+                    con.execute("UPDATE {events} SET state = ? WHERE {pos} = ?",
+                                (json.dumps(data).encode(), position))
+            else:
+                target = rows[int(other * len(rows))][1]
+                top = con.one("SELECT MAX(originator_version) FROM {events} WHERE "
+                              "originator_id = ?", (target,))[0]
+                if target != oid:
+                    con.execute("UPDATE {events} SET originator_id = ?, originator_version = ? "
+                                "WHERE {pos} = ?", (target, top + 1, position))

@@ -308,3 +308,13 @@ bad_dates = st.one_of(
                                   "2021-13-01", "0000-00-00", "today"]),
     ascii_text.filter(lambda s: not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s)),
 )
+
+
+# --- a history tampered with behind the ledger's back ------------------------------------------
+
+#: Edits of stored events: ("delete" | "amount" | "move", which event, which other event), the
+#: events chosen by their rank in the log (a fraction of its length).
+tamperings = st.lists(
+    st.tuples(st.sampled_from(["delete", "amount", "move"]), st.floats(0, 1, exclude_max=True),
+              st.floats(0, 1, exclude_max=True)),
+    max_size=3)
