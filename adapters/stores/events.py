@@ -25,12 +25,14 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg.rows import tuple_row
 
-from adapters.stores import chain
+from adapters.stores import chain, compression
 from adapters.stores.cipher import personal_data
 from adapters.stores.urls import quoted
 from domain.ids import StreamIds
 from domain.money import Money
 from domain.rules.coverage import CoverageFacts
+
+COMPRESSOR = "COMPRESSOR_TOPIC"
 
 
 class DateAsISO(Transcoding):
@@ -133,12 +135,14 @@ class LedgerApplication(Application):
         self.ids: StreamIds = codec.ids
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        """The library would also take a cipher from the process environment (CIPHER_KEY,
-        and BENEFITPOOL_CIPHER_KEY as this application's own setting); the ledger takes it
-        only from `env`, where the composition root puts it (ADR 21)."""
+        """The library would also take a cipher and a compressor from the process environment
+        (CIPHER_KEY, and BENEFITPOOL_CIPHER_KEY as this application's own setting); the ledger
+        takes them only from `env`, where the composition root puts the cipher (ADR 21). Events
+        are compressed (ADR 52) unless `env` says otherwise (COMPRESSOR_TOPIC empty: as stores
+        were written before, which tests of older stores need)."""
         environment = super().construct_env(name, env)
-        given = dict(env or {})
-        for setting in ("CIPHER_TOPIC", "CIPHER_KEY"):
+        given = {COMPRESSOR: compression.COMPRESSOR_TOPIC, **dict(env or {})}
+        for setting in ("CIPHER_TOPIC", "CIPHER_KEY", COMPRESSOR):
             for variable in environment.create_keys(setting):
                 environment.pop(variable, None)
             if setting in given:
