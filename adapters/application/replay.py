@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from attrs import define, field, frozen
+from eventsourcing.persistence import MapperDeserialisationError
 
 from adapters.application.ingest_run import OPERATIONAL
 from adapters.application.ledger import Ledger
@@ -73,9 +74,12 @@ class RecordedCommand:
         return self.events[-1].position if self.events else self.position
 
 
-def read_log(app: Any, start: int = 1, upto: int | None = None,
-             batch_size: int = 2000) -> Iterator[LoggedEvent]:
-    """Every event of the log in order (positions start..upto), decoded."""
+def read_log(app: Any, start: int = 1, upto: int | None = None, batch_size: int = 2000,
+             undecodable: Callable[[int, Exception], None] | None = None
+             ) -> Iterator[LoggedEvent]:
+    """Every event of the log in order (positions start..upto), decoded. An event that
+    cannot be decoded (altered outside the ledger) raises, or is passed to `undecodable`
+    with its position and skipped."""
     recorder = app.recorder
     head = recorder.max_notification_id() or 0
     if upto is not None:
@@ -86,7 +90,14 @@ def read_log(app: Any, start: int = 1, upto: int | None = None,
         if not notifications:
             return
         for n in notifications:
-            yield LoggedEvent(n.id, to_domain_event(n))
+            try:
+                event = to_domain_event(n)
+            except MapperDeserialisationError as e:
+                if undecodable is None:
+                    raise
+                undecodable(n.id, e)
+                continue
+            yield LoggedEvent(n.id, event)
         start = notifications[-1].id + 1
 
 

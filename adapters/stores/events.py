@@ -121,6 +121,10 @@ class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
     name = "benefitpool"
+    #: The library's compressor of event states (ADR 52); "" writes them as they are.
+    compressor_topic = compression.COMPRESSOR_TOPIC
+    #: The format of a new store's chain rows (ADR 53); a store keeps the format it has.
+    chain_format = chain.CHAIN_FORMAT
 
     def __init__(self, env: EnvType | None = None, audit_key: bytes | None = None) -> None:
         #: The key of the event chain (ADR 16); None: the public development key.
@@ -137,11 +141,10 @@ class LedgerApplication(Application):
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """The library would also take a cipher and a compressor from the process environment
         (CIPHER_KEY, and BENEFITPOOL_CIPHER_KEY as this application's own setting); the ledger
-        takes them only from `env`, where the composition root puts the cipher (ADR 21). Events
-        are compressed (ADR 52) unless `env` says otherwise (COMPRESSOR_TOPIC empty: as stores
-        were written before, which tests of older stores need)."""
+        takes the cipher only from `env`, where the composition root puts it (ADR 21), and
+        the compressor from the class (ADR 52)."""
         environment = super().construct_env(name, env)
-        given = {COMPRESSOR: compression.COMPRESSOR_TOPIC, **dict(env or {})}
+        given = {**dict(env or {}), COMPRESSOR: self.compressor_topic}
         for setting in ("CIPHER_TOPIC", "CIPHER_KEY", COMPRESSOR):
             for variable in environment.create_keys(setting):
                 environment.pop(variable, None)
@@ -154,7 +157,8 @@ class LedgerApplication(Application):
         (ADR 16, ADR 19)."""
         if isinstance(self.factory, SQLiteFactory | PostgresFactory):
             # Subclasses (readers, tests) open the same store: the table name is the ledger's.
-            return chain.chained_recorder(self.factory, self.audit_key, LedgerApplication.name)
+            return chain.chained_recorder(self.factory, self.audit_key, LedgerApplication.name,
+                                          self.chain_format)
         return super().construct_recorder()
 
     def construct_transcoder(self) -> JSONTranscoder:

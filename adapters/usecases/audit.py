@@ -64,7 +64,13 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Fin
     head = app.recorder.max_notification_id() or 0
     upto = head if upto is None else min(upto, head)
     replayer = Replayer(book, pin=pin, ids=app.ids)
-    for step in replayer.run(reader.group(read_log(app, upto=upto))):
+
+    def undecodable(position: int, error: Exception) -> None:
+        findings.add("undecodable_event", f"the event at position {position} cannot be "
+                     f"decoded, so its command is not re-decided: {error}", position=position)
+
+    log = read_log(app, upto=upto, undecodable=undecodable)
+    for step in replayer.run(reader.group(log)):
         rc = step.recorded
         findings.checked["commands"] += 1
         findings.checked["events"] += len(rc.events)

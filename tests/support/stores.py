@@ -130,6 +130,26 @@ class RawStore:
         rows = self.execute(statement, params)
         return rows[0] if rows else None
 
+    def link_of(self, oid: str, version: int) -> bytes:
+        """The chain link of a stream's version, found through its event's position (chain
+        rows of format "2" name no event)."""
+        return bytes(self.one("SELECT c.link FROM {chain} c JOIN {events} e ON "
+                              "c.notification_id=e.{pos} WHERE e.originator_id=? AND "
+                              "e.originator_version=?", (oid, version))[0])
+
+    def chain_format(self) -> str:
+        """ "1" if the chain rows name their event's originator, "2" if not (ADR 53)."""
+        return self.one("SELECT value FROM {meta} WHERE name='format'")[0]
+
+    def insert_link(self, position: int, oid: str, version: int, link: bytes,
+                    log_link: bytes) -> None:
+        """A chain row, in the store's chain format."""
+        if self.chain_format() == "1":
+            self.execute("INSERT INTO {chain} VALUES (?,?,?,?,?)",
+                         (position, oid, version, link, log_link))
+        else:
+            self.execute("INSERT INTO {chain} VALUES (?,?,?)", (position, link, log_link))
+
     def insert_event(self, oid: str, version: int, topic: str, state: bytes) -> int:
         """An event appended to the log; returns its position."""
         insert = ("INSERT INTO {events} (originator_id, originator_version, topic, state) "
@@ -172,8 +192,12 @@ def copy_store(source: str, target: str) -> None:
                             f"{target_env['SQLITE_DBNAME']}{suffix}")
         return
     from adapters.stores.events import LedgerApplication
+    from tests.support.former import FormerLedgerApplication
 
-    LedgerApplication(env=target_env).close()  # the tables, empty
+    with raw_store(source) as con:
+        chain_format = con.chain_format()
+    application = LedgerApplication if chain_format != "1" else FormerLedgerApplication
+    application(env=target_env).close()  # the tables, empty, the chain in the source's format
     with raw_store(target) as con:
         for table in ("events", "chain", "meta"):
             name = con.names[table]
