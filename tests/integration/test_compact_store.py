@@ -4,6 +4,7 @@ stores written before them still opened, extended, queried and verified, and `st
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from adapters.application.ledger import Ledger
 from adapters.composition import open_ledger, open_views
@@ -64,7 +65,7 @@ def test_with_the_cipher_key_states_are_compressed_before_they_are_encrypted(
 
 
 def test_a_store_written_in_the_former_format_is_extended_queried_and_audited_clean(
-        store_url: str, book: PolicyBook) -> None:
+        store_url: str, book: PolicyBook, tmp_path: Path) -> None:
     former = Ledger(FormerLedgerApplication(env=store_env(store_url), audit_key=KEY), book)
     assert all(r["status"] == "ok" for r in run(former, [*family(),
                                                          claim("C-1", HEAD, "100.00")]))
@@ -92,10 +93,14 @@ def test_a_store_written_in_the_former_format_is_extended_queried_and_audited_cl
     with raw_store(store_url) as con:
         assert con.chain_format() == "1"  # the store keeps the chain rows it had
     assert chain_columns(store_url) == 5
+    done = run_cli("audit", "verify", "--json", "--db", store_url, cwd=tmp_path,
+                   env={"BENEFITPOOL_AUDIT_KEY": KEY.decode()})
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["clean"] is True
 
 
 def test_stats_counts_the_events_by_type_and_the_bytes_of_the_event_store_and_views_apart(
-        store_url: str, book: PolicyBook, tmp_path) -> None:  # noqa: ANN001
+        store_url: str, book: PolicyBook, tmp_path: Path) -> None:
     ledger = open_ledger(store_url, book, audit_key=KEY)
     run(ledger, [*family(), claim("C-1", HEAD, "9.00"), claim("C-2", WIFE, "19.00")])
     views = open_views(ledger.app, book, store_url)
@@ -124,7 +129,7 @@ def test_stats_counts_the_events_by_type_and_the_bytes_of_the_event_store_and_vi
 
 
 def test_stats_prints_a_table_of_the_bytes_per_event(store_url: str, book: PolicyBook,
-                                                     tmp_path) -> None:  # noqa: ANN001
+                                                     tmp_path: Path) -> None:
     ledger = open_ledger(store_url, book, audit_key=KEY)
     run(ledger, family())
     ledger.app.close()
