@@ -4,6 +4,7 @@ content does not give their link."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from attrs import frozen
@@ -14,6 +15,7 @@ from adapters.stores.chain.readers import Reader
 from adapters.stores.chain.report import Problems
 
 _MAX_PAIRWISE = 200  # mismatched events compared with each other to find swaps
+_MAX_ORPHANS_TRIED = 1_000  # chain rows without an event tried as a gap's missing version
 
 
 @frozen
@@ -157,7 +159,7 @@ class _StreamWalk:
             return False
         _, topic, state = event
         link = self.mac.link
-        found = next((p for p, orphan in self.orphans.items()
+        found = next((p for p, orphan in islice(self.orphans.items(), _MAX_ORPHANS_TRIED)
                       if link_row[1] == link(orphan, oid, version, topic, state)), None)
         if found is None:
             return False
