@@ -6,7 +6,7 @@ history and compares the read models, and `verify` puts the three together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 from adapters.application.replay import (
     DECIDING,
     CommandReader,
+    LoggedEvent,
     RecordedCommand,
     Replayer,
     differences,
@@ -69,51 +70,68 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None) -> Fin
         findings.add("undecodable_event", f"the event at position {position} cannot be "
                      f"decoded, so its command is not re-decided: {error}", position=position)
 
-    log = read_log(app, upto=upto, undecodable=undecodable)
-    for step in replayer.run(reader.group(log)):
-        rc = step.recorded
-        findings.checked["commands"] += 1
-        findings.checked["events"] += len(rc.events)
-        if rc.primary is None:
-            findings.add("orphan_events", "events that no recorded command explains",
-                         position=rc.position)
-            continue
-        kind = type(rc.primary).__qualname__
-        if isinstance(rc.primary, DECIDING):
-            findings.checked["decisions"] += 1
-            _, why = recorded_policy(book, rc.primary)
-            if why:
-                findings.add("policy_unavailable", why, position=rc.position,
-                             stream=_stream(rc.primary), event=kind)
-        if step.result["status"] != "ok":
-            findings.add("rejected_on_replay",
-                         f"recorded as accepted, but deciding it again rejects it: "
-                         f"{step.result['reason']}: {step.result['message']}",
-                         position=rc.position, stream=_stream(rc.primary), event=kind,
-                         reason=step.result["reason"])
-            continue
-        recorded = [le for le in rc.events]
-        fresh = list(step.events)
-        cut = rc.last_position >= upto and len(fresh) > len(recorded)
-        if len(fresh) != len(recorded) and not cut:
-            findings.add("events_differ",
-                         f"the command recorded {len(recorded)} event(s); deciding it again "
-                         f"gives {len(fresh)}", position=rc.position,
-                         stream=_stream(rc.primary), event=kind)
-        for le, new in zip(recorded, fresh, strict=False):
-            diff = differences(le.event, new)
-            if diff:
-                shown = dict(list(diff.items())[:MAX_LISTED_FIELDS])
-                findings.add(
-                    "decision_differs",
-                    f"{type(le.event).__qualname__} v{le.event.originator_version} differs "
-                    f"from its re-decision in {', '.join(diff)}",
-                    position=le.position, stream=_stream(le.event),
-                    version=le.event.originator_version, event=type(le.event).__qualname__,
-                    fields={k: {"recorded": plain(a), "redecided": plain(b)}
-                            for k, (a, b) in shown.items()})
+    seen = [0]  # the position of the last event read
+
+    def tracked(log: Iterator[LoggedEvent]) -> Iterator[LoggedEvent]:
+        for item in log:
+            seen[0] = item.position
+            yield item
+
+    log = tracked(read_log(app, upto=upto, undecodable=undecodable))
+    try:
+        for step in replayer.run(reader.group(log)):
+            _check_step(step, book, upto, findings)
+    except (AttributeError, TypeError, KeyError, ValueError, ArithmeticError) as e:
+        findings.add("replay_stopped", f"re-deciding stopped at position {seen[0]}: an event "
+                     f"there cannot be replayed as recorded ({type(e).__name__}: {e}); the "
+                     "events after it are not re-decided", position=seen[0])
     findings.checked["events"] += reader.operational  # journals: chained, not decided
     return findings
+
+
+def _check_step(step: Any, book: PolicyBook, upto: int, findings: Findings) -> None:
+    """Compare one re-decided command with what was recorded."""
+    rc = step.recorded
+    findings.checked["commands"] += 1
+    findings.checked["events"] += len(rc.events)
+    if rc.primary is None:
+        findings.add("orphan_events", "events that no recorded command explains",
+                     position=rc.position)
+        return
+    kind = type(rc.primary).__qualname__
+    if isinstance(rc.primary, DECIDING):
+        findings.checked["decisions"] += 1
+        _, why = recorded_policy(book, rc.primary)
+        if why:
+            findings.add("policy_unavailable", why, position=rc.position,
+                         stream=_stream(rc.primary), event=kind)
+    if step.result["status"] != "ok":
+        findings.add("rejected_on_replay",
+                     f"recorded as accepted, but deciding it again rejects it: "
+                     f"{step.result['reason']}: {step.result['message']}",
+                     position=rc.position, stream=_stream(rc.primary), event=kind,
+                     reason=step.result["reason"])
+        return
+    recorded = [le for le in rc.events]
+    fresh = list(step.events)
+    cut = rc.last_position >= upto and len(fresh) > len(recorded)
+    if len(fresh) != len(recorded) and not cut:
+        findings.add("events_differ",
+                     f"the command recorded {len(recorded)} event(s); deciding it again "
+                     f"gives {len(fresh)}", position=rc.position,
+                     stream=_stream(rc.primary), event=kind)
+    for le, new in zip(recorded, fresh, strict=False):
+        diff = differences(le.event, new)
+        if diff:
+            shown = dict(list(diff.items())[:MAX_LISTED_FIELDS])
+            findings.add(
+                "decision_differs",
+                f"{type(le.event).__qualname__} v{le.event.originator_version} differs "
+                f"from its re-decision in {', '.join(diff)}",
+                position=le.position, stream=_stream(le.event),
+                version=le.event.originator_version, event=type(le.event).__qualname__,
+                fields={k: {"recorded": plain(a), "redecided": plain(b)}
+                        for k, (a, b) in shown.items()})
 
 
 #: Tables whose rows are never rewritten (each carries the position of the event that wrote
