@@ -24,7 +24,7 @@ from attrs import frozen
 from eventsourcing.utils import get_topic
 
 from adapters.application.ingest_run import OPERATIONAL
-from adapters.application.replay import PRIMARY, LoggedEvent
+from adapters.application.replay import PRIMARY, LoggedEvent, missing_fields
 from domain.errors import LedgerError
 
 PRIMARY_TOPICS = frozenset(get_topic(cls) for cls in PRIMARY)
@@ -77,12 +77,27 @@ def plan_of(app: Any, parts: int, upto: int | None = None) -> Plan:
     return plan_partitions(rows, parts, upto)
 
 
-def part_events(app: Any, positions: Sequence[int]) -> Iterator[LoggedEvent]:
-    """A part's events, decoded, in log order."""
+def part_events(app: Any, positions: Sequence[int],
+                undecodable: Callable[[int, Exception], None] | None = None
+                ) -> Iterator[LoggedEvent]:
+    """A part's events, decoded, in log order; an event that cannot be decoded, or lacks a
+    field of its type, is passed to `undecodable` and skipped (raised without it), as
+    `read_log` does."""
     found = app.events_at(positions)
     if found is None:
         raise PartitionsUnavailable("this store cannot be read by positions")
     for position, event in found:
+        if isinstance(event, Exception):
+            if undecodable is None:
+                raise event
+            undecodable(position, event)
+            continue
+        if undecodable is not None:
+            missing = missing_fields(event)
+            if missing:
+                undecodable(position, ValueError(f"its {type(event).__qualname__} lacks "
+                                                 f"{', '.join(missing)}"))
+                continue
         yield LoggedEvent(position, event)
 
 

@@ -11,6 +11,7 @@ by and expects the very same events; a what-if runs them under patched policies.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from attrs import define, field, frozen
+from eventsourcing.persistence import MapperDeserialisationError
 
 from adapters.application.ingest_run import OPERATIONAL
 from adapters.application.ledger import Ledger
@@ -74,9 +76,12 @@ class RecordedCommand:
         return self.events[-1].position if self.events else self.position
 
 
-def read_log(app: Any, start: int = 1, upto: int | None = None,
-             batch_size: int = 2000) -> Iterator[LoggedEvent]:
-    """Every event of the log in order (positions start..upto), decoded."""
+def read_log(app: Any, start: int = 1, upto: int | None = None, batch_size: int = 2000,
+             undecodable: Callable[[int, Exception], None] | None = None
+             ) -> Iterator[LoggedEvent]:
+    """Every event of the log in order (positions start..upto), decoded. An event that
+    cannot be decoded (altered outside the ledger) raises, or is passed to `undecodable`
+    with its position and skipped, as is then an event that lacks a field of its type."""
     recorder = app.recorder
     head = recorder.max_notification_id() or 0
     if upto is not None:
@@ -87,8 +92,36 @@ def read_log(app: Any, start: int = 1, upto: int | None = None,
         if not notifications:
             return
         for n in notifications:
-            yield LoggedEvent(n.id, to_domain_event(n))
+            try:
+                event = to_domain_event(n)
+            except MapperDeserialisationError as e:
+                if undecodable is None:
+                    raise
+                undecodable(n.id, e)
+                continue
+            if undecodable is not None:
+                missing = missing_fields(event)
+                if missing:
+                    undecodable(n.id, ValueError(f"its {type(event).__qualname__} lacks "
+                                                 f"{', '.join(missing)}"))
+                    continue
+            yield LoggedEvent(n.id, event)
         start = notifications[-1].id + 1
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def missing_fields(event: Any) -> list[str]:
+    """The fields of an event's type that the decoded event does not have (a state altered
+    outside the ledger may decode into JSON without them)."""
+    kind = type(event)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = (tuple(f.name for f in dataclasses.fields(kind))
+                                 if dataclasses.is_dataclass(kind) else ())
+    held = event.__dict__
+    return [n for n in names if n not in held and not hasattr(event, n)]
 
 
 def _iso(value: date | datetime) -> str:

@@ -11,11 +11,12 @@ from adapters.cli.county import demo, generate, ingest
 from adapters.cli.policy import policy_app
 from adapters.cli.queries import household, person, report_app, views_app
 from adapters.cli.regions import deployment_app
+from adapters.cli.stats import stats
 from adapters.cli.whatif import whatif
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Household benefit-pool ledger for resident basic medical insurance.")
-for command in (ingest, household, person, generate, demo, replay, whatif, serve):
+for command in (ingest, household, person, generate, demo, replay, whatif, serve, stats):
     app.command()(command)
 app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")

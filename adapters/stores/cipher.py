@@ -17,7 +17,6 @@ refuses to open it with a missing or different key, with a message instead of a 
 from __future__ import annotations
 
 import binascii
-import json
 from base64 import b64decode, b64encode
 from functools import lru_cache
 from typing import Any
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from adapters.stores.chain import Mac
+from adapters.stores.compression import is_plain_state
 from adapters.stores.urls import StoreError
 from domain.errors import LedgerError
 from domain.ids import PUBLIC_IDS, StreamIds
@@ -160,7 +160,7 @@ def check_store(app: Any) -> None:
         if not app.personal.plain and _named_publicly(event):
             app.use_personal(app.personal.with_public_ids())
         return
-    encrypted = not _is_json(first[0].state)
+    encrypted = not is_plain_state(first[0].state)
     if app.mapper.cipher is None and encrypted:
         raise CipherKeyError(f"the store's events are encrypted: set {CIPHER_KEY_ENV} to the "
                              "key they were written with")
@@ -180,10 +180,3 @@ def _named_publicly(event: Any) -> bool:
     key = getattr(event, "person_key", None)
     return isinstance(key, str) and event.originator_id == PUBLIC_IDS.person(key)
 
-
-def _is_json(state: bytes) -> bool:
-    try:
-        json.loads(state)
-    except ValueError:
-        return False
-    return True

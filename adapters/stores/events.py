@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Repos
 from eventsourcing.persistence import (
     ApplicationRecorder,
     JSONTranscoder,
+    MapperDeserialisationError,
     StoredEvent,
     Transcoding,
 )
@@ -26,12 +27,14 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg.rows import tuple_row
 
-from adapters.stores import chain
+from adapters.stores import chain, compression
 from adapters.stores.cipher import personal_data
 from adapters.stores.urls import quoted
 from domain.ids import StreamIds
 from domain.money import Money
 from domain.rules.coverage import CoverageFacts
+
+COMPRESSOR = "COMPRESSOR_TOPIC"
 
 
 @lru_cache(maxsize=65536)
@@ -132,6 +135,10 @@ class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
     name = "benefitpool"
+    #: The library's compressor of event states (ADR 52); "" writes them as they are.
+    compressor_topic = compression.COMPRESSOR_TOPIC
+    #: The format of a new store's chain rows (ADR 53); a store keeps the format it has.
+    chain_format = chain.CHAIN_FORMAT
 
     def __init__(self, env: EnvType | None = None, audit_key: bytes | None = None) -> None:
         #: The key of the event chain (ADR 16); None: the public development key.
@@ -146,12 +153,13 @@ class LedgerApplication(Application):
         self.ids: StreamIds = codec.ids
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        """The library would also take a cipher from the process environment (CIPHER_KEY,
-        and BENEFITPOOL_CIPHER_KEY as this application's own setting); the ledger takes it
-        only from `env`, where the composition root puts it (ADR 21)."""
+        """The library would also take a cipher and a compressor from the process environment
+        (CIPHER_KEY, and BENEFITPOOL_CIPHER_KEY as this application's own setting); the ledger
+        takes the cipher only from `env`, where the composition root puts it (ADR 21), and
+        the compressor from the class (ADR 52)."""
         environment = super().construct_env(name, env)
-        given = dict(env or {})
-        for setting in ("CIPHER_TOPIC", "CIPHER_KEY"):
+        given = {**dict(env or {}), COMPRESSOR: self.compressor_topic}
+        for setting in ("CIPHER_TOPIC", "CIPHER_KEY", COMPRESSOR):
             for variable in environment.create_keys(setting):
                 environment.pop(variable, None)
             if setting in given:
@@ -163,7 +171,8 @@ class LedgerApplication(Application):
         (ADR 16, ADR 19)."""
         if isinstance(self.factory, SQLiteFactory | PostgresFactory):
             # Subclasses (readers, tests) open the same store: the table name is the ledger's.
-            return chain.chained_recorder(self.factory, self.audit_key, LedgerApplication.name)
+            return chain.chained_recorder(self.factory, self.audit_key, LedgerApplication.name,
+                                          self.chain_format)
         return super().construct_recorder()
 
     def construct_transcoder(self) -> JSONTranscoder:
@@ -246,7 +255,8 @@ class LedgerApplication(Application):
     def events_at(self, positions: Sequence[int], page: int = 900
                   ) -> Iterator[tuple[int, Any]] | None:
         """(position, decoded event) of the events at these positions (ascending), read a
-        page of positions per query; None for a store without SQL."""
+        page of positions per query; None for a store without SQL. An event that cannot be
+        decoded comes as (position, the MapperDeserialisationError)."""
         recorder = self.recorder
         if isinstance(recorder, SQLiteApplicationRecorder):
             select = (f"SELECT rowid, originator_id, originator_version, topic, state FROM "
@@ -271,9 +281,12 @@ class LedgerApplication(Application):
             else:
                 rows = self._postgres_rows(select + " ORDER BY notification_id", (chunk,))
             for position, oid, version, topic, state in rows:
-                yield position, to_domain_event(StoredEvent(
-                    originator_id=_uuid(oid), originator_version=version, topic=topic,
-                    state=bytes(state)))
+                try:
+                    yield position, to_domain_event(StoredEvent(
+                        originator_id=_uuid(oid), originator_version=version, topic=topic,
+                        state=bytes(state)))
+                except MapperDeserialisationError as e:  # altered outside the ledger
+                    yield position, e
 
     def _sqlite_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self.recorder.datastore.transaction(commit=False) as c:

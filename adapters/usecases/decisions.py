@@ -63,11 +63,18 @@ def _stream(event: Any) -> str:
     return str(event.originator_id)
 
 
-def redecide(app: Any, book: PolicyBook, log: Iterable[LoggedEvent], upto: int,
-             freeze_gc: bool = False) -> tuple[Findings, list[int], set[UUID], CommandReader]:
-    """Re-decide the commands of a log (all of it, or a part's events) and compare; returns
-    the findings, the position of the command behind each problem, the streams the replay
-    touched, and the reader (for its count of operational records)."""
+#: What a replay raises on an event it cannot take as recorded (altered outside the ledger).
+REPLAY_FAILURES = (AttributeError, TypeError, KeyError, ValueError, ArithmeticError)
+Log = Callable[[Callable[[int, Exception], None]], Iterable[LoggedEvent]]
+
+
+def redecide(app: Any, book: PolicyBook, log_of: Log, upto: int, freeze_gc: bool = False
+             ) -> tuple[Findings, list[int], set[UUID], CommandReader]:
+    """Re-decide the commands of a log (all of it, or a part's events: `log_of(undecodable)`
+    reads it, passing every event it cannot decode to `undecodable`) and compare; returns the
+    findings, the log position each problem is keyed by (the command behind it, or the event
+    it names), the streams the replay touched, and the reader (for its count of operational
+    records)."""
     findings = Findings(checked={"commands": 0, "decisions": 0, "events": 0})
     keys: list[int] = []
     reader = CommandReader()
@@ -77,12 +84,37 @@ def redecide(app: Any, book: PolicyBook, log: Iterable[LoggedEvent], upto: int,
             return recorded_policy(book, rc.primary)[0]
         return None
 
+    def undecodable(position: int, error: Exception) -> None:
+        findings.add("undecodable_event", f"the event at position {position} cannot be "
+                     f"decoded, so its command is not re-decided: {error}", position=position)
+        keys.append(position)
+
+    seen = [0]  # the position of the last event read
+
+    def tracked(log: Iterable[LoggedEvent]) -> Iterator[LoggedEvent]:
+        for item in log:
+            seen[0] = item.position
+            yield item
+
     replayer = Replayer(book, pin=pin, ids=app.ids, freeze_gc=freeze_gc)
-    for step in replayer.run(reader.group(log)):
-        before = len(findings.problems)
-        _check(findings, book, step, upto)
-        keys.extend([step.recorded.position] * (len(findings.problems) - before))
+    try:
+        for step in replayer.run(reader.group(tracked(log_of(undecodable)))):
+            before = len(findings.problems)
+            _check(findings, book, step, upto)
+            keys.extend([step.recorded.position] * (len(findings.problems) - before))
+    except REPLAY_FAILURES as e:
+        findings.add("replay_stopped", f"re-deciding stopped at position {seen[0]}: an event "
+                     f"there cannot be replayed as recorded ({type(e).__name__}: {e}); the "
+                     "events after it are not re-decided", position=seen[0])
+        keys.append(seen[0])
     return findings, keys, replayer.ledger.app.touched, reader
+
+
+def in_log_order(findings: Findings, keys: list[int]) -> Findings:
+    """The problems ordered by the position each is keyed by, keeping their order within a
+    position: the order the partitioned re-decision merges its parts' problems in."""
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    return Findings(findings.checked, [findings.problems[i] for i in order])
 
 
 def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
@@ -135,9 +167,11 @@ def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None,
     throw-away in-memory ledger, and compare every event it gives with the recorded one
     (`freeze_gc`: see `Replayer.run`)."""
     upto = head_of(app, upto)
-    findings, _, _, reader = redecide(app, book, read_log(app, upto=upto), upto, freeze_gc)
+    findings, keys, _, reader = redecide(
+        app, book, lambda undecodable: read_log(app, upto=upto, undecodable=undecodable),
+        upto, freeze_gc)
     findings.checked["events"] += reader.operational  # journals: chained, not decided
-    return findings
+    return in_log_order(findings, keys)
 
 
 # --- one partition at a time ------------------------------------------------------------------
@@ -147,8 +181,9 @@ def verify_part(app: Any, book: PolicyBook, positions: Sequence[int], upto: int,
                 freeze_gc: bool = False) -> PartFindings:
     """Re-decide one part's commands (on a worker: `app` opened there, read-only)."""
     own: set[UUID] = set()
-    findings, keys, touched, _ = redecide(app, book, noting(part_events(app, positions), own),
-                                          upto, freeze_gc)
+    findings, keys, touched, _ = redecide(
+        app, book, lambda undecodable: noting(part_events(app, positions, undecodable), own),
+        upto, freeze_gc)
     order: dict[int, int] = {}
     problems = []
     for key, problem in zip(keys, findings.problems, strict=True):
@@ -166,6 +201,9 @@ def verify_partitioned(plan: Plan, run: PartRunner,
     checked = {name: sum(r.checked[name] for r in results) for name in COUNTS}
     checked["events"] += plan.operational
     problems = sorted((p for r in results for p in r.problems), key=lambda p: (p[0], p[1]))
+    stops = [p[0] for p in problems if p[2]["kind"] == "replay_stopped"]
+    if stops:  # one replay of the whole log stops there: so do the merged findings
+        problems = [p for p in problems if p[0] <= stops[0]]
     return Findings(checked, [p[2] for p in problems])
 
 

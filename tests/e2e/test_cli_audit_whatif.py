@@ -11,6 +11,7 @@ import pytest
 from attrs import frozen
 
 from tests.support.cli import CliResult, run_cli
+from tests.support.states import plain
 from tests.support.stores import Stores, copy_store, raw_store, stores
 
 KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
@@ -86,7 +87,7 @@ def test_an_edited_claim_fails_the_audit_and_is_located(copy: str, tmp_path: Pat
         oid, version, state = con.one(
             "SELECT originator_id, originator_version, state FROM {events} WHERE topic LIKE "
             "'%OutpatientClaimSettled' LIMIT 1")
-        data = json.loads(state)
+        data = json.loads(plain(state))
         data["reimbursed"]["_data_"] += 1000
         con.execute("UPDATE {events} SET state = ? WHERE originator_id = ? AND "
                     "originator_version = ?", (json.dumps(data).encode(), oid, version))

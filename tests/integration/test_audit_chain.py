@@ -39,9 +39,11 @@ from domain.policy_book import PolicyBook
 from projections import queries
 from projections.views import ViewsDamaged, catch_up
 from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
+from tests.support.former import FormerLedgerApplication
 from tests.support.stores import RawStore, Stores, copy_store, raw_store, stores
 
 KEY = b"county audit key, kept by the fund office"
+CHAIN_FORMATS = ("2", "1")
 OTHER_KEY = b"a key the attacker guessed, not the real one"
 AT = "2020-10-01T10:00:00+08:00"
 
@@ -57,11 +59,15 @@ def run(ledger: Ledger, commands: list[dict]) -> list[dict]:
 # the events' log position on either store).
 
 
-@pytest.fixture(scope="module")
-def history(module_stores: Stores, book: PolicyBook) -> str:
-    """A generated county plus a family with claims, in a closed store."""
-    url = module_stores.new("history")
-    ledger = open_ledger(url, book, audit_key=KEY)
+@pytest.fixture(scope="module", params=CHAIN_FORMATS)
+def history(module_stores: Stores, book: PolicyBook, request: pytest.FixtureRequest) -> str:
+    """A generated county plus a family with claims, in a closed store: chain rows of the
+    current format ("2"), or of the former one ("1", and states as they are), which stores
+    written before ADR 53 keep."""
+    url = module_stores.new(f"history-{request.param}")
+    app = (LedgerApplication(env=store_env(url), audit_key=KEY) if request.param == "2"
+           else FormerLedgerApplication(env=store_env(url), audit_key=KEY))
+    ledger = Ledger(app, book)
     results = run(ledger, [*generate_county(8, "fuyang-2021", 3, book), *family(),
                            claim("C-1", HEAD, "100.00"), claim("C-2", WIFE, "300.00")])
     assert sum(r["status"] == "ok" for r in results) > 100
@@ -202,9 +208,11 @@ def test_every_event_has_exactly_one_chain_row_at_its_position(db: str) -> None:
     with raw_store(db) as con:
         events = con.execute("SELECT {pos}, originator_id, originator_version FROM {events} "
                              "ORDER BY {pos}")
-        chain = con.execute("SELECT notification_id, originator_id, originator_version FROM "
-                            "{chain} ORDER BY notification_id")
-    assert events == chain
+        named = con.chain_format() == "1"
+        chain = con.execute(("SELECT notification_id, originator_id, originator_version "
+                             if named else "SELECT notification_id ") +
+                            "FROM {chain} ORDER BY notification_id")
+    assert (events if named else [e[:1] for e in events]) == chain and chain
 
 
 def test_verifying_up_to_a_position_checks_only_the_log_up_to_it(db: str) -> None:
@@ -250,8 +258,7 @@ def test_an_event_and_its_link_rewritten_under_a_guessed_key_are_found(db: str) 
     forger = Mac(OTHER_KEY)
     with raw_store(db) as con:
         _, topic, state = event_row(con, oid, version)
-        previous = con.one("SELECT link FROM {chain} WHERE originator_id=? AND "
-                               "originator_version=?", (oid, version - 1))[0]
+        previous = con.link_of(oid, version - 1)
         previous_log = con.one("SELECT log_link FROM {chain} WHERE "
                                    "notification_id<? ORDER BY notification_id DESC LIMIT 1",
                                    (position,))[0]
@@ -353,8 +360,7 @@ def test_a_write_after_an_unchained_event_links_to_the_latest_chained_one(db: st
     version = versions[-1][0]
     with raw_store(db) as con:
         forge_next_event(con, oid, version)  # version + 1 has no chain row
-        chained = con.one("SELECT link FROM {chain} WHERE originator_id=? AND "
-                          "originator_version=?", (oid, version))[0]
+        chained = con.link_of(oid, version)
     app = LedgerApplication(env=store_env(db), audit_key=KEY)  # caches no link
     state = b'{"after":"the forgery"}'
     app.recorder.insert_events([StoredEvent(originator_id=UUID(oid),
@@ -362,8 +368,7 @@ def test_a_write_after_an_unchained_event_links_to_the_latest_chained_one(db: st
                                             topic="tests:Next", state=state)])
     app.close()
     with raw_store(db) as con:
-        link = con.one("SELECT link FROM {chain} WHERE originator_id=? AND "
-                       "originator_version=?", (oid, version + 2))[0]
+        link = con.link_of(oid, version + 2)
     assert bytes(link) == Mac(KEY).link(bytes(chained), oid, version + 2, "tests:Next", state)
 
 
@@ -374,14 +379,12 @@ def test_an_inserted_event_with_a_link_forged_under_a_wrong_key_is_found(db: str
     with raw_store(db) as con:
         position = forge_next_event(con, oid, version + 0)
         _, topic, state = event_row(con, oid, version + 1)
-        previous = con.one("SELECT link FROM {chain} WHERE originator_id=? AND "
-                               "originator_version=?", (oid, version))[0]
+        previous = con.link_of(oid, version)
         previous_log = con.one("SELECT log_link FROM {chain} ORDER BY "
                                    "notification_id DESC LIMIT 1")[0]
         link = forger.link(previous, oid, version + 1, topic, state)
-        con.execute("INSERT INTO {chain} VALUES (?,?,?,?,?)",
-                    (position, oid, version + 1, link,
-                     forger.log_link(previous_log, link, position)))
+        con.insert_link(position, oid, version + 1, link,
+                        forger.log_link(previous_log, link, position))
     report = verify(db)
     assert [(p.kind, p.originator_id, p.version, p.position) for p in report.problems] == [
         ("inserted", oid, version + 1, position)]

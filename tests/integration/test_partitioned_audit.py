@@ -16,6 +16,7 @@ from adapters.usecases.decisions import (
 )
 from domain.policy_book import PolicyBook
 from tests.support.builders import family
+from tests.support.states import packed, plain
 from tests.support.stores import raw_store
 
 
@@ -45,10 +46,10 @@ def test_an_edited_decision_is_found_in_its_part_at_its_place(
         for position, state in con.execute(
                 "SELECT {pos}, state FROM {events} WHERE topic LIKE ? ORDER BY {pos} LIMIT 3",
                 ("%ContributionPaid",)):
-            data = json.loads(bytes(state))
+            data = json.loads(plain(bytes(state)))
             data["paid_total"]["_data_"] += 1
             con.execute("UPDATE {events} SET state = ? WHERE {pos} = ?",
-                        (json.dumps(data).encode(), position))
+                        (packed(json.dumps(data).encode()), position))
     ledger = open_ledger(store_url, book)
     whole = verify_decisions(ledger.app, book)
     split = verify_partitioned(plan_of(ledger.app, 4), in_process(ledger.app, book))

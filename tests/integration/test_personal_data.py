@@ -43,6 +43,7 @@ from projections.views import LedgerViews, catch_up
 from tests.support.builders import make_id
 from tests.support.cli import CliResult, run_cli
 from tests.support.oracles import household_view, person_view
+from tests.support.states import readable
 from tests.support.stores import raw_store
 
 BOOK = load_policy_book()
@@ -109,15 +110,18 @@ def secrets_in(blob: bytes) -> set[str]:
 def stored_bytes(url: str) -> bytes:
     """Everything the store holds: the SQLite file and its write-ahead log (after a
     checkpoint), or every text, JSON, UUID and binary value of every table in the store's
-    PostgreSQL schema."""
+    PostgreSQL schema; and the events' states inflated where they are compressed, not
+    encrypted (ADR 52)."""
     env = store_env(url)
+    with raw_store(url) as raw:
+        states = b"\n".join(readable(s) for (s,) in raw.execute("SELECT state FROM {events}"))
     if "SQLITE_DBNAME" in env:
         path = Path(env["SQLITE_DBNAME"])
         con = sqlite3.connect(path)
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.close()
         wal = path.with_name(path.name + "-wal")
-        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"") + states
     chunks: list[bytes] = []
     with raw_store(url) as raw:
         columns = raw.execute(
@@ -131,7 +135,7 @@ def stored_bytes(url: str) -> bytes:
                 if value is not None:
                     chunks.append(value if isinstance(value, bytes)
                                   else str(value).encode("utf-8"))
-    return b"\n".join(chunks)
+    return b"\n".join(chunks) + states
 
 
 def person_columns(engine: Any) -> set[str]:

@@ -19,6 +19,7 @@ from adapters.usecases.audit import verify_decisions, verify_views
 from domain.aggregates import Person
 from domain.policy_book import PolicyBook
 from projections.views import LedgerViews, catch_up, rebuild
+from tests.support.states import plain
 from tests.support.stores import raw_store
 
 REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020",
@@ -59,7 +60,7 @@ def test_an_edited_decision_is_found_and_located(store_url: str, book: PolicyBoo
         row = con.one("SELECT originator_id, originator_version, state FROM {events} WHERE "
                       "topic LIKE '%OutpatientClaimSettled' ORDER BY originator_version DESC "
                       "LIMIT 1")
-        state = json.loads(row[2])
+        state = json.loads(plain(row[2]))
         state["reimbursed"]["_data_"] += 100
         con.execute("UPDATE {events} SET state = ? WHERE originator_id = ? AND "
                     "originator_version = ?", (json.dumps(state).encode(), row[0], row[1]))
@@ -165,7 +166,7 @@ def test_an_event_recorded_before_decisions_named_a_policy_hash_or_fiscal_part_r
                   explanation="", fiscal=Money(55000))
     enrolled = person.collect_events()[1]
     stored = app.mapper.to_stored_event(enrolled)
-    state = json.loads(stored.state)
+    state = json.loads(plain(stored.state))
     assert state.pop("class_version") == 3
     del state["policy_hash"], state["fiscal"]
     old = type(stored)(originator_id=stored.originator_id,
@@ -178,7 +179,7 @@ def test_an_event_recorded_before_decisions_named_a_policy_hash_or_fiscal_part_r
 
 def _as_recorded_before_terms(state: bytes, drop: tuple[str, ...], version: int) -> bytes:
     """An event's state as the schema before it named these fields wrote it."""
-    data = json.loads(state)
+    data = json.loads(plain(state))
     for name in drop:
         del data[name]
     data["class_version"] = version

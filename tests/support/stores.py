@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from adapters.stores.urls import quoted, store_env
+from tests.support.states import packed, plain
 
 #: The PostgreSQL server of these machines (trust authentication); each test gets a schema.
 #: BENEFITPOOL_TEST_POSTGRES names another one.
@@ -131,6 +132,26 @@ class RawStore:
         rows = self.execute(statement, params)
         return rows[0] if rows else None
 
+    def link_of(self, oid: str, version: int) -> bytes:
+        """The chain link of a stream's version, found through its event's position (chain
+        rows of format "2" name no event)."""
+        return bytes(self.one("SELECT c.link FROM {chain} c JOIN {events} e ON "
+                              "c.notification_id=e.{pos} WHERE e.originator_id=? AND "
+                              "e.originator_version=?", (oid, version))[0])
+
+    def chain_format(self) -> str:
+        """ "1" if the chain rows name their event's originator, "2" if not (ADR 53)."""
+        return self.one("SELECT value FROM {meta} WHERE name='format'")[0]
+
+    def insert_link(self, position: int, oid: str, version: int, link: bytes,
+                    log_link: bytes) -> None:
+        """A chain row, in the store's chain format."""
+        if self.chain_format() == "1":
+            self.execute("INSERT INTO {chain} VALUES (?,?,?,?,?)",
+                         (position, oid, version, link, log_link))
+        else:
+            self.execute("INSERT INTO {chain} VALUES (?,?,?)", (position, link, log_link))
+
     def insert_event(self, oid: str, version: int, topic: str, state: bytes) -> int:
         """An event appended to the log; returns its position."""
         insert = ("INSERT INTO {events} (originator_id, originator_version, topic, state) "
@@ -173,8 +194,12 @@ def copy_store(source: str, target: str) -> None:
                             f"{target_env['SQLITE_DBNAME']}{suffix}")
         return
     from adapters.stores.events import LedgerApplication
+    from tests.support.former import FormerLedgerApplication
 
-    LedgerApplication(env=target_env).close()  # the tables, empty
+    with raw_store(source) as con:
+        chain_format = con.chain_format()
+    application = LedgerApplication if chain_format != "1" else FormerLedgerApplication
+    application(env=target_env).close()  # the tables, empty, the chain in the source's format
     with raw_store(target) as con:
         for table in ("events", "chain", "meta"):
             name = con.names[table]
@@ -197,13 +222,13 @@ def tamper(url: str, edits: list[tuple[str, float, float]]) -> None:
             if kind == "delete":
                 con.execute("DELETE FROM {events} WHERE {pos} = ?", (position,))
             elif kind == "amount":
-                data = json.loads(bytes(state))
+                data = json.loads(plain(bytes(state)))
                 money = [k for k, v in data.items()
                          if isinstance(v, dict) and v.get("_type_") == "money"]
                 if money:
                     data[money[0]]["_data_"] += 100
                     con.execute("UPDATE {events} SET state = ? WHERE {pos} = ?",
-                                (json.dumps(data).encode(), position))
+                                (packed(json.dumps(data).encode()), position))
             else:
                 target = rows[int(other * len(rows))][1]
                 top = con.one("SELECT MAX(originator_version) FROM {events} WHERE "

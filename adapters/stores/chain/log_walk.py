@@ -16,8 +16,8 @@ MAX_SUSPECTS = 10_000  # mismatched events kept for classification
 class LogBreak:
     position: int
     previous: int  # the preceding chain row's position, 0 at the start
-    oid: str
-    version: int
+    oid: str | None  # None: a format "2" row whose event is gone
+    version: int | None
 
 
 class Log:
@@ -28,15 +28,19 @@ class Log:
         self.broken: set[tuple[str, int]] = set()  # chain rows whose log link is wrong
         self.gaps: list[tuple[int, int]] = []  # positions missing from the chain
         self.elsewhere: dict[tuple[str, int], tuple[int, bytes]] = {}  # not at their event
+        self.orphans: dict[int, bytes] = {}  # format "2": rows whose event is gone, by position
         self.seal: Seal | None = None
         self.count = 0
 
 
 def walk_log(reader: Reader, mac: Mac, limit: int, problems: Problems) -> Log:
     """Check every log link against its predecessor's stored log link, and note the chain
-    rows whose position does not hold their event."""
+    rows whose position does not hold their event (format "1": rows naming another event;
+    format "2", whose rows name none: rows at a position without an event)."""
+    named = reader.sql.named
+    row = "c" if named else "e"  # the originator the chain row is taken to belong to
     rows = reader.stream(
-        "SELECT c.notification_id, c.originator_id, c.originator_version, c.link, "
+        f"SELECT c.notification_id, {row}.originator_id, {row}.originator_version, c.link, "
         "c.log_link, e.originator_id, e.originator_version FROM {chain} c "
         "LEFT JOIN {events} e ON e.{pos}=c.notification_id "
         "WHERE c.notification_id<={p} ORDER BY c.notification_id", (limit,))
@@ -47,6 +51,16 @@ def walk_log(reader: Reader, mac: Mac, limit: int, problems: Problems) -> Log:
         log.count += 1
         if nid > previous_position + 1:
             log.gaps.append((previous_position + 1, nid - 1))
+        if not named and event_oid is None and type(link) is bytes \
+                and type(log_link) is bytes:
+            if log_link != log_link_of(previous_log, link, nid) \
+                    and len(log.breaks) < MAX_SUSPECTS:
+                log.breaks.append(LogBreak(nid, previous_position, None, None))
+            if len(log.orphans) < MAX_SUSPECTS:
+                log.orphans[nid] = link
+            previous_position, previous_log = nid, log_link
+            log.seal = Seal(nid, log_link.hex())
+            continue
         if not (type(oid) is str and type(version) is int and type(link) is bytes
                 and type(log_link) is bytes):
             problems.add("edited", str(oid), version if type(version) is int else None, nid,
@@ -86,7 +100,8 @@ def report_breaks(breaks: list[LogBreak], problems: Problems, unlinked: set[int]
             continue
         if (b.oid, b.version) in located or previous_row.get(b.previous) in located:
             continue
+        event = (f" (stream {b.oid} version {b.version})" if b.oid is not None
+                 else " (its event is gone)")
         problems.add("edited", b.oid, b.version, b.position,
-                     f"the log link at position {b.position} (stream {b.oid} version "
-                     f"{b.version}) does not follow from position {b.previous}: the chain "
-                     "row was rewritten")
+                     f"the log link at position {b.position}{event} does not follow from "
+                     f"position {b.previous}: the chain row was rewritten")

@@ -17,7 +17,7 @@ from psycopg.sql import Identifier
 
 from adapters.stores.chain.errors import altered
 from adapters.stores.chain.readers import PostgresReader, Reader
-from adapters.stores.chain.statements import postgres_sql
+from adapters.stores.chain.statements import CHAIN_FORMAT, Sql, postgres_sql
 from adapters.stores.chain.writer import ChainWriter
 from adapters.stores.urls import quoted, schema_lock
 
@@ -26,12 +26,14 @@ class ChainedPostgresRecorder(ChainWriter, PostgresApplicationRecorder):
     """The library's PostgreSQL application recorder, writing each event's links in the same
     transaction as the event. The events are inserted as the library does (one statement,
     after `LOCK TABLE … IN EXCLUSIVE MODE`, which serialises the writers of the log), then
-    linked. The schema is created if missing."""
+    linked. The schema is created if missing; `chain_format` is the format of a chain table
+    it creates (a store's existing table keeps its own)."""
 
     def __init__(self, datastore: PostgresDatastore, key: bytes, *,
-                 events_table_name: str = "stored_events", cache_size: int = 200_000) -> None:
+                 events_table_name: str = "stored_events", cache_size: int = 200_000,
+                 chain_format: str = CHAIN_FORMAT) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        sql = postgres_sql(datastore.schema, events_table_name)
+        sql = postgres_sql(datastore.schema, events_table_name).of_format(chain_format)
         self._setup_chain(key, sql, cache_size)
         self.sql_create_statements.extend(PgSQL(s) for s in sql.create_tables())
         self._insert_returning = PgSQL(
@@ -41,6 +43,9 @@ class ChainedPostgresRecorder(ChainWriter, PostgresApplicationRecorder):
             "RETURNING originator_id, originator_version, notification_id").format(
             events=PgSQL(sql.events), schema=Identifier(datastore.schema),
             kind=Identifier(self.stored_event_type_name))
+
+    def _use_format(self, sql: Sql) -> None:
+        super()._use_format(sql)
         # Each stream's latest event, then its chain row (a stream whose latest event has
         # none is left out: `_previous_link` deals with it)
         self._select_latest_links = sql(
@@ -48,15 +53,16 @@ class ChainedPostgresRecorder(ChainWriter, PostgresApplicationRecorder):
             "FROM unnest(%s::uuid[]) AS w(id) CROSS JOIN LATERAL ("
             "SELECT originator_id, originator_version, notification_id FROM {events} "
             "WHERE originator_id=w.id ORDER BY originator_version DESC LIMIT 1) e "
-            "JOIN {chain} c ON c.notification_id=e.notification_id "
-            "AND c.originator_id=e.originator_id AND c.originator_version=e.originator_version")
+            "JOIN {chain} c ON c.notification_id=e.notification_id{same}")
         self._select_last_log_link = sql(
             "SELECT notification_id, log_link FROM {chain} ORDER BY notification_id DESC "
             "LIMIT 1")
         self._insert_links = sql(
             "INSERT INTO {chain} (notification_id, originator_id, originator_version, link, "
             "log_link) SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::bigint[], "
-            "%b::bytea[], %b::bytea[])")
+            "%b::bytea[], %b::bytea[])" if sql.named else
+            "INSERT INTO {chain} (notification_id, link, log_link) SELECT * FROM "
+            "unnest(%b::bigint[], %b::bytea[], %b::bytea[])")
 
     def create_table(self) -> None:
         schema = self.datastore.schema
@@ -115,6 +121,7 @@ class ChainedPostgresRecorder(ChainWriter, PostgresApplicationRecorder):
 
     def _write_links(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
         try:
-            c.execute(self._insert_links, [list(column) for column in zip(*rows, strict=True)])
+            c.execute(self._insert_links, [list(column) for column in zip(
+                *self._sql.link_rows(rows), strict=True)])
         except psycopg.IntegrityError as e:
             raise altered() from e

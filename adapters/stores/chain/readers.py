@@ -37,6 +37,20 @@ class Reader(ABC):
     def has_chain(self) -> bool:
         """Whether both of the chain's tables exist."""
 
+    @abstractmethod
+    def chain_columns(self) -> set[str]:
+        """The columns of the chain's table (none if it does not exist)."""
+
+    def chain_format(self) -> str:
+        """The format of the chain's rows, told by its table's columns (ADR 53): "1" if they
+        name their event's originator, "2" if not (or if there is no table yet)."""
+        return "1" if "originator_id" in self.chain_columns() else "2"
+
+    def in_its_format(self) -> Reader:
+        """This reader, its statements in the format of the store's chain."""
+        self.sql = self.sql.of_format(self.chain_format())
+        return self
+
 
 class SQLiteReader(Reader):
     def __init__(self, db: sqlite3.Connection, sql: Sql) -> None:
@@ -53,6 +67,10 @@ class SQLiteReader(Reader):
     def has_chain(self) -> bool:
         return len(self.all("SELECT name FROM sqlite_master WHERE type='table' AND name IN "
                             "({p},{p})", (CHAIN_TABLE, META_TABLE))) == 2
+
+    def chain_columns(self) -> set[str]:
+        return {r[0] for r in self.all("SELECT name FROM pragma_table_info({p})",
+                                       (CHAIN_TABLE,))}
 
 
 class PostgresReader(Reader):
@@ -78,6 +96,11 @@ class PostgresReader(Reader):
         found = self.one("SELECT to_regclass({p}), to_regclass({p})",
                          (self.sql.chain, self.sql.meta))
         return found is not None and None not in found
+
+    def chain_columns(self) -> set[str]:
+        return {r[0] for r in self.all(
+            "SELECT attname FROM pg_attribute WHERE attrelid=to_regclass({p}) AND attnum>0 "
+            "AND NOT attisdropped", (self.sql.chain,))}
 
 
 def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -12,17 +12,20 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 
 from adapters.stores.chain.errors import altered
 from adapters.stores.chain.readers import Reader, SQLiteReader
-from adapters.stores.chain.statements import INSERT_LINKS, sqlite_sql
+from adapters.stores.chain.statements import CHAIN_FORMAT, sqlite_sql
 from adapters.stores.chain.writer import ChainWriter
 
 
 class ChainedSQLiteRecorder(ChainWriter, SQLiteApplicationRecorder):
     """The library's SQLite application recorder, writing each event's links in the same
-    transaction as the event."""
+    transaction as the event. `chain_format` is the format of a chain table it creates; a
+    store's existing table keeps its own."""
 
     def __init__(self, datastore: SQLiteDatastore, key: bytes,
-                 events_table_name: str = "stored_events", cache_size: int = 200_000) -> None:
-        self._setup_chain(key, sqlite_sql(events_table_name), cache_size)
+                 events_table_name: str = "stored_events", cache_size: int = 200_000,
+                 chain_format: str = CHAIN_FORMAT) -> None:
+        self._setup_chain(key, sqlite_sql(events_table_name).of_format(chain_format),
+                          cache_size)
         super().__init__(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -59,6 +62,6 @@ class ChainedSQLiteRecorder(ChainWriter, SQLiteApplicationRecorder):
 
     def _write_links(self, c: SQLiteCursor, rows: list[tuple[Any, ...]]) -> None:
         try:
-            c.sqlite_cursor.executemany(self._sql(INSERT_LINKS), rows)
+            c.sqlite_cursor.executemany(self._sql.insert_links(), self._sql.link_rows(rows))
         except sqlite3.IntegrityError as e:
             raise altered() from e

@@ -4,6 +4,7 @@ content does not give their link."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from attrs import frozen
@@ -14,6 +15,7 @@ from adapters.stores.chain.readers import Reader
 from adapters.stores.chain.report import Problems
 
 _MAX_PAIRWISE = 200  # mismatched events compared with each other to find swaps
+_MAX_ORPHANS_TRIED = 1_000  # chain rows without an event tried as a gap's missing version
 
 
 @frozen
@@ -35,28 +37,32 @@ def walk_streams(reader: Reader, mac: Mac, limit: int, log: Log, problems: Probl
                  ) -> tuple[list[_Suspect], set[int], tuple[int, int]]:
     """Walk the events in (stream, version) order, each with the chain row at its position,
     and check each event's stream link from its predecessor's stored link."""
+    row = "c" if reader.sql.named else "e"  # format "2" rows name no event (ADR 53)
     rows = reader.stream(
         "SELECT e.originator_id, e.originator_version, e.{pos}, e.topic, e.state, "
-        "c.originator_id, c.originator_version, c.link FROM {events} e "
+        f"{row}.originator_id, {row}.originator_version, c.link FROM {{events}} e "
         "LEFT JOIN {chain} c ON c.notification_id=e.{pos} WHERE e.{pos}<={p} "
         "ORDER BY e.originator_id, e.originator_version", (limit,))
-    walk = _StreamWalk(mac, log.broken, log.gaps, problems)
+    walk = _StreamWalk(mac, log, problems)
     elsewhere = ((oid, version, None, row) for (oid, version), row in sorted(
         log.elsewhere.items()))
     for oid, version, event, link_row in _merged(_events(rows, problems), elsewhere, problems):
         walk.step(oid, version, event, link_row)
     walk.end_stream()
+    for position, _ in sorted(walk.orphans.items()):
+        problems.add("deleted", None, None, position,
+                     f"the event at position {position} was deleted; its chain link remains")
     return walk.suspects, walk.unlinked, (walk.n_events, walk.n_streams)
 
 
 class _StreamWalk:
     """The state of the walk through one stream after another."""
 
-    def __init__(self, mac: Mac, broken: set[tuple[str, int]], gaps: list[tuple[int, int]],
-                 problems: Problems) -> None:
+    def __init__(self, mac: Mac, log: Log, problems: Problems) -> None:
         self.mac = mac
-        self.broken = broken
-        self.gaps = gaps
+        self.broken = log.broken
+        self.gaps = log.gaps
+        self.orphans = dict(log.orphans)  # those no stream has claimed yet
         self.problems = problems
         self.suspects: list[_Suspect] = []
         self.unlinked: set[int] = set()
@@ -68,6 +74,9 @@ class _StreamWalk:
         self.pending: list[tuple[str, int, int]] = []  # events without a chain row
         self.stream_suspects: list[int] = []
         self.after_deletion = False
+        # The link the last event's own content gives, when its chain row is not its own:
+        # a renumbered event's successor chains on it (format "2", ADR 53).
+        self.own: bytes | None = None
 
     def step(self, oid: str, version: int, event: tuple[int, str, bytes] | None,
              link_row: tuple[int, bytes] | None) -> None:
@@ -76,8 +85,11 @@ class _StreamWalk:
             if self.stream is not None:
                 self.end_stream()
             self.stream, self.previous, self.through, self.version = oid, GENESIS, GENESIS, 0
+            self.own = None
             self.n_streams += 1
-        if version > self.version + 1:
+        if version == self.version + 2 and self.claim_orphan(oid, version, event, link_row):
+            pass  # the deleted event's chain row is found: this version checks against it
+        elif version > self.version + 1:
             first, last = self.version + 1, version - 1
             missing = f"version {first}" if first == last else f"versions {first}-{last}"
             problems.add("deleted", oid, first, None,
@@ -113,10 +125,15 @@ class _StreamWalk:
             problems.add("reordered", oid, version, position,
                          f"{_where(oid, version, position)} is chained at position "
                          f"{chained_at}: the log was renumbered")
-        if link == mac.link(self.previous, oid, version, topic, state):
+        own, self.own = self.own, None
+        expected = mac.link(self.previous, oid, version, topic, state)
+        if link == expected:
             self.settle_pending(False)
         elif self.pending and link == mac.link(self.through, oid, version, topic, state):
             self.settle_pending(True)
+        elif own is not None and not self.pending and link == mac.link(
+                own, oid, version, topic, state):
+            self.settle_pending(False)  # the predecessor was displaced, not changed
         elif self.after_deletion:
             self.settle_pending(False)  # explained by the deletion just reported
         elif len(self.suspects) < MAX_SUSPECTS:
@@ -128,8 +145,32 @@ class _StreamWalk:
             self.settle_pending(False)
             problems.add("edited", oid, version, position,
                          f"{_where(oid, version, position)} does not match its chain link")
+        if link != expected:
+            self.own = expected
         self.previous = self.through = link
         self.after_deletion = False
+
+    def claim_orphan(self, oid: str, version: int, event: tuple[int, str, bytes] | None,
+                     link_row: tuple[int, bytes] | None) -> bool:
+        """With one version missing before this one: whether this event's link follows from
+        a chain row left without its event (format "2"); if so, that row was the missing
+        version's, which is reported deleted with its position."""
+        if not self.orphans or event is None or link_row is None or event[1] is None:
+            return False
+        _, topic, state = event
+        link = self.mac.link
+        found = next((p for p, orphan in islice(self.orphans.items(), _MAX_ORPHANS_TRIED)
+                      if link_row[1] == link(orphan, oid, version, topic, state)), None)
+        if found is None:
+            return False
+        missing = version - 1
+        self.problems.add("deleted", oid, missing, found,
+                          f"{_where(oid, missing, found)} was deleted; its chain link remains")
+        self.settle_pending(False)
+        self.previous = self.through = self.orphans.pop(found)
+        self.version = missing
+        self.after_deletion = False
+        return True
 
     def settle_pending(self, verified_through: bool) -> None:
         """Events without a chain row: genuine if the next link verifies through them or
@@ -214,6 +255,12 @@ def classify(suspects: list[_Suspect], mac: Mac, problems: Problems) -> None:
                                                  a.state):
                 fits[i] = b
                 break
+    moved: dict[int, _Suspect] = {}  # renumbered: its own link is at another's position
+    for i, a in enumerate(pairwise):
+        own = mac.link(a.previous, a.oid, a.version, a.topic, a.state)
+        moved_to = next((b for b in pairwise if b is not a and b.link == own), None)
+        if moved_to is not None:
+            moved[i] = moved_to
     for i, s in enumerate(suspects):
         where = _where(s.oid, s.version, s.position)
         home = fits.get(i)
@@ -222,6 +269,10 @@ def classify(suspects: list[_Suspect], mac: Mac, problems: Problems) -> None:
                          f"{where} holds the event recorded as "
                          f"{_where(home.oid, home.version, home.position)}: events were "
                          "swapped")
+        elif i in moved:
+            problems.add("reordered", s.oid, s.version, s.position,
+                         f"{where} is chained at position {moved[i].position}: the log was "
+                         "renumbered")
         elif s.forged and s.last:
             problems.add("inserted", s.oid, s.version, s.position,
                          f"{where} and its chain link were not written with the audit key: "

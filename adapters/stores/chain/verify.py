@@ -39,13 +39,19 @@ def _chain_reader(recorder: Any) -> Iterator[Reader]:
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.get_connection(commit=False) as conn, \
                 conn.transaction(commit=False) as c:
-            yield SQLiteReader(c.sqlite_cursor.connection,
-                               sqlite_sql(recorder.events_table_name))
+            db = c.sqlite_cursor.connection
+            text_factory = db.text_factory
+            db.text_factory = _text_or_bytes  # a column altered into text that is not UTF-8
+            try:
+                yield SQLiteReader(db, sqlite_sql(recorder.events_table_name)).in_its_format()
+            finally:
+                db.text_factory = text_factory
     elif isinstance(recorder, PostgresApplicationRecorder):
         with recorder.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield PostgresReader(conn, postgres_sql(recorder.datastore.schema,
-                                                    recorder.events_table_name))
+                                                    recorder.events_table_name)
+                                 ).in_its_format()
     else:
         raise ChainError("the event chain is kept for SQLite and PostgreSQL stores only")
 
@@ -140,3 +146,12 @@ def _check_seal(reader: Reader, seal: Seal, problems: Problems) -> None:
         problems.add("edited", None, None, seal.position,
                      f"the log link at the sealed position {seal.position} differs from the "
                      "seal: the log up to it was rewritten")
+
+
+def _text_or_bytes(value: bytes) -> str | bytes:
+    """SQLite text as str, or as its bytes when it is not UTF-8 (a compressed state turned
+    into text by an edit): the walks then report it instead of failing to read it."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value

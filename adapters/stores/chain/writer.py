@@ -20,9 +20,7 @@ from adapters.stores.chain.keys import (
 )
 from adapters.stores.chain.readers import PAGE, Reader
 from adapters.stores.chain.statements import (
-    CHAIN_FORMAT,
     CHAIN_TABLE,
-    INSERT_LINKS,
     META_TABLE,
     PREVIOUS_CHAINED_LINK,
     PREVIOUS_LINK,
@@ -53,6 +51,11 @@ class ChainWriter(ABC):
         self._cache_size = cache_size
         self._last: dict[str, tuple[int, bytes]] = {}
         self._topics: dict[str, bytes] = {}
+        self._use_format(sql)
+
+    def _use_format(self, sql: Sql) -> None:
+        """The statements for the chain's format: the one new tables are made in until the
+        first write reads the store's own (an older store keeps format "1", ADR 53)."""
         self._sql = sql
         self._select_previous_link = sql(PREVIOUS_LINK)
         self._select_previous_chained_link = sql(PREVIOUS_CHAINED_LINK)
@@ -220,6 +223,8 @@ class ChainWriter(ABC):
     def _check_key(self, c: Any, first_new: int) -> None:
         """Refuse a key whose fingerprint differs from the stored one; on the first write,
         store the fingerprint and chain any events recorded before the chain existed."""
+        reader = self._reader(c)
+        self._use_format(self._sql.of_format(reader.chain_format()))
         sql = self._sql
         c.execute(sql("SELECT value FROM {meta} WHERE name='key_fingerprint'"))
         found = c.fetchone()
@@ -236,9 +241,10 @@ class ChainWriter(ABC):
             raise ChainError(f"{META_TABLE} has lost the audit key fingerprint while "
                              f"{CHAIN_TABLE} holds links; nothing was recorded (run the chain "
                              "verification before writing again)")
-        adopted = _adopt(c, self._reader(c), self._mac, first_new)
+        reader.sql = sql
+        adopted = _adopt(c, reader, self._mac, first_new)
         c.executemany(sql("INSERT INTO {meta} VALUES ({p},{p})"), [
-            ("format", CHAIN_FORMAT), ("key_fingerprint", self._fingerprint),
+            ("format", sql.format), ("key_fingerprint", self._fingerprint),
             ("keyed", "yes" if self._keyed else "no"), ("adopted_upto", str(adopted))])
 
 
@@ -261,7 +267,8 @@ def _adopt(c: Any, reader: Reader, mac: Mac, below: int) -> int:
     last = found[0] if found else None
     if not last:
         return 0
-    insert = reader.sql(INSERT_LINKS)
+    insert = reader.sql.insert_links()
+    shape = reader.sql.link_rows
     stream, link = None, GENESIS
     rows: list[tuple[Any, ...]] = []
     for oid, version, topic, state, nid in reader.stream(
@@ -273,10 +280,10 @@ def _adopt(c: Any, reader: Reader, mac: Mac, below: int) -> int:
         link = mac.link(link, oid, version, topic, state)
         rows.append((nid, oid, version, link, GENESIS))
         if len(rows) >= PAGE:
-            c.executemany(insert, rows)
+            c.executemany(insert, shape(rows))
             rows = []
     if rows:
-        c.executemany(insert, rows)
+        c.executemany(insert, shape(rows))
     log_link, after = GENESIS, 0
     while True:
         page = reader.all("SELECT notification_id, link FROM {chain} WHERE notification_id>{p} "

@@ -1,0 +1,64 @@
+"""`benefitpool stats`: how many events the store holds and what they take on disk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from adapters import composition
+from adapters.cli.common import DbOption, JsonOption, database_url, fail, out
+from adapters.stores.urls import StoreError
+from adapters.usecases.stats import store_stats
+from domain.errors import LedgerError
+
+
+def stats(db: DbOption = None, json_out: JsonOption = False) -> None:
+    """Events by type, bytes per table and index and per event, the event store and the views
+    apart, and the states' average size raw and as stored."""
+    url = database_url(db)
+    try:
+        store = composition.open_store(url)
+    except (StoreError, LedgerError) as e:
+        fail(str(e), 2)
+    except Exception as e:  # the store library raises its own error types
+        fail(f"cannot open the store {url}: {e}", 2)
+    try:
+        report = store_stats(store)
+    except StoreError as e:
+        fail(str(e), 2)
+    finally:
+        store.close()
+    if json_out:
+        out.print_json(data=report)
+        return
+    _print(report)
+
+
+def _print(report: dict[str, Any]) -> None:
+    events = report["events"]
+    kinds = Table(title=f"Events: {events['count']:,}")
+    kinds.add_column("type")
+    kinds.add_column("events", justify="right")
+    for row in events["by_type"]:
+        kinds.add_row(row["type"], f"{row['count']:,}")
+    out.print(kinds)
+    sizes = Table(title=f"Bytes on disk (measured by {report['measured_by']})")
+    for column in ("part", "table or index", "kind", "bytes", "bytes/event"):
+        sizes.add_column(column, justify="right" if column.startswith("bytes") else "left")
+    for r in report["relations"]:
+        sizes.add_row(r["part"], r["name"], r["kind"], f"{r['bytes']:,}",
+                      _number(r["bytes_per_event"]))
+    for part, total in report["totals"].items():
+        sizes.add_row(f"[bold]{part}[/bold]", "", "total", f"{total['bytes']:,}",
+                      f"[bold]{_number(total['bytes_per_event'])}[/bold]")
+    out.print(sizes)
+    state = report["state"]
+    out.print(f"state: {_number(state['stored_bytes_per_event'])} bytes per event as stored; "
+              f"in a sample of {state['sampled_events']:,} events "
+              f"{_number(state['sampled_raw_bytes_per_event'])} raw, "
+              f"{_number(state['sampled_stored_bytes_per_event'])} stored")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
