@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from attrs import frozen
+from eventsourcing.persistence import OperationalError
 
 from adapters import settings as env
 from adapters.application.ledger import Ledger
@@ -75,7 +76,15 @@ def open_store(url: str, audit_key: bytes | None = None,
     A store written under another cipher key, or none, is refused (`CipherKeyError`)."""
     key = audit_key if audit_key is not None else configured_audit_key()
     secret = cipher_key if cipher_key is not None else configured_cipher_key()
-    app = LedgerApplication(env={**store_env(url), **cipher.cipher_env(secret)}, audit_key=key)
+    env = {**store_env(url), **cipher.cipher_env(secret)}
+    try:
+        app = LedgerApplication(env=env, audit_key=key)
+    except OperationalError as e:
+        if "statements in progress" not in str(e):
+            raise
+        # The store library's new SQLite connection can leave its journal-mode statement
+        # active while something (a profiler on a Dask worker) holds its frame: once more.
+        app = LedgerApplication(env=env, audit_key=key)
     try:
         cipher.check_store(app)
     except BaseException:

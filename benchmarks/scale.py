@@ -20,6 +20,7 @@ bytes per stored event, and the extrapolation to a prefecture and a province.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -38,7 +39,7 @@ from machine import machine  # noqa: E402
 
 from adapters import composition  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
-from adapters.parallel.cluster import executor as cluster_executor  # noqa: E402
+from adapters.parallel.cluster import dask_client, regions_executor  # noqa: E402
 from adapters.stores.deployment_files import Deployment, RegionStore  # noqa: E402
 from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment  # noqa: E402
 from adapters.usecases.regional_ingest import ingest_across  # noqa: E402
@@ -101,7 +102,10 @@ def timed(step: Callable[[], Any]) -> tuple[float, Any]:
 def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any]:
     """Every step on a fresh deployment, on `workers` processes (1: this process alone)."""
     measured: dict[str, Any] = {}
-    with cluster_executor(workers if workers > 1 else None, None) as executor:
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if workers > 1:
+            executor = regions_executor(stack.enter_context(dask_client(workers, None)))
         directory = composition.open_directory(deployment)
         key = composition.directory_key()
 

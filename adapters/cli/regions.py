@@ -15,7 +15,7 @@ from typing import IO, Any
 import typer
 
 from adapters import composition
-from adapters.cli.cluster import partitioned
+from adapters.cli.cluster import replay_cluster
 from adapters.cli.common import (
     DeploymentOption,
     JsonOption,
@@ -61,18 +61,11 @@ def directory_of(deployment: Deployment) -> Directory:
 @contextmanager
 def cluster(workers: int | None, scheduler: str | None) -> Iterator[Executor | None]:
     """Where regions' work runs: a local Dask cluster of `--workers` processes, the scheduler
-    at `--scheduler` (or DASK_SCHEDULER_ADDRESS), else this process."""
-    from adapters.parallel.cluster import ClusterUnavailable, executor
+    at `--scheduler` (or DASK_SCHEDULER_ADDRESS), else (None) this process."""
+    from adapters.parallel.cluster import regions_executor
 
-    if not partitioned(workers, scheduler):
-        yield None
-        return
-    address = None if workers is not None else composition.scheduler_address(scheduler)
-    try:
-        with executor(workers, address) as running:
-            yield running
-    except ClusterUnavailable as e:
-        fail(f"{e.reason}: {e}", 2)
+    with replay_cluster(workers, scheduler) as client:
+        yield None if client is None else regions_executor(client)
 
 
 def ingest_deployment(deployment: Deployment, file: Path, sink: IO[str], policies: Path | None,

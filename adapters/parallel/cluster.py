@@ -50,6 +50,11 @@ def dask_client(workers: int | None, address: str | None) -> Iterator[Any]:
         finally:
             client.close()
         return
+    import dask
+
+    # No statistical profiler on our workers: it holds tasks' frames (and with them a cursor
+    # the store library leaves mid-statement) long enough to make SQLite refuse a commit.
+    dask.config.set({"distributed.worker.profile.enabled": False})
     try:
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
@@ -69,18 +74,11 @@ def threads_of(client: Any) -> int:
     return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
 
 
-@contextmanager
-def executor(workers: int | None, address: str | None) -> Iterator[Any]:
-    """A `concurrent.futures` executor on Dask for work split by region (ADR 56): the
-    scheduler at `address`, else a local cluster of `workers` processes; None when neither is
-    asked for (the work then runs in this process). Every worker imports the ledger before its
-    first task."""
-    if workers is None and address is None:
-        yield None
-        return
-    with dask_client(workers, address) as client:
-        client.run(_ready)
-        yield client.get_executor()
+def regions_executor(client: Any) -> Any:
+    """A `concurrent.futures` executor on a Dask client for work split by region (ADR 56),
+    every worker having imported the ledger before its first task."""
+    client.run(_ready)
+    return client.get_executor()
 
 
 def _ready() -> None:
