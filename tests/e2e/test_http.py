@@ -11,7 +11,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +27,7 @@ from adapters.server.logs import MaskIDs, log_config
 from tests.support.builders import FAMILY_AT, HEAD, WIFE, claim, family, make_id
 from tests.support.cli import run_cli
 from tests.support.oracles import household_view
+from tests.support.server import served
 from tests.support.stores import Stores, stores
 
 TOKENS = {
@@ -591,38 +591,6 @@ def test_concurrent_claims_from_two_servers_never_overspend_the_household_pool(
 # --- the server itself -----------------------------------------------------------------------
 
 
-@contextmanager
-def served(tmp_path: Path, store_url: str, env: dict[str, str]) -> Iterator[tuple[str, Any]]:
-    """`benefitpool serve` on a free port of this machine, until the block ends: its base URL
-    and its process (its output piped)."""
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
-                               str(port), "--db", store_url], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, server
-    finally:
-        if server.poll() is None:
-            server.terminate()
-            server.communicate(timeout=30)
-
-
 def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
         tmp_path: Path, store_url: str) -> None:
     import os
@@ -635,7 +603,7 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("BENEFITPOOL_DB", None)
     headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
-    with served(tmp_path, store_url, env) as (base, server):
+    with served(tmp_path, ['--db', store_url], env) as (base, server):
         assert httpx.get(f"{base}/openapi.json").status_code == 200
         assert httpx.get(f"{base}/persons/{HEAD}").status_code == 401
         unknown = httpx.get(f"{base}/persons/{HEAD}", headers=headers)
@@ -688,7 +656,7 @@ def test_every_op_resent_after_its_connection_dropped_is_applied_once_by_the_ser
     headers = {"Authorization": f"Bearer {made.stdout.strip()}",
                "Content-Type": "application/json"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENEFITPOOL_")}
-    with served(tmp_path, store_url, env) as (base, _):
+    with served(tmp_path, ['--db', store_url], env) as (base, _):
         port = int(base.rsplit(":", 1)[1])
         commands = with_ids(family_with_ids())
         for command in commands:

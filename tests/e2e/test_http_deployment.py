@@ -6,10 +6,6 @@ region."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,7 @@ from adapters.http import create_deployment_app
 from adapters.stores.deployment_files import Deployment, RegionStore
 from tests.support.builders import HEAD, WIFE, claim, family
 from tests.support.cli import run_cli
+from tests.support.server import served
 
 DEPLOYMENT = """\
 directory = "sqlite:///directory.db"
@@ -94,22 +91,8 @@ def test_benefitpool_serve_with_a_deployment_runs_a_ledger_process_per_region(
                    cwd=tmp_path)
     assert made.exit_code == 0, made.output
     headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENEFITPOOL_")}
-    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port",
-                               str(port), "--deployment", "deployment.toml"], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with served(tmp_path, ["--deployment", "deployment.toml"], env) as (base, server):
         for c in family()[:3] + [IN_LINQUAN]:
             answer = httpx.post(f"{base}/commands", json=c, headers=headers)
             assert answer.status_code == 200, answer.text
@@ -118,7 +101,6 @@ def test_benefitpool_serve_with_a_deployment_runs_a_ledger_process_per_region(
         health = httpx.get(f"{base}/health").json()
         assert health["regions"]["341225"]["writer"]["commands"] == 3
         assert health["regions"]["341221"]["writer"]["commands"] == 1
-    finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert "Traceback" not in output, output
