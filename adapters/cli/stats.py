@@ -7,16 +7,43 @@ from typing import Any
 from rich.table import Table
 
 from adapters import composition
-from adapters.cli.common import DbOption, JsonOption, database_url, fail, out
+from adapters.cli.common import (
+    DbOption,
+    DeploymentOption,
+    JsonOption,
+    database_url,
+    fail,
+    out,
+)
+from adapters.cli.regions import deployment_in_use
 from adapters.stores.urls import StoreError
 from adapters.usecases.stats import store_stats
 from domain.errors import LedgerError
 
 
-def stats(db: DbOption = None, json_out: JsonOption = False) -> None:
+def stats(db: DbOption = None, json_out: JsonOption = False,
+          deployment: DeploymentOption = None) -> None:
     """Events by type, bytes per table and index and per event, the event store and the views
-    apart, and the states' average size raw and as stored."""
-    url = database_url(db)
+    apart, and the states' average size raw and as stored. Over a deployment: each region's
+    store."""
+    regions = deployment_in_use(deployment)
+    if regions is not None:
+        reports = {r.prefix: _report(r.url) for r in regions.regions}
+        if json_out:
+            out.print_json(data={"regions": reports})
+            return
+        for prefix, report in reports.items():
+            out.print(f"[bold]region {prefix} ({regions.by_prefix(prefix).name})[/bold]")
+            _print(report)
+        return
+    report = _report(database_url(db))
+    if json_out:
+        out.print_json(data=report)
+        return
+    _print(report)
+
+
+def _report(url: str) -> dict[str, Any]:
     try:
         store = composition.open_store(url)
     except (StoreError, LedgerError) as e:
@@ -24,15 +51,11 @@ def stats(db: DbOption = None, json_out: JsonOption = False) -> None:
     except Exception as e:  # the store library raises its own error types
         fail(f"cannot open the store {url}: {e}", 2)
     try:
-        report = store_stats(store)
+        return store_stats(store)
     except StoreError as e:
         fail(str(e), 2)
     finally:
         store.close()
-    if json_out:
-        out.print_json(data=report)
-        return
-    _print(report)
 
 
 def _print(report: dict[str, Any]) -> None:

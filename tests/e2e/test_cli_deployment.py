@@ -149,3 +149,13 @@ def test_views_over_the_deployment_are_rebuilt_per_region_and_reported(province)
     rows = json.loads(shown.stdout)
     assert {r["region"] for r in rows} == {"3412", "3311"}
     assert all(r["lag"] == 0 for r in rows), rows
+
+
+def test_stats_over_the_deployment_measure_each_regions_store(province) -> None:
+    folder, _ = province
+    shown = run_cli("stats", "--json", "--deployment", "deployment.toml", cwd=folder)
+    assert shown.exit_code == 0, shown.output
+    regions = json.loads(shown.stdout)["regions"]
+    assert set(regions) == {"3412", "3311"}
+    assert all(r["events"]["count"] > 0 and r["totals"]["event store"]["bytes_per_event"] > 0
+               for r in regions.values()), regions
