@@ -4,6 +4,7 @@ tokens and server."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -131,41 +132,32 @@ def serve(
     if log_level not in launch.LOG_LEVELS:
         fail(f"--log-level must be debug, info, warning or error; got {log_level!r}", 2)
     regions = deployment_in_use(deployment)
+    chosen = book(policies)
     if regions is not None:
-        _serve_deployment(regions, policies, host, port, workers, log_level, ledger_process)
+        _launch(lambda: launch.prepare_deployment(regions, chosen), "the deployment's stores",
+                "--deployment FILE", lambda: launch.run_deployment(
+                    regions, policies, host, port, workers, log_level, ledger_process))
         return
     url = database_url(db)
+    _launch(lambda: launch.prepare_store(url, chosen), f"the store {url}", "",
+            lambda: launch.run(url, policies, host, port, workers, log_level, ledger_process))
+
+
+def _launch(prepare: Callable[[], int], what: str, where: str, run: Callable[[], None]
+            ) -> None:
+    """Open the store(s) once (`prepare` answers how many tokens there are), warn when there
+    is no token yet, then serve until interrupted; a store that cannot be used exits 2."""
     try:
-        tokens = launch.prepare_store(url, book(policies))
+        tokens = prepare()
     except (StoreError, LedgerError) as e:
         fail(str(e), 2)
     except Exception as e:  # the store library raises its own error types
-        fail(f"cannot open the store {url}: {e}", 2)
+        fail(f"cannot open {what}: {e}", 2)
     if not tokens:
         err.print("warning: no API tokens yet; create one with "
-                  "`benefitpool token create --role admin`", highlight=False, markup=False)
+                  f"`benefitpool token create --role admin{' ' + where if where else ''}`",
+                  highlight=False, markup=False)
     try:
-        launch.run(url, policies, host, port, workers, log_level, ledger_process)
-    except LedgerError as e:
-        fail(str(e), 2)
-
-
-def _serve_deployment(regions: Any, policies: Path | None, host: str, port: int,
-                      workers: int, log_level: str, ledger_process: bool) -> None:
-    from adapters.server import launch
-
-    try:
-        tokens = launch.prepare_deployment(regions, book(policies))
-    except (StoreError, LedgerError) as e:
-        fail(str(e), 2)
-    except Exception as e:  # the store library raises its own error types
-        fail(f"cannot open the deployment's stores: {e}", 2)
-    if not tokens:
-        err.print("warning: no API tokens yet; create one with "
-                  "`benefitpool token create --role admin --deployment FILE`", highlight=False,
-                  markup=False)
-    try:
-        launch.run_deployment(regions, policies, host, port, workers, log_level,
-                              ledger_process)
+        run()
     except LedgerError as e:
         fail(str(e), 2)
