@@ -142,9 +142,14 @@ def test_audit_verify_stays_clean_beside_the_columnar_store(county: County) -> N
     assert json.loads(done.stdout)["clean"] is True
 
 
-def test_a_postgresql_store_without_a_columnar_folder_reads_the_views(county: County) -> None:
-    if county.kind != "postgresql":
-        pytest.skip("a SQLite store always has its columnar store beside the file")
+def test_a_postgresql_store_without_a_columnar_folder_reads_the_views(tmp_path: Path) -> None:
+    # A SQLite store always has its columnar store beside the file: PostgreSQL alone.
+    with stores("postgresql", tmp_path) as made:
+        county = make_county(made, tmp_path, 30, 11)
+        _reads_the_views_without_a_folder(county)
+
+
+def _reads_the_views_without_a_folder(county: County) -> None:
     env = {"BENEFITPOOL_DB": county.db}
     done = run_cli("whatif", "--policy", "patch.toml", "--json", cwd=county.folder, env=env)
     assert done.exit_code == 0, done.stderr
