@@ -7,8 +7,8 @@ members, a few to a few dozen claims a household a year, 250 yuan a member, rati
 0.60, some household pools pooled by person, a few late joiners, leavers, suspensions,
 out-of-county visits and reversals), then in one run measures:
 
-  (a) `adapters.fastclaims.settle_columns` on all the claims (best of --repeat runs);
-  (b) `adapters.fastclaims.settle_rows_reference`, a Python loop calling
+  (a) `adapters.whatif.kernel.settle_columns` on all the claims (best of --repeat runs);
+  (b) `tests.support.oracles.settle_rows_reference`, a Python loop calling
       `domain.rules.outpatient.settle` row by row, on the first --sample claims;
 
 checks that (a) and (b) agree to the fen on the sample, and prints claims/s of both and the
@@ -32,8 +32,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import attrs  # noqa: E402
 from machine import machine  # noqa: E402
 
-from adapters import fastclaims  # noqa: E402
 from adapters.stores.policy_files import load_policy_book  # noqa: E402
+from adapters.whatif import pools  # noqa: E402
 from adapters.whatif.kernel import (  # noqa: E402
     ClaimColumns,
     ClaimResults,
@@ -151,20 +151,20 @@ def main(argv: list[str] | None = None) -> int:
           f"with {claim.size:,} reversals in {time.perf_counter() - start:.1f} s")
 
     sequential_rows = []
-    settle_one_by_one = fastclaims._settle_sequentially
+    settle_one_by_one = pools.settle_sequentially
 
     def counted(rows: np.ndarray, *rest: object) -> None:
         sequential_rows.append(rows.size)
         settle_one_by_one(rows, *rest)
 
-    fastclaims._settle_sequentially = counted
+    pools.settle_sequentially = counted
     best = float("inf")
     for _ in range(args.repeat):
         sequential_rows.clear()
         start = time.perf_counter()
         results = settle_columns(columns, book, claim, after)
         best = min(best, time.perf_counter() - start)
-    fastclaims._settle_sequentially = settle_one_by_one
+    pools.settle_sequentially = settle_one_by_one
     accepted = int((results.reason == 0).sum())
     print(f"(a) kernel: {len(columns):,} claims ({accepted:,} accepted, "
           f"{sum(sequential_rows):,} settled in the sequential loop) in {best:.3f} s")

@@ -5,13 +5,9 @@ what `domain.rules.outpatient.settle` gives when the ledger settles the claims o
 the same rejection reason, eligible expense, reimbursable and reimbursed amounts, and the pool
 cap, use and remainder, all in int64 fen.
 
-Within one pool (the household, or the household's member when the row's policy pools by
-person) the pool used after claim k follows used_k = min(used_{k-1} + r_k, cap_k), which
-unrolls to used_k = S_k + min(0, min_{j<=k}(cap_j - S_j)) with S the running sum of the
-reimbursable amounts of accepted claims: a grouped cumulative minimum, computed for all pools
-at once. The form holds while used_{k-1} <= cap_k; the households where it breaks (a cap that
-fell below what was already used), the households with a reversed claim and the households
-that mix person and household pooling are settled again by a plain sequential loop.
+The rows' pools are settled by `adapters.whatif.pools`: a grouped cumulative minimum for all
+pools at once, segment by segment between reversals, and a plain loop for the few households
+that form cannot settle exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ import numpy as np
 from attrs import frozen
 from numpy.typing import ArrayLike
 
+from adapters.whatif.pools import settle_pools
 from domain.money import Money
 from domain.policy import CAUSES, Policy
 
@@ -251,15 +248,9 @@ def settle_columns(columns: ClaimColumns, policies: Sequence[Policy],
     reimbursed = np.zeros(n, np.int64)
     used_before = np.zeros(n, np.int64)
     remaining_after = np.zeros(n, np.int64)
-    rows = np.flatnonzero(ok)
-    if rows.size:
-        sequential = _settle_pools(rows, columns.household, columns.person, by_person,
-                                   reimbursable, cap, ok, rev_claim,
-                                   reimbursed, used_before, remaining_after)
-        if sequential.size:
-            _settle_sequentially(sequential, columns.household, columns.person, by_person,
-                                 reimbursable, cap, ok, rev_claim, rev_after,
-                                 reimbursed, used_before, remaining_after)
+    settle_pools(np.flatnonzero(ok), columns.household, columns.person, by_person,
+                 reimbursable, cap, ok, rev_claim, rev_after,
+                 reimbursed, used_before, remaining_after)
     return ClaimResults(reason=reason, eligible_expense=eligible, reimbursable=reimbursable,
                         reimbursed=reimbursed, pool_cap=cap, pool_used_before=used_before,
                         pool_remaining_after=remaining_after)
@@ -324,166 +315,6 @@ def _reimbursable(eligible: np.ndarray, p: np.ndarray, table: _PolicyTable) -> n
         n, d = table.exact_fraction[int(p[i])]
         out[i] = half_up_times(int(eligible[i]), n, d)
     return out
-
-
-def _settle_pools(rows: np.ndarray, household: np.ndarray, person: np.ndarray,
-                  by_person: np.ndarray, reimbursable: np.ndarray, cap: np.ndarray,
-                  ok: np.ndarray, rev_claim: np.ndarray,
-                  reimbursed: np.ndarray, used_before: np.ndarray,
-                  remaining_after: np.ndarray) -> np.ndarray:
-    """Settle the accepted rows pool by pool with the min-plus form; return the rows to redo.
-
-    Fills the outputs of every accepted row and returns the accepted rows of the households
-    the form cannot settle exactly, household by household, each in settlement order.
-    """
-    m = rows.size
-    hh = household[rows]
-    sub = np.where(by_person[rows], person[rows] + 1, 0)
-    order = _pool_order(hh, sub)
-    src = rows[order]
-    hh_s = hh[order]
-    sub_s = sub[order]
-    r = reimbursable[src]
-    c = cap[src]
-
-    new_household = np.empty(m, np.bool_)
-    new_household[0] = True
-    np.not_equal(hh_s[1:], hh_s[:-1], out=new_household[1:])
-    new_pool = new_household.copy()
-    new_pool[1:] |= sub_s[1:] != sub_s[:-1]
-    pool_starts = np.flatnonzero(new_pool)
-    pool_id = np.cumsum(new_pool) - 1
-
-    total = int(r.max()) * m
-    if total >= _SAFE and sum(r.tolist()) >= _SAFE:
-        raise OverflowError("the reimbursable amounts sum beyond the int64 range")
-    running = np.cumsum(r)
-    s = running - (running[pool_starts] - r[pool_starts])[pool_id]  # S_k within each pool
-    v = c - s
-    d = _grouped_cummin(v, pool_starts, pool_id, int(c.max()) + int(s.max()) + 1)
-    np.minimum(d, 0, out=d)
-    used = s + d
-    prev = np.empty(m, np.int64)
-    prev[0] = 0
-    prev[1:] = used[:-1]
-    prev[pool_starts] = 0
-
-    reimbursed[src] = used - prev
-    used_before[src] = prev
-    remaining_after[src] = c - used
-
-    # households to settle sequentially
-    household_starts = np.flatnonzero(new_household)
-    household_id = np.cumsum(new_household) - 1
-    redo = np.zeros(household_starts.size, np.bool_)
-    redo[household_id[prev > c]] = True  # the cap fell below what was already used
-    is_person = sub_s > 0
-    mixed = (np.maximum.reduceat(is_person, household_starts)
-             != np.minimum.reduceat(is_person, household_starts))
-    redo |= mixed
-    if rev_claim.size:
-        reversed_rows = rev_claim[ok[rev_claim]]
-        if reversed_rows.size:
-            households = hh_s[household_starts]
-            redo[np.searchsorted(households, household[reversed_rows])] = True
-    if not redo.any():
-        return np.zeros(0, np.int64)
-    again = redo[household_id]
-    return src[again][np.lexsort((src[again], hh_s[again]))]
-
-
-def _pool_order(hh: np.ndarray, sub: np.ndarray) -> np.ndarray:
-    """Positions sorted by (household, pool within household, settlement order)."""
-    m = hh.size
-    bits = max(1, int(m - 1).bit_length())
-    width = int(sub.max()) + 1
-    top = int(hh.max()) * width + width
-    if top < 2 ** (62 - bits):
-        key = (hh * width + sub) << bits
-        key |= np.arange(m, dtype=np.int64)
-        key.sort()
-        return key & ((1 << bits) - 1)
-    return np.lexsort((sub, hh))  # stable: settlement order kept within a pool
-
-
-def _grouped_cummin(v: np.ndarray, starts: np.ndarray, group: np.ndarray,
-                    spread: int, room: int = _SAFE) -> np.ndarray:
-    """Running minimum of v restarted at each group: offset each group below the previous.
-
-    `spread` must exceed max(v) - min(v); groups are taken in chunks whose offsets stay
-    below `room`.
-    """
-    out = np.empty_like(v)
-    groups = starts.size
-    per_chunk = max(1, (room - spread) // spread)
-    for first in range(0, groups, per_chunk):
-        last = min(groups, first + per_chunk)
-        lo = int(starts[first])
-        hi = int(starts[last]) if last < groups else v.size
-        offset = (group[lo:hi] - first) * spread
-        shifted = v[lo:hi] - offset
-        np.minimum.accumulate(shifted, out=shifted)
-        out[lo:hi] = shifted + offset
-    return out
-
-
-def _settle_sequentially(rows: np.ndarray, household: np.ndarray, person: np.ndarray,
-                         by_person: np.ndarray, reimbursable: np.ndarray, cap: np.ndarray,
-                         ok: np.ndarray, rev_claim: np.ndarray, rev_after: np.ndarray,
-                         reimbursed: np.ndarray, used_before: np.ndarray,
-                         remaining_after: np.ndarray) -> None:
-    """Settle accepted rows one by one (grouped by household, each in settlement order).
-
-    A household's pools depend only on its own claims and reversals, so each household is
-    settled on its own, its reversals applied between its rows.
-    """
-    keep = rev_claim[ok[rev_claim]]
-    kept_after = rev_after[ok[rev_claim]]
-    order = np.lexsort((kept_after, household[keep]))
-    reversals = list(zip(household[keep][order].tolist(), kept_after[order].tolist(),
-                         keep[order].tolist(), strict=True))
-    reversals.append((-1, 0, 0))  # a sentinel no household matches
-    k = 0
-    paid: dict[int, int] = {}
-    undone: set[int] = set()
-    current = -1
-    used_household = 0
-    used_person: dict[int, int] = {}
-    out_reimbursed, out_before, out_after = [], [], []
-    for i, h, who, pooled_by_person, r, c in zip(
-            rows.tolist(), household[rows].tolist(), person[rows].tolist(),
-            by_person[rows].tolist(), reimbursable[rows].tolist(), cap[rows].tolist(),
-            strict=True):
-        if h != current:
-            current = h
-            used_household = 0
-            used_person = {}
-            while -1 < reversals[k][0] < h:  # reversals after a household's last claim
-                k += 1
-        while reversals[k][0] == h and reversals[k][1] < i:
-            claim = reversals[k][2]
-            k += 1
-            if claim in undone:
-                continue  # a claim is given back once
-            undone.add(claim)
-            back = paid[claim]
-            used_household -= back
-            owner = int(person[claim])
-            used_person[owner] -= back
-        used = used_person.get(who, 0) if pooled_by_person else used_household
-        room = c - used
-        if room < 0:
-            room = 0
-        pay = r if r < room else room
-        used_household += pay
-        used_person[who] = used_person.get(who, 0) + pay
-        paid[i] = pay
-        out_reimbursed.append(pay)
-        out_before.append(used)
-        out_after.append(room - pay)
-    reimbursed[rows] = out_reimbursed
-    used_before[rows] = out_before
-    remaining_after[rows] = out_after
 
 
 def _day(ordinal: int) -> date | None:

@@ -21,31 +21,40 @@ ClaimOutcome = tuple[str | None, int, int, int, int, int, int]
 class ClaimTable(Mapping[str, ClaimOutcome]):
     """`ids[i]` -> (reasons[codes[i]], *amounts[i]); reasons[0] is None (accepted)."""
 
-    def __init__(self, ids: np.ndarray, codes: np.ndarray, reasons: Sequence[str | None],
+    def __init__(self, ids: Any, codes: np.ndarray, reasons: Sequence[str | None],
                  amounts: np.ndarray) -> None:
+        """`ids`: a NumPy array of strings, or an Arrow string array (left in Arrow until a
+        claim id is asked for)."""
         if not (len(ids) == len(codes) == len(amounts)):
             raise ValueError("claim ids, reason codes and amounts differ in length")
         self.ids, self.codes, self.reasons = ids, codes, tuple(reasons)
         self.amounts = amounts
         self._index: dict[str, int] | None = None
+        self._list: list[str] | None = None
+
+    def _ids(self) -> list[str]:
+        if self._list is None:
+            to_list = getattr(self.ids, "to_pylist", None)
+            self._list = to_list() if to_list is not None else self.ids.tolist()
+        return self._list
 
     def _row(self, i: int) -> ClaimOutcome:
         return (self.reasons[int(self.codes[i])], *self.amounts[i].tolist())
 
     def __getitem__(self, claim_id: str) -> ClaimOutcome:
         if self._index is None:
-            self._index = {c: i for i, c in enumerate(self.ids.tolist())}
+            self._index = {c: i for i, c in enumerate(self._ids())}
         return self._row(self._index[claim_id])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.ids.tolist())
+        return iter(self._ids())
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def items(self) -> Any:
         reasons = self.reasons
-        return list(zip(self.ids.tolist(), (
+        return list(zip(self._ids(), (
             (reasons[c], *a) for c, a in zip(self.codes.tolist(), self.amounts.tolist(),
                                             strict=True)), strict=True))
 
@@ -63,7 +72,7 @@ class ClaimTable(Mapping[str, ClaimOutcome]):
         the same order (None otherwise: compare claim by claim)."""
         if not isinstance(other, ClaimTable) or len(other) != len(self):
             return None
-        if other.ids is not self.ids and not np.array_equal(other.ids, self.ids):
+        if other.ids is not self.ids and other._ids() != self._ids():
             return None
         names = {r: i for i, r in enumerate(dict.fromkeys(self.reasons + other.reasons))}
         mine = np.array([names[r] for r in self.reasons])[self.codes]

@@ -15,12 +15,12 @@ from adapters.whatif.kernel import (
     ClaimColumns,
     ClaimResults,
     ClaimRow,
-    _grouped_cummin,
     columns_from_rows,
     half_up_times,
     ratio_fraction,
     settle_columns,
 )
+from adapters.whatif.pools import grouped_cummin
 from domain.money import Money
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
@@ -252,8 +252,8 @@ def test_the_grouped_running_minimum_is_the_same_in_one_pass_or_in_chunks():
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     v = rng.integers(-1000, 1000, group.size)
     expected = np.concatenate([np.minimum.accumulate(v[group == g]) for g in range(40)])
-    one_pass = _grouped_cummin(v, starts, group, 2001)
-    chunked = _grouped_cummin(v, starts, group, 2001, room=2001 * 4)
+    one_pass = grouped_cummin(v, starts, group, 2001)
+    chunked = grouped_cummin(v, starts, group, 2001, room=2001 * 4)
     assert one_pass.tolist() == expected.tolist()
     assert chunked.tolist() == expected.tolist()
 

@@ -1,8 +1,10 @@
 """A scope's claims, members and person-years read out of the columnar store.
 
 DuckDB joins each claim to its household (the scope's filter, the household's number and
-its pool of region and year) and to its claimant's member row, orders the claims by position
-and hands every column over as a NumPy array: no Python object per row except the claim ids.
+its pool of region and year) and to its claimant's member row and hands every column over
+through Arrow: the numbers as NumPy arrays, the claim ids left in Arrow (`ClaimIds`), no
+Python object per row. The claims come in the order they were written, which is the log's;
+they are sorted by position only if a scan ever gives them otherwise.
 """
 
 from __future__ import annotations
@@ -56,10 +58,10 @@ SELECT c.claim_id, h.hno AS household, h.pool, COALESCE(m.mrow, -1) AS claimant,
        c.pool_remaining_after
 FROM claims c JOIN scope_h h USING (household_id)
 LEFT JOIN scope_m m ON m.household_id = c.household_id AND m.person = c.person
-ORDER BY c.position
 """
 _POLICIES = """
-SELECT DISTINCT c.policy_id, c.policy_version FROM claims c JOIN scope_h h USING (household_id)
+SELECT DISTINCT policy_id, policy_version FROM claims
+WHERE household_id IN (SELECT household_id FROM scope_h)
 """
 _PERSON_YEARS = """
 SELECT p.person, y.year, y.region, y.due, y.subsidy, y.paid, y.refunded,
@@ -109,11 +111,16 @@ def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
             "SELECT household_id, region, year, pool FROM scope_h ORDER BY hno").fetchall()
         con.execute(_MEMBERS)
         members = con.execute(_MEMBER_COLUMNS).fetchnumpy()
-        claims = con.execute(_CLAIMS, {"causes": list(CAUSES)}).fetchnumpy()
+        claims = _arrays(con.sql(_CLAIMS, params={"causes": list(CAUSES)}).to_arrow_table())
         policies = set(con.execute(_POLICIES).fetchall())
         person_years = con.execute(_PERSON_YEARS, params).fetchall()
     finally:
         con.rollback()
+    position = claims["position"]
+    if position.size > 1 and not bool((position[1:] > position[:-1]).all()):
+        order = np.argsort(position, kind="stable")
+        claims = {k: (v.take(order) if k == "claim_id" else v[order])
+                  for k, v in claims.items()}
     pools: dict[int, tuple[str, int]] = {}
     for _hid, r, y, pool in households:
         pools[pool] = (r, y)
@@ -121,8 +128,22 @@ def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
         household_ids=[h[0] for h in households],
         pools=[pools[k] for k in range(len(pools))],
         members={k: _plain(v) for k, v in members.items()},
-        claims={k: _plain(v) for k, v in claims.items()},
-        recorded_policies=policies, person_years=person_years)
+        claims=claims, recorded_policies=policies, person_years=person_years)
+
+
+def _arrays(table: Any) -> dict[str, Any]:
+    """An Arrow result as columns: the claim ids stay an Arrow array, the rest NumPy arrays
+    (a column the store always fills never comes back with nulls)."""
+    out: dict[str, Any] = {}
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if name == "claim_id":
+            out[name] = column
+            continue
+        if column.null_count:
+            raise ValueError("a column the columnar store always fills came back with nulls")
+        out[name] = column.to_numpy(zero_copy_only=False)
+    return out
 
 
 def _plain(values: Any) -> np.ndarray:
