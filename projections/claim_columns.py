@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from hashlib import blake2b
 from typing import Any
+from uuid import UUID
 
 from attrs import define, field
 from eventsourcing.utils import get_topic
@@ -36,16 +38,18 @@ HANDLED = (Person.Registered, Person.Enrolled, *PERSON_LATER, Household.Formed,
 #: The event topics the columnar store reads; every other event only moves its position.
 TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in HANDLED)
 
-HOUSEHOLD_COLUMNS = ("household_id", "region", "year", "position")
+HOUSEHOLD_COLUMNS = ("household_id", "region", "year", "position", "hkey")
 MEMBER_COLUMNS = ("household_id", "person", "region", "covered_from", "covered_to",
                   "joined_position", "covered_position", "suspended_position",
-                  "left_position")
+                  "left_position", "hkey", "pkey")
 #: The member columns a later event sets (never back to null).
-MEMBER_PATCHED = MEMBER_COLUMNS[3:5] + MEMBER_COLUMNS[6:]
+MEMBER_PATCHED = ("covered_from", "covered_to", "covered_position", "suspended_position",
+                  "left_position")
 CLAIM_COLUMNS = ("claim_id", "household_id", "person", "visit_date", "facility_level",
                  "facility_region", "expense", "cause", "eligible", "reimbursable",
                  "reimbursed", "pool_cap", "pool_used_before", "pool_remaining_after",
-                 "policy_id", "policy_version", "position", "reversal_position")
+                 "policy_id", "policy_version", "position", "reversal_position", "hkey",
+                 "pkey")
 
 PERSON_COLUMNS = ("person_uuid", "person")
 #: One row per person-year, its state after the last event folded (as `person_year_version`'s
@@ -55,6 +59,20 @@ PERSON_YEAR_COLUMNS = ("person_uuid", "year", "region", "due", "subsidy", "paid"
                        "covered", "terminated", "rule", "position")
 
 _MEMBER = {name: i for i, name in enumerate(MEMBER_COLUMNS)}
+_REVERSAL = CLAIM_COLUMNS.index("reversal_position")
+
+
+def household_key(household_id: UUID) -> int:
+    """A household's integer key in the columnar store (ADR 78): the top 63 bits of its
+    stream id, a hash already; the store refuses a second household with the same key."""
+    return household_id.int >> 65
+
+
+def person_key(person: str) -> int:
+    """A member's integer key within its household (ADR 78): 63 bits of a BLAKE2b digest of
+    the person column's value; a read that finds two members of one household with the same
+    key refuses to answer from the columnar store."""
+    return int.from_bytes(blake2b(person.encode(), digest_size=8).digest(), "big") >> 1
 
 
 @define
@@ -104,23 +122,26 @@ class ClaimColumnsFold:
     def apply(self, e: Any, position: int) -> None:
         """Fold one event recorded at `position` (events of other types are ignored)."""
         if isinstance(e, Household.OutpatientClaimSettled):
+            person = self.pseudonym(e.person)
             self.batch.claims[e.claim_id] = [
-                e.claim_id, str(e.originator_id), self.pseudonym(e.person), e.visit_date,
+                e.claim_id, str(e.originator_id), person, e.visit_date,
                 e.facility_level, e.facility_region, e.expense.fen, e.cause,
                 e.eligible_expense.fen, e.reimbursable.fen, e.reimbursed.fen, e.pool_cap.fen,
                 e.pool_used_before.fen, e.pool_remaining_after.fen, e.policy_id,
-                e.policy_version, position, None]
+                e.policy_version, position, None, household_key(e.originator_id),
+                person_key(person)]
         elif isinstance(e, Household.ClaimReversed):
             claim = self.batch.claims.get(e.claim_id)
             if claim is not None:
-                claim[-1] = position
+                claim[_REVERSAL] = position
             else:
                 self.batch.reversals[e.claim_id] = position
         elif isinstance(e, Household.MemberJoined):
             key = (str(e.originator_id), self.pseudonym(e.person))
             self.batch.member_patches.pop(key, None)
             self.batch.members[key] = [key[0], key[1], e.region, None, None, position, None,
-                                       None, None]
+                                       None, None, household_key(e.originator_id),
+                                       person_key(key[1])]
         elif isinstance(e, Household.MemberCovered):
             self._member(e, covered_from=e.covered_from, covered_to=e.covered_to,
                          covered_position=position)
@@ -129,7 +150,8 @@ class ClaimColumnsFold:
         elif isinstance(e, Household.MemberLeft):
             self._member(e, left_position=position)
         elif isinstance(e, Household.Formed):
-            self.batch.households.append((str(e.originator_id), e.region, e.year, position))
+            self.batch.households.append((str(e.originator_id), e.region, e.year, position,
+                                          household_key(e.originator_id)))
         elif isinstance(e, Person.Registered):
             self.batch.persons.append((str(e.originator_id), self.pseudonym(e.person_key)))
         elif isinstance(e, Person.Enrolled):

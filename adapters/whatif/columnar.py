@@ -30,7 +30,7 @@ from adapters.whatif.fast import (
     pools_and_person_years,
 )
 from adapters.whatif.kernel import REASONS
-from adapters.whatif.outcomes import ClaimTable
+from adapters.whatif.outcomes import ClaimTable, PersonYearTable
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from domain.rules.pool import pool_cap
@@ -61,12 +61,8 @@ def baseline_from_columns(engine: Engine, scope: Scope, sc: ScopeColumns,
                              sc.recorded())
     side.policies.update(f"{pid}@{version}" for pid, version in sc.recorded_policies)
     pools_and_person_years(engine, scope, side, personal, person_years=False)
-    for person, year, region, due, subsidy, paid, refunded, covered, terminated, rule in (
-            sc.person_years):
-        side.person_years[(person, year)] = PersonYearMoney(
-            region, due=due, subsidy=subsidy, paid=paid, refunded=refunded, covered=covered,
-            terminated=terminated)
-        side.policies.add(rule)
+    side.person_years = PersonYearTable(sc.person_years, PersonYearMoney)
+    side.policies.update(side.person_years.rules())
     return side
 
 
@@ -121,7 +117,7 @@ def columnar_whatif(engine: Engine, scope: Scope, sc: ScopeColumns, baseline: Si
     # a claims-only patch leaves every person-year as recorded: the baseline's, shared (no
     # one writes to either side after this)
     side.person_years = baseline.person_years
-    for region, year in {(py.region, year) for (_key, year), py in side.person_years.items()}:
+    for region, year in baseline.person_years.regions_years():
         policy = reform.find(region, year)
         if policy is not None:
             side.policies.add(policy.ref)

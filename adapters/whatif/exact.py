@@ -32,7 +32,7 @@ from adapters.application.replay import (
     in_scope,
     read_log,
 )
-from adapters.whatif.outcomes import ClaimTable
+from adapters.whatif.outcomes import ClaimTable, PersonYearTable
 from domain.aggregates import Household, Person
 from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
@@ -257,7 +257,14 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
     n = len(base.households)
 
     def money(side: Side, attr: str) -> int:
+        if isinstance(side.person_years, PersonYearTable):
+            return side.person_years.total(attr)
         return _sum(getattr(py, attr) for py in side.person_years.values() if not py.terminated)
+
+    def covered(side: Side) -> int:
+        if isinstance(side.person_years, PersonYearTable):
+            return side.person_years.covered()
+        return sum(1 for p in side.person_years.values() if p.covered)
 
     def share(k: int) -> str | None:
         return f"{k / n:.4f}" if n else None
@@ -286,8 +293,8 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
         "commands_rejected_reform": {f"{op}:{reason}": k for (op, reason), k
                                      in sorted(reform.rejected.items())},
         "person_years": len(base.person_years),
-        "covered_baseline": sum(1 for p in base.person_years.values() if p.covered),
-        "covered_reform": sum(1 for p in reform.person_years.values() if p.covered),
+        "covered_baseline": covered(base),
+        "covered_reform": covered(reform),
         "contributions_due_baseline": _yuan(money(base, "due")),
         "contributions_due_reform": _yuan(money(reform, "due")),
         "contributions_paid_baseline": _yuan(money(base, "paid") - money(base, "refunded")),

@@ -86,12 +86,15 @@ def pools_and_person_years(engine: Engine, scope: Scope, side: Side,
     person-years)."""
     with engine.connect() as conn:
         hp = household_pool
-        pools = conn.execute(_where_scope(select(hp), hp, scope)).all()
-        heads = person_keys(conn, personal, (r.head for r in pools))
-        for r in pools:
-            side.households[UUID(r.household_id)] = HouseholdTotals(
-                heads[r.head], r.year, r.region, cap=r.cap_fen, reimbursed=r.used_fen,
-                members=r.members, covered=r.covered)
+        pools = _raw_rows(conn, _where_scope(select(
+            hp.c.household_id, hp.c.head, hp.c.year, hp.c.region, hp.c.cap_fen, hp.c.used_fen,
+            hp.c.members, hp.c.covered), hp, scope))
+        heads = person_keys(conn, personal, (r[1] for r in pools))
+        households = side.households
+        for hid, head, year, region, cap, used, members, covered in pools:
+            households[UUID(hid)] = HouseholdTotals(heads[head], year, region, cap=cap,
+                                                    reimbursed=used, members=members,
+                                                    covered=covered)
         if not person_years:
             return
         last = _where_scope(select(pyv.c.person, pyv.c.year,

@@ -79,3 +79,54 @@ class ClaimTable(Mapping[str, ClaimOutcome]):
         theirs = np.array([names[r] for r in other.reasons])[other.codes]
         differ = (mine != theirs) | (self.amounts != other.amounts).any(axis=1)
         return int(differ.sum())
+
+
+class PersonYearTable(Mapping[tuple[str, int], Any]):
+    """Person-years kept as columns: (person, year) -> `PersonYearMoney`, built only when one
+    is asked for; the summary's sums and counts come from the columns (`total`, `covered`).
+
+    `columns`: person, year, region (lists), due, subsidy, paid, refunded (int64 fen),
+    covered, terminated (booleans), rule (list), as the columnar store holds them.
+    """
+
+    MONEY = ("due", "subsidy", "paid", "refunded")
+
+    def __init__(self, columns: Mapping[str, Any], money: Any) -> None:
+        self.c = {k: (np.asarray(v) if k in (*self.MONEY, "covered", "terminated") else v)
+                  for k, v in columns.items()}
+        self._money = money  # the PersonYearMoney class (kept out of this module's imports)
+        self._rows: dict[tuple[str, int], Any] | None = None
+
+    def _dict(self) -> dict[tuple[str, int], Any]:
+        if self._rows is None:
+            c = self.c
+            self._rows = {
+                (p, y): self._money(r, due=d, subsidy=s, paid=pa, refunded=rf, covered=cv,
+                                    terminated=t)
+                for p, y, r, d, s, pa, rf, cv, t in zip(
+                    c["person"], c["year"], c["region"], c["due"].tolist(),
+                    c["subsidy"].tolist(), c["paid"].tolist(), c["refunded"].tolist(),
+                    c["covered"].tolist(), c["terminated"].tolist(), strict=True)}
+        return self._rows
+
+    def __getitem__(self, key: tuple[str, int]) -> Any:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self.c["person"])
+
+    def total(self, attr: str) -> int:
+        """The sum of one money column over the person-years not terminated."""
+        return int(self.c[attr][~self.c["terminated"]].sum())
+
+    def covered(self) -> int:
+        return int(self.c["covered"].sum())
+
+    def regions_years(self) -> set[tuple[str, int]]:
+        return set(zip(self.c["region"], self.c["year"], strict=True))
+
+    def rules(self) -> set[str]:
+        return set(self.c["rule"])

@@ -15,7 +15,7 @@ many rounds as the most reversed household has reversals, not a loop over their 
 What the form cannot settle exactly — a cap that fell below what was already used, a
 household that mixes person and household pooling — is settled again by a plain loop,
 household by household (`settle_sequentially`). The kernel's property tests compare every
-row with the ledger's rule applied claim by claim, reversals included.
+row with the ledger's rule applied claim by claim, reversals included (ADR 78).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from projections.tables import VIEW_TABLES
 from projections.views import catch_up
 from tests.support.cli import console_script, run_cli
 
-KILLS = 10
+KILLS = 6
 
 
 def state(url: str, book: PolicyBook) -> tuple[list[tuple], dict[str, list[tuple]]]:
@@ -64,7 +64,7 @@ def results_of(path: Path) -> list[dict[str, Any]]:
 def test_an_ingest_killed_again_and_again_then_run_to_its_end_equals_one_clean_run(
         new_store, book: PolicyBook, tmp_path: Path) -> None:
     county = tmp_path / "county.jsonl"
-    write_county(county, 1200, "fuyang-2021", 11)
+    write_county(county, 600, "fuyang-2021", 11)
     clean_url, url = new_store("clean"), new_store("killed")
     done = run_cli("ingest", str(county), "--results", str(tmp_path / "clean.jsonl"),
                    "--batch-size", "40", "--db", clean_url)
@@ -73,12 +73,19 @@ def test_an_ingest_killed_again_and_again_then_run_to_its_end_equals_one_clean_r
     command = [str(console_script()), "ingest", str(county), "--results",
                str(tmp_path / "killed.jsonl"), "--batch-size", "40", "--db", url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENEFITPOOL_")}
+    results = tmp_path / "killed.jsonl"
     kills = 0
     deadline = time.monotonic() + 180
     while kills < KILLS and time.monotonic() < deadline:
+        before = results.stat().st_size if results.exists() else 0
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 1.4))
+        # killed at a random point after this run has committed at least one batch, so that
+        # every kill lands in the middle of the work rather than in the program's start-up
+        while (process.poll() is None and time.monotonic() < deadline
+               and (results.stat().st_size if results.exists() else 0) <= before):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.25))
         if process.poll() is not None:  # it finished before the kill: start over elsewhere
             break
         process.send_signal(signal.SIGKILL)

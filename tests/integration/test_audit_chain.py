@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError, StoredEvent
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from adapters.application.ledger import Ledger
@@ -40,7 +40,7 @@ from projections import queries
 from projections.views import ViewsDamaged, catch_up
 from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
 from tests.support.former import FormerLedgerApplication
-from tests.support.stores import RawStore, Stores, copy_store, raw_store, stores
+from tests.support.stores import RawStore, Stores, copy_store, examples_on, raw_store, stores
 
 KEY = b"county audit key, kept by the fund office"
 CHAIN_FORMATS = ("2", "1")
@@ -551,21 +551,22 @@ def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a
         ledger.app.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[
-    HealthCheck.function_scoped_fixture])
-@given(attack=st.sampled_from(ATTACKS), pick=st.integers(0, 10**6),
-       other=st.integers(0, 10**6))
-def test_any_one_attack_on_any_event_is_located(history: str, attack: str, pick: int,
-                                                other: int) -> None:
-    with tempfile.TemporaryDirectory() as folder, copy_of(history, Path(folder)) as db:
-        seal = verify(db).seal
-        targets = attack_store(db, attack, pick, other)
-        assume(targets is not None)  # a swap needs a partner with other contents
-        report = verify(db, expected_seal=seal)
-        assert not report.ok, attack
-        located = {(p.originator_id, p.version) for p in report.problems} | {
-            p.position for p in report.problems}
-        assert located & targets, (attack, report.problems)
+def test_any_one_attack_on_any_event_is_located(history: str, module_stores: Stores) -> None:
+    @settings(max_examples=examples_on(module_stores.kind, 60), deadline=None)
+    @given(attack=st.sampled_from(ATTACKS), pick=st.integers(0, 10**6),
+           other=st.integers(0, 10**6))
+    def located(attack: str, pick: int, other: int) -> None:
+        with tempfile.TemporaryDirectory() as folder, copy_of(history, Path(folder)) as db:
+            seal = verify(db).seal
+            targets = attack_store(db, attack, pick, other)
+            assume(targets is not None)  # a swap needs a partner with other contents
+            report = verify(db, expected_seal=seal)
+            assert not report.ok, attack
+            found = {(p.originator_id, p.version) for p in report.problems} | {
+                p.position for p in report.problems}
+            assert found & targets, (attack, report.problems)
+
+    located()
 
 
 # --- keys ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from adapters.stores.policy_files import apply_patch
 from adapters.usecases.whatif import run_whatif
 from adapters.whatif.exact import Scope
 from domain.policy_book import PolicyBook
+from projections import claim_columns
 from projections.tables import claims_journal, household_member
 from projections.views import catch_up as views_catch_up
 from tests.support.builders import HEAD, WIFE, claim, family
@@ -204,4 +205,25 @@ def test_a_duckdb_failure_under_the_whatif_is_noted_and_the_views_are_read(
     assert any(f"could not be {said}" in n and "No space left" in n for n in store.notes)
     if where == "write":
         assert store.position == 0  # nothing of the failed batch was kept
+    store.close()
+
+
+@pytest.mark.parametrize(("key", "said"), [
+    ("household_key", "two households share an integer key"),
+    ("person_key", "two members of one household share an integer key"),
+])
+def test_integer_keys_that_clash_are_refused_and_the_views_answer_the_whatif(
+        county, tmp_path: Path, book: PolicyBook, monkeypatch: pytest.MonkeyPatch,
+        key: str, said: str) -> None:
+    ledger, views = county
+    patch = {"outpatient": {"ratio": "0.70"}}
+    reform = apply_patch(book, patch, "patch", None, None)
+    expected = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast")
+    monkeypatch.setattr(claim_columns, key, lambda _value: 7)  # every key the same
+    store = ColumnarStore(tmp_path / FILE, ledger.app.name)
+    result = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast",
+                        columnar=store)
+    assert dict(result.reform.claims) == dict(expected.reform.claims)
+    assert result.summary == expected.summary
+    assert any(said in n and "the views were read instead" in n for n in store.notes), store.notes
     store.close()

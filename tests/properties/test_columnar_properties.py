@@ -21,20 +21,28 @@ from adapters.stores.policy_files import apply_patch
 from adapters.usecases.whatif import run_whatif
 from adapters.whatif.exact import Scope, household_rows
 from tests.properties.test_whatif_properties import BOOK, EXAMPLES, REGIMES, county
-from tests.support.stores import stores
+from tests.support.stores import examples_on, stores
 from tests.support.strategies import claims_only_patches
 
 QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=QUIET)
-@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
-       households=st.integers(1, 12), patch=claims_only_patches(),
-       steps=st.lists(st.floats(0, 1), max_size=3), batch=st.integers(1, 400),
-       whole=st.booleans())
-def test_the_columnar_store_and_the_views_give_the_same_whatif(
-        store_kind: str, regime: str, seed: int, households: int, patch: dict,
-        steps: list[float], batch: int, whole: bool) -> None:
+def test_the_columnar_store_and_the_views_give_the_same_whatif(store_kind: str) -> None:
+    @settings(max_examples=examples_on(store_kind, EXAMPLES), deadline=None,
+              suppress_health_check=QUIET)
+    @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+           households=st.integers(1, 12), patch=claims_only_patches(),
+           steps=st.lists(st.floats(0, 1), max_size=3), batch=st.integers(1, 400),
+           whole=st.booleans())
+    def alike(regime: str, seed: int, households: int, patch: dict, steps: list[float],
+              batch: int, whole: bool) -> None:
+        same_whatif(store_kind, regime, seed, households, patch, steps, batch, whole)
+
+    alike()
+
+
+def same_whatif(store_kind: str, regime: str, seed: int, households: int, patch: dict,
+                steps: list[float], batch: int, whole: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:
         ledger, views, scope = county(made.new(), regime, seed, households)
         scope = Scope() if whole else scope

@@ -21,6 +21,7 @@ from domain.money import Money
 from tests.support.builders import RECORDED_AT, make_id
 from tests.support.fakes import World
 from tests.support.oracles import household_view, person_view
+from tests.support.stores import examples_on
 from tests.support.strategies import (
     FUNAN,
     PEOPLE,
@@ -34,7 +35,8 @@ from tests.support.strategies import (
     unprintable,
 )
 
-SETTINGS = settings(max_examples=60, deadline=None,
+EXAMPLES = 60
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 RATIO = Decimal("0.55")
@@ -125,10 +127,16 @@ def as_outcome(result: dict[str, Any]) -> tuple:
 # --- (b) a store reproduces every aggregate ---------------------------------------------------
 
 
-@SETTINGS
-@given(history=histories(), batch_size=st.sampled_from([1, 3, 500]))
-def test_reloading_from_a_store_reproduces_every_aggregate(module_stores, book, history,
-                                                           batch_size):
+def test_reloading_from_a_store_reproduces_every_aggregate(module_stores, book):
+    @settings(SETTINGS, max_examples=examples_on(module_stores.kind, EXAMPLES))
+    @given(history=histories(), batch_size=st.sampled_from([1, 3, 500]))
+    def reproduced(history, batch_size):
+        reload_reproduces(module_stores, book, history, batch_size)
+
+    reproduced()
+
+
+def reload_reproduces(module_stores, book, history, batch_size):
     world, expected = run_in_memory(book, history)
     # a new store per example: a SQLite file or a PostgreSQL schema
     url = module_stores.new(f"reload-{next(RELOADS)}")

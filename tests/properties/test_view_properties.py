@@ -24,10 +24,11 @@ from domain.errors import Rejected
 from projections import queries as q
 from projections import tables as t
 from projections.views import LedgerViews, catch_up, rebuild
-from tests.support.stores import Stores
+from tests.support.stores import Stores, examples_on
 
 BOOK = load_policy_book()
-SETTINGS = settings(max_examples=20, deadline=None,
+EXAMPLES = 20
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
 
@@ -99,26 +100,36 @@ steps = st.lists(
     min_size=1, max_size=5)
 
 
-@SETTINGS
-@given(steps=steps, last_batch=st.integers(50, 2000))
-def test_catching_up_in_random_batches_and_stops_equals_one_full_rebuild(log, steps, last_batch):
-    with log.fresh_views() as engine:
-        views = LedgerViews(engine, BOOK)
-        app = log.ledger.app
-        for batch_size, share, reset in steps:
-            if reset is not None:
-                views.reset([reset])
-            catch_up(app, views, batch_size=batch_size, stop=int(share * log.head))
-        catch_up(app, views, batch_size=last_batch)
-        assert snapshot(engine) == log.full
-        assert set(views.positions().values()) == {log.head}
+def test_catching_up_in_random_batches_and_stops_equals_one_full_rebuild(log, module_stores):
+    @settings(SETTINGS, max_examples=examples_on(module_stores.kind, EXAMPLES))
+    @given(steps=steps, last_batch=st.integers(50, 2000))
+    def equal(steps, last_batch):
+        with log.fresh_views() as engine:
+            views = LedgerViews(engine, BOOK)
+            app = log.ledger.app
+            for batch_size, share, reset in steps:
+                if reset is not None:
+                    views.reset([reset])
+                catch_up(app, views, batch_size=batch_size, stop=int(share * log.head))
+            catch_up(app, views, batch_size=last_batch)
+            assert snapshot(engine) == log.full
+            assert set(views.positions().values()) == {log.head}
+
+    equal()
 
 
-@SETTINGS
-@given(share=st.floats(0, 1), batch_size=st.integers(3, 500),
-       picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=6))
 def test_views_stopped_at_a_position_answer_what_full_views_say_at_that_position(
-        log, share, batch_size, picks):
+        log, module_stores):
+    @settings(SETTINGS, max_examples=examples_on(module_stores.kind, EXAMPLES))
+    @given(share=st.floats(0, 1), batch_size=st.integers(3, 500),
+           picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=6))
+    def same_answers(share, batch_size, picks):
+        stopped_views_answer(log, share, batch_size, picks)
+
+    same_answers()
+
+
+def stopped_views_answer(log, share, batch_size, picks):
     position = int(share * log.head)
     with log.fresh_views() as engine:
         views = LedgerViews(engine, BOOK)

@@ -23,7 +23,7 @@ from adapters.usecases.audit import verify_decisions
 from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history, report
 from adapters.whatif.fast import baseline_from_views, fast_whatif
 from projections.views import catch_up
-from tests.support.stores import stores
+from tests.support.stores import examples_on, stores
 from tests.support.strategies import policy_patches
 
 BOOK = load_policy_book()
@@ -46,11 +46,19 @@ def county(url: str, regime: str, seed: int, households: int):
 QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=QUIET)
-@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
-       households=st.integers(1, 12), patch=policy_patches())
-def test_the_fast_and_the_exact_engine_settle_every_claim_alike(
-        store_kind: str, regime: str, seed: int, households: int, patch: dict) -> None:
+def test_the_fast_and_the_exact_engine_settle_every_claim_alike(store_kind: str) -> None:
+    @settings(max_examples=examples_on(store_kind, EXAMPLES), deadline=None,
+              suppress_health_check=QUIET)
+    @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+           households=st.integers(1, 12), patch=policy_patches())
+    def alike(regime: str, seed: int, households: int, patch: dict) -> None:
+        engines_alike(store_kind, regime, seed, households, patch)
+
+    alike()
+
+
+def engines_alike(store_kind: str, regime: str, seed: int, households: int,
+                  patch: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:
         ledger, views, scope = county(made.new(), regime, seed, households)
         reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
@@ -64,11 +72,18 @@ def test_the_fast_and_the_exact_engine_settle_every_claim_alike(
         ledger.app.close()
 
 
-@settings(max_examples=max(1, EXAMPLES // 3), deadline=None, suppress_health_check=QUIET)
-@given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
-       households=st.integers(1, 12))
-def test_the_empty_patch_reproduces_the_recorded_decisions_exactly(
-        store_kind: str, regime: str, seed: int, households: int) -> None:
+def test_the_empty_patch_reproduces_the_recorded_decisions_exactly(store_kind: str) -> None:
+    @settings(max_examples=examples_on(store_kind, max(1, EXAMPLES // 3)), deadline=None,
+              suppress_health_check=QUIET)
+    @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
+           households=st.integers(1, 12))
+    def reproduced(regime: str, seed: int, households: int) -> None:
+        empty_patch_reproduces(store_kind, regime, seed, households)
+
+    reproduced()
+
+
+def empty_patch_reproduces(store_kind: str, regime: str, seed: int, households: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:
         ledger, views, scope = county(made.new(), regime, seed, households)
         reform = apply_patch(BOOK, {}, "patch", scope.region, scope.year)

@@ -236,3 +236,10 @@ def tamper(url: str, edits: list[tuple[str, float, float]]) -> None:
                 if target != oid:
                     con.execute("UPDATE {events} SET originator_id = ?, originator_version = ? "
                                 "WHERE {pos} = ?", (target, top + 1, position))
+
+
+def examples_on(kind: str, sqlite_examples: int) -> int:
+    """How many examples a property over stores runs on this kind of store: all of them on
+    SQLite; a quarter (at least 3) on PostgreSQL. The rules under test are the same code on
+    either store and are proved on SQLite; PostgreSQL's examples prove its store."""
+    return sqlite_examples if kind == "sqlite" else max(3, sqlite_examples // 4)

@@ -1,10 +1,11 @@
 """A scope's claims, members and person-years read out of the columnar store.
 
 DuckDB joins each claim to its household (the scope's filter, the household's number and
-its pool of region and year) and to its claimant's member row and hands every column over
-through Arrow: the numbers as NumPy arrays, the claim ids left in Arrow (`ClaimIds`), no
-Python object per row. The claims come in the order they were written, which is the log's;
-they are sorted by position only if a scan ever gives them otherwise.
+its pool of region and year) and to its claimant's member row, on integer keys (ADR 79), and
+hands every column over through Arrow: the numbers as NumPy arrays, the claim ids left in
+Arrow (`ClaimTable` converts them only when one is asked for), no Python object per row. The
+claims come in the order they were written, which is the log's; they are sorted by position
+only if a scan ever gives them otherwise.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ _ORDINAL = "(({col}) - DATE '0001-01-01') + 1"
 
 _HOUSEHOLDS = """
 CREATE OR REPLACE TEMP TABLE scope_h AS
-SELECT household_id, region, year,
-       (row_number() OVER (ORDER BY household_id) - 1)::BIGINT AS hno,
+SELECT hkey, household_id, region, year,
+       (row_number() OVER (ORDER BY hkey) - 1)::BIGINT AS hno,
        (dense_rank() OVER (ORDER BY region, year) - 1)::BIGINT AS pool
 FROM households
 WHERE ($region IS NULL OR starts_with(region, $region)) AND ($year IS NULL OR year = $year)
@@ -33,11 +34,11 @@ WHERE ($region IS NULL OR starts_with(region, $region)) AND ($year IS NULL OR ye
 _MEMBERS = """
 CREATE OR REPLACE TEMP TABLE scope_m AS
 SELECT m.*, h.hno,
-       (row_number() OVER (ORDER BY h.hno, m.person) - 1)::BIGINT AS mrow
-FROM members m JOIN scope_h h USING (household_id)
+       (row_number() OVER (ORDER BY h.hno, m.pkey) - 1)::BIGINT AS mrow
+FROM members m JOIN scope_h h USING (hkey)
 """
 _MEMBER_COLUMNS = f"""
-SELECT household_id, person, hno,
+SELECT hno, pkey,
        COALESCE(CAST(NULLIF(region, '') AS BIGINT), 0) AS region,
        COALESCE({_ORDINAL.format(col="covered_from")}, 0)::INTEGER AS covered_from,
        COALESCE({_ORDINAL.format(col="covered_to")}, 0)::INTEGER AS covered_to,
@@ -56,12 +57,12 @@ SELECT c.claim_id, h.hno AS household, h.pool, COALESCE(m.mrow, -1) AS claimant,
        c.position, COALESCE(c.reversal_position, {NEVER}) AS reversal_position,
        c.eligible, c.reimbursable, c.reimbursed, c.pool_cap, c.pool_used_before,
        c.pool_remaining_after
-FROM claims c JOIN scope_h h USING (household_id)
-LEFT JOIN scope_m m ON m.household_id = c.household_id AND m.person = c.person
+FROM claims c JOIN scope_h h USING (hkey)
+LEFT JOIN scope_m m ON m.hkey = c.hkey AND m.pkey = c.pkey
 """
 _POLICIES = """
 SELECT DISTINCT policy_id, policy_version FROM claims
-WHERE household_id IN (SELECT household_id FROM scope_h)
+WHERE hkey IN (SELECT hkey FROM scope_h)
 """
 _PERSON_YEARS = """
 SELECT p.person, y.year, y.region, y.due, y.subsidy, y.paid, y.refunded,
@@ -69,6 +70,7 @@ SELECT p.person, y.year, y.region, y.due, y.subsidy, y.paid, y.refunded,
 FROM person_years y JOIN persons p USING (person_uuid)
 WHERE ($region IS NULL OR starts_with(y.region, $region)) AND ($year IS NULL OR y.year = $year)
 """
+_LISTED = ("person", "year", "region", "rule")
 RECORDED = ("eligible", "reimbursable", "reimbursed", "pool_cap", "pool_used_before",
             "pool_remaining_after")
 
@@ -79,11 +81,12 @@ class ScopeColumns:
 
     household_ids: list[str]  # by household number
     pools: list[tuple[str, int]]  # (region, year) by pool number
-    members: dict[str, np.ndarray]  # household_id, person, hno, region, covered_*, *_position
+    members: dict[str, np.ndarray]  # hno, pkey, region, covered_*, *_position
     claims: dict[str, np.ndarray]  # claim_id, household, pool, claimant (-1: none), facts…
     recorded_policies: set[tuple[str, str]]
-    #: (person, year, region, due, subsidy, paid, refunded, covered, terminated, rule)
-    person_years: list[tuple]
+    #: columns person, year, region, rule (lists); due, subsidy, paid, refunded (fen),
+    #: covered, terminated (NumPy arrays)
+    person_years: dict[str, Any]
 
     def __len__(self) -> int:
         return len(self.claims["claim_id"])
@@ -110,10 +113,11 @@ def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
         households = con.execute(
             "SELECT household_id, region, year, pool FROM scope_h ORDER BY hno").fetchall()
         con.execute(_MEMBERS)
-        members = con.execute(_MEMBER_COLUMNS).fetchnumpy()
+        members = {k: _plain(v) for k, v in con.execute(_MEMBER_COLUMNS).fetchnumpy().items()}
+        _check_member_keys(members)
         claims = _arrays(con.sql(_CLAIMS, params={"causes": list(CAUSES)}).to_arrow_table())
         policies = set(con.execute(_POLICIES).fetchall())
-        person_years = con.execute(_PERSON_YEARS, params).fetchall()
+        person_years = con.sql(_PERSON_YEARS, params=params).to_arrow_table()
     finally:
         con.rollback()
     position = claims["position"]
@@ -127,8 +131,20 @@ def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
     return ScopeColumns(
         household_ids=[h[0] for h in households],
         pools=[pools[k] for k in range(len(pools))],
-        members={k: _plain(v) for k, v in members.items()},
-        claims=claims, recorded_policies=policies, person_years=person_years)
+        members=members,
+        claims=claims, recorded_policies=policies,
+        person_years={name: (person_years.column(name).to_pylist() if name in _LISTED
+                             else person_years.column(name).to_numpy())
+                      for name in person_years.column_names})
+
+
+def _check_member_keys(members: dict[str, np.ndarray]) -> None:
+    """Two members of one household under one integer key would be joined to each other's
+    claims (ADR 78): refused, so that the views answer instead."""
+    hno, pkey = members["hno"], members["pkey"]
+    if hno.size > 1 and bool(((hno[1:] == hno[:-1]) & (pkey[1:] == pkey[:-1])).any()):
+        raise ColumnarFailed("two members of one household share an integer key in the "
+                             "columnar store (ADR 78); the views answer instead")
 
 
 def _arrays(table: Any) -> dict[str, Any]:

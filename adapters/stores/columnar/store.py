@@ -32,18 +32,19 @@ from projections.claim_columns import (
     ColumnarBatch,
 )
 
-FORMAT = "1"
+FORMAT = "2"
 FILE = "claims.duckdb"
 
 _TEXT, _INT, _BIG, _DATE = pa.string(), pa.int32(), pa.int64(), pa.date32()
 SCHEMAS = {
-    "households": pa.schema(list(zip(HOUSEHOLD_COLUMNS, (_TEXT, _TEXT, _INT, _BIG),
+    "households": pa.schema(list(zip(HOUSEHOLD_COLUMNS, (_TEXT, _TEXT, _INT, _BIG, _BIG),
                                       strict=True))),
     "members": pa.schema(list(zip(MEMBER_COLUMNS, (_TEXT, _TEXT, _TEXT, _DATE, _DATE, _BIG,
-                                                   _BIG, _BIG, _BIG), strict=True))),
+                                                   _BIG, _BIG, _BIG, _BIG, _BIG),
+                                  strict=True))),
     "claims": pa.schema(list(zip(CLAIM_COLUMNS, (
         _TEXT, _TEXT, _TEXT, _DATE, pa.int16(), _TEXT, _BIG, _TEXT, _BIG, _BIG, _BIG, _BIG,
-        _BIG, _BIG, _TEXT, _TEXT, _BIG, _BIG), strict=True))),
+        _BIG, _BIG, _TEXT, _TEXT, _BIG, _BIG, _BIG, _BIG), strict=True))),
     "persons": pa.schema(list(zip(PERSON_COLUMNS, (_TEXT, _TEXT), strict=True))),
     "person_years": pa.schema(list(zip(PERSON_YEAR_COLUMNS, (
         _TEXT, _INT, _TEXT, _BIG, _BIG, _BIG, _BIG, pa.bool_(), pa.bool_(), _TEXT, _BIG),
@@ -187,7 +188,7 @@ class ColumnarStore:
         con.begin()
         try:
             if batch.households:
-                self._insert("households", batch.households)
+                self._insert_households(batch.households)
             if batch.member_patches:
                 self._patch_members(batch.member_patches)
             if batch.members:
@@ -238,6 +239,21 @@ class ColumnarStore:
                                     "(person_uuid, year)").fetchall()
         finally:
             self.con.unregister("wanted")
+
+    def _insert_households(self, rows: list[Any]) -> None:
+        """New households, refused (`ColumnarFailed`) when one's integer key is already taken
+        (ADR 78): the reads join on those keys."""
+        self.con.register("staged", _table("households", rows))
+        try:
+            clash = self.con.execute(
+                "SELECT (SELECT count(*) FROM staged s JOIN households h USING (hkey)) + "
+                "(SELECT count(*) - count(DISTINCT hkey) FROM staged)").fetchall()[0][0]
+            if clash:
+                raise ColumnarFailed(f"{self} cannot hold this log: two households share an "
+                                     "integer key (ADR 78); the views answer instead")
+            self.con.execute("INSERT INTO households SELECT * FROM staged")
+        finally:
+            self.con.unregister("staged")
 
     def _insert(self, name: str, rows: list[Any]) -> None:
         self.con.register("staged", _table(name, rows))
