@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from adapters.application.replay import CommandReader, LoggedEvent, Replayer, in_scope, read_log
+from adapters.whatif.coverage import members_counting
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
 from adapters.whatif.kernel import REASONS, ClaimColumns, settle_columns
 from domain.aggregates import Household, Person
@@ -345,7 +346,6 @@ def assemble(t: MemberArrays, slot: np.ndarray, claimant: np.ndarray, household:
     """The kernel's input from the claims' facts (`facts`: position, visit_day,
     facility_level, facility_region, expense, cause, reversal_position), each claimant's
     member row (`claimant`; the last row: none) and each household's member rows (`slot`)."""
-    n = len(claimant)
     m = len(t.region)
     known = claimant != m - 1
     m_cov_from = t.covered_from[slot]
@@ -366,12 +366,8 @@ def assemble(t: MemberArrays, slot: np.ndarray, claimant: np.ndarray, household:
     # domain.rules.pool.counts_for_cap, column-wise; proved equal by the engines' property test
     # (tests/properties/test_whatif_properties.py: fast and exact settle every claim alike).
     counts = covered & ~suspended & ~left
-    covered_on_visit = np.zeros(n, np.int32)
-    for lo in range(0, n, CHUNK):  # (claims x widest household) at a time, bounded memory
-        h, p = household[lo:lo + CHUNK], pos[lo:lo + CHUNK, None]
-        covered_on_visit[lo:lo + CHUNK] = (
-            (m_cov_pos[h] < p) & (m_end_pos[h] > p)
-            & (m_cov_from[h] <= facts.visit_day[lo:lo + CHUNK, None])).sum(axis=1)
+    covered_on_visit = members_counting(household, pos, facts.visit_day, m_cov_pos,
+                                        m_end_pos, m_cov_from, CHUNK)
 
     columns = ClaimColumns(
         household=household, person=person, policy=pidx, visit_day=facts.visit_day,
