@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,14 +16,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters import composition
-from adapters.application.ledger import Ledger
-from adapters.stores.columnar import ColumnarBusy, ColumnarStore
-from adapters.stores.urls import StoreError
 from domain.errors import LedgerError, PolicyError
-from domain.identity import mask_text
-from domain.policy_book import PolicyBook
-from projections.views import LedgerViews
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs (issue 16)
+    from adapters.application.ledger import Ledger
+    from adapters.stores.columnar import ColumnarStore
+    from domain.policy_book import PolicyBook
+    from projections.views import LedgerViews
 
 out = Console()
 err = Console(stderr=True)
@@ -51,16 +50,22 @@ SchedulerOption = Annotated[str | None, typer.Option(
 def fail(message: str, code: int = 1, asked: str | None = None) -> NoReturn:
     """Log an error and exit. Resident ID numbers in it are masked, except the one the user
     asked about (`asked`, ADR 21)."""
+    from domain.identity import mask_text
+
     keep = frozenset({asked.strip().upper()}) if asked else frozenset()
     err.print(f"[red]error:[/red] {escape(mask_text(message, keep))}", highlight=False)
     raise typer.Exit(code)
 
 
 def database_url(db: str | None) -> str:
+    from adapters import composition
+
     return composition.database_url(db)
 
 
 def book(policies: Path | None) -> PolicyBook:
+    from adapters import composition
+
     try:
         return composition.policy_book(policies)
     except PolicyError as e:
@@ -70,6 +75,9 @@ def book(policies: Path | None) -> PolicyBook:
 @contextmanager
 def opened_ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
     """The ledger at `--db`, deciding by `--policies`; closed on the way out."""
+    from adapters import composition
+    from adapters.stores.urls import StoreError
+
     policy_book = book(policies)
     url = database_url(db)
     try:
@@ -87,6 +95,9 @@ def opened_ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
 @contextmanager
 def opened_views(ledger: Ledger, db: str | None) -> Iterator[LedgerViews]:
     """The read models beside the ledger's store; their engine disposed on the way out."""
+    from adapters import composition
+    from adapters.stores.urls import StoreError
+
     try:
         views = composition.open_views(ledger.app, ledger.policies, database_url(db))
     except (StoreError, LedgerError) as e:
@@ -103,6 +114,9 @@ def opened_columnar(ledger: Ledger, db: str | None, busy_ok: bool = True
     """The columnar claims store beside the ledger's store, or None where there is none (or,
     with `busy_ok`, when another process has it open: noted); what was found wrong with it
     and rebuilt is noted on standard error on the way out."""
+    from adapters import composition
+    from adapters.stores.columnar import ColumnarBusy
+
     try:
         columnar = composition.open_columnar(ledger.app, database_url(db))
     except ColumnarBusy as e:

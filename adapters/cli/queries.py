@@ -36,9 +36,7 @@ from adapters.cli.regions import (
     store_for_person,
     views_over_regions,
 )
-from adapters.stores.columnar.store import ColumnarFailed
 from adapters.usecases import views as use
-from adapters.usecases.regional_queries import merged_rows
 from domain.errors import Rejected
 from projections import queries
 from projections.tables import VIEWS
@@ -60,6 +58,8 @@ def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
     if query in use.PERSONAL_QUERIES:
         url = store_for_person(regions, args[0], args[1])
         return _from_store(url, policies, query, *args, **kwargs)
+    from adapters.usecases.regional_queries import merged_rows
+
     answers = over_regions(regions, args[0], lambda url: _from_store(
         url, policies, query, *args, **kwargs))
     return merged_rows(answers, *use.REPORT_ORDER[query])
@@ -204,6 +204,8 @@ def views_rebuild(
     """Drop the view(s) and rebuild from the log, with a progress bar on a terminal; the
     columnar claims store (`columnar`, where the store has one) too. Over a deployment: every
     region's views, in parallel on Dask with --workers or --scheduler."""
+    from adapters.stores.columnar.store import ColumnarFailed
+
     if name is not None and name not in CHOICES:
         fail(f"invalid_input: unknown view {name!r}; one of {', '.join(CHOICES)}")
     names = [name] if name else list(CHOICES)

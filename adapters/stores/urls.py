@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from domain.errors import LedgerError
@@ -35,10 +35,23 @@ class StoreError(LedgerError):
     """The database URL cannot be used."""
 
 
-#: What a store raises when it fails under a writer (a full disk, a read-only file, a lost
-#: connection): the library's own errors and the drivers'.
-STORE_FAILURES: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.Error,
-                                                   psycopg.Error)
+def is_postgres(obj: Any, class_name: str) -> bool:
+    """Whether `obj` is an instance of the store library's PostgreSQL class `class_name`,
+    without loading that module and its driver for a store on SQLite: before it is loaded,
+    nothing of PostgreSQL exists."""
+    module = sys.modules.get("eventsourcing.postgres")
+    return module is not None and isinstance(obj, getattr(module, class_name))
+
+
+def store_failures() -> tuple[type[BaseException], ...]:
+    """What a store raises when it fails under a writer (a full disk, a read-only file, a lost
+    connection): the library's own errors and the drivers'. The PostgreSQL driver's only once
+    it is loaded (no PostgreSQL store is open before), so that SQLite alone never loads it."""
+    failures: list[type[BaseException]] = [PersistenceError, sqlite3.Error]
+    driver = sys.modules.get("psycopg")
+    if driver is not None:
+        failures.append(driver.Error)
+    return tuple(failures)
 
 
 def quoted(identifier: str) -> str:

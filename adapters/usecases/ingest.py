@@ -17,7 +17,7 @@ from typing import IO, Any
 from adapters.application.ingest_run import Journal, file_digest
 from adapters.application.ledger import Ledger
 from adapters.stores.locks import StoreBusy, held
-from adapters.stores.urls import STORE_FAILURES
+from adapters.stores.urls import store_failures
 from domain.errors import LedgerError, cause_of
 
 BATCH_SIZE = 1000
@@ -90,7 +90,7 @@ def _ingest(ledger: Ledger, journal: Journal, path: Path, results_to: IO[str],
         raise IngestStopped("interrupted", journal.applied_through,
                             f"interrupted after line {journal.applied_through}: run the same "
                             "command again to continue") from None
-    except STORE_FAILURES as e:
+    except store_failures() as e:
         raise IngestStopped("store_failed", journal.applied_through,
                             f"the store failed after line {journal.applied_through} was "
                             f"committed ({cause_of(e)}); nothing after "
