@@ -72,14 +72,32 @@ def book(policies: Path | None) -> PolicyBook:
         fail(f"policy: {e}", 2)
 
 
+def refuse_missing_store(url: str) -> None:
+    """Exit 2 with `store_not_found` when there is no store at `url` (nothing created)."""
+    from adapters.stores.urls import StoreError, missing_store
+
+    try:
+        why = missing_store(url)
+    except StoreError as e:
+        fail(str(e), 2)
+    if why is not None:
+        fail(f"store_not_found: no store at {url}: {why}. `benefitpool ingest FILE` or "
+             "`benefitpool demo` creates one; --db or BENEFITPOOL_DB names another.", 2)
+
+
 @contextmanager
-def opened_ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
-    """The ledger at `--db`, deciding by `--policies`; closed on the way out."""
+def opened_ledger(db: str | None, policies: Path | None, create: bool = False
+                  ) -> Iterator[Ledger]:
+    """The ledger at `--db`, deciding by `--policies`; closed on the way out. Only a command
+    that writes (`create`) makes a store where there is none; any other refuses (exit 2) and
+    leaves nothing behind."""
     from adapters import composition
     from adapters.stores.urls import StoreError
 
     policy_book = book(policies)
     url = database_url(db)
+    if not create:
+        refuse_missing_store(url)
     try:
         ledger = composition.open_ledger(url, policy_book)
     except (StoreError, LedgerError) as e:

@@ -76,7 +76,7 @@ def ingest(
     if regions is not None:
         _ingest_regions(regions, file, results, policies, batch_size, workers, scheduler)
         return
-    with opened_ledger(db, policies) as ledger:
+    with opened_ledger(db, policies, create=True) as ledger:
         if results is not None:
             try:
                 sink = results.open("w", encoding="utf-8")
@@ -146,7 +146,7 @@ def demo(
     from adapters.generator import write_county
     from adapters.usecases.summary import summarise
 
-    with opened_ledger(db, policies) as ledger:
+    with opened_ledger(db, policies, create=True) as ledger:
         existing = ledger.app.recorder.max_notification_id() or 0
         counts: Counter = Counter()
         if existing:

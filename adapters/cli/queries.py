@@ -57,18 +57,21 @@ def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
         return _from_store(db, policies, query, *args, **kwargs)
     if query in use.PERSONAL_QUERIES:
         url = store_for_person(regions, args[0], args[1])
-        return _from_store(url, policies, query, *args, **kwargs)
+        return _from_store(url, policies, query, *args, in_deployment=True, **kwargs)
     from adapters.usecases.regional_queries import merged_rows
 
     answers = over_regions(regions, args[0], lambda url: _from_store(
-        url, policies, query, *args, **kwargs))
+        url, policies, query, *args, in_deployment=True, **kwargs))
     return merged_rows(answers, *use.REPORT_ORDER[query])
 
 
 def _from_store(db: str | None, policies: Path | None, query: Any, *args: Any,
-                **kwargs: Any) -> Any:
+                in_deployment: bool = False, **kwargs: Any) -> Any:
+    """The answer of one store; a store that does not exist is refused, except a region's
+    of a deployment (the deployment file names it: it is opened as it stands)."""
     asked = args[0] if query in use.PERSONAL_QUERIES else None  # they name persons (ADR 21)
-    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+    with opened_ledger(db, policies, create=in_deployment) as ledger, \
+            opened_views(ledger, db) as views:
         try:
             return use.ask(ledger.app, views, query, *args, **kwargs)
         except Rejected as e:

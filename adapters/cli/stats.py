@@ -14,6 +14,7 @@ from adapters.cli.common import (
     database_url,
     fail,
     out,
+    refuse_missing_store,
 )
 from adapters.cli.regions import deployment_in_use
 from adapters.stores.urls import StoreError
@@ -36,6 +37,7 @@ def stats(db: DbOption = None, json_out: JsonOption = False,
             out.print(f"[bold]region {prefix} ({regions.by_prefix(prefix).name})[/bold]")
             _print(report)
         return
+    refuse_missing_store(database_url(db))
     report = _report(database_url(db))
     if json_out:
         out.print_json(data=report)

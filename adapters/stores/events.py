@@ -27,7 +27,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from adapters.stores import chain, compression
 from adapters.stores.cipher import personal_data
-from adapters.stores.urls import is_postgres, quoted
+from adapters.stores.urls import LEDGER_NAME, is_postgres, quoted
 from domain.ids import StreamIds
 from domain.money import Money
 from domain.rules.coverage import CoverageFacts
@@ -132,7 +132,7 @@ class FastJSONTranscoder(JSONTranscoder):
 class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
-    name = "benefitpool"
+    name = LEDGER_NAME
     #: The library's compressor of event states (ADR 52); "" writes them as they are.
     compressor_topic = compression.COMPRESSOR_TOPIC
     #: The format of a new store's chain rows (ADR 53); a store keeps the format it has.

@@ -35,6 +35,39 @@ class StoreError(LedgerError):
     """The database URL cannot be used."""
 
 
+#: The ledger's name in its store: on PostgreSQL its events table is `<name>_events`.
+LEDGER_NAME = "benefitpool"
+POSTGRES_EVENTS_TABLE = f"{LEDGER_NAME}_events"
+
+
+def missing_store(url: str) -> str | None:
+    """Why there is no store at `url` yet (None when there is one): an SQLite file that does
+    not exist, a PostgreSQL database without the ledger's events table; memory always has
+    one. Nothing is created by asking. StoreError for a URL that cannot be used."""
+    env = store_env(url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        path = env["SQLITE_DBNAME"]
+        if path == ":memory:" or path.startswith("file:") or Path(path).is_file():
+            return None
+        return f"the file {path} does not exist"
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        import psycopg
+
+        schema = env.get("POSTGRES_SCHEMA")
+        table = f"{quoted(schema)}.{POSTGRES_EVENTS_TABLE}" if schema else POSTGRES_EVENTS_TABLE
+        try:
+            with psycopg.connect(host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+                                 dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                                 password=env["POSTGRES_PASSWORD"] or None,
+                                 connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"])) as conn:
+                found = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open the store {url}: {str(e).strip()}") from None
+        if found is None or found[0] is None:
+            return f"the database has no ledger{f' in the schema {schema}' if schema else ''}"
+    return None
+
+
 def is_postgres(obj: Any, class_name: str) -> bool:
     """Whether `obj` is an instance of the store library's PostgreSQL class `class_name`,
     without loading that module and its driver for a store on SQLite: before it is loaded,

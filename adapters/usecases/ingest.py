@@ -23,6 +23,10 @@ from domain.errors import LedgerError, cause_of
 BATCH_SIZE = 1000
 
 
+#: The UTF-8 byte order mark.
+BOM = b"\xef\xbb\xbf"
+
+
 class IngestStopped(LedgerError):
     """An ingest that stopped before its end: interrupted, or the store failed. Every line up
     to `last_line` is committed, nothing after it; the same command continues."""
@@ -37,11 +41,13 @@ class IngestBusy(LedgerError):
 
 
 def read_lines(path: Path) -> Iterator[str]:
-    """Decode each line on its own, so one bad byte sequence spoils only its own line."""
+    """Decode each line on its own, so one bad byte sequence spoils only its own line. A
+    UTF-8 byte order mark (as Excel and Notepad write at the start of a file) is not part of
+    the line, as the routed ingest of a deployment reads it too."""
     with path.open("rb") as f:
         for raw in f:
             try:
-                yield raw.decode("utf-8")
+                yield raw.decode("utf-8-sig" if raw.startswith(BOM) else "utf-8")
             except UnicodeDecodeError:
                 yield "\x00not-utf-8"
 
