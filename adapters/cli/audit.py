@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -30,6 +29,7 @@ from adapters.cli.common import (
     out,
 )
 from adapters.cli.regions import audit_deployment_cli, deployment_in_use
+from adapters.cli.tables import Table
 from domain.errors import LedgerError, Rejected
 
 audit_app = typer.Typer(no_args_is_help=True,

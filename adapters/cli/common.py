@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from adapters.cli.tables import Table
 from domain.errors import LedgerError, PolicyError
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs (issue 16)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from adapters.application.ledger import Ledger
 from adapters.cli.common import (
@@ -28,6 +27,7 @@ from adapters.cli.common import (
     progress_bar,
 )
 from adapters.cli.regions import deployment_in_use, ingest_deployment
+from adapters.cli.tables import Table
 from adapters.usecases.ingest import IngestBusy, IngestStopped, count_lines, ingest_file
 from domain.errors import Rejected
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from adapters.cli.common import (
     AtPositionOption,
@@ -36,6 +35,7 @@ from adapters.cli.regions import (
     store_for_person,
     views_over_regions,
 )
+from adapters.cli.tables import Table
 from adapters.usecases import views as use
 from domain.errors import Rejected
 from projections import queries

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from adapters import composition
 from adapters.cli.common import (
     DbOption,
@@ -17,6 +15,7 @@ from adapters.cli.common import (
     refuse_missing_store,
 )
 from adapters.cli.regions import deployment_in_use
+from adapters.cli.tables import Table
 from adapters.stores.urls import StoreError
 from adapters.usecases.stats import store_stats
 from domain.errors import LedgerError
