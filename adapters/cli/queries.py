@@ -73,7 +73,12 @@ def _from_store(db: str | None, policies: Path | None, query: Any, *args: Any,
     with opened_ledger(db, policies, create=in_deployment) as ledger, \
             opened_views(ledger, db) as views:
         try:
-            return use.ask(ledger.app, views, query, *args, **kwargs)
+            answer = use.ask(ledger.app, views, query, *args, **kwargs)
+            if asked is None:
+                return answer
+            from adapters.usecases.search import with_names
+
+            return with_names(ledger.app, answer)  # the names are on the command line only
         except Rejected as e:
             fail(f"{e.reason}: {e.message}", asked=asked)
         except ViewsDamaged as e:
@@ -116,8 +121,9 @@ def household(
                   + (f" as of {view['as_of']}" if view["as_of"] else ""))
     for col in ("members", "cap", "used", "remaining", "rule"):
         table.add_column(col)
-    table.add_row("\n".join(view["members"]), view["cap"], view["used"], view["remaining"],
-                  view["rule"] or "")
+    names = view.get("names") or {}
+    table.add_row("\n".join(f"{m} {names.get(m) or ''}".rstrip() for m in view["members"]),
+                  view["cap"], view["used"], view["remaining"], view["rule"] or "")
     out.print(table)
     if view["claims"]:
         claims = Table(title="Claims")

@@ -79,6 +79,26 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
                year: YearQ = None, as_of: AsOf = None, at_position: AtPosition = None) -> JSON:
         return service.person(token, person, year, day(as_of, "as_of"), at_position)
 
+    def search_route(what: str, summary: str) -> None:
+        def endpoint(token: Annotated[Token, Depends(allowed("search"))],
+                     region: RegionQ = None, year: YearQ = None,
+                     name: Annotated[str | None, Query(max_length=200)] = None,
+                     identity: Annotated[str | None, Query(max_length=32)] = None,
+                     at_cap: bool = False,
+                     remaining_below: Annotated[str | None, Query(max_length=20)] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+                     offset: Annotated[int, Query(ge=0)] = 0) -> JSON:
+            return service.search(token, what, region, name, limit, offset, year=year,
+                                  identity=identity, at_cap=at_cap,
+                                  remaining_below=remaining_below)
+        endpoint.__name__ = f"search_{what}"
+        app.add_api_route(f"/{what}", endpoint, methods=["GET"], tags=["queries"],
+                          operation_id=f"search_{what}", summary=summary,
+                          responses=QUERY_RESPONSES)
+
+    search_route("households", "Find households: region, year, head's name, identity, pool left")
+    search_route("persons", "Find persons: region, year, name, identity, pool left")
+
     @app.get("/reports/fund", tags=["reports"], operation_id="report_fund",
              summary="Contributions, subsidies, refunds, reimbursements and fiscal due",
              responses=QUERY_RESPONSES)
