@@ -1,5 +1,6 @@
 """The API's routes: each translates its request into one call of the service."""
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -58,6 +59,16 @@ def add_command_routes(app: FastAPI, service: Service, auth: Auth) -> None:
         token = auth.permitted(bearer_secret(request), None)
         raw = await read_body(request)
         return await service.command(token, raw, None)
+
+
+def public_health(answer: JSON) -> JSON:
+    """What `/health` tells a caller that is not an admin: whether the store can be read and
+    its log's position (of each region), not the writer's internals (issue 16)."""
+    body = json.loads(bytes(answer.body))
+    body.pop("writer", None)
+    for region in (body.get("regions") or {}).values():
+        region.pop("writer", None)
+    return JSON(body, status_code=answer.status_code)
 
 
 def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
@@ -148,7 +159,13 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
         return JSON({k: v for k, v in token.as_dict().items() if k != "revoked_at"})
 
     @app.get("/health", tags=["access"], operation_id="health",
-             summary="Whether the store can be read (no token needed)",
+             summary="Whether the store can be read (no token needed; its writer's figures "
+                     "for an admin token only)",
              responses={503: {"model": ErrorBody}})
-    async def health() -> JSON:
-        return await service.health()
+    async def health(request: Request) -> JSON:
+        answer = await service.health()
+        secret = bearer_secret(request)
+        token = service.tokens.authenticate(secret.strip()) if secret else None
+        if token is not None and token.role == "admin":
+            return answer
+        return public_health(answer)

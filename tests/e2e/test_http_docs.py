@@ -1,5 +1,6 @@
-"""The API's documentation pages work with no network (issue 16): `/docs` and `/redoc` load
-their scripts and styles from the server itself, from files a package ships."""
+"""What the API shows a newcomer without a token (issue 16): documentation pages that work
+with no network (`/docs` and `/redoc` load their scripts and styles from the server itself,
+from files a package ships), and a `/health` without the writer's internals."""
 
 from __future__ import annotations
 
@@ -45,3 +46,14 @@ def test_the_swagger_page_asks_no_outside_validator(client: TestClient) -> None:
 def test_the_pages_are_left_out_of_the_openapi_document(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not {p for p in paths if p.startswith(("/docs", "/redoc"))}
+
+
+def test_health_shows_the_writers_internals_to_an_admin_only(client: TestClient) -> None:
+    tokens = client.app.state.service.tokens
+    admin, auditor = tokens.create("admin")[0], tokens.create("auditor")[0]
+    public = client.get("/health").json()
+    assert public["status"] == "ok" and "position" in public and "writer" not in public
+    as_auditor = client.get("/health", headers={"Authorization": f"Bearer {auditor}"}).json()
+    assert "writer" not in as_auditor
+    as_admin = client.get("/health", headers={"Authorization": f"Bearer {admin}"}).json()
+    assert set(as_admin["writer"]) >= {"groups", "commands", "frozen_objects"}
