@@ -71,7 +71,26 @@ def load_command(name: str) -> Any:
         single.command(name=name)(target)
         command = typer.main.get_command(single)
     command.name = name
+    _plain_placeholders(command)
     return command
+
+
+def _quiet_flag(option: Any) -> Any:
+    if option is not None and getattr(option, "is_flag", False):
+        option.metavar = ""  # typer would show a flag as `<bool>`
+    return option
+
+
+def _plain_placeholders(command: Any) -> None:
+    """Help as a user reads it: arguments as `FILE` (not `{file}`), flags without `<bool>`."""
+    for child in (getattr(command, "commands", None) or {}).values():
+        _plain_placeholders(child)
+    for param in command.params:
+        if param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = (param.name or "value").upper()
+        _quiet_flag(param)
+    shown = command.get_help_option
+    command.get_help_option = lambda ctx: _quiet_flag(shown(ctx))
 
 
 class LazyGroup(TyperGroup):
@@ -92,6 +111,9 @@ class LazyGroup(TyperGroup):
         if command is not None:
             self.commands[cmd_name] = command
         return command
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _quiet_flag(super().get_help_option(ctx))
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
