@@ -18,6 +18,7 @@ from adapters.cli.common import (
     DeploymentOption,
     JsonOption,
     PoliciesOption,
+    RequiredYearOption,
     SchedulerOption,
     WorkersOption,
     book,
@@ -167,7 +168,7 @@ def _print_audit(result: dict[str, Any], url: str) -> None:
 def audit_trail_command(
     person: Annotated[str, typer.Argument(
         metavar="PERSON|HEAD", help="A person's ID; a head's ID covers the whole household.")],
-    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    year: RequiredYearOption,
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,

@@ -36,7 +36,10 @@ CsvOption = Annotated[bool, typer.Option("--csv", help="CSV output.")]
 AtPositionOption = Annotated[int | None, typer.Option(
     "--at-position", min=0, help="Answer as the ledger stood when its log was at N.")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code or prefix.")]
-YearOption = Annotated[int | None, typer.Option("--year")]
+YearOption = Annotated[int | None, typer.Option(
+    "--year", min=2000, max=2100, help="Benefit year (2000–2100).")]
+RequiredYearOption = Annotated[int, typer.Option(
+    "--year", min=2000, max=2100, help="Benefit year (2000–2100).")]
 DeploymentOption = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file: one store per pooling region (default: "
     "$BENEFITPOOL_DEPLOYMENT; without it, the one store of --db).")]

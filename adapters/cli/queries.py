@@ -16,6 +16,7 @@ from adapters.cli.common import (
     JsonOption,
     PoliciesOption,
     RegionOption,
+    RequiredYearOption,
     SchedulerOption,
     WorkersOption,
     YearOption,
@@ -104,7 +105,7 @@ def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
 
 def household(
     person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
-    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    year: RequiredYearOption,
     as_of: AsOfOption = None,
     at_position: AtPositionOption = None,
     json_out: JsonOption = False,
@@ -137,7 +138,7 @@ def household(
 
 def person(
     person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
-    year: Annotated[int | None, typer.Option("--year", help="Benefit year.")] = None,
+    year: YearOption = None,
     as_of: AsOfOption = None,
     at_position: AtPositionOption = None,
     json_out: JsonOption = False,

@@ -92,3 +92,25 @@ def test_a_line_cut_short_is_rejected_naming_its_own_line_and_the_column_it_ends
     assert second["message"].endswith(f"where the line ends, after column {len(cut)}")
     assert third["message"].endswith(f"at column {opened + 1} of {len(inside)}")
     assert "line 2 column" not in second["message"] + third["message"]
+
+
+def test_every_refusal_in_the_results_shows_id_numbers_masked_alike(tmp_path: Path) -> None:
+    lines = history()[:5] + [history()[0], history()[3],
+                             {**history()[3], "year": 2022, "at": "2021-10-01"},
+                             {**history()[4], "payment_ref": "T-9", "year": 2023}]
+    commands = tmp_path / "again.jsonl"
+    commands.write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in lines) + "\n",
+                        encoding="utf-8")
+    done = run_cli("ingest", str(commands), "--db", "sqlite:///again.db", cwd=tmp_path)
+    refused = [json.loads(line) for line in done.stdout.splitlines()][5:]
+    assert [r["reason"] for r in refused[:2]] == ["already_registered", "already_enrolled"]
+    masked = f"{HEAD[:6]}********{HEAD[-4:]}"
+    assert all(masked in r["message"] for r in refused[:2])
+    assert not [r for r in refused if HEAD in r["message"]]
+
+
+def test_a_year_outside_2000_to_2100_is_refused_before_any_store_is_opened(
+        tmp_path: Path) -> None:
+    done = run_cli("household", HEAD, "--year", "21", "--db", "sqlite:///x.db", cwd=tmp_path)
+    assert done.exit_code == 2 and "--year" in done.output and "2000" in done.output
+    assert "not enrolled" not in done.output and list(tmp_path.iterdir()) == []
