@@ -23,8 +23,9 @@ from projections import tables as t
 from projections.personal import PLAIN, PersonalData
 from projections.queries import person_keys
 
-#: What a page may hold.
+#: What a page may hold, and how far a page may start.
 MAX_PAGE = 1000
+MAX_OFFSET = 10**9
 
 
 def _money(fen: int) -> str:
@@ -36,8 +37,8 @@ def _check(region: str | None, limit: int | None, offset: int) -> None:
         raise InvalidInput(f"the region {region!r} is not a prefix of 1 to 6 digits")
     if limit is not None and not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"a page holds 1 to {MAX_PAGE} rows, not {limit}")
-    if offset < 0:
-        raise InvalidInput("the offset is 0 or more")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"the offset is 0 to {MAX_OFFSET}, not {offset}")
 
 
 def _latest_years() -> Any:

@@ -30,7 +30,8 @@ AtCapOption = Annotated[bool, typer.Option(
 BelowOption = Annotated[str | None, typer.Option(
     "--remaining-below", metavar="YUAN", help="Only pools with less than this left, e.g. 100.")]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, max=1000, help="Rows a page.")]
-OffsetOption = Annotated[int, typer.Option("--offset", min=0, help="Rows to pass over.")]
+OffsetOption = Annotated[int, typer.Option("--offset", min=0, max=10**9,
+                                           help="Rows to pass over.")]
 SearchRegionOption = Annotated[str | None, typer.Option(
     "--region", help="Region code or prefix, e.g. 3412.")]
 SearchYearOption = Annotated[int | None, typer.Option(

@@ -98,7 +98,7 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
                      at_cap: bool = False,
                      remaining_below: Annotated[str | None, Query(max_length=20)] = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-                     offset: Annotated[int, Query(ge=0)] = 0) -> JSON:
+                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> JSON:
             return service.search(token, what, region, name, limit, offset, year=year,
                                   identity=identity, at_cap=at_cap,
                                   remaining_below=remaining_below)
