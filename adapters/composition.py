@@ -9,35 +9,29 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from attrs import frozen
-from eventsourcing.persistence import OperationalError
 
 from adapters import settings as env
-from adapters.application.ledger import Ledger
-from adapters.stores import chain, cipher
-from adapters.stores.columnar import IN_MEMORY, ColumnarStore, columnar_file
-from adapters.stores.deployment_files import Deployment, load_deployment
-from adapters.stores.directory import Directory
-from adapters.stores.events import LedgerApplication
-from adapters.stores.policy_files import load_policy_book
-from adapters.stores.tokens import TokenStore
 from adapters.stores.urls import DEFAULT_DB, StoreError, store_env
-from adapters.stores.views import directory_engine, views_engine, views_on
-from adapters.usecases.audit import AuditUnavailable, run_audit
-from adapters.usecases.ingest import IngestBusy, IngestStopped, ingest_file
-from adapters.usecases.regional_audit import RegionAudit, RegionAuditJob
-from adapters.usecases.regional_ingest import RegionDone, RegionJob
-from adapters.usecases.regional_whatif import RegionWhatIfJob
-from adapters.usecases.views import RegionViewsJob, rebuild
-from adapters.usecases.whatif import WhatIf, run_whatif
 from domain.errors import LedgerError, PolicyError
-from domain.policy_book import PolicyBook
-from projections.queries import enrolled_person_years
-from projections.views import LedgerViews, ViewsDamaged, status
 
+if TYPE_CHECKING:  # the rest is imported where it is used: a command loads what it needs
+    from adapters.application.ledger import Ledger
+    from adapters.stores.columnar import ColumnarStore
+    from adapters.stores.deployment_files import Deployment
+    from adapters.stores.directory import Directory
+    from adapters.stores.events import LedgerApplication
+    from adapters.stores.tokens import TokenStore
+    from adapters.usecases.regional_audit import RegionAudit, RegionAuditJob
+    from adapters.usecases.regional_ingest import RegionDone, RegionJob
+    from adapters.usecases.regional_whatif import RegionWhatIfJob
+    from adapters.usecases.views import RegionViewsJob
+    from adapters.usecases.whatif import WhatIf
+    from domain.policy_book import PolicyBook
+    from projections.views import LedgerViews
 
 def settings() -> env.Settings:
     """This process's settings, read from its environment now."""
@@ -56,16 +50,22 @@ def policy_folder(explicit: Path | None = None) -> Path | None:
 
 def policy_book(explicit: Path | None = None) -> PolicyBook:
     """The policies the ledger decides by (PolicyError for a bad file)."""
+    from adapters.stores.policy_files import load_policy_book
+
     return load_policy_book(policy_folder(explicit))
 
 
 def configured_audit_key() -> bytes:
     """The event chain's key: BENEFITPOOL_AUDIT_KEY, or the public development key."""
+    from adapters.stores import chain
+
     return chain.audit_key(settings().audit_key)
 
 
 def configured_cipher_key() -> str | None:
     """The cipher key of personal data (ADR 21): BENEFITPOOL_CIPHER_KEY, checked, or None."""
+    from adapters.stores import cipher
+
     return cipher.cipher_key(settings().cipher_key)
 
 
@@ -74,6 +74,11 @@ def open_store(url: str, audit_key: bytes | None = None,
     """The event store at a database URL (tables created if missing), its chain keyed by
     `audit_key` and its events encrypted under `cipher_key`, each by default the setting's.
     A store written under another cipher key, or none, is refused (`CipherKeyError`)."""
+    from eventsourcing.persistence import OperationalError
+
+    from adapters.stores import cipher
+    from adapters.stores.events import LedgerApplication
+
     key = audit_key if audit_key is not None else configured_audit_key()
     secret = cipher_key if cipher_key is not None else configured_cipher_key()
     env = {**store_env(url), **cipher.cipher_env(secret)}
@@ -96,6 +101,8 @@ def open_store(url: str, audit_key: bytes | None = None,
 def open_ledger(url: str, policies: PolicyBook, audit_key: bytes | None = None,
                 cipher_key: str | None = None) -> Ledger:
     """The ledger that applies commands to the store at `url` (see `open_store`)."""
+    from adapters.application.ledger import Ledger
+
     return Ledger(open_store(url, audit_key, cipher_key), policies)
 
 
@@ -104,6 +111,8 @@ def open_columnar(store: LedgerApplication, url: str, threads: int | None = None
     """The columnar claims store of a store (ADR 50), or None where it has none (PostgreSQL
     without BENEFITPOOL_COLUMNAR, or the setting `off`). `ColumnarBusy` when another process
     has it open."""
+    from adapters.stores.columnar import IN_MEMORY, ColumnarStore, columnar_file
+
     path = columnar_file(url, settings().columnar)
     if path is None:
         return None
@@ -113,11 +122,16 @@ def open_columnar(store: LedgerApplication, url: str, threads: int | None = None
 def open_views(store: LedgerApplication, book: PolicyBook, url: str) -> LedgerViews:
     """The read models of a store, tables created if missing; person data held as the
     store's cipher key has it (ADR 21)."""
+    from adapters.stores.views import views_on
+
     return views_on(store, url, book)
 
 
 def open_tokens(url: str) -> TokenStore:
     """The API tokens of the store at a database URL."""
+    from adapters.stores.tokens import TokenStore
+    from adapters.stores.views import views_engine
+
     return TokenStore(views_engine(url))
 
 
@@ -130,11 +144,16 @@ def deployment_file(explicit: Path | None = None) -> Path | None:
 
 def open_deployment(path: Path) -> Deployment:
     """The deployment a file describes (DeploymentError names what is wrong)."""
+    from adapters.stores.deployment_files import load_deployment
+
     return load_deployment(path)
 
 
 def open_directory(deployment: Deployment) -> Directory:
     """The deployment's directory, its tables created if missing."""
+    from adapters.stores.directory import Directory
+    from adapters.stores.views import directory_engine
+
     return Directory(directory_engine(deployment.directory))
 
 
@@ -160,6 +179,9 @@ def enrolled_in(deployment: Deployment) -> Callable[[str, str, int], bool]:
 def ingest_region(job: RegionJob) -> RegionDone:
     """One region's share of a file ingested into its store (run on a Dask worker, or here):
     the worker opens the store itself, by URL, under this process's settings."""
+    from adapters.usecases.ingest import IngestBusy, IngestStopped, ingest_file
+    from adapters.usecases.regional_ingest import RegionDone
+
     try:
         ledger = open_ledger(job.url, policy_book(Path(job.policies) if job.policies else None))
     except (StoreError, LedgerError) as e:
@@ -181,6 +203,10 @@ def ingest_region(job: RegionJob) -> RegionDone:
 def audit_region(job: RegionAuditJob) -> RegionAudit:
     """One region's store audited as `audit verify` audits one store, and the enrollments its
     views hold (run on a Dask worker, or here)."""
+    from adapters.usecases.audit import AuditUnavailable, run_audit
+    from adapters.usecases.regional_audit import RegionAudit
+    from projections.queries import enrolled_person_years
+
     book = policy_book(Path(job.policies) if job.policies else None)
     app = open_store(job.url)
     try:
@@ -202,6 +228,8 @@ def audit_region(job: RegionAuditJob) -> RegionAudit:
 def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     """One region's history re-decided under the reform by its own store (run on a Dask
     worker, or here); nothing is written."""
+    from adapters.usecases.whatif import run_whatif
+
     book = policy_book(Path(job.policies) if job.policies else None)
     app = open_store(job.url)
     try:
@@ -219,6 +247,9 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
 def rebuild_region_views(job: RegionViewsJob) -> list[dict[str, Any]]:
     """One region's views dropped and rebuilt from its log (run on a Dask worker, or here);
     returns their status rows, each naming the region."""
+    from adapters.usecases.views import rebuild
+    from projections.views import ViewsDamaged, status
+
     book = policy_book(Path(job.policies) if job.policies else None)
     app = open_store(job.url)
     try:
@@ -279,6 +310,10 @@ def store_source(url: str, policies: Path | None, book: PolicyBook) -> StoreSour
 def open_source(source: StoreSource) -> tuple[LedgerApplication, PolicyBook]:
     """The store and policy book of a source, in this process; PolicyError when the policies
     found here are not those the source was made with."""
+    from adapters.stores import chain, cipher
+    from adapters.stores.events import LedgerApplication
+    from adapters.stores.policy_files import load_policy_book
+
     book = load_policy_book(Path(source.policies) if source.policies else None)
     if policy_fingerprint(book) != source.policy_fingerprint:
         raise PolicyError(source.policies or "(shipped policies)", "(folder)",

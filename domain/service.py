@@ -14,7 +14,7 @@ from typing import Any
 from domain import commands as c
 from domain.aggregates import CommandRef, Household, PaymentRef, Person, PersonYear, RefundRef
 from domain.errors import InvalidInput, Rejected
-from domain.identity import birth_date_of, number_of, sex_of
+from domain.identity import birth_date_of, mask_number, number_of, sex_of
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import ZERO
 from domain.policy import Policy
@@ -95,7 +95,8 @@ class LedgerService(ClaimHandlers):
     def _year(self, person: Person, year: int) -> PersonYear:
         py = person.year(year)
         if py is None or py.terminated:
-            raise Rejected("not_enrolled", f"{person.number} is not enrolled for {year}")
+            raise Rejected("not_enrolled", f"{mask_number(person.number)}"
+                                           f" is not enrolled for {year}")
         return py
 
     @staticmethod
@@ -153,18 +154,22 @@ class LedgerService(ClaimHandlers):
         person = self._person(uow, cmd.person)
         year, region = cmd.year, cmd.region.code
         if year in person.employee_years:
-            raise Rejected("employee_insured", f"{person.number} is in employee insurance for "
+            raise Rejected("employee_insured", f"{mask_number(person.number)}"
+                                               f" is in employee insurance for "
                            f"{year} and cannot enroll in resident insurance")
         existing = person.year(year)
         if existing is not None and existing.terminated:
-            raise Rejected("already_enrolled", f"{person.number}'s {year} enrollment in "
+            raise Rejected("already_enrolled", f"{mask_number(person.number)}"
+                                               f"'s {year} enrollment in "
                            f"{existing.region} was terminated and refunded; it cannot be "
                            "enrolled again for the same year")
         if existing is not None:
             if existing.region == region:
-                raise Rejected("already_enrolled", f"{person.number} is already enrolled for "
+                raise Rejected("already_enrolled", f"{mask_number(person.number)}"
+                                                   f" is already enrolled for "
                                f"{year} in {region}")
-            raise Rejected("enrolled_elsewhere", f"{person.number} is enrolled for {year} in "
+            raise Rejected("enrolled_elsewhere", f"{mask_number(person.number)}"
+                                                 f" is enrolled for {year} in "
                            f"{existing.region}; one pooling region per year")
         policy = self._policy(region, year)
         birth = person.birth_date
@@ -288,7 +293,8 @@ class LedgerService(ClaimHandlers):
         person = self._person(uow, cmd.person)
         py = self._year(person, cmd.year)
         if py.identity is not None:
-            raise Rejected("subsidy_already_granted", f"{person.number} already enrolled for "
+            raise Rejected("subsidy_already_granted", f"{mask_number(person.number)}"
+                                                      f" already enrolled for "
                            f"{cmd.year} under the identity {py.identity}; one subsidy per "
                            "person and year")
         policy = self._policy(py.region, cmd.year)
@@ -333,7 +339,8 @@ class LedgerService(ClaimHandlers):
                            "already recorded")
         py = person.year(cmd.year)
         if py is None:
-            raise Rejected("not_enrolled", f"{person.number} is not enrolled for {cmd.year}")
+            raise Rejected("not_enrolled", f"{mask_number(person.number)}"
+                                           f" is not enrolled for {cmd.year}")
         if py.terminated:
             raise Rejected("nothing_to_refund", f"the {cmd.year} enrollment was already "
                            "terminated and refunded")

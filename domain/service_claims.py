@@ -8,7 +8,7 @@ from typing import Any
 from domain import commands as c
 from domain.aggregates import ClaimRef, Household, Person, PersonYear
 from domain.errors import Rejected
-from domain.identity import number_of
+from domain.identity import mask_number, number_of
 from domain.policy import Policy
 from domain.ports import Aggregates, Outcome
 from domain.ports import as_text as _s
@@ -83,7 +83,8 @@ class ClaimHandlers:
             if py is not None and not py.terminated and (
                     year == visit.year or (py.covered_from and py.covered_from <= visit)):
                 return py
-        raise Rejected("not_enrolled", f"{person.number} is not enrolled for {visit.year}")
+        raise Rejected("not_enrolled", f"{mask_number(person.number)}"
+                                       f" is not enrolled for {visit.year}")
 
     def _resend(self, cmd: c.Claim, uow: Aggregates, known: ClaimRef) -> Outcome:
         household = uow.household_by_id(known.household)

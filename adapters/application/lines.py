@@ -38,11 +38,19 @@ def decode_line(text: str) -> Any:
     def constant(name: str) -> Any:
         raise InvalidInput(f"{name} is not a number the contract accepts")
 
+    text = text.rstrip("\r\n")  # so that an error is placed on this line, not the next
     try:
         return json.loads(text, object_pairs_hook=pairs, parse_float=Decimal,
                           parse_constant=constant)
     except InvalidInput:
         raise
+    except json.JSONDecodeError as e:
+        # The result's `line` names the file's line; the place is the column within it (the
+        # decoder's own "line 2 column 1" would count lines inside this one line).
+        where = (f"where the line ends, after column {len(text)}" if e.pos >= len(text)
+                 else f"at column {e.pos + 1} of {len(text)}")
+        raise InvalidInput(f"the line is not valid JSON: {e.msg.removesuffix(' at')} {where}"
+                           ) from None
     except (ValueError, RecursionError) as e:
         raise InvalidInput(f"the line is not valid JSON ({str(e)[:80]})") from None
 

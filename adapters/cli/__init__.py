@@ -1,30 +1,135 @@
 """The `benefitpool` command line: one module per command group, each command translating its
-options into one use case and its result into text, JSON or CSV."""
+options into one use case and its result into text, JSON or CSV.
+
+A command's module is imported only when that command runs (or its own `--help` is asked):
+`benefitpool --help` lists the commands from `COMMANDS` below without importing any of them,
+and a query imports neither the PostgreSQL driver, the columnar store, Dask, NumPy nor the
+server unless it uses them (issue 16; figures in docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-from adapters.cli.access import key_app, serve, token_app
-from adapters.cli.audit import audit_app, replay
-from adapters.cli.county import demo, generate, ingest
-from adapters.cli.policy import policy_app
-from adapters.cli.queries import household, person, report_app, views_app
-from adapters.cli.regions import deployment_app
-from adapters.cli.stats import stats
-from adapters.cli.whatif import whatif
+#: Every command: its name, the module and attribute that define it (a function or a group of
+#: commands), and the one sentence `benefitpool --help` shows for it.
+COMMANDS: tuple[tuple[str, str, str, str], ...] = (
+    ("ingest", "adapters.cli.county", "ingest",
+     "Apply a command file: one result per line; a rejected line records nothing."),
+    ("household", "adapters.cli.queries", "household",
+     "A household's members, pooled outpatient cap, what is used and what is left."),
+    ("person", "adapters.cli.queries", "person",
+     "A person's name, enrollment, payments, subsidy, refunds and reimbursement."),
+    ("households", "adapters.cli.search", "households",
+     "Find households by region, year, name, identity or what is left of the pool."),
+    ("persons", "adapters.cli.search", "persons",
+     "Find persons by region, year, name, identity or what is left of their pool."),
+    ("generate", "adapters.cli.county", "generate",
+     "Write a synthetic county's history as a command file."),
+    ("demo", "adapters.cli.county", "demo",
+     "Generate a synthetic county, ingest it into the store and summarise it."),
+    ("replay", "adapters.cli.audit", "replay",
+     "Write the recorded history back as a command file that rebuilds the same ledger."),
+    ("whatif", "adapters.cli.whatif", "whatif",
+     "Re-decide the recorded history under patched policies; nothing is written."),
+    ("serve", "adapters.cli.access", "serve",
+     "Serve the HTTP API, with its documentation at /docs."),
+    ("stats", "adapters.cli.stats", "stats",
+     "Events by type and the bytes per event of every table and index."),
+    ("policy", "adapters.cli.policy", "policy_app",
+     "Show the policies the ledger decides by."),
+    ("report", "adapters.cli.queries", "report_app",
+     "Fund and enrollment reports from the views."),
+    ("views", "adapters.cli.queries", "views_app",
+     "Operate the read models."),
+    ("audit", "adapters.cli.audit", "audit_app",
+     "What auditors read: the explained history of the ledger."),
+    ("key", "adapters.cli.access", "key_app",
+     "The cipher key of personal data (ADR 21)."),
+    ("token", "adapters.cli.access", "token_app",
+     "API tokens for the HTTP API (benefitpool serve)."),
+    ("deployment", "adapters.cli.regions", "deployment_app",
+     "A deployment of one store per pooling region."),
+)
+_BY_NAME = {name: (module, attribute, text) for name, module, attribute, text in COMMANDS}
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+def load_command(name: str) -> Any:
+    """The click command of `benefitpool NAME`, its module imported now (None if unknown)."""
+    if name not in _BY_NAME:
+        return None
+    module, attribute, _ = _BY_NAME[name]
+    target = getattr(import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    _plain_placeholders(command)
+    return command
+
+
+def _quiet_flag(option: Any) -> Any:
+    if option is not None and getattr(option, "is_flag", False):
+        option.metavar = ""  # typer would show a flag as `<bool>`
+    return option
+
+
+def _plain_placeholders(command: Any) -> None:
+    """Help as a user reads it: arguments as `FILE` (not `{file}`), flags without `<bool>`."""
+    for child in (getattr(command, "commands", None) or {}).values():
+        _plain_placeholders(child)
+    for param in command.params:
+        if param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = (param.name or "value").upper()
+        _quiet_flag(param)
+    shown = command.get_help_option
+    command.get_help_option = lambda ctx: _quiet_flag(shown(ctx))
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists `COMMANDS` by their sentence, imports a command's module
+    only to run it or show its own help."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [name for name, *_ in COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if self._listing and cmd_name in _BY_NAME:
+            return TyperCommand(name=cmd_name, help=_BY_NAME[cmd_name][2], callback=None)
+        command = load_command(cmd_name)
+        if command is not None:
+            self.commands[cmd_name] = command
+        return command
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _quiet_flag(super().get_help_option(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True,
                   help="Household benefit-pool ledger for resident basic medical insurance.")
-for command in (ingest, household, person, generate, demo, replay, whatif, serve, stats):
-    app.command()(command)
-app.add_typer(policy_app, name="policy")
-app.add_typer(report_app, name="report")
-app.add_typer(views_app, name="views")
-app.add_typer(audit_app, name="audit")
-app.add_typer(key_app, name="key")
-app.add_typer(token_app, name="token")
-app.add_typer(deployment_app, name="deployment")
+
+
+@app.callback()
+def _root() -> None:
+    """Household benefit-pool ledger for resident basic medical insurance."""
 
 
 def main() -> None:

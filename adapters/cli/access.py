@@ -21,6 +21,7 @@ from adapters.cli.common import (
     err,
     fail,
     print_rows,
+    refuse_missing_store,
 )
 from adapters.cli.regions import deployment_in_use, directory_of
 from adapters.stores.tokens import TokenStore
@@ -42,13 +43,17 @@ def key_create() -> None:
               "outside the database: without it the store cannot be read.", highlight=False)
 
 
-def _tokens(db: str | None, deployment: Path | None = None) -> Any:
+def _tokens(db: str | None, deployment: Path | None = None, create: bool = False) -> Any:
+    """The token store of `--db` or of the deployment's directory; only `token create` makes
+    an SQLite file where there is none."""
     regions = deployment_in_use(deployment)
     if regions is not None:  # a deployment's tokens live in its directory's database
         return TokenStore(directory_of(regions).engine)
     url = database_url(db)
     if url.startswith("memory:"):
         fail("tokens need a store that outlives the command, e.g. sqlite:///benefitpool.db", 2)
+    if not create and url.startswith("sqlite:"):
+        refuse_missing_store(url)
     try:
         return composition.open_tokens(url)
     except LedgerError as e:
@@ -69,7 +74,7 @@ def token_create(
     """Create a token and print it once (only its SHA-256 is stored)."""
     from adapters.stores.tokens import TokenError
 
-    store = _tokens(db, deployment)
+    store = _tokens(db, deployment, create=True)
     try:
         secret, token = store.create(role, region, label)
     except TokenError as e:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -19,6 +18,7 @@ from adapters.cli.common import (
     DeploymentOption,
     JsonOption,
     PoliciesOption,
+    RequiredYearOption,
     SchedulerOption,
     WorkersOption,
     book,
@@ -30,6 +30,7 @@ from adapters.cli.common import (
     out,
 )
 from adapters.cli.regions import audit_deployment_cli, deployment_in_use
+from adapters.cli.tables import Table
 from domain.errors import LedgerError, Rejected
 
 audit_app = typer.Typer(no_args_is_help=True,
@@ -167,7 +168,7 @@ def _print_audit(result: dict[str, Any], url: str) -> None:
 def audit_trail_command(
     person: Annotated[str, typer.Argument(
         metavar="PERSON|HEAD", help="A person's ID; a head's ID covers the whole household.")],
-    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    year: RequiredYearOption,
     json_out: JsonOption = False,
     db: DbOption = None,
     policies: PoliciesOption = None,

@@ -8,22 +8,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from adapters import composition
-from adapters.application.ledger import Ledger
-from adapters.stores.columnar import ColumnarBusy, ColumnarStore
-from adapters.stores.urls import StoreError
+from adapters.cli.tables import Table
 from domain.errors import LedgerError, PolicyError
-from domain.identity import mask_text
-from domain.policy_book import PolicyBook
-from projections.views import LedgerViews
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs (issue 16)
+    from adapters.application.ledger import Ledger
+    from adapters.stores.columnar import ColumnarStore
+    from domain.policy_book import PolicyBook
+    from projections.views import LedgerViews
 
 out = Console()
 err = Console(stderr=True)
@@ -37,7 +36,10 @@ CsvOption = Annotated[bool, typer.Option("--csv", help="CSV output.")]
 AtPositionOption = Annotated[int | None, typer.Option(
     "--at-position", min=0, help="Answer as the ledger stood when its log was at N.")]
 RegionOption = Annotated[str | None, typer.Option("--region", help="Region code or prefix.")]
-YearOption = Annotated[int | None, typer.Option("--year")]
+YearOption = Annotated[int | None, typer.Option(
+    "--year", min=2000, max=2100, help="Benefit year (2000–2100).")]
+RequiredYearOption = Annotated[int, typer.Option(
+    "--year", min=2000, max=2100, help="Benefit year (2000–2100).")]
 DeploymentOption = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file: one store per pooling region (default: "
     "$BENEFITPOOL_DEPLOYMENT; without it, the one store of --db).")]
@@ -51,27 +53,54 @@ SchedulerOption = Annotated[str | None, typer.Option(
 def fail(message: str, code: int = 1, asked: str | None = None) -> NoReturn:
     """Log an error and exit. Resident ID numbers in it are masked, except the one the user
     asked about (`asked`, ADR 21)."""
+    from domain.identity import mask_text
+
     keep = frozenset({asked.strip().upper()}) if asked else frozenset()
     err.print(f"[red]error:[/red] {escape(mask_text(message, keep))}", highlight=False)
     raise typer.Exit(code)
 
 
 def database_url(db: str | None) -> str:
+    from adapters import composition
+
     return composition.database_url(db)
 
 
 def book(policies: Path | None) -> PolicyBook:
+    from adapters import composition
+
     try:
         return composition.policy_book(policies)
     except PolicyError as e:
         fail(f"policy: {e}", 2)
 
 
+def refuse_missing_store(url: str) -> None:
+    """Exit 2 with `store_not_found` when there is no store at `url` (nothing created)."""
+    from adapters.stores.urls import StoreError, missing_store
+
+    try:
+        why = missing_store(url)
+    except StoreError as e:
+        fail(str(e), 2)
+    if why is not None:
+        fail(f"store_not_found: no store at {url}: {why}. `benefitpool ingest FILE` or "
+             "`benefitpool demo` creates one; --db or BENEFITPOOL_DB names another.", 2)
+
+
 @contextmanager
-def opened_ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
-    """The ledger at `--db`, deciding by `--policies`; closed on the way out."""
+def opened_ledger(db: str | None, policies: Path | None, create: bool = False
+                  ) -> Iterator[Ledger]:
+    """The ledger at `--db`, deciding by `--policies`; closed on the way out. Only a command
+    that writes (`create`) makes a store where there is none; any other refuses (exit 2) and
+    leaves nothing behind."""
+    from adapters import composition
+    from adapters.stores.urls import StoreError
+
     policy_book = book(policies)
     url = database_url(db)
+    if not create:
+        refuse_missing_store(url)
     try:
         ledger = composition.open_ledger(url, policy_book)
     except (StoreError, LedgerError) as e:
@@ -87,6 +116,9 @@ def opened_ledger(db: str | None, policies: Path | None) -> Iterator[Ledger]:
 @contextmanager
 def opened_views(ledger: Ledger, db: str | None) -> Iterator[LedgerViews]:
     """The read models beside the ledger's store; their engine disposed on the way out."""
+    from adapters import composition
+    from adapters.stores.urls import StoreError
+
     try:
         views = composition.open_views(ledger.app, ledger.policies, database_url(db))
     except (StoreError, LedgerError) as e:
@@ -103,6 +135,9 @@ def opened_columnar(ledger: Ledger, db: str | None, busy_ok: bool = True
     """The columnar claims store beside the ledger's store, or None where there is none (or,
     with `busy_ok`, when another process has it open: noted); what was found wrong with it
     and rebuilt is noted on standard error on the way out."""
+    from adapters import composition
+    from adapters.stores.columnar import ColumnarBusy
+
     try:
         columnar = composition.open_columnar(ledger.app, database_url(db))
     except ColumnarBusy as e:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from adapters.application.ledger import Ledger
 from adapters.cli.common import (
@@ -28,6 +26,7 @@ from adapters.cli.common import (
     progress_bar,
 )
 from adapters.cli.regions import deployment_in_use, ingest_deployment
+from adapters.cli.tables import Table
 from adapters.usecases.ingest import IngestBusy, IngestStopped, count_lines, ingest_file
 from domain.errors import Rejected
 
@@ -76,7 +75,7 @@ def ingest(
     if regions is not None:
         _ingest_regions(regions, file, results, policies, batch_size, workers, scheduler)
         return
-    with opened_ledger(db, policies) as ledger:
+    with opened_ledger(db, policies, create=True) as ledger:
         if results is not None:
             try:
                 sink = results.open("w", encoding="utf-8")
@@ -141,12 +140,17 @@ def demo(
     seed: Annotated[int, typer.Option()] = 2021,
     db: DbOption = None,
     policies: PoliciesOption = None,
+    keep: Annotated[Path, typer.Option(
+        "--keep", help="Where the generated command file is kept.")] = Path("demo-county.jsonl"),
 ) -> None:
-    """Generate a synthetic county, ingest it into the store, and summarise the pools."""
+    """Generate a synthetic county, ingest it into the store and summarise it.
+
+    The command file is kept (--keep, default demo-county.jsonl); the end names a few
+    households and persons to ask about."""
     from adapters.generator import write_county
     from adapters.usecases.summary import summarise
 
-    with opened_ledger(db, policies) as ledger:
+    with opened_ledger(db, policies, create=True) as ledger:
         existing = ledger.app.recorder.max_notification_id() or 0
         counts: Counter = Counter()
         if existing:
@@ -154,14 +158,50 @@ def demo(
                       "summarising it without ingesting again (use another --db for a new "
                       "county).")
         else:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "county.jsonl"
-                n = write_county(path, households, regime, seed)
-                err.print(f"Generated {households} households of {regime} ({n} commands).")
-                with open(os.devnull, "w") as sink:
-                    counts = _ingest(ledger, path, sink, 1000)
+            try:
+                n = write_county(keep, households, regime, seed)
+            except OSError as e:
+                fail(f"cannot write {keep}: {e.strerror}", 2)
+            err.print(f"Generated {households} households of {regime} ({n} commands), kept "
+                      f"in {keep}.")
+            with open(os.devnull, "w") as sink:
+                counts = _ingest(ledger, keep, sink, 1000)
         summary = summarise(ledger.app, ledger.policies)
+        samples = _samples(ledger, db)
     _print_summary(summary, counts, database_url(db))
+    _print_samples(samples, db)
+
+
+def _samples(ledger: Ledger, db: str | None) -> dict[str, Any]:
+    """A household at its cap, the largest household and a subsidised person, to try."""
+    from adapters.cli.common import opened_views
+    from adapters.usecases.search import search
+
+    with opened_views(ledger, db) as views:
+        at_cap = search(ledger.app, views, "households", limit=1, at_cap=True)["rows"]
+        everyone = search(ledger.app, views, "households", limit=1000)["rows"]
+        largest = sorted(everyone, key=lambda r: -r["members"])[:1]
+        year = (at_cap or largest or [{"year": None}])[0]["year"]
+        helped = search(ledger.app, views, "persons", limit=1, year=year,
+                        identity="tekun")["rows"] if year else []
+    return {"at_cap": at_cap, "largest": largest, "helped": helped}
+
+
+def _print_samples(samples: dict[str, Any], db: str | None) -> None:
+    store = f" --db {db}" if db else ""
+    lines = []
+    for h in samples["at_cap"]:
+        lines.append(f"benefitpool household {h['head']} --year {h['year']}{store}"
+                     f"   # {h['head_name']}: the pool is used up")
+    for h in samples["largest"]:
+        lines.append(f"benefitpool household {h['head']} --year {h['year']}{store}"
+                     f"   # {h['head_name']}: {h['members']} members")
+    for p in samples["helped"]:
+        lines.append(f"benefitpool person {p['person']} --year {p['year']}{store}"
+                     f"   # {p['name']}: subsidised ({p['identity']})")
+    if lines:
+        lines.append(f"benefitpool households --at-cap --limit 10{store}   # more to try")
+        out.print("To try:\n" + "\n".join(lines), highlight=False, soft_wrap=True)
 
 
 def _print_summary(s: dict[str, Any], counts: Counter, url: str) -> None:

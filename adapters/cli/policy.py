@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from adapters.cli.common import JsonOption, PoliciesOption, book, fail, out
+from adapters.cli.tables import Table
 
 policy_app = typer.Typer(no_args_is_help=True, help="Show the policies the ledger decides by.")
 

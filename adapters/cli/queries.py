@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from adapters.cli.common import (
     AtPositionOption,
@@ -17,6 +16,7 @@ from adapters.cli.common import (
     JsonOption,
     PoliciesOption,
     RegionOption,
+    RequiredYearOption,
     SchedulerOption,
     WorkersOption,
     YearOption,
@@ -36,9 +36,8 @@ from adapters.cli.regions import (
     store_for_person,
     views_over_regions,
 )
-from adapters.stores.columnar.store import ColumnarFailed
+from adapters.cli.tables import Table
 from adapters.usecases import views as use
-from adapters.usecases.regional_queries import merged_rows
 from domain.errors import Rejected
 from projections import queries
 from projections.tables import VIEWS
@@ -59,18 +58,28 @@ def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
         return _from_store(db, policies, query, *args, **kwargs)
     if query in use.PERSONAL_QUERIES:
         url = store_for_person(regions, args[0], args[1])
-        return _from_store(url, policies, query, *args, **kwargs)
+        return _from_store(url, policies, query, *args, in_deployment=True, **kwargs)
+    from adapters.usecases.regional_queries import merged_rows
+
     answers = over_regions(regions, args[0], lambda url: _from_store(
-        url, policies, query, *args, **kwargs))
+        url, policies, query, *args, in_deployment=True, **kwargs))
     return merged_rows(answers, *use.REPORT_ORDER[query])
 
 
 def _from_store(db: str | None, policies: Path | None, query: Any, *args: Any,
-                **kwargs: Any) -> Any:
+                in_deployment: bool = False, **kwargs: Any) -> Any:
+    """The answer of one store; a store that does not exist is refused, except a region's
+    of a deployment (the deployment file names it: it is opened as it stands)."""
     asked = args[0] if query in use.PERSONAL_QUERIES else None  # they name persons (ADR 21)
-    with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views:
+    with opened_ledger(db, policies, create=in_deployment) as ledger, \
+            opened_views(ledger, db) as views:
         try:
-            return use.ask(ledger.app, views, query, *args, **kwargs)
+            answer = use.ask(ledger.app, views, query, *args, **kwargs)
+            if asked is None:
+                return answer
+            from adapters.usecases.search import with_names
+
+            return with_names(ledger.app, answer)  # the names are on the command line only
         except Rejected as e:
             fail(f"{e.reason}: {e.message}", asked=asked)
         except ViewsDamaged as e:
@@ -96,7 +105,7 @@ def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
 
 def household(
     person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
-    year: Annotated[int, typer.Option("--year", help="Benefit year.")],
+    year: RequiredYearOption,
     as_of: AsOfOption = None,
     at_position: AtPositionOption = None,
     json_out: JsonOption = False,
@@ -113,8 +122,9 @@ def household(
                   + (f" as of {view['as_of']}" if view["as_of"] else ""))
     for col in ("members", "cap", "used", "remaining", "rule"):
         table.add_column(col)
-    table.add_row("\n".join(view["members"]), view["cap"], view["used"], view["remaining"],
-                  view["rule"] or "")
+    names = view.get("names") or {}
+    table.add_row("\n".join(f"{m} {names.get(m) or ''}".rstrip() for m in view["members"]),
+                  view["cap"], view["used"], view["remaining"], view["rule"] or "")
     out.print(table)
     if view["claims"]:
         claims = Table(title="Claims")
@@ -128,7 +138,7 @@ def household(
 
 def person(
     person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
-    year: Annotated[int | None, typer.Option("--year", help="Benefit year.")] = None,
+    year: YearOption = None,
     as_of: AsOfOption = None,
     at_position: AtPositionOption = None,
     json_out: JsonOption = False,
@@ -204,6 +214,8 @@ def views_rebuild(
     """Drop the view(s) and rebuild from the log, with a progress bar on a terminal; the
     columnar claims store (`columnar`, where the store has one) too. Over a deployment: every
     region's views, in parallel on Dask with --workers or --scheduler."""
+    from adapters.stores.columnar.store import ColumnarFailed
+
     if name is not None and name not in CHOICES:
         fail(f"invalid_input: unknown view {name!r}; one of {', '.join(CHOICES)}")
     names = [name] if name else list(CHOICES)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 
@@ -25,16 +25,11 @@ from adapters.cli.common import (
     progress_bar,
 )
 from adapters.stores.deployment_files import Deployment, DeploymentError
-from adapters.stores.directory import Directory
-from adapters.stores.urls import STORE_FAILURES, StoreError
-from adapters.usecases.audit import AuditUnavailable
-from adapters.usecases.ingest import IngestStopped, count_lines
-from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment
-from adapters.usecases.regional_ingest import ingest_across
-from adapters.usecases.regional_queries import fan_out, region_of_person
-from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment
-from adapters.usecases.views import RegionViewsJob
+from adapters.stores.urls import StoreError, store_failures
 from domain.errors import cause_of
+
+if TYPE_CHECKING:  # the use cases are imported where used: a command loads what it needs
+    from adapters.stores.directory import Directory
 
 deployment_app = typer.Typer(no_args_is_help=True,
                              help="A deployment of one store per pooling region.")
@@ -54,7 +49,7 @@ def deployment_in_use(explicit: Path | None) -> Deployment | None:
 def directory_of(deployment: Deployment) -> Directory:
     try:
         return composition.open_directory(deployment)
-    except (StoreError, *STORE_FAILURES) as e:
+    except (StoreError, *store_failures()) as e:
         fail(f"cannot open the directory {deployment.directory}: {cause_of(e)}", 2)
 
 
@@ -71,6 +66,9 @@ def cluster(workers: int | None, scheduler: str | None) -> Iterator[Executor | N
 def ingest_deployment(deployment: Deployment, file: Path, sink: IO[str], policies: Path | None,
                       batch_size: int, workers: int | None, scheduler: str | None) -> Counter:
     """A command file applied across the deployment's regions (each in parallel)."""
+    from adapters.usecases.ingest import IngestStopped, count_lines
+    from adapters.usecases.regional_ingest import ingest_across
+
     directory = directory_of(deployment)
     work = Path(deployment.source).resolve().parent / ".ingest" if deployment.source \
         else file.resolve().parent / ".ingest"
@@ -86,18 +84,20 @@ def ingest_deployment(deployment: Deployment, file: Path, sink: IO[str], policie
                 progress=lambda n: progress.advance(task, n))
         except IngestStopped as e:
             fail(e.message, 3 if e.kind == "store_failed" else 130)
-        except STORE_FAILURES as e:
+        except store_failures() as e:
             fail(f"the directory failed: {cause_of(e)}; run the same command again to "
                  "continue", 3)
 
 
 def store_for_person(deployment: Deployment, number: str, year: int | None) -> str:
     """The URL of the region's store that answers for a person in a year."""
+    from adapters.usecases.regional_queries import region_of_person
+
     directory = directory_of(deployment)
     try:
         return region_of_person(deployment, directory, composition.directory_key(), number,
                                 year).url
-    except STORE_FAILURES as e:
+    except store_failures() as e:
         fail(f"the directory failed: {cause_of(e)}", 3)
 
 
@@ -105,6 +105,8 @@ def over_regions(deployment: Deployment, prefix: str | None, ask: Any) -> list[A
     """`ask(url)` of every region under a prefix, in parallel threads (each region's store is
     its own database), answers in the deployment's order."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from adapters.usecases.regional_queries import fan_out
 
     regions = deployment.within(prefix)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(regions)))) as pool:
@@ -114,6 +116,9 @@ def over_regions(deployment: Deployment, prefix: str | None, ask: Any) -> list[A
 def audit_deployment_cli(deployment: Deployment, policies: Path | None, workers: int | None,
                          scheduler: str | None) -> dict[str, Any]:
     """`audit verify` of every region's store (on Dask when asked) and of the directory."""
+    from adapters.usecases.audit import AuditUnavailable
+    from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment
+
     directory = directory_of(deployment)
     folder = str(policies) if policies else None
     with cluster(workers, scheduler) as executor:
@@ -124,7 +129,7 @@ def audit_deployment_cli(deployment: Deployment, policies: Path | None, workers:
                 int(time.time()), executor)
         except AuditUnavailable as e:
             fail(str(e), 2)
-        except (StoreError, *STORE_FAILURES) as e:
+        except (StoreError, *store_failures()) as e:
             fail(f"a region's store failed: {cause_of(e)}", 3)
 
 
@@ -132,6 +137,8 @@ def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform:
                           patch: dict[str, Any], scope: Any, engine: str, workers: int | None,
                           scheduler: str | None) -> Any:
     """`whatif` of every region under the scope (on Dask when asked), merged."""
+    from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment
+
     folder = str(policies) if policies else None
     with cluster(workers, scheduler) as executor:
         try:
@@ -139,20 +146,22 @@ def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform:
                 deployment, scope, engine, composition.whatif_region,
                 lambda r: RegionWhatIfJob(r.prefix, r.url, folder, reform, dict(patch), scope,
                                           engine), executor)
-        except (StoreError, *STORE_FAILURES) as e:
+        except (StoreError, *store_failures()) as e:
             fail(f"a region's store failed: {cause_of(e)}", 3)
 
 
 def views_over_regions(deployment: Deployment, policies: Path | None, names: tuple[str, ...],
                        workers: int | None, scheduler: str | None) -> list[dict[str, Any]]:
     """Every region's views rebuilt (`names`) or reported on, on Dask when asked."""
+    from adapters.usecases.views import RegionViewsJob
+
     folder = str(policies) if policies else None
     jobs = [RegionViewsJob(r.prefix, r.url, folder, names) for r in deployment.regions]
     with cluster(workers, scheduler) as executor:
         try:
             answers = list(executor.map(composition.rebuild_region_views, jobs)) \
                 if executor is not None else [composition.rebuild_region_views(j) for j in jobs]
-        except (StoreError, *STORE_FAILURES) as e:
+        except (StoreError, *store_failures()) as e:
             fail(f"a region's store failed: {cause_of(e)}", 3)
     rows = [row for rows in answers for row in rows]
     for row in rows:
@@ -172,7 +181,7 @@ def deployment_status(deployment_file: DeploymentOption = None,
     for region in deployment.regions:
         try:
             app = composition.open_store(region.url)
-        except (StoreError, *STORE_FAILURES) as e:
+        except (StoreError, *store_failures()) as e:
             fail(f"region {region.prefix}: cannot open {region.url}: {cause_of(e)}", 2)
         try:
             rows.append({"prefix": region.prefix, "name": region.name, "store": region.url,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from adapters import composition
 from adapters.cli.common import (
     DbOption,
@@ -14,8 +12,10 @@ from adapters.cli.common import (
     database_url,
     fail,
     out,
+    refuse_missing_store,
 )
 from adapters.cli.regions import deployment_in_use
+from adapters.cli.tables import Table
 from adapters.stores.urls import StoreError
 from adapters.usecases.stats import store_stats
 from domain.errors import LedgerError
@@ -36,6 +36,7 @@ def stats(db: DbOption = None, json_out: JsonOption = False,
             out.print(f"[bold]region {prefix} ({regions.by_prefix(prefix).name})[/bold]")
             _print(report)
         return
+    refuse_missing_store(database_url(db))
     report = _report(database_url(db))
     if json_out:
         out.print_json(data=report)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from adapters.cli.cluster import partitioned, parts_progress, replay_cluster, source_for
 from adapters.cli.common import (
@@ -29,6 +28,7 @@ from adapters.cli.common import (
     out,
 )
 from adapters.cli.regions import deployment_in_use, whatif_deployment_cli
+from adapters.cli.tables import Table
 from adapters.usecases.whatif import ENGINES, WhatIf, WhatIfRefused, reform_of, run_whatif
 from adapters.whatif.exact import Scope
 from domain.errors import LedgerError, PolicyError

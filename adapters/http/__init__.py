@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from adapters import composition
 from adapters.http.auth import Auth
+from adapters.http.docs import add_docs
 from adapters.http.errors import add_error_handlers
 from adapters.http.routes import add_command_routes, add_query_routes
 from adapters.http.service import Service
@@ -104,15 +105,16 @@ def _app(service: Any, long_running: bool, close_on_shutdown: bool) -> FastAPI:
             service.close()
 
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=lifespan, docs_url=None, redoc_url=None,  # served offline: add_docs
         title="benefitpool", version="1",
         description="The household benefit-pool ledger over HTTP: the commands of the "
                     "command-file contract, queries, reports, what-if and audit. Every "
                     "endpoint but /health needs `Authorization: Bearer <token>` "
-                    "(`benefitpool token create`).")
+                    "(`benefitpool token create`). These pages: /docs and /redoc.")
     app.state.service = service
     auth = Auth(service.tokens)
     add_error_handlers(app, log)
+    add_docs(app)
     add_command_routes(app, service, auth)
     add_query_routes(app, service, auth)
     if long_running:

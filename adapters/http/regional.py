@@ -116,6 +116,19 @@ class RegionalService:
         rows = merged_rows(answers, *use.REPORT_ORDER[query])
         return self.services[self.deployment.regions[0].prefix]._respond(token, rows)
 
+    def search(self, token: Token, what: str, region: str | None, name: str | None,
+               limit: int, offset: int, **filters: Any) -> JSON:
+        """Each region's matches up to the end of the page, merged in the order one store
+        gives them (year, region, then the person column), and the page cut from them."""
+        prefix = scope(token, region)
+        answers = fan_out(self._within(prefix), lambda s: json.loads(s.search(
+            token, what, prefix, name, offset + limit, 0, **dict(filters)).body), self.pool)
+        rows = sorted((r for a in answers for r in a["rows"]), key=lambda r: (
+            r.get("year") or 0, r["region"], r.get("head") or r.get("person")))
+        found = {"total": sum(a["total"] for a in answers), "offset": offset, "limit": limit,
+                 "rows": rows[offset:offset + limit]}
+        return self.services[self.deployment.regions[0].prefix]._respond(token, found)
+
     def whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
                engine: str) -> JSON:
         patch = decode_object(raw, None)

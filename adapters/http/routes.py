@@ -1,5 +1,6 @@
 """The API's routes: each translates its request into one call of the service."""
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -60,6 +61,16 @@ def add_command_routes(app: FastAPI, service: Service, auth: Auth) -> None:
         return await service.command(token, raw, None)
 
 
+def public_health(answer: JSON) -> JSON:
+    """What `/health` tells a caller that is not an admin: whether the store can be read and
+    its log's position (of each region), not the writer's internals (issue 16)."""
+    body = json.loads(bytes(answer.body))
+    body.pop("writer", None)
+    for region in (body.get("regions") or {}).values():
+        region.pop("writer", None)
+    return JSON(body, status_code=answer.status_code)
+
+
 def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
     """Households, persons, reports, what-if, audit, whoami and health."""
     allowed = auth.allowed
@@ -78,6 +89,26 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
     def person(person: str, token: Annotated[Token, Depends(allowed("person"))],
                year: YearQ = None, as_of: AsOf = None, at_position: AtPosition = None) -> JSON:
         return service.person(token, person, year, day(as_of, "as_of"), at_position)
+
+    def search_route(what: str, summary: str) -> None:
+        def endpoint(token: Annotated[Token, Depends(allowed("search"))],
+                     region: RegionQ = None, year: YearQ = None,
+                     name: Annotated[str | None, Query(max_length=200)] = None,
+                     identity: Annotated[str | None, Query(max_length=32)] = None,
+                     at_cap: bool = False,
+                     remaining_below: Annotated[str | None, Query(max_length=20)] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> JSON:
+            return service.search(token, what, region, name, limit, offset, year=year,
+                                  identity=identity, at_cap=at_cap,
+                                  remaining_below=remaining_below)
+        endpoint.__name__ = f"search_{what}"
+        app.add_api_route(f"/{what}", endpoint, methods=["GET"], tags=["queries"],
+                          operation_id=f"search_{what}", summary=summary,
+                          responses=QUERY_RESPONSES)
+
+    search_route("households", "Find households: region, year, head's name, identity, pool left")
+    search_route("persons", "Find persons: region, year, name, identity, pool left")
 
     @app.get("/reports/fund", tags=["reports"], operation_id="report_fund",
              summary="Contributions, subsidies, refunds, reimbursements and fiscal due",
@@ -128,7 +159,13 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
         return JSON({k: v for k, v in token.as_dict().items() if k != "revoked_at"})
 
     @app.get("/health", tags=["access"], operation_id="health",
-             summary="Whether the store can be read (no token needed)",
+             summary="Whether the store can be read (no token needed; its writer's figures "
+                     "for an admin token only)",
              responses={503: {"model": ErrorBody}})
-    async def health() -> JSON:
-        return await service.health()
+    async def health(request: Request) -> JSON:
+        answer = await service.health()
+        secret = bearer_secret(request)
+        token = service.tokens.authenticate(secret.strip()) if secret else None
+        if token is not None and token.role == "admin":
+            return answer
+        return public_health(answer)

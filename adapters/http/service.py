@@ -155,6 +155,22 @@ class Service:
         query = queries.fund_report if name == "fund" else queries.enrollment_report
         return self._respond(token, self._query(query, scope(token, region), year))
 
+    def search(self, token: Token, what: str, region: str | None, name: str | None,
+               limit: int, offset: int, **filters: Any) -> JSON:
+        """`households` or `persons` within the token's region (issue 16)."""
+        from adapters.usecases.search import search
+        from domain.money import Money
+
+        try:
+            below = filters.pop("remaining_below")
+            filters["remaining_below"] = (Money.parse(below, "remaining_below")
+                                          if below is not None else None)
+            found = search(self.store, self.views, what, name, limit, offset,
+                           refresh=self.refresh, region=scope(token, region), **filters)
+        except Rejected as e:
+            raise ApiError(422, e.reason, e.message) from None
+        return self._respond(token, found)
+
     @staticmethod
     def _check_region(token: Token, region: str | None, what: str) -> None:
         """403 unless the token's prefix covers the region ("" : every region)."""

@@ -22,14 +22,12 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoding,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
-from psycopg.rows import tuple_row
 
 from adapters.stores import chain, compression
 from adapters.stores.cipher import personal_data
-from adapters.stores.urls import quoted
+from adapters.stores.urls import LEDGER_NAME, is_postgres, quoted
 from domain.ids import StreamIds
 from domain.money import Money
 from domain.rules.coverage import CoverageFacts
@@ -134,7 +132,7 @@ class FastJSONTranscoder(JSONTranscoder):
 class LedgerApplication(Application):
     """The event store of persons, households and their indexes."""
 
-    name = "benefitpool"
+    name = LEDGER_NAME
     #: The library's compressor of event states (ADR 52); "" writes them as they are.
     compressor_topic = compression.COMPRESSOR_TOPIC
     #: The format of a new store's chain rows (ADR 53); a store keeps the format it has.
@@ -169,7 +167,8 @@ class LedgerApplication(Application):
     def construct_recorder(self) -> ApplicationRecorder:
         """On SQLite and PostgreSQL, a recorder that chains every event by a keyed hash
         (ADR 16, ADR 19)."""
-        if isinstance(self.factory, SQLiteFactory | PostgresFactory):
+        if isinstance(self.factory, SQLiteFactory) or is_postgres(self.factory,
+                                                                     "PostgresFactory"):
             # Subclasses (readers, tests) open the same store: the table name is the ledger's.
             return chain.chained_recorder(self.factory, self.audit_key, LedgerApplication.name,
                                           self.chain_format)
@@ -229,7 +228,7 @@ class LedgerApplication(Application):
         if isinstance(recorder, SQLiteApplicationRecorder):
             select = (f"SELECT rowid, originator_id, topic FROM {recorder.events_table_name} "
                       "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?")
-        elif isinstance(recorder, PostgresApplicationRecorder):
+        elif is_postgres(recorder, "PostgresApplicationRecorder"):
             table = f"{quoted(recorder.datastore.schema)}.{quoted(recorder.events_table_name)}"
             select = (f"SELECT notification_id, originator_id, topic FROM {table} "
                       "WHERE notification_id > %s AND notification_id <= %s "
@@ -261,7 +260,7 @@ class LedgerApplication(Application):
         if isinstance(recorder, SQLiteApplicationRecorder):
             select = (f"SELECT rowid, originator_id, originator_version, topic, state FROM "
                       f"{recorder.events_table_name} WHERE rowid IN ")
-        elif isinstance(recorder, PostgresApplicationRecorder):
+        elif is_postgres(recorder, "PostgresApplicationRecorder"):
             table = f"{quoted(recorder.datastore.schema)}.{quoted(recorder.events_table_name)}"
             select = (f"SELECT notification_id, originator_id, originator_version, topic, "
                       f"state FROM {table} WHERE notification_id = ANY(%s)")
@@ -294,6 +293,8 @@ class LedgerApplication(Application):
             return c.fetchall()
 
     def _postgres_rows(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        from psycopg.rows import tuple_row
+
         with self.recorder.datastore.get_connection() as conn, \
                 conn.cursor(row_factory=tuple_row) as c:
             c.execute(statement, params)
@@ -315,7 +316,9 @@ class LedgerApplication(Application):
                               [u.hex for u in chunk])
                     rows.extend(c.fetchall())
             return rows
-        if isinstance(recorder, PostgresApplicationRecorder):
+        if is_postgres(recorder, "PostgresApplicationRecorder"):
+            from psycopg.rows import tuple_row
+
             table = f"{quoted(recorder.datastore.schema)}.{quoted(recorder.events_table_name)}"
             with recorder.datastore.get_connection() as conn, \
                     conn.cursor(row_factory=tuple_row) as c:

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
-from psycopg.rows import tuple_row
 
+from adapters.stores.urls import is_postgres
 from domain.errors import LedgerError
 
 
@@ -41,7 +39,9 @@ def held(app: Any, name: str) -> Iterator[None]:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return
-    if isinstance(factory, PostgresFactory):
+    if is_postgres(factory, "PostgresFactory"):
+        from psycopg.rows import tuple_row
+
         key = (f"benefitpool {name}",)
         conn = factory.datastore.pool.getconn()
         try:
@@ -63,6 +63,8 @@ def held(app: Any, name: str) -> Iterator[None]:
 def _unlock(conn: Any, key: tuple[str]) -> None:
     """Release a session advisory lock. A session that was lost (its server connection ended)
     already released it: the server ends a session's locks with it."""
+    import psycopg
+
     try:
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
         conn.commit()

@@ -32,16 +32,17 @@ from sqlalchemy import (
 from domain.errors import LedgerError
 
 #: What each role may do: the contract's ops, and the HTTP API's queries
-#: (`household`, `person`, `report`, `whatif`, `audit`).
+#: (`household`, `person`, `search`, `report`, `whatif`, `audit`). `search` lists persons
+#: and households with their numbers and names: only for the roles that see numbers in full.
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "clinic": frozenset({"claim", "quote", "reverse_claim", "household", "person"}),
     "agency": frozenset({"register", "enroll", "pay", "grant_subsidy", "refund",
-                         "report_employee_insurance", "household", "person"}),
-    "auditor": frozenset({"household", "person", "report", "audit"}),
+                         "report_employee_insurance", "household", "person", "search"}),
+    "auditor": frozenset({"household", "person", "search", "report", "audit"}),
     "analyst": frozenset({"report", "whatif"}),
     "admin": frozenset({"register", "enroll", "pay", "grant_subsidy", "refund",
                         "report_employee_insurance", "claim", "quote", "reverse_claim",
-                        "household", "person", "report", "whatif", "audit"}),
+                        "household", "person", "search", "report", "whatif", "audit"}),
 }
 ROLES: tuple[str, ...] = tuple(ROLE_ACTIONS)
 #: Roles that always belong to a place: a token of theirs needs a region prefix.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from domain.errors import LedgerError
@@ -35,10 +35,56 @@ class StoreError(LedgerError):
     """The database URL cannot be used."""
 
 
-#: What a store raises when it fails under a writer (a full disk, a read-only file, a lost
-#: connection): the library's own errors and the drivers'.
-STORE_FAILURES: tuple[type[BaseException], ...] = (PersistenceError, sqlite3.Error,
-                                                   psycopg.Error)
+#: The ledger's name in its store: on PostgreSQL its events table is `<name>_events`.
+LEDGER_NAME = "benefitpool"
+POSTGRES_EVENTS_TABLE = f"{LEDGER_NAME}_events"
+
+
+def missing_store(url: str) -> str | None:
+    """Why there is no store at `url` yet (None when there is one): an SQLite file that does
+    not exist, a PostgreSQL database without the ledger's events table; memory always has
+    one. Nothing is created by asking. StoreError for a URL that cannot be used."""
+    env = store_env(url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        path = env["SQLITE_DBNAME"]
+        if path == ":memory:" or path.startswith("file:") or Path(path).is_file():
+            return None
+        return f"the file {path} does not exist"
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        import psycopg
+
+        schema = env.get("POSTGRES_SCHEMA")
+        table = f"{quoted(schema)}.{POSTGRES_EVENTS_TABLE}" if schema else POSTGRES_EVENTS_TABLE
+        try:
+            with psycopg.connect(host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+                                 dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                                 password=env["POSTGRES_PASSWORD"] or None,
+                                 connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"])) as conn:
+                found = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open the store {url}: {str(e).strip()}") from None
+        if found is None or found[0] is None:
+            return f"the database has no ledger{f' in the schema {schema}' if schema else ''}"
+    return None
+
+
+def is_postgres(obj: Any, class_name: str) -> bool:
+    """Whether `obj` is an instance of the store library's PostgreSQL class `class_name`,
+    without loading that module and its driver for a store on SQLite: before it is loaded,
+    nothing of PostgreSQL exists."""
+    module = sys.modules.get("eventsourcing.postgres")
+    return module is not None and isinstance(obj, getattr(module, class_name))
+
+
+def store_failures() -> tuple[type[BaseException], ...]:
+    """What a store raises when it fails under a writer (a full disk, a read-only file, a lost
+    connection): the library's own errors and the drivers'. The PostgreSQL driver's only once
+    it is loaded (no PostgreSQL store is open before), so that SQLite alone never loads it."""
+    failures: list[type[BaseException]] = [PersistenceError, sqlite3.Error]
+    driver = sys.modules.get("psycopg")
+    if driver is not None:
+        failures.append(driver.Error)
+    return tuple(failures)
 
 
 def quoted(identifier: str) -> str:

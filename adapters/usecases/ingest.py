@@ -17,10 +17,14 @@ from typing import IO, Any
 from adapters.application.ingest_run import Journal, file_digest
 from adapters.application.ledger import Ledger
 from adapters.stores.locks import StoreBusy, held
-from adapters.stores.urls import STORE_FAILURES
+from adapters.stores.urls import store_failures
 from domain.errors import LedgerError, cause_of
 
 BATCH_SIZE = 1000
+
+
+#: The UTF-8 byte order mark.
+BOM = b"\xef\xbb\xbf"
 
 
 class IngestStopped(LedgerError):
@@ -37,11 +41,13 @@ class IngestBusy(LedgerError):
 
 
 def read_lines(path: Path) -> Iterator[str]:
-    """Decode each line on its own, so one bad byte sequence spoils only its own line."""
+    """Decode each line on its own, so one bad byte sequence spoils only its own line. A
+    UTF-8 byte order mark (as Excel and Notepad write at the start of a file) is not part of
+    the line, as the routed ingest of a deployment reads it too."""
     with path.open("rb") as f:
         for raw in f:
             try:
-                yield raw.decode("utf-8")
+                yield raw.decode("utf-8-sig" if raw.startswith(BOM) else "utf-8")
             except UnicodeDecodeError:
                 yield "\x00not-utf-8"
 
@@ -90,7 +96,7 @@ def _ingest(ledger: Ledger, journal: Journal, path: Path, results_to: IO[str],
         raise IngestStopped("interrupted", journal.applied_through,
                             f"interrupted after line {journal.applied_through}: run the same "
                             "command again to continue") from None
-    except STORE_FAILURES as e:
+    except store_failures() as e:
         raise IngestStopped("store_failed", journal.applied_through,
                             f"the store failed after line {journal.applied_through} was "
                             f"committed ({cause_of(e)}); nothing after "

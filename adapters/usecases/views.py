@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from adapters.stores.columnar import ColumnarStore
-from adapters.stores.columnar import catchup as columnar
 from projections import queries
 from projections.views import LedgerViews, NotificationLog, catch_up, status
+
+if TYPE_CHECKING:  # the columnar store (DuckDB, Arrow) is loaded only by what uses it
+    from adapters.stores.columnar import ColumnarStore
 
 #: Queries that name persons: they read the views' person codec (ADR 21).
 PERSONAL_QUERIES = (queries.household, queries.person)
@@ -62,6 +63,8 @@ COLUMNAR = "columnar"
 
 def columnar_status(store: NotificationLog, columns: ColumnarStore) -> dict[str, Any]:
     """The columnar store's position and lag, as a view's status."""
+    from adapters.stores.columnar import catchup as columnar
+
     columnar.check(store, columns)
     head = store.recorder.max_notification_id() or 0
     position = columns.position
@@ -73,6 +76,8 @@ def rebuild_columnar(store: NotificationLog, columns: ColumnarStore, personal: A
                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Empty the columnar store and fold the log again up to its head; `progress(reached,
     head)` after each step. Returns its status."""
+    from adapters.stores.columnar import catchup as columnar
+
     head = store.recorder.max_notification_id() or 0
     columns.reset()
     reached = 0

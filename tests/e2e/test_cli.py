@@ -298,6 +298,11 @@ def test_the_installed_program_ingests_a_file_then_answers_a_query_from_its_stor
 def test_the_installed_program_exits_1_for_an_unknown_person_and_2_for_an_unreadable_file(
         installed: Path, tmp_path: Path) -> None:
     stranger = rid("341225", "19700101", 99)
+    no_store = run_console_script("person", stranger, "--json", cwd=tmp_path)
+    assert no_store.returncode == 2 and "store_not_found" in no_store.stderr
+    (tmp_path / "one.jsonl").write_text(json.dumps(history()[0], ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+    assert run_console_script("ingest", "one.jsonl", cwd=tmp_path).returncode == 0
     unknown = run_console_script("person", stranger, "--json", cwd=tmp_path)
     assert unknown.returncode == 1
     assert "unknown_person" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -244,6 +244,7 @@ CLINIC = frozenset({"clinic", "admin"})
 LOOKUP = frozenset({"clinic", "agency", "auditor", "admin"})
 REPORT = frozenset({"auditor", "analyst", "admin"})
 AUDIT = frozenset({"auditor", "admin"})
+SEARCH = frozenset({"agency", "auditor", "admin"})
 
 
 def _claim_body(n: int) -> dict[str, Any]:
@@ -275,6 +276,8 @@ ENDPOINTS = [
              CLINIC),
     Endpoint("household", "GET", f"/households/{HEAD}?year=2021", None, LOOKUP),
     Endpoint("person", "GET", f"/persons/{WIFE}?year=2021", None, LOOKUP),
+    Endpoint("search_households", "GET", "/households?region=341225&year=2021", None, SEARCH),
+    Endpoint("search_persons", "GET", "/persons?region=341225&year=2021", None, SEARCH),
     Endpoint("report_fund", "GET", "/reports/fund?region=341225&year=2021", None, REPORT),
     Endpoint("report_enrollment", "GET", "/reports/enrollment?region=341225", None, REPORT),
     Endpoint("whatif", "POST", "/whatif?region=341225&year=2021",
@@ -603,6 +606,8 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("BENEFITPOOL_DB", None)
     headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    admin_token = run_cli("token", "create", "--role", "admin", "--db", store_url, cwd=tmp_path)
+    admin = {"Authorization": f"Bearer {admin_token.stdout.strip()}"}
     with served(tmp_path, ['--db', store_url], env) as (base, server):
         assert httpx.get(f"{base}/openapi.json").status_code == 200
         assert httpx.get(f"{base}/persons/{HEAD}").status_code == 401
@@ -612,7 +617,8 @@ def test_benefitpool_serve_answers_over_http_and_its_log_masks_id_numbers(
         claimed = httpx.post(f"{base}/commands/claim", json=claim("E2E-1", HEAD, "10.00"),
                              headers=headers)
         assert claimed.status_code == 404 and claimed.json()["reason"] == "unknown_person"
-        assert httpx.get(f"{base}/health").json()["writer"]["commands"] == 1
+        assert "writer" not in httpx.get(f"{base}/health", headers=headers).json()
+        assert httpx.get(f"{base}/health", headers=admin).json()["writer"]["commands"] == 1
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert f"/persons/{HEAD[:6]}********{HEAD[-4:]}" in output

@@ -98,7 +98,8 @@ def test_benefitpool_serve_with_a_deployment_runs_a_ledger_process_per_region(
             assert answer.status_code == 200, answer.text
         refused = httpx.post(f"{base}/commands", json=ENROLL_LINQUAN, headers=headers)
         assert refused.json()["reason"] == "enrolled_elsewhere"
-        health = httpx.get(f"{base}/health").json()
+        assert "writer" not in httpx.get(f"{base}/health").json()["regions"]["341225"]
+        health = httpx.get(f"{base}/health", headers=headers).json()
         assert health["regions"]["341225"]["writer"]["commands"] == 3
         assert health["regions"]["341221"]["writer"]["commands"] == 1
         server.terminate()

@@ -23,6 +23,8 @@ of older events), `sqlite` and `postgres` (the recorders), `recorders` (`chained
 and `stream_walk`.
 """
 
+from typing import Any
+
 from adapters.stores.chain.errors import AuditKeyMismatch, ChainError
 from adapters.stores.chain.keys import (
     AUDIT_KEY_ENV,
@@ -35,7 +37,6 @@ from adapters.stores.chain.keys import (
     is_keyed,
     key_fingerprint,
 )
-from adapters.stores.chain.postgres import ChainedPostgresRecorder
 from adapters.stores.chain.recorders import chained_recorder
 from adapters.stores.chain.report import ChainProblem, ChainReport, Seal
 from adapters.stores.chain.sqlite import ChainedSQLiteRecorder
@@ -67,3 +68,12 @@ __all__ = [
     "key_fingerprint",
     "verify_chain",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`ChainedPostgresRecorder`, its module (and the PostgreSQL driver) loaded when asked."""
+    if name == "ChainedPostgresRecorder":
+        from adapters.stores.chain.postgres import ChainedPostgresRecorder
+
+        return ChainedPostgresRecorder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

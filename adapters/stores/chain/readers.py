@@ -8,8 +8,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import tuple_row
-
 from adapters.stores.chain.statements import CHAIN_TABLE, META_TABLE, Sql
 
 PAGE = 10_000
@@ -80,6 +78,8 @@ class PostgresReader(Reader):
         self.cursors = 0
 
     def stream(self, template: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        from psycopg.rows import tuple_row
+
         self.cursors += 1  # a server-side cursor: the rows come a page at a time
         with self.conn.cursor(name=f"benefitpool_chain_{self.cursors}",
                               row_factory=tuple_row) as cur:
@@ -88,6 +88,8 @@ class PostgresReader(Reader):
                 yield from map(_plain, page)
 
     def all(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        from psycopg.rows import tuple_row
+
         with self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(self.sql(template), tuple(params))
             return [_plain(r) for r in cur.fetchall()]

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
-from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
 from adapters.stores.chain.errors import ChainError
-from adapters.stores.chain.postgres import ChainedPostgresRecorder
 from adapters.stores.chain.sqlite import ChainedSQLiteRecorder
 from adapters.stores.chain.statements import CHAIN_FORMAT
+from adapters.stores.urls import is_postgres
 
 
 def chained_recorder(factory: Any, key: bytes, application: str,
@@ -21,7 +20,9 @@ def chained_recorder(factory: Any, key: bytes, application: str,
     library names it: `stored_events` on SQLite, `<application>_events` on PostgreSQL."""
     if isinstance(factory, SQLiteFactory):
         recorder: Any = ChainedSQLiteRecorder(factory.datastore, key, chain_format=chain_format)
-    elif isinstance(factory, PostgresFactory):
+    elif is_postgres(factory, "PostgresFactory"):
+        from adapters.stores.chain.postgres import ChainedPostgresRecorder
+
         recorder = ChainedPostgresRecorder(factory.datastore, key,
                                            events_table_name=f"{application.lower()}_events",
                                            chain_format=chain_format)

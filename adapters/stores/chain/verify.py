@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from adapters.stores.chain.errors import ChainError
@@ -16,6 +15,7 @@ from adapters.stores.chain.readers import PostgresReader, Reader, SQLiteReader
 from adapters.stores.chain.report import ChainReport, Problems, Seal
 from adapters.stores.chain.statements import CHAIN_TABLE, META_TABLE, postgres_sql, sqlite_sql
 from adapters.stores.chain.stream_walk import classify, walk_streams
+from adapters.stores.urls import is_postgres
 
 _NO_LIMIT = 2**63 - 1
 
@@ -46,7 +46,7 @@ def _chain_reader(recorder: Any) -> Iterator[Reader]:
                 yield SQLiteReader(db, sqlite_sql(recorder.events_table_name)).in_its_format()
             finally:
                 db.text_factory = text_factory
-    elif isinstance(recorder, PostgresApplicationRecorder):
+    elif is_postgres(recorder, "PostgresApplicationRecorder"):
         with recorder.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield PostgresReader(conn, postgres_sql(recorder.datastore.schema,
