@@ -35,10 +35,12 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from eventsourcing.persistence import EventSourcingError, Tracking
+from eventsourcing.utils import get_topic
 from sqlalchemy.exc import SQLAlchemyError
 
 from projections import tables as t
 from projections.projection import TOPICS, ViewProjection
+from projections.rows import Batch
 from projections.store import LedgerViews, ViewConflict, ViewsDamaged
 
 #: What an event the views cannot apply raises (a forged or damaged event: a second row for a
@@ -47,7 +49,7 @@ UNAPPLIABLE = (SQLAlchemyError, KeyError, TypeError, ValueError, AttributeError,
                EventSourcingError)
 
 __all__ = ["TOPICS", "LedgerViews", "NotificationLog", "ViewConflict", "ViewsDamaged",
-           "catch_up", "rebuild", "status"]
+           "catch_up", "fold_part", "rebuild", "status", "write_parts"]
 
 MAX_CONFLICTS = 10
 
@@ -133,3 +135,55 @@ def status(app: NotificationLog, views: LedgerViews) -> list[dict[str, Any]]:
     head = app.recorder.max_notification_id() or 0
     return [{"view": v, "position": p, "head": head, "lag": max(0, head - p)}
             for v, p in views.positions().items()]
+
+
+# --- a rebuild in parts (ADR 80) -------------------------------------------------------------
+
+
+def fold_part(views: LedgerViews, application: str, events: Iterable[tuple[Any, int]],
+              names: Iterable[str]) -> Batch:
+    """One part's events (decoded, with their positions, in log order) folded into the rows
+    of the named views, from empty views: the rows a rebuild of those views writes for the
+    part's streams. `views` supply the person codec and the policy lookups; their tables are
+    only asked for rows a part never needs (an empty in-memory database will do)."""
+    rebuilt = set(names)
+    unknown = rebuilt - set(t.VIEWS)
+    if unknown:
+        raise ValueError(f"unknown view(s) {', '.join(sorted(unknown))}")
+    never = 2**62  # the views not rebuilt take no event
+    projection = ViewProjection(views, {v: 0 if v in rebuilt else never for v in t.VIEWS})
+    kinds: dict[type, bool] = {}
+    tracked = []
+    for event, position in events:  # the views' topics only, as a catch-up selects them
+        kind = type(event)
+        wanted = kinds.get(kind)
+        if wanted is None:
+            wanted = kinds[kind] = get_topic(kind) in TOPICS
+        if wanted:
+            tracked.append((event, Tracking(application, position)))
+    try:
+        with views.engine.begin() as conn:
+            projection.prefetch(conn, tracked, 0)
+            for event, tracking in tracked:
+                projection.process_event(event, tracking)
+    except UNAPPLIABLE as e:
+        raise ViewsDamaged(tracked[0][1].notification_id if tracked else 1, e) from e
+    return projection.batch
+
+
+def write_parts(app: NotificationLog, views: LedgerViews, names: Iterable[str],
+                batches: Iterable[Batch], upto: int) -> None:
+    """The named views dropped and written again from the batches of every part, up to
+    `upto`, the rows in ONE transaction with the positions: they never disagree. A rebuild
+    stopped between the drop and the write leaves the views empty at position 0, which a
+    catch-up fills again."""
+    names = list(names)
+    views.reset(names)
+    tracking = Tracking(app.name, upto)
+    with views.engine.begin() as conn:
+        advancing: dict[str, int] = {v: 0 for v in names}
+        for batch in batches:
+            views.write(conn, batch, advancing, tracking)
+            advancing = {}  # the positions move once, with the first batch
+        if advancing:  # no part at all: an empty log up to `upto`
+            views.write(conn, Batch(), advancing, tracking)

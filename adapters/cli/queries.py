@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.cli.cluster import partitioned, replay_cluster, source_for
 from adapters.cli.common import (
     AtPositionOption,
     CsvOption,
@@ -20,6 +21,8 @@ from adapters.cli.common import (
     SchedulerOption,
     WorkersOption,
     YearOption,
+    book,
+    database_url,
     err,
     fail,
     opened_columnar,
@@ -212,8 +215,9 @@ def views_rebuild(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Drop the view(s) and rebuild from the log, with a progress bar on a terminal; the
-    columnar claims store (`columnar`, where the store has one) too. Over a deployment: every
-    region's views, in parallel on Dask with --workers or --scheduler."""
+    columnar claims store (`columnar`, where the store has one) too. With --workers or
+    --scheduler the log is folded in parts on Dask. Over a deployment: every region's views,
+    in parallel on Dask with --workers or --scheduler."""
     from adapters.stores.columnar.store import ColumnarFailed
 
     if name is not None and name not in CHOICES:
@@ -229,20 +233,34 @@ def views_rebuild(
         err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")
         print_rows(rows, "Views", False, False)
         return
+    sql = [n for n in names if n in VIEWS]
+    source = (source_for(database_url(db), policies, book(policies))
+              if sql and partitioned(workers, scheduler) else None)
     with opened_ledger(db, policies) as ledger, opened_views(ledger, db) as views, \
-            opened_columnar(ledger, db, busy_ok=False) as columnar:
+            opened_columnar(ledger, db, busy_ok=False) as columnar, \
+            replay_cluster(workers, scheduler, wanted=bool(sql)) as client:
         if name == use.COLUMNAR and columnar is None:
             fail("invalid_input: this store has no columnar store (BENEFITPOOL_COLUMNAR "
                  "names its folder)")
         head = ledger.app.recorder.max_notification_id() or 0
         progress = progress_bar("rebuild")
-        sql = [n for n in names if n in VIEWS]
+        how = ""
         with progress:
             task = progress.add_task("rebuild", total=head)
             try:
-                rows = use.rebuild(ledger.app, views, sql,
-                                   lambda reached, _: progress.update(task, completed=reached)
-                                   ) if sql else status(ledger.app, views)
+                if client is not None:
+                    from adapters.parallel.replays import dask_views_rebuild
+
+                    rows, parts = dask_views_rebuild(
+                        client, source, tuple(sql), lambda done, total: progress.update(
+                            task, completed=done, total=total))(ledger.app, views)
+                    how = (f" from {parts} parts folded on Dask" if parts else
+                           " in one pass (a part could not be read)")
+                elif sql:
+                    rows = use.rebuild(ledger.app, views, sql, lambda reached, _:
+                                       progress.update(task, completed=reached))
+                else:
+                    rows = status(ledger.app, views)
                 if columnar is not None:
                     if use.COLUMNAR in names:
                         rows.append(use.rebuild_columnar(ledger.app, columnar, views.personal))
@@ -251,5 +269,5 @@ def views_rebuild(
             except (ViewsDamaged, ColumnarFailed) as e:
                 fail(str(e), 1)
     done = [n for n in names if n != use.COLUMNAR or columnar is not None]
-    err.print(f"rebuilt {', '.join(done)} to position {head}")
+    err.print(f"rebuilt {', '.join(done)} to position {head}{how}")
     print_rows(rows, "Views", False, False)

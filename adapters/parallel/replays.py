@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from adapters.application.partitions import Part, PartRunner, Plan, plan_of
-from adapters.composition import StoreSource, open_source
+from adapters.composition import StoreSource, open_source, open_views
 from adapters.parallel.cluster import PARTS_PER_THREAD, ClusterUnavailable, threads_of
 from adapters.usecases.audit import DecisionCheck
 from adapters.usecases.decisions import (
@@ -16,6 +16,7 @@ from adapters.usecases.decisions import (
     verify_part,
     verify_partitioned,
 )
+from adapters.usecases.views import ViewsPart, rebuild_in_parts, views_part
 from adapters.usecases.whatif import ExactSides, reform_of
 from adapters.whatif.exact import Scope, Side
 from adapters.whatif.fast import Timeline, TimelineReplay
@@ -147,3 +148,31 @@ def dask_timeline(client: Any, source: StoreSource, patch: dict[str, Any], patch
         return timeline_partitioned(plan, run, advance)
 
     return replay
+
+
+def views_task(source: StoreSource, positions: Sequence[int], upto: int,
+               names: tuple[str, ...]) -> ViewsPart:
+    """On a worker: open the store, fold one part into the named views' rows (against empty
+    views in memory), close the store."""
+    app, book = open_source(source)
+    scratch = open_views(app, book, "memory://")
+    try:
+        return views_part(app, scratch, positions, names)
+    finally:
+        scratch.engine.dispose()
+        app.close()
+
+
+def dask_views_rebuild(client: Any, source: StoreSource, names: tuple[str, ...],
+                       progress: Progress | None = None
+                       ) -> Callable[[Any, Any], tuple[list[dict[str, Any]], int]]:
+    """`views rebuild` folded in parts on the cluster, written by the caller (ADR 80): each
+    view's status and the number of parts folded."""
+
+    def rebuild(app: Any, views: Any) -> tuple[list[dict[str, Any]], int]:
+        plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD)
+        advance = _progress(sum(part.events for part in plan.parts), progress)
+        return rebuild_in_parts(app, views, list(names), plan,
+                                dask_runner(client, views_task, source, names), advance)
+
+    return rebuild

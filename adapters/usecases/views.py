@@ -8,9 +8,19 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from projections import queries
-from projections.views import LedgerViews, NotificationLog, catch_up, status
+from projections.rows import Batch
+from projections.views import (
+    LedgerViews,
+    NotificationLog,
+    ViewsDamaged,
+    catch_up,
+    fold_part,
+    status,
+    write_parts,
+)
 
 if TYPE_CHECKING:  # the columnar store (DuckDB, Arrow) is loaded only by what uses it
+    from adapters.application.partitions import PartRunner, Plan
     from adapters.stores.columnar import ColumnarStore
 
 #: Queries that name persons: they read the views' person codec (ADR 21).
@@ -55,6 +65,59 @@ def rebuild(store: NotificationLog, views: LedgerViews, names: list[str],
         if progress is not None:
             progress(reached, head)
     return status(store, views)
+
+
+@frozen
+class ViewsPart:
+    """One part's rows for a rebuild in parts; a part's projection reads only its own
+    streams, so it never touches another part's (`foreign` is empty: ADR 80)."""
+
+    batch: Batch
+    foreign: frozenset = frozenset()
+
+
+def views_part(app: Any, scratch: LedgerViews, positions: Any, names: tuple[str, ...]
+               ) -> ViewsPart:
+    """Fold one part of the log into the named views' rows (on a worker: `app` opened there;
+    `scratch`: empty views of the store's person codec, in memory, which answer the
+    projection's lookups). An event that cannot be decoded raises `ViewsDamaged` at its
+    position."""
+    from adapters.application.partitions import part_events
+
+    def damaged(position: int, error: Exception) -> None:
+        raise ViewsDamaged(position, error)
+
+    events = ((le.event, le.position) for le in part_events(app, positions, damaged))
+    return ViewsPart(fold_part(scratch, app.name, events, names))
+
+
+def views_in_process(app: Any, scratch: LedgerViews, names: tuple[str, ...]) -> PartRunner:
+    """A runner folding each part here, one after another (tests)."""
+
+    def run(plan: Plan, parts: Any) -> Any:
+        for n, part in enumerate(parts):
+            yield n, views_part(app, scratch, part.positions, names)
+
+    return run
+
+
+def rebuild_in_parts(store: NotificationLog, views: LedgerViews, names: list[str], plan: Plan,
+                     run: PartRunner, done: Callable[[int], None] | None = None
+                     ) -> tuple[list[dict[str, Any]], int]:
+    """Drop the named views and rebuild them from the plan's parts, folded by `run` (on Dask,
+    ADR 80), written in one transaction up to the plan's position; then catch up with what the
+    log holds past it. A part whose events cannot be decoded makes this an ordinary rebuild,
+    which stops at the damaged event with its reason as one process does (ADR 47). Returns
+    every view's status and how many parts were folded (0: the ordinary rebuild ran)."""
+    from adapters.application.partitions import run_apart
+
+    try:
+        results: list[ViewsPart] = run_apart(plan, run, done)
+    except ViewsDamaged:
+        return rebuild(store, views, names), 0
+    write_parts(store, views, names, (r.batch for r in results), plan.upto)
+    catch_up(store, views, freeze_gc=True)
+    return status(store, views), len(results)
 
 
 #: The name the columnar claims store goes by beside the views (ADR 50).

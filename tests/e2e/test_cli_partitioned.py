@@ -89,3 +89,33 @@ def test_workers_and_a_scheduler_together_are_refused(county: Path) -> None:
 def test_a_store_in_memory_cannot_be_split_among_workers(county: Path) -> None:
     result = run(county, "audit", "verify", "--workers", "2", env={"BENEFITPOOL_DB": "memory://"})
     assert result.exit_code == 2 and "partitions_unavailable" in result.stderr
+
+
+def view_rows(folder: Path) -> dict[str, list[tuple]]:
+    """Every view table's rows, in key order."""
+    from sqlalchemy import create_engine
+
+    from tests.properties.test_view_properties import snapshot
+
+    engine = create_engine(f"sqlite:///{folder / 'county.db'}")
+    try:
+        return snapshot(engine)
+    finally:
+        engine.dispose()
+
+
+def test_views_rebuilt_in_parts_on_a_cluster_hold_the_rows_of_a_rebuild_in_one_process(
+        county: Path) -> None:
+    from distributed import LocalCluster
+
+    assert run(county, "views", "rebuild").exit_code == 0
+    alone = view_rows(county)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as existing:
+        split = run(county, "views", "rebuild", "--scheduler", existing.scheduler_address)
+    assert split.exit_code == 0, split.output
+    assert "parts folded on Dask" in split.stderr
+    assert view_rows(county) == alone
+    assert sum(len(rows) for rows in alone.values()) > 500
+    status = json.loads(run(county, "views", "status", "--json").stdout)
+    assert {row["lag"] for row in status} == {0}
