@@ -12,7 +12,9 @@ which the re-decision should at least match per core), then on that file:
       of 1 and of 2 worker processes (`dask_decisions`), the cluster started beforehand and
       its start-up timed apart; each run's findings must equal (a)'s;
   (c) the whole `audit verify` (chain, decisions, views) alone and with the decisions on the
-      2-worker cluster (this process checking the chain and the views meanwhile).
+      2-worker cluster (this process checking the chain and the views meanwhile);
+  (d) `views rebuild` of every view in one pass, then folded in parts on the clusters of 1 and
+      2 workers and written by this process (ADR 80); the rows must equal (d)'s one pass.
 
 Speedup = (a) / (b); parallel efficiency = speedup / workers. Each figure is the best of
 `--repeat` runs.
@@ -38,7 +40,7 @@ from adapters.application.partitions import plan_of  # noqa: E402
 from adapters.composition import open_ledger, open_store, open_views, store_source  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
 from adapters.parallel.cluster import dask_client  # noqa: E402
-from adapters.parallel.replays import dask_decisions  # noqa: E402
+from adapters.parallel.replays import dask_decisions, dask_views_rebuild  # noqa: E402
 from adapters.stores.policy_files import load_policy_book  # noqa: E402
 from adapters.usecases.audit import run_audit  # noqa: E402
 from adapters.usecases.decisions import (  # noqa: E402
@@ -46,7 +48,10 @@ from adapters.usecases.decisions import (  # noqa: E402
     verify_decisions,
     verify_partitioned,
 )
+from adapters.usecases.views import rebuild  # noqa: E402
+from projections.tables import VIEWS  # noqa: E402
 from projections.views import catch_up  # noqa: E402
+from tests.properties.test_view_properties import snapshot  # noqa: E402
 
 
 def best(repeat: int, run):
@@ -104,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         assert parts_found == alone, "partitioned findings differ"
         print(f"  8 parts, one after another  {parts_s:8.1f} s  work efficiency "
               f"{alone_s / parts_s:.2f}  (what partitioning costs, without Dask)")
+        rebuild_s, _ = best(args.repeat, lambda: rebuild(app, views, list(VIEWS)))
+        rows = snapshot(views.engine)
+        print(f"  views rebuild, one process  {rebuild_s:8.1f} s  {events / rebuild_s:8.0f} ev/s")
         source = store_source(url, None, book)
         split_2 = None
         for workers in (1, 2):
@@ -117,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  re-decision, {workers} worker(s)     {took:8.1f} s  "
                       f"{events / took:8.0f} ev/s  speedup {speedup:.2f}  efficiency "
                       f"{speedup / workers:.2f}  (cluster start {started:.1f} s)")
+                by_parts = dask_views_rebuild(client, source, VIEWS)
+                took, (_, folded) = best(args.repeat, lambda r=by_parts: r(app, views))
+                assert folded and snapshot(views.engine) == rows, "views rebuilt differ"
+                speedup = rebuild_s / took
+                print(f"  views rebuild, {workers} worker(s)   {took:8.1f} s  "
+                      f"{events / took:8.0f} ev/s  speedup {speedup:.2f}  efficiency "
+                      f"{speedup / workers:.2f}  ({folded} parts)")
                 if workers == 2:
                     whole_s, _ = best(1, lambda: run_audit(
                         app, book, views, decisions_check=lambda a, b, u: verify_decisions(

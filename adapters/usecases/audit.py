@@ -48,10 +48,21 @@ def _neutral(value: Any) -> Any:
     return value
 
 
+#: Builds the throw-away views up to a position (ADR 80: from parts folded on a cluster);
+#: raises `ViewsDamaged` where the log cannot be folded.
+FreshViews = Callable[[Any, LedgerViews, int], None]
+
+
+def fresh_in_process(app: Any, fresh: LedgerViews, stop: int) -> None:
+    catch_up(app, fresh, stop=stop)
+
+
 def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
-                 names: Iterable[str] | None = None, upto: int | None = None) -> Findings:
-    """Rebuild each view from the log into a throw-away database and compare it, table by
-    table and row by row, with the live view (caught up to the same position first).
+                 names: Iterable[str] | None = None, upto: int | None = None,
+                 build: FreshViews = fresh_in_process) -> Findings:
+    """Rebuild each view from the log into a throw-away database (by `build`: in this
+    process, or in parts on a cluster) and compare it, table by table and row by row, with
+    the live view (caught up to the same position first).
 
     At a past position (`upto`) only the append-only tables can show how they stood then;
     the tables that keep current state are listed under `checked["skipped"]`.
@@ -67,7 +78,7 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
         fresh = LedgerViews(fresh_engine, book, app.name, personal=views.personal)
         fresh.create_tables()
         try:
-            catch_up(app, fresh, stop=stop)
+            build(app, fresh, stop)
             catch_up(app, views)
         except ViewsDamaged as e:  # a damaged log: the chain check says where and how
             findings.add("views_stopped", str(e), position=e.position)
@@ -130,12 +141,14 @@ DecisionCheck = Callable[[Any, PolicyBook, int], Findings]
 def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
               at_position: int | None = None, expected_seal: Any = None,
               decisions_check: DecisionCheck | None = None,
-              decisions_elsewhere: bool = False) -> dict[str, Any]:
+              decisions_elsewhere: bool = False,
+              fresh_views: FreshViews = fresh_in_process) -> dict[str, Any]:
     """`audit verify`: the chain up to a position, every decision re-decided (by
     `decisions_check`, default in this process), and (when the views are given) every view
     compared with its rebuild; one JSON-ready report. A check that runs `elsewhere` (on a
     Dask cluster, ADR 55) is waited for on a thread of its own while this process checks the
-    chain and the views."""
+    chain and the views; `fresh_views` builds the views the live ones are compared with (on
+    the cluster too, ADR 80)."""
     from adapters.stores.chain import verify_chain
 
     head = app.recorder.max_notification_id() or 0
@@ -154,7 +167,8 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
             raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
         if pending is None:
             decisions = decide(app, book, upto)
-        found = verify_views(app, views, book, upto=upto) if views is not None else None
+        found = (verify_views(app, views, book, upto=upto, build=fresh_views)
+                 if views is not None else None)
         if pending is not None:
             decisions = pending.result()
     finally:
