@@ -94,11 +94,14 @@ class WaitingPeriod:
 
 @frozen
 class NewbornRule:
-    """How a baby enrolled in its birth year is covered."""
+    """How a newborn is covered: a baby enrolled in its birth year, and (where
+    `previous_year_births`) a baby born the year before whose newborn period from birth reaches
+    into the benefit year (ADR 62)."""
 
     free_in_birth_year: bool = False
     from_birth_if_paid_within: Period | None = None
     from_payment_if_paid_within: Period | None = None
+    previous_year_births: bool = False
 
 
 @frozen

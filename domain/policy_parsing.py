@@ -275,6 +275,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         free_in_birth_year=nb.boolean("free_in_birth_year", False),
         from_birth_if_paid_within=nb.period("from_birth_if_paid_within"),
         from_payment_if_paid_within=nb.period("from_payment_if_paid_within"),
+        previous_year_births=nb.boolean("previous_year_births", False),
     )
     nb.done()
 

@@ -21,7 +21,12 @@ from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from domain.ports import Aggregates, Outcome
 from domain.ports import as_text as _s
-from domain.rules.collection import accept_payment_day, check_channel, check_enrollment_day
+from domain.rules.collection import (
+    accept_payment_day,
+    check_channel,
+    check_enrollment_day,
+    check_newborn,
+)
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
 from domain.rules.refund import RefundState, decide_refund
@@ -168,8 +173,7 @@ class LedgerService(ClaimHandlers):
                            f"{existing.region}; one pooling region per year")
         policy = self._policy(region, year)
         birth = person.birth_date
-        if cmd.category == "newborn" and birth.year != year:
-            raise InvalidInput(f"category newborn needs a birth in {year}; born {birth}")
+        check_newborn(policy, cmd.category, birth)
         day = cmd.at.date()
         earlier = [y for y in person.covered_years() if y < year]
         prior = cmd.insured_before if cmd.insured_before is not None else bool(earlier)

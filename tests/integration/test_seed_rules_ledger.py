@@ -1,0 +1,54 @@
+"""Seed rules of issue 14 end to end: contract commands through the ledger on a SQLite store,
+then the audit re-deciding the whole history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from adapters.composition import open_ledger
+from adapters.usecases.audit import verify_decisions
+from domain.policy_book import PolicyBook
+from tests.support.builders import make_id
+
+GAIZHOU = "210881"
+
+
+def run(tmp_path: Path, book: PolicyBook, commands: list[dict[str, Any]]):
+    """Applies the commands to a fresh store; the ledger and the results."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", book)
+    return ledger, list(ledger.execute_lines([json.dumps(c) for c in commands]))
+
+
+def audit_is_clean(ledger, book: PolicyBook) -> None:
+    findings = verify_decisions(ledger.app, book)
+    assert findings.problems == []
+    assert findings.checked["decisions"] > 0
+
+
+def test_a_gaizhou_baby_born_in_november_2024_paid_within_3_months_claims_from_1_january(
+        tmp_path: Path, book: PolicyBook) -> None:
+    # 004: 新生儿出生即可缴费……出生三个月内缴费不设等待期
+    mother = make_id(GAIZHOU, "19950301", 2)
+    baby = make_id(GAIZHOU, "20241120", 1)
+    ledger, results = run(tmp_path, book, [
+        {"op": "register", "person": mother, "name": "母", "region": GAIZHOU,
+         "at": "2024-11-02"},
+        {"op": "enroll", "person": mother, "year": 2025, "region": GAIZHOU,
+         "at": "2024-11-02"},
+        {"op": "pay", "person": mother, "year": 2025, "amount": "445.00", "channel": "cash",
+         "payment_ref": "G1", "at": "2024-11-02"},
+        {"op": "register", "person": baby, "name": "婴", "region": GAIZHOU, "at": "2025-01-05"},
+        {"op": "enroll", "person": baby, "year": 2025, "region": GAIZHOU, "at": "2025-01-05",
+         "household_head": mother, "category": "newborn"},
+        {"op": "pay", "person": baby, "year": 2025, "amount": "335.00", "channel": "cash",
+         "payment_ref": "G2", "at": "2025-02-10", "payer": mother, "payer_relation": "parent"},
+        {"op": "claim", "claim_id": "K1", "person": baby, "visit_date": "2025-01-20",
+         "facility_level": 1, "facility_region": GAIZHOU, "expense": "100.00",
+         "at": "2025-02-11"},
+    ])
+    assert [r["status"] for r in results] == ["ok"] * 7, results
+    assert results[5]["covered_from"] == "2025-01-01"
+    assert results[6]["reimbursed"] == "55.00"
+    audit_is_clean(ledger, book)

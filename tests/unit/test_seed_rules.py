@@ -1,0 +1,107 @@
+"""Seed rules the first line-by-line check found missing (issue 14), one test per seed
+sentence, run with the shipped policies."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from domain.errors import Rejected
+from domain.policy import Policy
+from domain.policy_book import PolicyBook
+from domain.rules.collection import (
+    accept_payment_day,
+    check_enrollment_day,
+    check_newborn,
+    is_newborn,
+)
+from domain.rules.contribution import decide_contribution
+from domain.rules.coverage import CoverageFacts, coverage_start
+
+
+def policy(book: PolicyBook, policy_id: str, version: str = "1") -> Policy:
+    found = book.get(policy_id, version)
+    assert found is not None
+    return found
+
+
+def reason_of(call, *args) -> str:
+    with pytest.raises(Rejected) as e:
+        call(*args)
+    return e.value.reason
+
+
+def newborn(birth: date) -> CoverageFacts:
+    return CoverageFacts(category="newborn", birth_date=birth, identity=None,
+                         prior_insured=False, broken_years=0, back_paid_years=0)
+
+
+# --- 1. newborns born late in the previous year (000, 001, 004) ------------------------------
+
+
+def test_a_fuyang_baby_born_in_december_2020_paying_within_3_months_is_a_2021_newborn(book):
+    # 001: 新生儿自出生之日起3个月内参保缴费的,自出生之日起享受当年居民医保待遇。
+    fuyang = policy(book, "fuyang-2021")
+    born = date(2020, 12, 10)
+    assert is_newborn(fuyang, "newborn", born)
+    check_newborn(fuyang, "newborn", born)
+    paid = date(2021, 2, 20)
+    assert accept_payment_day(fuyang, paid, "newborn", born, False).period == "newborn"
+    d = coverage_start(fuyang, newborn(born), paid)
+    assert (d.covered_from, d.waiting_months) == (date(2021, 1, 1), 0)
+    assert "born 2020-12-10, the year before" in d.explanation
+    assert reason_of(accept_payment_day, fuyang, date(2021, 3, 11), "newborn", born,
+                     False) == "outside_collection_window"
+
+
+def test_a_gaizhou_baby_born_in_2024_paying_within_3_months_waits_for_nothing(book):
+    # 004: 新生儿出生即可缴费……出生三个月内缴费不设等待期
+    gaizhou = policy(book, "gaizhou-2025")
+    born = date(2024, 11, 20)
+    paid = date(2025, 2, 10)
+    d = coverage_start(gaizhou, newborn(born), paid)
+    assert (d.covered_from, d.waiting_months) == (date(2025, 1, 1), 0)
+    due = decide_contribution(gaizhou, born, "newborn", None).due
+    assert str(due) == "335.00"  # a minor: 个人缴费标准……未成年人 335 元
+
+
+def test_a_gaizhou_baby_born_in_2024_paying_at_5_months_is_covered_from_the_payment(book):
+    # 004: 三个月至一年内参保自缴费到账之日起享受待遇。
+    gaizhou = policy(book, "gaizhou-2025")
+    born = date(2024, 10, 1)
+    paid = date(2025, 3, 1)
+    assert accept_payment_day(gaizhou, paid, "newborn", born, False).period == "newborn"
+    d = coverage_start(gaizhou, newborn(born), paid)
+    assert (d.covered_from, d.waiting_months) == (paid, 0)
+
+
+def test_a_baby_whose_newborn_period_ended_before_the_year_is_no_newborn_of_it(book):
+    fuyang = policy(book, "fuyang-2021")
+    born = date(2020, 6, 1)  # 3 months from birth end in September 2020
+    assert not is_newborn(fuyang, "newborn", born)
+    assert reason_of(check_newborn, fuyang, "newborn", born) == "invalid_input"
+    gaizhou = policy(book, "gaizhou-2025")
+    assert is_newborn(gaizhou, "newborn", date(2024, 6, 1))  # a year from birth: June 2025
+    assert not is_newborn(gaizhou, "newborn", date(2023, 12, 31))
+
+
+def test_a_liandu_baby_born_late_in_2019_pays_2020_separately_within_90_days(book):
+    # 000: 2019 年年底出生的新生儿……应在出生后 90 天内补缴 2019 年度的参保费用,
+    # 而 2020 年度的参保费用需另外缴纳。
+    for policy_id in ("lishui-liandu-2020", "lishui-2020", "lishui-longquan-2020"):
+        lishui = policy(book, policy_id)
+        born = date(2019, 12, 28)
+        check_enrollment_day(lishui, date(2020, 1, 10), "newborn", born, False)
+        paid = date(2020, 3, 27)  # the 90th day after birth
+        assert accept_payment_day(lishui, paid, "newborn", born, False).period == "newborn"
+        assert coverage_start(lishui, newborn(born), paid).covered_from == date(2020, 1, 1)
+        assert reason_of(accept_payment_day, lishui, date(2020, 3, 28), "newborn", born,
+                         False) == "outside_collection_window"
+
+
+def test_a_yangcheng_baby_born_in_2021_is_no_2022_newborn(book):
+    # 002: 新生儿出生当年……当年不缴费 — only the birth year is free.
+    yangcheng = policy(book, "yangcheng-2022")
+    assert not is_newborn(yangcheng, "newborn", date(2021, 12, 30))
+    assert reason_of(check_newborn, yangcheng, "newborn", date(2021, 12, 30)) == "invalid_input"
