@@ -52,3 +52,35 @@ def test_a_gaizhou_baby_born_in_november_2024_paid_within_3_months_claims_from_1
     assert results[5]["covered_from"] == "2025-01-01"
     assert results[6]["reimbursed"] == "55.00"
     audit_is_clean(ledger, book)
+
+
+LIANDU = "331102"
+
+
+def test_a_liandu_baby_born_late_in_2019_pays_2019_within_90_days_and_2020_separately(
+        tmp_path: Path, book: PolicyBook) -> None:
+    # 000: 2019 年年底出生的新生儿……应在出生后 90 天内补缴 2019 年度的参保费用,
+    # 而 2020 年度的参保费用需另外缴纳。
+    baby = make_id(LIANDU, "20191220", 3)
+    visit = {"op": "claim", "person": baby, "facility_level": 1, "facility_region": LIANDU,
+             "expense": "40.00"}
+    ledger, results = run(tmp_path, book, [
+        {"op": "register", "person": baby, "name": "婴", "region": LIANDU, "at": "2020-01-06"},
+        {"op": "enroll", "person": baby, "year": 2019, "region": LIANDU, "at": "2020-01-06",
+         "category": "newborn"},
+        {"op": "pay", "person": baby, "year": 2019, "amount": "420.00", "channel": "alipay",
+         "payment_ref": "L2019", "at": "2020-01-06"},
+        {"op": "enroll", "person": baby, "year": 2020, "region": LIANDU, "at": "2020-01-06",
+         "category": "newborn"},
+        {"op": "pay", "person": baby, "year": 2020, "amount": "450.00", "channel": "alipay",
+         "payment_ref": "L2020", "at": "2020-03-01"},
+        {**visit, "claim_id": "V2019", "visit_date": "2019-12-28", "at": "2020-01-07"},
+        {**visit, "claim_id": "V2020", "visit_date": "2020-01-15", "at": "2020-03-02"},
+    ])
+    assert [r["status"] for r in results] == ["ok"] * 7, results
+    assert (results[2]["covered_from"], results[2]["rule"]) == ("2019-12-20",
+                                                                "lishui-liandu-2019@1")
+    assert (results[4]["covered_from"], results[4]["rule"]) == ("2020-01-01",
+                                                                "lishui-liandu-2020@1")
+    assert [results[5]["reimbursed"], results[6]["reimbursed"]] == ["22.00", "22.00"]
+    audit_is_clean(ledger, book)

@@ -105,3 +105,30 @@ def test_a_yangcheng_baby_born_in_2021_is_no_2022_newborn(book):
     yangcheng = policy(book, "yangcheng-2022")
     assert not is_newborn(yangcheng, "newborn", date(2021, 12, 30))
     assert reason_of(check_newborn, yangcheng, "newborn", date(2021, 12, 30)) == "invalid_input"
+
+
+# --- 2. Lishui's 2019 back-payment (000) -------------------------------------------------------
+
+
+def test_a_liandu_baby_born_late_in_2019_back_pays_2019_within_90_days_of_birth(book):
+    # 000: 2019 年年底出生的新生儿……应在出生后 90 天内补缴 2019 年度的参保费用
+    liandu_2019 = book.find("331102", 2019)
+    assert liandu_2019 is not None and liandu_2019.id == "lishui-liandu-2019"
+    born = date(2019, 12, 20)
+    d = decide_contribution(liandu_2019, born, "newborn", None)
+    assert str(d.due) == "420.00"
+    paid = date(2020, 3, 19)  # the 90th day after birth
+    assert accept_payment_day(liandu_2019, paid, "newborn", born, False).period == "newborn"
+    assert coverage_start(liandu_2019, newborn(born), paid).covered_from == born
+    assert reason_of(accept_payment_day, liandu_2019, date(2020, 3, 20), "newborn", born,
+                     False) == "outside_collection_window"
+
+
+def test_liandus_2019_financing_total_is_the_seeds_1500_with_its_split_an_assumption(book):
+    # 000: 缴费标准由 2019 年的 1500 元调整为 1580 元
+    liandu_2019 = policy(book, "lishui-liandu-2019")
+    c = liandu_2019.contribution
+    assert str(c.individual + c.fiscal) == "1500.00"
+    assert liandu_2019.reference_for("contribution.individual").startswith("assumption:")
+    assert "1500" in liandu_2019.reference_for("contribution")
+    assert book.find("331126", 2019) is None  # the seed gives Liandu's 2019 total only
