@@ -25,7 +25,7 @@ from domain.identity import (
     parse_resident_id,
 )
 from domain.money import Money
-from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES
+from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES, PAYER_RELATIONS
 from domain.rules.refund import REFUND_REASONS
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
@@ -33,7 +33,6 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TIMESTAMP = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$")
-PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
 MAX_TEXT = 200
 #: The longest `command_id` (an idempotency key, ADR 44) and natural reference accepted.
 MAX_COMMAND_ID = 64

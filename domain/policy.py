@@ -28,6 +28,8 @@ CAUSES = (
     "ordinary", "work_injury", "third_party", "public_health", "overseas", "cosmetic",
     "incarceration",
 )
+#: How a payer stands to the insured person: the payer is their parent, spouse, child, …
+PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
 POOLINGS = ("household", "person")
 SUBSIDY_KINDS = ("full", "percent", "fixed")
 LATE_COVERAGE = ("payment_date", "waiting_period")
@@ -144,6 +146,9 @@ class PaymentRules:
     online_channels: tuple[str, ...] = ()
     self_pay_online_ages: tuple[int, int] | None = None
     subsidised_may_pay_online: bool = True
+    #: The payer relations an employee's medical personal account may pay for (seed 003), each
+    #: payer in employee insurance; None: the channel is not restricted (ADR 63).
+    employee_account_relations: tuple[str, ...] | None = None
 
 
 @frozen

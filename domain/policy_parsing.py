@@ -22,6 +22,7 @@ from domain.policy import (
     CHANNELS,
     IDENTITIES,
     LATE_COVERAGE,
+    PAYER_RELATIONS,
     POOLINGS,
     SUBSIDY_KINDS,
     Contribution,
@@ -292,6 +293,8 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         online_channels=pr.choices("online_channels", CHANNELS, []),
         self_pay_online_ages=ages,
         subsidised_may_pay_online=pr.boolean("subsidised_may_pay_online", True),
+        employee_account_relations=(pr.choices("employee_account_relations", PAYER_RELATIONS)
+                                    if pr.has("employee_account_relations") else None),
     )
     pr.done()
 

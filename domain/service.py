@@ -29,6 +29,7 @@ from domain.rules.collection import (
 )
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.payer import check_employee_account
 from domain.rules.refund import RefundState, decide_refund
 from domain.rules.standing import credit as standing_credit
 from domain.rules.standing import starts_coverage
@@ -257,6 +258,9 @@ class LedgerService(ClaimHandlers):
         payer = cmd.payer.key if cmd.payer is not None else person.key
         check_channel(policy, cmd.channel, payer == person.key, person.birth_date, day,
                       py.subsidy.is_positive())
+        payer_person = person if payer == person.key else uow.person(payer)
+        check_employee_account(policy, cmd.channel, cmd.payer_relation, payer_person.employee_years
+                               if payer_person is not None else (), cmd.year, day)
         paid_total = py.paid + cmd.amount
         covered_from, explanation = None, accepted.explanation
         facts = self._facts(person, py)

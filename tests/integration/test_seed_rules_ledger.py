@@ -84,3 +84,36 @@ def test_a_liandu_baby_born_late_in_2019_pays_2019_within_90_days_and_2020_separ
                                                                 "lishui-liandu-2020@1")
     assert [results[5]["reimbursed"], results[6]["reimbursed"]] == ["22.00", "22.00"]
     audit_is_clean(ledger, book)
+
+
+CHANGSHA = "430102"
+
+
+def test_an_employees_account_pays_for_a_child_but_not_for_a_neighbour(
+        tmp_path: Path, book: PolicyBook) -> None:
+    # 003: 职工医保卡个人账户里的资金可为自己的父母、配偶、子女缴纳居民医保费。
+    worker = make_id(CHANGSHA, "19850101", 5)
+    child = make_id(CHANGSHA, "20150101", 7)
+    neighbour = make_id(CHANGSHA, "19600101", 9)
+    at = "2023-10-01"
+
+    def pay(person: str, payer: str, relation: str, ref: str) -> dict[str, Any]:
+        return {"op": "pay", "person": person, "year": 2024, "amount": "380.00",
+                "channel": "employee_account", "payment_ref": ref, "at": at, "payer": payer,
+                "payer_relation": relation}
+
+    ledger, results = run(tmp_path, book, [
+        *({"op": "register", "person": p, "name": "某", "region": CHANGSHA, "at": at}
+          for p in (worker, child, neighbour)),
+        {"op": "enroll", "person": child, "year": 2024, "region": CHANGSHA, "at": at},
+        {"op": "enroll", "person": neighbour, "year": 2024, "region": CHANGSHA, "at": at},
+        pay(child, worker, "parent", "E1"),  # not yet known in employee insurance
+        {"op": "report_employee_insurance", "person": worker, "year": 2024, "at": at},
+        pay(child, worker, "parent", "E2"),
+        pay(neighbour, worker, "other", "E3"),
+    ])
+    assert [(r["status"], r["reason"]) for r in results[5:]] == [
+        ("rejected", "payer_not_allowed"), ("ok", None), ("ok", None),
+        ("rejected", "payer_not_allowed")]
+    assert results[7]["covered_from"] == "2024-01-01"
+    audit_is_clean(ledger, book)

@@ -18,6 +18,7 @@ from domain.rules.collection import (
 )
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.payer import check_employee_account
 
 
 def policy(book: PolicyBook, policy_id: str, version: str = "1") -> Policy:
@@ -132,3 +133,30 @@ def test_liandus_2019_financing_total_is_the_seeds_1500_with_its_split_an_assump
     assert liandu_2019.reference_for("contribution.individual").startswith("assumption:")
     assert "1500" in liandu_2019.reference_for("contribution")
     assert book.find("331126", 2019) is None  # the seed gives Liandu's 2019 total only
+
+
+# --- 3. who may pay from an employee's personal account (003) ---------------------------------
+
+
+@pytest.mark.parametrize("relation", ["parent", "spouse", "child", "self"])
+def test_an_employee_account_pays_for_its_holders_parents_spouse_and_children(book, relation):
+    # 003: 职工医保卡个人账户里的资金可为自己的父母、配偶、子女缴纳居民医保费。
+    hunan = policy(book, "hunan-2024")
+    check_employee_account(hunan, "employee_account", relation, {2024}, 2024, date(2023, 10, 1))
+    check_employee_account(hunan, "employee_account", relation, {2023}, 2024, date(2023, 10, 1))
+
+
+@pytest.mark.parametrize("relation", ["agent", "other"])
+def test_an_employee_account_does_not_pay_for_anyone_else(book, relation):
+    hunan = policy(book, "hunan-2024")
+    assert reason_of(check_employee_account, hunan, "employee_account", relation, {2024}, 2024,
+                     date(2023, 10, 1)) == "payer_not_allowed"
+
+
+def test_only_a_payer_in_employee_insurance_has_an_employee_account_to_pay_from(book):
+    hunan = policy(book, "hunan-2024")
+    assert reason_of(check_employee_account, hunan, "employee_account", "parent", set(), 2024,
+                     date(2023, 10, 1)) == "payer_not_allowed"
+    assert reason_of(check_employee_account, hunan, "employee_account", "parent", {2021}, 2024,
+                     date(2023, 10, 1)) == "payer_not_allowed"
+    check_employee_account(hunan, "cash", "other", set(), 2024, date(2023, 10, 1))
