@@ -8,6 +8,7 @@ facts its decision used and the policy id/version that decided.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +26,13 @@ from domain.money import ZERO, Money
 from domain.rules.coverage import CoverageFacts
 from domain.rules.pool import counts_for_cap, pool_cap
 from domain.state import Member, PersonYear, SettledClaim
-from domain.upcasts import no_fiscal, no_policy_hash, no_pool_terms, no_refund_terms
+from domain.upcasts import (
+    no_fiscal,
+    no_policy_hash,
+    no_pool_terms,
+    no_refund_terms,
+    no_third_party_share,
+)
 
 
 class Person(Aggregate):
@@ -329,21 +336,14 @@ class Household(Aggregate):
         policy_version: str
         explanation: str
         policy_hash: str | None
+        third_party_share: Decimal | None
 
-        class_version = 2
+        class_version = 3
         upcast_v1_v2 = staticmethod(no_policy_hash)
+        upcast_v2_v3 = staticmethod(no_third_party_share)
 
         def apply(self, h: Household) -> None:
-            h.claims[self.claim_id] = SettledClaim(
-                claim_id=self.claim_id, person=self.person, visit_date=self.visit_date,
-                facility_level=self.facility_level, facility_region=self.facility_region,
-                expense=self.expense, cause=self.cause, at=self.at,
-                eligible_expense=self.eligible_expense, reimbursable=self.reimbursable,
-                reimbursed=self.reimbursed, pool_cap=self.pool_cap,
-                pool_used_before=self.pool_used_before,
-                pool_remaining_after=self.pool_remaining_after, policy_id=self.policy_id,
-                policy_version=self.policy_version, explanation=self.explanation,
-            )
+            h.claims[self.claim_id] = SettledClaim.of(self)
             h.used_total = h.used_total + self.reimbursed
             before = h.used_by_person.get(self.person, ZERO)
             h.used_by_person[self.person] = before + self.reimbursed

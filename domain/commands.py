@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attrs import asdict, evolve, frozen
@@ -33,6 +34,7 @@ _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TIMESTAMP = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$")
+_SHARE = re.compile(r"^[0-9](\.[0-9]{1,4})?$")
 MAX_TEXT = 200
 #: The longest `command_id` (an idempotency key, ADR 44) and natural reference accepted.
 MAX_COMMAND_ID = 64
@@ -119,12 +121,13 @@ class Claim:
     expense: Money
     at: datetime
     cause: str = "ordinary"
+    third_party_share: Decimal | None = None
     command_id: str | None = None
 
     def facts(self) -> tuple:
         """What makes two sends of one claim_id the same claim."""
         return (self.person.key, self.visit_date, self.facility_level, self.facility_region.code,
-                self.expense, self.cause)
+                self.expense, self.cause, self.third_party_share)
 
 
 @frozen
@@ -205,6 +208,20 @@ class _Fields:
             raise InvalidInput(f"{key} must be {'positive' if positive else 'zero or more'}; "
                                f"got {v}")
         return amount
+
+    def share(self, key: str) -> Decimal | None:
+        """A fraction from 0 to 1 as a decimal string of at most 4 decimals ("0.3")."""
+        v = self._get(key, False)
+        if v is None:
+            return None
+        try:
+            d = Decimal(v) if isinstance(v, str) and _SHARE.fullmatch(v) else None
+        except InvalidOperation:
+            d = None
+        if d is None or not 0 <= d <= 1:
+            raise InvalidInput(f"{key} must be a fraction from 0 to 1 as a decimal string "
+                               f"with at most 4 decimals, such as \"0.3\"; got {_show(v)}")
+        return d.normalize() if d else Decimal(0)
 
     def day(self, key: str, required: bool = True) -> date | None:
         v = self._get(key, required)
@@ -326,13 +343,18 @@ def _refund(f: _Fields) -> Refund:
 
 
 def _claim_fields(f: _Fields) -> dict[str, Any]:
-    return dict(
+    fields = dict(
         claim_id=f.text("claim_id", limit=128), person=f.person("person"),
         visit_date=f.day("visit_date"), facility_level=f.integer("facility_level", 0, 3),
         facility_region=f.region("facility_region"),
         expense=f.money("expense", positive=False), at=f.at(),
         cause=f.choice("cause", CAUSES, required=False, default="ordinary"),
+        third_party_share=f.share("third_party_share"),
     )
+    if fields["third_party_share"] is not None and fields["cause"] != "third_party":
+        raise InvalidInput("third_party_share is the share a third party bears: it needs "
+                           "cause third_party")
+    return fields
 
 
 def _reverse(f: _Fields) -> ReverseClaim:
@@ -388,4 +410,6 @@ def command_digest(command: Any) -> str:
 
 
 def _plain_value(_: Any, __: Any, value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
     return value.isoformat() if isinstance(value, date | datetime) else value

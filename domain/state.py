@@ -79,12 +79,17 @@ class SettledClaim:
     __slots__ = ("claim_id", "person", "visit_date", "facility_level", "facility_region",
                  "expense", "cause", "at", "eligible_expense", "reimbursable", "reimbursed",
                  "pool_cap", "pool_used_before", "pool_remaining_after", "policy_id",
-                 "policy_version", "explanation", "reversed")
+                 "policy_version", "explanation", "reversed", "third_party_share")
 
     def __init__(self, **kw: Any) -> None:
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
         self.reversed = bool(kw.get("reversed"))
+
+    @classmethod
+    def of(cls, settled: Any) -> SettledClaim:
+        """The claim an `OutpatientClaimSettled` event records (not reversed)."""
+        return cls(**{n: getattr(settled, n) for n in cls.__slots__ if n != "reversed"})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SettledClaim) and all(

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from domain.aggregates import Household, Person
 from domain.money import Money
+from domain.rules.outpatient import claim_scope
 from domain.rules.pool import counts_for_cap, pool_cap
 from domain.rules.standing import credit
 from projections import tables as t
@@ -398,13 +399,14 @@ class ViewProjection(Projection[LedgerViews]):
             row["used_fen"] += reimbursed
             row["claim_count"] += 1
         if pos > self.p_claims:
+            scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = {
                 "claim_id": e.claim_id, "household_id": text, "head": head, "year": year,
                 "region": region, "person": self.pseudonym(e.person),
                 "visit_date": e.visit_date.isoformat(),
                 "at": day(e.at), "settled_at": e.at.isoformat(),
                 "facility_level": e.facility_level, "facility_region": e.facility_region,
-                "expense_fen": e.expense.fen, "cause": e.cause, "pooling": e.pooling,
+                "expense_fen": scope.expense.fen, "cause": scope.cause, "pooling": e.pooling,
                 "eligible_fen": e.eligible_expense.fen, "reimbursable_fen": e.reimbursable.fen,
                 "reimbursed_fen": reimbursed, "pool_cap_fen": e.pool_cap.fen,
                 "pool_used_before_fen": e.pool_used_before.fen,

@@ -219,10 +219,13 @@ class CommandReader:
             return cmd
         if kind is Household.OutpatientClaimSettled:
             self.claims[e.claim_id] = e.originator_id
-            return {"op": "claim", "claim_id": e.claim_id, "person": number_of(e.person),
-                    "visit_date": _iso(e.visit_date), "facility_level": e.facility_level,
-                    "facility_region": e.facility_region, "expense": str(e.expense),
-                    "cause": e.cause, "at": _iso(e.at)}
+            cmd = {"op": "claim", "claim_id": e.claim_id, "person": number_of(e.person),
+                   "visit_date": _iso(e.visit_date), "facility_level": e.facility_level,
+                   "facility_region": e.facility_region, "expense": str(e.expense),
+                   "cause": e.cause, "at": _iso(e.at)}
+            if e.third_party_share is not None:
+                cmd["third_party_share"] = str(e.third_party_share)
+            return cmd
         if kind is Household.ClaimReversed or kind is ClaimRef.Withdrawn:
             return {"op": "reverse_claim", "claim_id": e.claim_id, "reason": e.reason,
                     "at": _iso(e.at)}

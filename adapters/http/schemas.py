@@ -100,6 +100,7 @@ class ClaimBody(_Body):
     expense: Money
     at: At
     cause: Literal[CAUSES] | None = None  # type: ignore[valid-type]
+    third_party_share: Annotated[str, Field(pattern=r"^[0-9](\.[0-9]{1,4})?$")] | None = None
 
 
 class ReverseClaimBody(_Body):

@@ -4,10 +4,13 @@ sentence, run with the shipped policies."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
+from domain.commands import parse_command
 from domain.errors import Rejected
+from domain.money import ZERO, Money
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from domain.rules.collection import (
@@ -18,6 +21,7 @@ from domain.rules.collection import (
 )
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.outpatient import MemberCoverage, Pool, Visit, claim_scope, settle
 from domain.rules.payer import check_employee_account
 
 
@@ -160,3 +164,59 @@ def test_only_a_payer_in_employee_insurance_has_an_employee_account_to_pay_from(
     assert reason_of(check_employee_account, hunan, "employee_account", "parent", {2021}, 2024,
                      date(2023, 10, 1)) == "payer_not_allowed"
     check_employee_account(hunan, "cash", "other", set(), 2024, date(2023, 10, 1))
+
+
+# --- 4. a third party's certified share (003) ----------------------------------------------------
+
+COVERED_2021 = MemberCoverage(region="341225", covered_from=date(2021, 1, 1),
+                              covered_to=date(2021, 12, 31))
+
+
+def third_party_visit(expense: str, share: str | None) -> Visit:
+    return Visit(person="p", visit_date=date(2021, 3, 1), facility_level=1,
+                 facility_region="341225", expense=Money.parse(expense), cause="third_party",
+                 third_party_share=None if share is None else Decimal(share))
+
+
+def test_expenses_left_after_a_certified_third_party_share_are_reimbursed(book):
+    # 003: 经相关部门认定、按比例剔除应由第三人负担后的医疗费用 (are in the scope)
+    fuyang = policy(book, "fuyang-2021")
+    pool = Pool(cap=Money.parse("250.00"), used=ZERO)
+    d = settle(fuyang, third_party_visit("100.00", "0.7"), COVERED_2021, pool)
+    assert (str(d.eligible_expense), str(d.reimbursable)) == ("30.00", "16.50")
+    assert "certified share 0.7" in d.explanation
+
+
+def test_a_third_party_case_without_a_certified_share_stays_outside_the_scope(book):
+    # 003: 应当由第三人负担的 (is excluded) — until the share is certified
+    fuyang = policy(book, "fuyang-2021")
+    pool = Pool(cap=Money.parse("250.00"), used=ZERO)
+    with pytest.raises(Rejected) as e:
+        settle(fuyang, third_party_visit("100.00", None), COVERED_2021, pool)
+    assert e.value.reason == "excluded_cause"
+
+
+def test_the_share_left_is_rounded_half_up_to_the_fen_and_judged_as_an_ordinary_expense():
+    scope = claim_scope(Money.parse("0.05"), "third_party", Decimal("0.5"))
+    assert (str(scope.expense), scope.cause) == ("0.03", "ordinary")
+    assert claim_scope(Money.parse("80.00"), "ordinary", None).expense == Money.parse("80.00")
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1", "0.12345", "abc", "", ".5"])
+def test_a_third_party_share_must_be_a_fraction_from_0_to_1(share):
+    with pytest.raises(Rejected) as e:
+        parse_command({**CLAIM, "cause": "third_party", "third_party_share": share})
+    assert e.value.reason == "invalid_input"
+
+
+def test_a_third_party_share_needs_the_cause_third_party():
+    with pytest.raises(Rejected) as e:
+        parse_command({**CLAIM, "third_party_share": "0.5"})
+    assert e.value.reason == "invalid_input"
+    parsed = parse_command({**CLAIM, "cause": "third_party", "third_party_share": "0.50"})
+    assert parsed.third_party_share == Decimal("0.5")
+
+
+CLAIM = {"op": "claim", "claim_id": "c1", "person": "341225198001010010", "visit_date":
+         "2021-03-01", "facility_level": 1, "facility_region": "341225", "expense": "100.00",
+         "at": "2021-03-01"}
