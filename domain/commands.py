@@ -28,6 +28,7 @@ from domain.identity import (
 from domain.money import Money
 from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES, PAYER_RELATIONS
 from domain.rules.refund import REFUND_REASONS
+from domain.rules.roster import ROSTER_SOURCES
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -59,6 +60,17 @@ class ReportEmployeeInsurance:
     person: PersonRef
     year: int
     at: datetime
+    command_id: str | None = None
+
+
+@frozen
+class RecogniseIdentity:
+    person: PersonRef
+    year: int
+    identity: str
+    region: RegionCode
+    at: datetime
+    source: str | None = None
     command_id: str | None = None
 
 
@@ -143,7 +155,8 @@ class ReverseClaim:
     command_id: str | None = None
 
 
-Command = (Register | ReportEmployeeInsurance | Enroll | Pay | GrantSubsidy | Refund | Claim
+Command = (Register | ReportEmployeeInsurance | RecogniseIdentity | Enroll | Pay | GrantSubsidy
+           | Refund | Claim
            | Quote | ReverseClaim)
 
 
@@ -299,6 +312,12 @@ def _report(f: _Fields) -> ReportEmployeeInsurance:
     return ReportEmployeeInsurance(person=f.person("person"), year=_year(f), at=f.at())
 
 
+def _recognise(f: _Fields) -> RecogniseIdentity:
+    return RecogniseIdentity(person=f.person("person"), year=_year(f),
+                             identity=f.choice("identity", IDENTITIES), region=f.region("region"),
+                             at=f.at(), source=f.choice("source", ROSTER_SOURCES, required=False))
+
+
 def _enroll(f: _Fields) -> Enroll:
     return Enroll(
         person=f.person("person"), year=_year(f), region=f.region("region"), at=f.at(),
@@ -365,6 +384,7 @@ def _reverse(f: _Fields) -> ReverseClaim:
 PARSERS: dict[str, Callable[[_Fields], Any]] = {
     "register": _register,
     "report_employee_insurance": _report,
+    "recognise_identity": _recognise,
     "enroll": _enroll,
     "pay": _pay,
     "grant_subsidy": _grant,
@@ -375,7 +395,8 @@ PARSERS: dict[str, Callable[[_Fields], Any]] = {
 }
 OPS = tuple(PARSERS)
 OP_OF: dict[type, str] = {Register: "register", ReportEmployeeInsurance:
-                          "report_employee_insurance", Enroll: "enroll", Pay: "pay",
+                          "report_employee_insurance", RecogniseIdentity: "recognise_identity",
+                          Enroll: "enroll", Pay: "pay",
                           GrantSubsidy: "grant_subsidy", Refund: "refund", Claim: "claim",
                           Quote: "quote", ReverseClaim: "reverse_claim"}
 

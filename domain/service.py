@@ -31,6 +31,7 @@ from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
 from domain.rules.payer import check_employee_account
 from domain.rules.refund import RefundState, decide_refund
+from domain.rules.roster import check_recognition, enrollment_identity
 from domain.rules.standing import credit as standing_credit
 from domain.rules.standing import starts_coverage
 from domain.service_claims import ClaimHandlers
@@ -50,6 +51,7 @@ class LedgerService(ClaimHandlers):
         self._handlers: dict[type, Callable[..., Outcome]] = {
             c.Register: self.register,
             c.ReportEmployeeInsurance: self.report_employee_insurance,
+            c.RecogniseIdentity: self.recognise_identity,
             c.Enroll: self.enroll,
             c.Pay: self.pay,
             c.GrantSubsidy: self.grant_subsidy,
@@ -153,6 +155,26 @@ class LedgerService(ClaimHandlers):
         person.report_employee_insurance(cmd.year, cmd.at, now)
         return Outcome({}, tuple(changed), message)
 
+    # --- hardship rosters -----------------------------------------------------------------
+
+    def recognise_identity(self, cmd: c.RecogniseIdentity, uow: Aggregates,
+                           now: datetime) -> Outcome:
+        """A department's roster names a person's identity for a year (ADR 65)."""
+        person = self._person(uow, cmd.person)
+        if not self.policies.knows_region(cmd.region.code):
+            raise Rejected("unknown_region", f"no policy covers region {cmd.region}")
+        py = person.year(cmd.year)
+        enrolled = py.identity if py is not None and not py.terminated else None
+        if not check_recognition(cmd.identity, person.recognised.get(cmd.year), enrolled,
+                                 cmd.year):
+            return Outcome({"identity": cmd.identity}, (), f"{cmd.identity} is already "
+                           f"recognised for {cmd.year}")
+        person.recognise_identity(now, year=cmd.year, identity=cmd.identity,
+                                  region=cmd.region.code, source=cmd.source, at=cmd.at)
+        later = "" if py is None else "; the enrollment's subsidy changes only by grant_subsidy"
+        return Outcome({"identity": cmd.identity}, (person,), f"{cmd.identity} recognised "
+                       f"for {cmd.year} in {cmd.region.code}{later}")
+
     # --- enroll --------------------------------------------------------------------------------
 
     def enroll(self, cmd: c.Enroll, uow: Aggregates, now: datetime) -> Outcome:
@@ -187,8 +209,9 @@ class LedgerService(ClaimHandlers):
             broken = cmd.broken_years
         else:
             broken = year - 1 - max(earlier) if earlier else 0
-        decision = decide_contribution(policy, birth, cmd.category, cmd.identity)
-        facts = CoverageFacts(cmd.category, birth, cmd.identity, prior, broken,
+        identity = enrollment_identity(cmd.identity, person.recognised.get(year), year)
+        decision = decide_contribution(policy, birth, cmd.category, identity)
+        facts = CoverageFacts(cmd.category, birth, identity, prior, broken,
                               cmd.back_paid_years)
         covered_from = None
         explanation = decision.explanation
@@ -204,7 +227,7 @@ class LedgerService(ClaimHandlers):
                 policy_version=policy.version, recorded_at=now, ids=self.ids)
         person.enroll(
             now, year=year, region=region, household_head=head_key, category=cmd.category,
-            identity=cmd.identity, at=cmd.at, birth_date=birth, prior_insured=prior,
+            identity=identity, at=cmd.at, birth_date=birth, prior_insured=prior,
             broken_years=broken, back_paid_years=cmd.back_paid_years, policy_id=policy.id,
             policy_version=policy.version, policy_hash=policy.content_hash,
             fiscal=policy.contribution.fiscal, standard=decision.standard,
@@ -299,6 +322,7 @@ class LedgerService(ClaimHandlers):
             raise Rejected("subsidy_already_granted", f"{person.number} already enrolled for "
                            f"{cmd.year} under the identity {py.identity}; one subsidy per "
                            "person and year")
+        enrollment_identity(cmd.identity, person.recognised.get(cmd.year), cmd.year)
         policy = self._policy(py.region, cmd.year)
         decision = decide_contribution(policy, person.birth_date, py.category, cmd.identity)
         day = cmd.at.date()

@@ -36,10 +36,10 @@ from projections.rows import Batch, PersonYearState, chunks, day, iso, iso_date
 from projections.store import LedgerViews
 
 HANDLED = (
-    Person.Registered, Person.Enrolled, Person.ContributionPaid, Person.SubsidyGranted,
-    Person.Refunded, Household.Formed, Household.MemberJoined, Household.MemberCovered,
-    Household.MemberSuspended, Household.MemberLeft, Household.OutpatientClaimSettled,
-    Household.ClaimReversed,
+    Person.Registered, Person.IdentityRecognised, Person.Enrolled, Person.ContributionPaid,
+    Person.SubsidyGranted, Person.Refunded, Household.Formed, Household.MemberJoined,
+    Household.MemberCovered, Household.MemberSuspended, Household.MemberLeft,
+    Household.OutpatientClaimSettled, Household.ClaimReversed,
 )
 #: The event topics the views read; the index aggregates' events and employee-insurance reports
 #: (whose effect on the pool is the household's MemberSuspended) are not even selected.
@@ -53,6 +53,7 @@ HOUSEHOLD_EVENTS = (Household.MemberJoined, Household.MemberCovered,
 
 _REGISTERED, _PERSON, _FORMED, _HOUSEHOLD = range(4)
 _KIND: dict[type, int] = {Person.Registered: _REGISTERED, Household.Formed: _FORMED,
+                          Person.IdentityRecognised: _PERSON,  # needs the person's key
                           **dict.fromkeys(PERSON_EVENTS, _PERSON),
                           **dict.fromkeys(HOUSEHOLD_EVENTS, _HOUSEHOLD)}
 
@@ -180,6 +181,14 @@ class ViewProjection(Projection[LedgerViews]):
                 "registered_at": day(e.at), "position": pos})
         if pos > self.p_enroll:
             self.batch.enrollment[(e.region, e.at.year, "")][0] += 1
+
+    @process_event.register(Person.IdentityRecognised)
+    def _recognised(self, e: Person.IdentityRecognised, tracking: Tracking) -> None:
+        pos = tracking.notification_id
+        if pos > self.p_enroll:
+            self.batch.roster.append({
+                "year": e.year, "person": self.person_keys[e.originator_id.int],
+                "region": e.region, "identity": e.identity, "position": pos})
 
     @process_event.register(Person.Enrolled)
     def _enrolled(self, e: Person.Enrolled, tracking: Tracking) -> None:

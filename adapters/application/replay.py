@@ -35,7 +35,8 @@ from domain.service import LedgerService
 from domain.upcasts import LATER_FIELDS
 
 PRIMARY: tuple[type, ...] = (
-    Person.Registered, Person.EmployeeInsuranceReported, Person.Enrolled,
+    Person.Registered, Person.EmployeeInsuranceReported, Person.IdentityRecognised,
+    Person.Enrolled,
     Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded,
     Household.OutpatientClaimSettled, Household.ClaimReversed, ClaimRef.Withdrawn,
 )
@@ -185,6 +186,12 @@ class CommandReader:
         if kind is Person.EmployeeInsuranceReported:
             return {"op": "report_employee_insurance", "person": person, "year": e.year,
                     "at": _iso(e.at)}
+        if kind is Person.IdentityRecognised:
+            cmd = {"op": "recognise_identity", "person": person, "year": e.year,
+                   "identity": e.identity, "region": e.region, "at": _iso(e.at)}
+            if e.source is not None:
+                cmd["source"] = e.source
+            return cmd
         if kind is Person.Enrolled:
             key = self.persons[e.originator_id]
             self.person_years[(key, e.year)] = e.region

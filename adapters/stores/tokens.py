@@ -36,11 +36,13 @@ from domain.errors import LedgerError
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "clinic": frozenset({"claim", "quote", "reverse_claim", "household", "person"}),
     "agency": frozenset({"register", "enroll", "pay", "grant_subsidy", "refund",
-                         "report_employee_insurance", "household", "person"}),
+                         "report_employee_insurance", "recognise_identity", "household",
+                         "person"}),
     "auditor": frozenset({"household", "person", "report", "audit"}),
     "analyst": frozenset({"report", "whatif"}),
     "admin": frozenset({"register", "enroll", "pay", "grant_subsidy", "refund",
-                        "report_employee_insurance", "claim", "quote", "reverse_claim",
+                        "report_employee_insurance", "recognise_identity", "claim", "quote",
+                        "reverse_claim",
                         "household", "person", "report", "whatif", "audit"}),
 }
 ROLES: tuple[str, ...] = tuple(ROLE_ACTIONS)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.support.builders import HEAD, WIFE, claim, family
+from tests.support.builders import HEAD, WIFE, claim, family, make_id
 from tests.support.cli import CliResult, run_cli
 
 KEY = {"BENEFITPOOL_AUDIT_KEY": "e2e-secret-audit-key-0001"}
@@ -56,3 +56,48 @@ def test_a_resent_claim_with_another_third_party_share_is_a_conflict(tmp_path: P
                                 {**shared, "third_party_share": "0.6"}])
     assert [r.get("duplicate") for r in results[-3:-1]] == [None, True]
     assert results[-1]["reason"] == "duplicate_claim_conflict"
+
+
+GAIZHOU = "210881"
+
+
+def test_the_lifted_out_of_poverty_rate_divides_by_the_roster_not_by_who_enrolled(
+        tmp_path: Path) -> None:
+    # 004: 确保脱贫人口参保率不低于99%; 002: 以相关部门提供救助花名为准
+    people = [make_id(GAIZHOU, "19700101", n) for n in range(1, 5)]
+    at = "2024-11-05"
+    commands: list[dict[str, Any]] = [
+        {"op": "register", "person": p, "name": "某", "region": GAIZHOU, "at": at}
+        for p in people]
+    commands += [{"op": "recognise_identity", "person": p, "year": 2025, "identity": "monitored",
+                  "region": GAIZHOU, "source": "rural_revitalisation", "at": at}
+                 for p in people]
+    commands += [{"op": "enroll", "person": p, "year": 2025, "region": GAIZHOU, "at": at}
+                 for p in people[:3]]
+    commands += [
+        {"op": "recognise_identity", "person": people[0], "year": 2025, "identity": "monitored",
+         "region": GAIZHOU, "at": at},
+        {"op": "recognise_identity", "person": people[3], "year": 2025, "identity": "dibao",
+         "region": GAIZHOU, "at": at},
+        {"op": "enroll", "person": people[3], "year": 2025, "region": GAIZHOU, "at": at,
+         "identity": "dibao"},
+    ]
+    results = ingest(tmp_path, commands)
+    assert all(r["status"] == "ok" for r in results[:11]), results
+    assert [results[8]["subsidy"], results[8]["due"]] == ["445.00", "0.00"]  # monitored: full
+    assert "already recognised" in results[11]["message"]
+    assert [r["reason"] for r in results[12:]] == ["identity_conflict", "identity_conflict"]
+
+    report = run(tmp_path, "report", "enrollment", "--year", "2025", "--json")
+    assert report.exit_code == 0, report.stderr
+    rows = {r["identity"]: r for r in json.loads(report.stdout)}
+    monitored = rows["monitored"]
+    assert (monitored["recognised"], monitored["covered_recognised"], monitored["enrolled"],
+            monitored["rate"], monitored["denominator"]) == (4, 3, 3, "0.7500", "recognised")
+    lifted = rows["lifted_out_of_poverty"]
+    assert (lifted["rate"], lifted["denominator"], lifted["met"]) == ("0.7500", "recognised",
+                                                                      False)
+    assert rows["*"]["denominator"] == "registered"
+
+    verify = run(tmp_path, "audit", "verify", "--json")
+    assert json.loads(verify.stdout)["clean"] is True, verify.stdout

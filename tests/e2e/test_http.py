@@ -258,6 +258,9 @@ ENDPOINTS = [
         "at": AT}, AGENCY),
     Endpoint("report_employee_insurance", "POST", "/commands/report_employee_insurance",
              lambda n: {"person": WIFE, "year": 2030, "at": AT}, AGENCY),
+    Endpoint("recognise_identity", "POST", "/commands/recognise_identity", lambda n: {
+        "person": WIFE, "year": 2031, "identity": "dibao", "region": "341225", "at": AT},
+        AGENCY),
     Endpoint("enroll", "POST", "/commands/enroll", lambda n: {
         "person": WIFE, "year": 2022, "region": "341225", "at": "2021-10-01"}, AGENCY),
     Endpoint("pay", "POST", "/commands/pay", lambda n: {

@@ -23,6 +23,7 @@ from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
 from domain.rules.outpatient import MemberCoverage, Pool, Visit, claim_scope, settle
 from domain.rules.payer import check_employee_account
+from domain.rules.roster import check_recognition, enrollment_identity
 
 
 def policy(book: PolicyBook, policy_id: str, version: str = "1") -> Policy:
@@ -220,3 +221,23 @@ def test_a_third_party_share_needs_the_cause_third_party():
 CLAIM = {"op": "claim", "claim_id": "c1", "person": "341225198001010010", "visit_date":
          "2021-03-01", "facility_level": 1, "facility_region": "341225", "expense": "100.00",
          "at": "2021-03-01"}
+
+
+# --- 5. the hardship roster behind the 99% target (002, 004) ----------------------------------
+
+
+def test_the_roster_identity_decides_the_subsidy_at_enrollment():
+    # 002: ……城乡困难居民以相关部门提供救助花名为准,执行参保分类资助政策。
+    assert enrollment_identity(None, "monitored", 2025) == "monitored"
+    assert enrollment_identity("monitored", "monitored", 2025) == "monitored"
+    assert enrollment_identity("dibao", None, 2025) == "dibao"
+    assert reason_of(enrollment_identity, "dibao", "monitored", 2025) == "identity_conflict"
+
+
+def test_a_person_is_recognised_under_one_identity_a_year():
+    # 002: 对多重困难身份的人员只允许按一种身份参保,只享受一种资助,不能重复资助。
+    assert check_recognition("monitored", None, None, 2025) is True
+    assert check_recognition("monitored", "monitored", None, 2025) is False
+    assert check_recognition("monitored", None, "monitored", 2025) is True
+    assert reason_of(check_recognition, "dibao", "monitored", None, 2025) == "identity_conflict"
+    assert reason_of(check_recognition, "dibao", None, "tekun", 2025) == "identity_conflict"
