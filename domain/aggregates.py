@@ -1,9 +1,8 @@
 """Event-sourced aggregates: Person, Household (one per head and benefit year) and the
 uniqueness indexes (payment and refund references, claim ids, command ids). Events are the
-library's frozen dataclasses. Their class names and field names are stored
-schema: add fields with defaults and upcast, never rename. Every deciding event carries the
-facts its decision used and the policy id/version that decided.
-"""
+library's frozen dataclasses. Their class names and field names are stored schema: add fields
+with defaults and upcast, never rename. Every deciding event carries the facts its decision
+used and the policy id/version that decided."""
 
 from __future__ import annotations
 
@@ -24,9 +23,11 @@ from domain.ids import (
 )
 from domain.money import ZERO, Money
 from domain.rules.coverage import CoverageFacts
+from domain.rules.eligibility import Places
 from domain.state import HouseholdPool, Member, PersonYear, SettledClaim
 from domain.upcasts import (
     no_fiscal,
+    no_places,
     no_policy_hash,
     no_pool_terms,
     no_refund_terms,
@@ -47,9 +48,20 @@ class Person(Aggregate):
         sex: str | None
         residence_permit: bool
         at: datetime
+        hukou_region: str | None
+        residence_permit_region: str | None
+        spouse_region: str | None
+        school_region: str | None
+        school_level: str | None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(no_places)
 
     def __init__(self, person_key: str, number: str, standard_id: bool, name: str, region: str,
-                 birth_date: date, sex: str | None, residence_permit: bool, at: datetime) -> None:
+                 birth_date: date, sex: str | None, residence_permit: bool, at: datetime,
+                 hukou_region: str | None = None, residence_permit_region: str | None = None,
+                 spouse_region: str | None = None, school_region: str | None = None,
+                 school_level: str | None = None) -> None:
         self.key = person_key
         self.number = number
         self.standard_id = standard_id
@@ -59,6 +71,8 @@ class Person(Aggregate):
         self.sex = sex
         self.residence_permit = residence_permit
         self.registered_at = at
+        self.places = Places(hukou_region, residence_permit_region, spouse_region,
+                             school_region, school_level)  # where they belong (ADR 66)
         self.years: dict[int, PersonYear] = {}
         self.employee_years: set[int] = set()
         self.recognised: dict[int, str] = {}  # year -> identity on a department's roster

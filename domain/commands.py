@@ -27,6 +27,7 @@ from domain.identity import (
 )
 from domain.money import Money
 from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES, PAYER_RELATIONS
+from domain.rules.eligibility import PLACE_FIELDS, SCHOOL_LEVELS, Places
 from domain.rules.refund import REFUND_REASONS
 from domain.rules.roster import ROSTER_SOURCES
 
@@ -52,6 +53,7 @@ class Register:
     sex: str | None = None
     id_type: str = "resident_id"
     residence_permit: bool = False
+    places: Places = Places()
     command_id: str | None = None
 
 
@@ -276,8 +278,13 @@ class _Fields:
             return None
         return parse_person_ref(v, key)
 
-    def region(self, key: str) -> RegionCode:
-        return RegionCode.parse(self._get(key, True), key)
+    def region(self, key: str, required: bool = True) -> Any:
+        """A county code (`RegionCode`); optional ones are given as their code text."""
+        v = self._get(key, required)
+        if v is None:
+            return None
+        code = RegionCode.parse(v, key)
+        return code if required else code.code
 
     def done(self) -> None:
         extra = sorted(set(self.data) - self.used)
@@ -303,9 +310,14 @@ def _register(f: _Fields) -> Register:
     if id_type == "other" and birth is None:
         raise InvalidInput("a person registered with a non-standard document needs birth_date")
     permit = f.boolean("residence_permit")
-    return Register(person=person, name=f.text("name"), region=f.region("region"), at=f.at(),
-                    birth_date=birth, sex=f.choice("sex", ("male", "female"), required=False),
-                    id_type=id_type, residence_permit=bool(permit))
+    places = Places(**{name: f.region(name, required=False) for name in PLACE_FIELDS[:4]},
+                    school_level=f.choice("school_level", SCHOOL_LEVELS, required=False))
+    if places.school_level is not None and places.school_region is None:
+        raise InvalidInput("school_level needs school_region, the region of the school")
+    return Register(person=person, name=f.text("name"), region=f.region("region"),
+                    at=f.at(), birth_date=birth,
+                    sex=f.choice("sex", ("male", "female"), required=False), id_type=id_type,
+                    residence_permit=bool(permit), places=places)
 
 
 def _report(f: _Fields) -> ReportEmployeeInsurance:
@@ -423,11 +435,16 @@ def op_of(command: Any) -> str:
 def command_digest(command: Any) -> str:
     """What makes two sends of one `command_id` the same command: its op and every fact it
     carries (its `command_id` aside), normalised as parsed, hashed (SHA-256, hex)."""
-    facts = asdict(command, filter=lambda a, _: a.name != "command_id",
-                   value_serializer=_plain_value)
+    facts = asdict(command, filter=lambda a, v: a.name != "command_id" and not (
+        a.name in _LATER_FIELDS and v == a.default), value_serializer=_plain_value)
     text = json.dumps({"op": op_of(command), **facts}, sort_keys=True, ensure_ascii=False,
                       separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: Fields commands gained after digests were first recorded: left out of a digest while they
+#: hold their default, so a command sent before they existed keeps its digest.
+_LATER_FIELDS = frozenset({"third_party_share", "places"})
 
 
 def _plain_value(_: Any, __: Any, value: Any) -> Any:

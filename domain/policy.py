@@ -33,6 +33,7 @@ PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
 POOLINGS = ("household", "person")
 SUBSIDY_KINDS = ("full", "percent", "fixed")
 LATE_COVERAGE = ("payment_date", "waiting_period")
+ELIGIBILITY_SCOPES = ("county", "city")
 
 
 @frozen
@@ -157,6 +158,19 @@ class HouseholdRules:
 
 
 @frozen
+class Eligibility:
+    """Who may enroll in the county (ADR 66): local hukou, a local residence permit, a local
+    spouse, a local school; "local" by county or by prefecture (`scope`)."""
+
+    scope: str = "county"
+    hukou: bool = True
+    residence_permit: bool = True
+    spouses_of_locals: bool = False
+    local_school_students: bool = True
+    college_students_at_school_only: bool = False
+
+
+@frozen
 class RefundRules:
     """Until when a refund may be had, and what date counts for each reason."""
 
@@ -197,6 +211,7 @@ class Policy:
     household: HouseholdRules
     refund: RefundRules
     outpatient: Outpatient
+    eligibility: Eligibility | None = None
     assumptions: tuple[tuple[str, str], ...] = ()
     references: tuple[tuple[str, str], ...] = ()
     content_hash: str = ""

@@ -20,12 +20,14 @@ from domain.policy import (
     CATEGORIES,
     CAUSES,
     CHANNELS,
+    ELIGIBILITY_SCOPES,
     IDENTITIES,
     LATE_COVERAGE,
     PAYER_RELATIONS,
     POOLINGS,
     SUBSIDY_KINDS,
     Contribution,
+    Eligibility,
     HouseholdRules,
     LateEnrollment,
     NewbornRule,
@@ -321,6 +323,19 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
     )
     op.done()
 
+    eligibility = None
+    if r.has("eligibility"):
+        el = r.section("eligibility")
+        eligibility = Eligibility(
+            scope=el.choice("scope", ELIGIBILITY_SCOPES, "county"),
+            hukou=el.boolean("hukou", True),
+            residence_permit=el.boolean("residence_permit", True),
+            spouses_of_locals=el.boolean("spouses_of_locals", False),
+            local_school_students=el.boolean("local_school_students", True),
+            college_students_at_school_only=el.boolean("college_students_at_school_only", False),
+        )
+        el.done()
+
     assumptions = _notes(r, "assumptions")
     references = _notes(r, "references")
     r.done()
@@ -329,8 +344,8 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         id=pid, version=version, name=name, region=region, year=year, seed=seed,
         contribution=contribution, subsidies=subsidies, windows=tuple(windows), late=late,
         waiting=waiting, newborn=newborn, payment=payment, household=household, refund=refund,
-        outpatient=outpatient, assumptions=assumptions, references=references,
-        content_hash=content_hash(data),
+        outpatient=outpatient, eligibility=eligibility, assumptions=assumptions,
+        references=references, content_hash=content_hash(data),
     )
     known = _field_paths(data)
     for table, notes in (("assumptions", assumptions), ("references", references)):

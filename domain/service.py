@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from attrs import asdict
+
 from domain import commands as c
 from domain.aggregates import CommandRef, Household, PaymentRef, Person, PersonYear, RefundRef
 from domain.errors import InvalidInput, Rejected
@@ -29,6 +31,7 @@ from domain.rules.collection import (
 )
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.eligibility import eligibility_ground
 from domain.rules.payer import check_employee_account
 from domain.rules.refund import RefundState, decide_refund
 from domain.rules.roster import check_recognition, enrollment_identity
@@ -133,7 +136,7 @@ class LedgerService(ClaimHandlers):
             person_key=cmd.person.key, number=cmd.person.number,
             standard_id=cmd.person.standard, name=cmd.name, region=cmd.region.code,
             birth_date=birth, sex=sex, residence_permit=cmd.residence_permit, at=cmd.at,
-            recorded_at=now, ids=self.ids,
+            recorded_at=now, ids=self.ids, **asdict(cmd.places),
         )
         return Outcome({"person": cmd.person.number}, (person,), "registered")
 
@@ -197,6 +200,7 @@ class LedgerService(ClaimHandlers):
         policy = self._policy(region, year)
         birth = person.birth_date
         check_newborn(policy, cmd.category, birth)
+        eligibility_ground(policy, person.places, region)
         day = cmd.at.date()
         earlier = [y for y in person.covered_years() if y < year]
         prior = cmd.insured_before if cmd.insured_before is not None else bool(earlier)

@@ -36,6 +36,13 @@ def no_third_party_share(state: dict[str, Any]) -> None:
     state["third_party_share"] = None
 
 
+def no_places(state: dict[str, Any]) -> None:
+    """Upcast: registrations recorded before they could name hukou, residence-permit, spouse
+    and school regions (none was named)."""
+    state.update(hukou_region=None, residence_permit_region=None, spouse_region=None,
+                 school_region=None, school_level=None)
+
+
 #: Fields added to stored events after their first schema: an upcast gives them None, which
 #: means "not recorded then" (audit does not compare them).
 LATER_FIELDS = frozenset({"policy_hash", "fiscal", "per_person_cap", "policy_id",

@@ -31,6 +31,7 @@ from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
+from domain.rules.eligibility import PLACE_FIELDS
 from domain.service import LedgerService
 from domain.upcasts import LATER_FIELDS
 
@@ -177,6 +178,9 @@ class CommandReader:
             cmd = {"op": "register", "person": e.number, "name": e.name, "region": e.region,
                    "at": _iso(e.at), "birth_date": _iso(e.birth_date),
                    "residence_permit": e.residence_permit}
+            for name in PLACE_FIELDS:
+                if getattr(e, name) is not None:
+                    cmd[name] = getattr(e, name)
             if not e.standard_id:
                 cmd["id_type"] = "other"
                 if e.sex is not None:

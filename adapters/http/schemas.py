@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.commands import OPS, PAYER_RELATIONS
 from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES
+from domain.rules.eligibility import SCHOOL_LEVELS
 from domain.rules.refund import REFUND_REASONS
 from domain.rules.roster import ROSTER_SOURCES
 
@@ -43,6 +44,11 @@ class RegisterBody(_Body):
     birth_date: Day | None = None
     sex: Literal["male", "female"] | None = None
     residence_permit: bool | None = None
+    hukou_region: Region | None = None
+    residence_permit_region: Region | None = None
+    spouse_region: Region | None = None
+    school_region: Region | None = None
+    school_level: Literal[SCHOOL_LEVELS] | None = None  # type: ignore[valid-type]
 
 
 class ReportEmployeeInsuranceBody(_Body):

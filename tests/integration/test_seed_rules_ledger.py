@@ -117,3 +117,33 @@ def test_an_employees_account_pays_for_a_child_but_not_for_a_neighbour(
         ("rejected", "payer_not_allowed")]
     assert results[7]["covered_from"] == "2024-01-01"
     audit_is_clean(ledger, book)
+
+
+def test_a_college_student_enrolls_at_school_and_is_refused_at_home(
+        tmp_path: Path, book: PolicyBook) -> None:
+    # 003: 新入学的大中专学生统一在学校所在地参保,不得在原户籍地重复参保。
+    home, school = "430121", CHANGSHA
+    student = make_id(home, "20050901", 3)
+    outsider = make_id("341225", "19900101", 5)
+    spouse = make_id("341225", "19910101", 6)
+    at = "2023-10-01"
+    ledger, results = run(tmp_path, book, [
+        {"op": "register", "person": student, "name": "生", "region": home, "at": at,
+         "hukou_region": home, "school_region": school, "school_level": "college"},
+        {"op": "enroll", "person": student, "year": 2024, "region": home, "at": at},
+        {"op": "enroll", "person": student, "year": 2024, "region": school, "at": at,
+         "category": "student"},
+        # 000: 与莲都区户籍城乡居民形成婚姻关系的非本区户籍居民 — Liandu admits spouses
+        {"op": "register", "person": spouse, "name": "配", "region": LIANDU, "at": "2019-11-02",
+         "hukou_region": "341225", "spouse_region": LIANDU},
+        {"op": "enroll", "person": spouse, "year": 2020, "region": LIANDU, "at": "2019-11-02"},
+        {"op": "register", "person": outsider, "name": "外", "region": LIANDU,
+         "at": "2019-11-02", "hukou_region": "341225"},
+        {"op": "enroll", "person": outsider, "year": 2020, "region": LIANDU,
+         "at": "2019-11-02"},
+    ])
+    assert [(r["status"], r["reason"]) for r in results] == [
+        ("ok", None), ("rejected", "not_eligible_here"), ("ok", None), ("ok", None),
+        ("ok", None), ("ok", None), ("rejected", "not_eligible_here")]
+    assert "never at home" in results[1]["message"]
+    audit_is_clean(ledger, book)

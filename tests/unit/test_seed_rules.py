@@ -21,6 +21,7 @@ from domain.rules.collection import (
 )
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
+from domain.rules.eligibility import Places, eligibility_ground
 from domain.rules.outpatient import MemberCoverage, Pool, Visit, claim_scope, settle
 from domain.rules.payer import check_employee_account
 from domain.rules.roster import check_recognition, enrollment_identity
@@ -241,3 +242,59 @@ def test_a_person_is_recognised_under_one_identity_a_year():
     assert check_recognition("monitored", None, "monitored", 2025) is True
     assert reason_of(check_recognition, "dibao", "monitored", None, 2025) == "identity_conflict"
     assert reason_of(check_recognition, "dibao", None, "tekun", 2025) == "identity_conflict"
+
+
+# --- 6. who may enroll where (000, 001, 003, 004) ------------------------------------------------
+
+
+def test_liandu_admits_its_hukou_its_schools_spouses_of_locals_and_permit_holders(book):
+    # 000: 参保人员有四类,其一是具有莲都区户籍……其二是就读于莲都区内……
+    # 学校及幼儿园的在校生;其三是与莲都区户籍城乡居民形成婚姻关系的非本区户籍居民;
+    # 其四是取得《浙江省居住证》且居住在莲都区域内……
+    liandu = policy(book, "lishui-liandu-2020")
+    here = "331102"
+    assert eligibility_ground(liandu, Places(hukou_region=here), here) == "hukou"
+    assert eligibility_ground(liandu, Places(hukou_region="341225", school_region=here,
+                                             school_level="kindergarten"), here) == "school"
+    assert eligibility_ground(liandu, Places(hukou_region="341225", spouse_region=here),
+                              here) == "spouse"
+    assert eligibility_ground(liandu, Places(residence_permit_region=here), here) == (
+        "residence_permit")
+    assert reason_of(eligibility_ground, liandu, Places(hukou_region="331126"),
+                     here) == "not_eligible_here"
+
+
+def test_fuyang_admits_its_city_hukou_and_permits_in_any_of_its_counties(book):
+    # 001: 具有阜阳本市户籍……非本市户籍但在本市已办理有效居住证的城乡居民
+    fuyang = policy(book, "fuyang-2021")
+    assert eligibility_ground(fuyang, Places(hukou_region="341221"), "341225") == "hukou"
+    assert eligibility_ground(fuyang, Places(residence_permit_region="341202"),
+                              "341225") == "residence_permit"
+    assert reason_of(eligibility_ground, fuyang, Places(hukou_region="331102",
+                                                        spouse_region="341225"),
+                     "341225") == "not_eligible_here"  # no spouse ground in Fuyang
+
+
+def test_a_hunan_college_student_enrolls_at_school_never_at_home(book):
+    # 003: 新入学的大中专学生统一在学校所在地参保,不得在原户籍地重复参保。
+    hunan = policy(book, "hunan-2024")
+    student = Places(hukou_region="430521", school_region="430102", school_level="college")
+    assert eligibility_ground(hunan, student, "430102") == "school"
+    assert reason_of(eligibility_ground, hunan, student, "430521") == "not_eligible_here"
+    pupil = Places(hukou_region="430521", school_region="430102", school_level="school")
+    assert eligibility_ground(hunan, pupil, "430521") == "hukou"  # 中小学学生……在户籍所在地
+
+
+def test_gaizhou_admits_non_locals_holding_its_residence_permit(book):
+    # 004: (四)非本地户籍持本市居住证的人员。
+    gaizhou = policy(book, "gaizhou-2025")
+    assert eligibility_ground(gaizhou, Places(hukou_region="110101",
+                                              residence_permit_region="210881"),
+                              "210881") == "residence_permit"
+    assert reason_of(eligibility_ground, gaizhou, Places(hukou_region="110101"),
+                     "210881") == "not_eligible_here"
+
+
+def test_a_registration_naming_no_place_is_taken_as_the_agencys_own_check(book):
+    assert eligibility_ground(policy(book, "gaizhou-2025"), Places(), "210881") == (
+        "registration")
