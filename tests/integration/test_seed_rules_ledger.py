@@ -7,10 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.composition import open_ledger
+from sqlalchemy import select
+
+from adapters.composition import open_ledger, open_views
+from adapters.generator import generate_county
 from adapters.usecases.audit import verify_decisions
 from domain.policy_book import PolicyBook
+from domain.rules.eligibility import PLACE_FIELDS
+from projections import tables
+from projections.views import catch_up, rebuild
 from tests.support.builders import make_id
+from tests.support.states import plain
+from tests.support.stores import raw_store
 
 GAIZHOU = "210881"
 
@@ -147,3 +155,40 @@ def test_a_college_student_enrolls_at_school_and_is_refused_at_home(
         ("ok", None), ("ok", None), ("rejected", "not_eligible_here")]
     assert "never at home" in results[1]["message"]
     audit_is_clean(ledger, book)
+
+
+def test_a_store_recorded_before_places_and_third_party_shares_is_read_and_audited_alike(
+        tmp_path: Path, book: PolicyBook) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    ledger = open_ledger(url, book)
+    lines = [json.dumps(c) for c in generate_county(15, "fuyang-2021", 4, book)]
+    assert any(r["status"] == "ok" for r in ledger.execute_lines(lines))
+    views = open_views(ledger.app, ledger.policies, url)
+    catch_up(ledger.app, views)
+    expected = {name: views_rows(views, name) for name in ("claims_journal", "enrollment")}
+    views.engine.dispose()
+    ledger.app.close()
+    with raw_store(url) as con:
+        for topic, drop, version in (("%Person.Registered", PLACE_FIELDS, 1),
+                                     ("%OutpatientClaimSettled", ("third_party_share",), 2)):
+            for oid, v, state in con.execute("SELECT originator_id, originator_version, state "
+                                             "FROM {events} WHERE topic LIKE ?", (topic,)):
+                data = json.loads(plain(bytes(state)))
+                for name in drop:
+                    del data[name]
+                data["class_version"] = version
+                if version == 1:
+                    del data["class_version"]
+                con.execute("UPDATE {events} SET state=? WHERE originator_id=? AND "
+                            "originator_version=?", (json.dumps(data).encode(), oid, v))
+    old = open_ledger(url, book)
+    assert verify_decisions(old.app, book).problems == []
+    rebuilt = open_views(old.app, old.policies, url)
+    rebuild(old.app, rebuilt)
+    assert {name: views_rows(rebuilt, name) for name in expected} == expected
+
+
+def views_rows(views, name: str) -> list[tuple]:
+    table = {"claims_journal": tables.claims_journal, "enrollment": tables.enrollment}[name]
+    with views.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(select(table)))
