@@ -30,6 +30,8 @@ CAUSES = (
 )
 #: How a payer stands to the insured person: the payer is their parent, spouse, child, …
 PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
+#: Channels that are online by nature: a refund requested through one is an online request.
+ONLINE_CHANNELS = ("wechat", "alipay", "bank_app", "tax_online")
 POOLINGS = ("household", "person")
 SUBSIDY_KINDS = ("full", "percent", "fixed")
 LATE_COVERAGE = ("payment_date", "waiting_period")
@@ -176,6 +178,8 @@ class RefundRules:
 
     deadline: date
     requests_within_deadline: bool = False
+    #: Whether a refund may be requested through an online channel (001: 不支持线上退费).
+    online_requests: bool = True
 
 
 @frozen

@@ -308,6 +308,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
     refund = RefundRules(
         deadline=rf.day("deadline"),
         requests_within_deadline=rf.boolean("requests_within_deadline", False),
+        online_requests=rf.boolean("online_requests", True),
     )
     rf.done()
 

@@ -33,7 +33,7 @@ from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
 from domain.rules.eligibility import eligibility_ground
 from domain.rules.payer import check_employee_account
-from domain.rules.refund import RefundState, decide_refund
+from domain.rules.refund import RefundState, check_refund_channel, decide_refund
 from domain.rules.roster import check_recognition, enrollment_identity
 from domain.rules.standing import credit as standing_credit
 from domain.rules.standing import starts_coverage
@@ -374,6 +374,7 @@ class LedgerService(ClaimHandlers):
             raise Rejected("nothing_to_refund", f"the {cmd.year} enrollment was already "
                            "terminated and refunded")
         policy = self._policy(py.region, cmd.year)
+        check_refund_channel(policy, cmd.channel)
         state = RefundState(paid=py.paid, refunded=py.refunded, due=py.due,
                             subsidy_granted_on=py.subsidy_granted_on)
         decision = decide_refund(policy, cmd.reason, cmd.at.date(), cmd.amount, state)

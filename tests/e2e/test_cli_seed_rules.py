@@ -101,3 +101,23 @@ def test_the_lifted_out_of_poverty_rate_divides_by_the_roster_not_by_who_enrolle
 
     verify = run(tmp_path, "audit", "verify", "--json")
     assert json.loads(verify.stdout)["clean"] is True, verify.stdout
+
+
+def test_a_refund_requested_online_is_refused_and_the_request_channel_recorded(
+        tmp_path: Path) -> None:
+    # 001: 城乡居民基本医疗保险参保缴费不支持线上退费
+    again = {"op": "pay", "person": WIFE, "year": 2021, "amount": "280.00",
+             "channel": "alipay", "payment_ref": "P-twice", "at": "2020-10-02"}
+    refund = {"op": "refund", "person": WIFE, "year": 2021, "reason": "duplicate_payment",
+              "at": "2020-10-09"}
+    results = ingest(tmp_path, [*family(), again, {**refund, "channel": "alipay"},
+                                {**refund, "channel": "bank_counter"}])
+    assert [(r["status"], r["reason"]) for r in results[-2:]] == [
+        ("rejected", "channel_not_allowed"), ("ok", None)]
+    assert results[-1]["refunded"] == "280.00"
+    done = run(tmp_path, "replay", "--out", "history.jsonl")
+    assert done.exit_code == 0, done.stderr
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text()
+               .splitlines()]
+    refunds = [c for c in history if c["op"] == "refund"]
+    assert [c.get("channel") for c in refunds] == ["bank_counter"]

@@ -24,6 +24,7 @@ from domain.rules.coverage import CoverageFacts, coverage_start
 from domain.rules.eligibility import Places, eligibility_ground
 from domain.rules.outpatient import MemberCoverage, Pool, Visit, claim_scope, settle
 from domain.rules.payer import check_employee_account
+from domain.rules.refund import check_refund_channel
 from domain.rules.roster import check_recognition, enrollment_identity
 
 
@@ -298,3 +299,25 @@ def test_gaizhou_admits_non_locals_holding_its_residence_permit(book):
 def test_a_registration_naming_no_place_is_taken_as_the_agencys_own_check(book):
     assert eligibility_ground(policy(book, "gaizhou-2025"), Places(), "210881") == (
         "registration")
+
+
+# --- 7. no online refunds (001) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", ["wechat", "alipay", "bank_app", "tax_online", "WeChat"])
+def test_fuyang_refuses_a_refund_requested_online(book, channel):
+    # 001: 城乡居民基本医疗保险参保缴费不支持线上退费
+    fuyang = policy(book, "fuyang-2021")
+    assert reason_of(check_refund_channel, fuyang, channel) == "channel_not_allowed"
+
+
+@pytest.mark.parametrize("channel", ["bank_counter", "医保经办机构窗口", None])
+def test_fuyang_takes_a_refund_requested_at_the_agency(book, channel):
+    # 001: ……可向参保地居民医保经办机构申请为个人办理退费。
+    check_refund_channel(policy(book, "fuyang-2021"), channel)
+
+
+def test_where_the_seed_is_silent_a_refund_may_be_requested_online(book):
+    check_refund_channel(policy(book, "gaizhou-2025"), "wechat")
+    assert policy(book, "gaizhou-2025").reference_for("refund.online_requests").startswith(
+        "assumption:")
