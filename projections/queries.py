@@ -78,6 +78,28 @@ def _money(fen: int) -> str:
     return str(Money(fen))
 
 
+#: What each clock a back-in-time answer reads means (ADR 68), by the `clock` it names.
+CLOCKS = {
+    "latest": "now: every fact the log holds, each as decided when it arrived",
+    "business_date": "business date: the facts dated (their `at`) by the day asked, each as "
+                     "decided when it arrived, whenever that was",
+    "log_position": "log position: the ledger as it stood when its log reached the position "
+                    "asked, facts recorded later unseen",
+    "business_date_and_log_position": "business date and log position: the facts dated by "
+                                      "the day asked among those recorded by the position",
+}
+
+
+def answer_clock(as_of: date | None, at_position: int | None) -> str:
+    """Which clock an answer back in time reads: "business_date" (`as_of`), "log_position"
+    (`at_position`), both, or "latest" (neither)."""
+    if as_of is not None and at_position is not None:
+        return "business_date_and_log_position"
+    if as_of is not None:
+        return "business_date"
+    return "log_position" if at_position is not None else "latest"
+
+
 class _Bound:
     """Which recorded facts count: those dated by `as_of` and/or recorded by `at_position`."""
 

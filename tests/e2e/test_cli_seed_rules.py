@@ -121,3 +121,40 @@ def test_a_refund_requested_online_is_refused_and_the_request_channel_recorded(
                .splitlines()]
     refunds = [c for c in history if c["op"] == "refund"]
     assert [c.get("channel") for c in refunds] == ["bank_counter"]
+
+
+def test_a_late_claim_is_decided_on_arrival_and_the_two_clocks_answer_differently(
+        tmp_path: Path) -> None:
+    # ADR 68: the pool is used in the order claims arrive. A March visit settled on 5 March
+    # reaches the ledger after an April visit took most of the pool: it gets what was left.
+    april = {**claim("B-april", HEAD, "800.00"), "visit_date": "2021-04-01",
+             "at": "2021-04-02T09:00:00+08:00"}
+    march = {**claim("A-march", WIFE, "200.00"), "visit_date": "2021-03-01",
+             "at": "2021-03-05T09:00:00+08:00"}
+    first = ingest(tmp_path, [*family(), april])
+    assert first[-1]["reimbursed"] == "440.00"  # 0.55 x 800 of the pool of 2 x 250
+    position = json.loads(run(tmp_path, "audit", "verify", "--json").stdout)["position"]
+    (tmp_path / "late.jsonl").write_text(json.dumps(march) + "\n")
+    late = run(tmp_path, "ingest", "late.jsonl", "--results", "late-out.jsonl")
+    assert late.exit_code == 0, late.stderr
+    decided = json.loads((tmp_path / "late-out.jsonl").read_text())
+    assert (decided["reimbursable"], decided["reimbursed"]) == ("110.00", "60.00")
+
+    def household(*bound: str) -> dict[str, Any]:
+        done = run(tmp_path, "household", HEAD, "--year", "2021", "--json", *bound)
+        assert done.exit_code == 0, done.stderr
+        return json.loads(done.stdout)
+
+    by_date = household("--as-of", "2021-03-31")
+    by_log = household("--at-position", str(position))
+    now = household()
+    assert (by_date["clock"], by_date["used"], by_date["remaining"]) == (
+        "business_date", "60.00", "440.00")  # dated by 31 March: the late claim alone
+    assert (by_log["clock"], by_log["at_position"], by_log["used"], by_log["remaining"]) == (
+        "log_position", position, "440.00", "60.00")  # as the ledger stood: April's claim
+    assert (now["clock"], now["used"], now["remaining"]) == ("latest", "500.00", "0.00")
+    table = run(tmp_path, "household", HEAD, "--year", "2021", "--as-of", "2021-03-31")
+    assert "clock: business date" in table.stdout and "as of 2021-03-31" in table.stdout
+    table = run(tmp_path, "household", HEAD, "--year", "2021", "--at-position", str(position))
+    assert "clock: log position" in table.stdout
+    assert json.loads(run(tmp_path, "audit", "verify", "--json").stdout)["clean"] is True
