@@ -102,6 +102,17 @@ def test_the_lifted_out_of_poverty_rate_divides_by_the_roster_not_by_who_enrolle
     verify = run(tmp_path, "audit", "verify", "--json")
     assert json.loads(verify.stdout)["clean"] is True, verify.stdout
 
+    # both engines re-decide the enrollments under a smaller subsidy for the recognised
+    (tmp_path / "half.toml").write_text('[subsidy.identities.monitored]\nkind = "percent"\n'
+                                        'percent = "50"\n')
+    whatif = run(tmp_path, "whatif", "--policy", "half.toml", "--region", GAIZHOU, "--year",
+                 "2025", "--engine", "both", "--json")
+    assert whatif.exit_code == 0, whatif.stdout + whatif.stderr
+    summary = json.loads(whatif.stdout)
+    assert summary["engines_agree"] is True
+    assert (summary["contributions_due_baseline"], summary["contributions_due_reform"]) == (
+        "0.00", "667.50")  # three recognised enrollments now owe half of 445.00 each
+
 
 def test_a_refund_requested_online_is_refused_and_the_request_channel_recorded(
         tmp_path: Path) -> None:
@@ -158,3 +169,27 @@ def test_a_late_claim_is_decided_on_arrival_and_the_two_clocks_answer_differentl
     table = run(tmp_path, "household", HEAD, "--year", "2021", "--at-position", str(position))
     assert "clock: log position" in table.stdout
     assert json.loads(run(tmp_path, "audit", "verify", "--json").stdout)["clean"] is True
+
+
+def test_both_what_if_engines_re_decide_who_may_enroll_where(tmp_path: Path) -> None:
+    # 000: 其三是与莲都区户籍城乡居民形成婚姻关系的非本区户籍居民
+    liandu = "331102"
+    spouse = make_id("341225", "19910101", 6)
+    local = make_id(liandu, "19900101", 7)
+    at = "2019-11-02"
+    ingest(tmp_path, [
+        {"op": "register", "person": spouse, "name": "配", "region": liandu, "at": at,
+         "hukou_region": "341225", "spouse_region": liandu},
+        {"op": "register", "person": local, "name": "本", "region": liandu, "at": at,
+         "hukou_region": liandu},
+        *({"op": "enroll", "person": p, "year": 2020, "region": liandu, "at": at}
+          for p in (local, spouse)),
+    ])
+    (tmp_path / "no-spouses.toml").write_text("[eligibility]\nspouses_of_locals = false\n")
+    whatif = run(tmp_path, "whatif", "--policy", "no-spouses.toml", "--region", liandu,
+                 "--year", "2020", "--engine", "both", "--json")
+    assert whatif.exit_code == 0, whatif.stdout + whatif.stderr
+    summary = json.loads(whatif.stdout)
+    assert summary["engines_agree"] is True
+    assert (summary["contributions_due_baseline"], summary["contributions_due_reform"]) == (
+        "900.00", "450.00")  # the spouse's enrollment is refused under the reform
