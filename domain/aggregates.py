@@ -48,11 +48,11 @@ class Person(Aggregate):
         sex: str | None
         residence_permit: bool
         at: datetime
-        hukou_region: str | None
-        residence_permit_region: str | None
-        spouse_region: str | None
-        school_region: str | None
-        school_level: str | None
+        hukou_region: str | None = None
+        residence_permit_region: str | None = None
+        spouse_region: str | None = None
+        school_region: str | None = None
+        school_level: str | None = None
 
         class_version = 2
         upcast_v1_v2 = staticmethod(no_places)
