@@ -1,13 +1,13 @@
 """Event-sourced aggregates: Person, Household (one per head and benefit year) and the
 uniqueness indexes (payment and refund references, claim ids, command ids). Events are the
-library's frozen dataclasses. Their class names and field names are stored
-schema: add fields with defaults and upcast, never rename. Every deciding event carries the
-facts its decision used and the policy id/version that decided.
-"""
+library's frozen dataclasses. Their class names and field names are stored schema: add fields
+with defaults and upcast, never rename. Every deciding event carries the facts its decision
+used and the policy id/version that decided."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -23,9 +23,16 @@ from domain.ids import (
 )
 from domain.money import ZERO, Money
 from domain.rules.coverage import CoverageFacts
-from domain.rules.pool import counts_for_cap, pool_cap
-from domain.state import Member, PersonYear, SettledClaim
-from domain.upcasts import no_fiscal, no_policy_hash, no_pool_terms, no_refund_terms
+from domain.rules.eligibility import Places
+from domain.state import HouseholdPool, Member, PersonYear, SettledClaim
+from domain.upcasts import (
+    no_fiscal,
+    no_places,
+    no_policy_hash,
+    no_pool_terms,
+    no_refund_terms,
+    no_third_party_share,
+)
 
 
 class Person(Aggregate):
@@ -41,9 +48,20 @@ class Person(Aggregate):
         sex: str | None
         residence_permit: bool
         at: datetime
+        hukou_region: str | None = None
+        residence_permit_region: str | None = None
+        spouse_region: str | None = None
+        school_region: str | None = None
+        school_level: str | None = None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(no_places)
 
     def __init__(self, person_key: str, number: str, standard_id: bool, name: str, region: str,
-                 birth_date: date, sex: str | None, residence_permit: bool, at: datetime) -> None:
+                 birth_date: date, sex: str | None, residence_permit: bool, at: datetime,
+                 hukou_region: str | None = None, residence_permit_region: str | None = None,
+                 spouse_region: str | None = None, school_region: str | None = None,
+                 school_level: str | None = None) -> None:
         self.key = person_key
         self.number = number
         self.standard_id = standard_id
@@ -53,8 +71,11 @@ class Person(Aggregate):
         self.sex = sex
         self.residence_permit = residence_permit
         self.registered_at = at
+        self.places = Places(hukou_region, residence_permit_region, spouse_region,
+                             school_region, school_level)  # where they belong (ADR 66)
         self.years: dict[int, PersonYear] = {}
         self.employee_years: set[int] = set()
+        self.recognised: dict[int, str] = {}  # year -> identity on a department's roster
 
     @classmethod
     def register(cls, *, person_key: str, recorded_at: datetime,
@@ -70,6 +91,18 @@ class Person(Aggregate):
 
         def apply(self, p: Person) -> None:
             p.employee_years.add(self.year)
+
+    class IdentityRecognised(Aggregate.Event):
+        """A department's roster names the person's hardship identity for a year (ADR 65)."""
+
+        year: int
+        identity: str
+        region: str
+        source: str | None
+        at: datetime
+
+        def apply(self, p: Person) -> None:
+            p.recognised[self.year] = self.identity
 
     class Enrolled(Aggregate.Event):
         year: int
@@ -98,16 +131,7 @@ class Person(Aggregate):
         upcast_v2_v3 = staticmethod(no_fiscal)
 
         def apply(self, p: Person) -> None:
-            p.years[self.year] = PersonYear(
-                year=self.year, region=self.region, household_head=self.household_head,
-                category=self.category, identity=self.identity, policy_id=self.policy_id,
-                policy_version=self.policy_version, standard=self.standard,
-                subsidy=self.subsidy, subsidy_basis=self.subsidy_basis, due=self.due,
-                paid=ZERO, refunded=ZERO, covered_from=self.covered_from, terminated=False,
-                subsidy_granted_on=self.at.date() if self.subsidy_basis else None,
-                prior_insured=self.prior_insured, broken_years=self.broken_years,
-                back_paid_years=self.back_paid_years, enrolled_at=self.at, payments=[],
-            )
+            p.years[self.year] = PersonYear.enrolled(self)
 
     class ContributionPaid(Aggregate.Event):
         year: int
@@ -212,6 +236,9 @@ class Person(Aggregate):
         self.trigger_event(self.EmployeeInsuranceReported, year=year, at=at,
                            timestamp=recorded_at)
 
+    def recognise_identity(self, recorded_at: datetime, **facts: Any) -> None:
+        self.trigger_event(self.IdentityRecognised, timestamp=recorded_at, **facts)
+
     def enroll(self, recorded_at: datetime, **decision: Any) -> None:
         self.trigger_event(self.Enrolled, timestamp=recorded_at, **decision)
 
@@ -233,7 +260,7 @@ class Person(Aggregate):
         return sorted(y for y, py in self.years.items() if py.covered_from and not py.terminated)
 
 
-class Household(Aggregate):
+class Household(HouseholdPool, Aggregate):
     """One 医保户 for one benefit year: its members and every claim against its pool."""
 
     class Formed(Aggregate.Created):
@@ -329,21 +356,14 @@ class Household(Aggregate):
         policy_version: str
         explanation: str
         policy_hash: str | None
+        third_party_share: Decimal | None
 
-        class_version = 2
+        class_version = 3
         upcast_v1_v2 = staticmethod(no_policy_hash)
+        upcast_v2_v3 = staticmethod(no_third_party_share)
 
         def apply(self, h: Household) -> None:
-            h.claims[self.claim_id] = SettledClaim(
-                claim_id=self.claim_id, person=self.person, visit_date=self.visit_date,
-                facility_level=self.facility_level, facility_region=self.facility_region,
-                expense=self.expense, cause=self.cause, at=self.at,
-                eligible_expense=self.eligible_expense, reimbursable=self.reimbursable,
-                reimbursed=self.reimbursed, pool_cap=self.pool_cap,
-                pool_used_before=self.pool_used_before,
-                pool_remaining_after=self.pool_remaining_after, policy_id=self.policy_id,
-                policy_version=self.policy_version, explanation=self.explanation,
-            )
+            h.claims[self.claim_id] = SettledClaim.of(self)
             h.used_total = h.used_total + self.reimbursed
             before = h.used_by_person.get(self.person, ZERO)
             h.used_by_person[self.person] = before + self.reimbursed
@@ -384,27 +404,6 @@ class Household(Aggregate):
                       recorded_at: datetime) -> None:
         self.trigger_event(self.ClaimReversed, claim_id=claim_id, reason=reason, at=at,
                            amount=self.claims[claim_id].reimbursed, timestamp=recorded_at)
-
-    # --- pool arithmetic -------------------------------------------------------------------
-
-    def covered_members(self, on: date | None = None) -> list[str]:
-        """Members whose 250 counts toward the cap: covered (by `on`, when given)."""
-        return [m.person for m in self.members.values()
-                if counts_for_cap(m.covered_from, m.suspended, m.left, on)]
-
-    def cap_each(self, in_force: Money | None) -> Money | None:
-        """The per-person cap it was formed under, else (not recorded then) `in_force`."""
-        return self.per_person_cap if self.per_person_cap is not None else in_force
-
-    def cap(self, per_person_cap: Money, on: date | None = None) -> Money:
-        """The pooled cap under a per-person cap: it times the members who count (on `on`)."""
-        return pool_cap(per_person_cap, len(self.covered_members(on)))
-
-    def used(self, person: str | None = None) -> Money:
-        """Reimbursed so far (not reversed), by the whole household or by one member."""
-        if person is None:
-            return self.used_total
-        return self.used_by_person.get(person, ZERO)
 
 
 class PaymentRef(Aggregate):

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attrs import asdict, evolve, frozen
@@ -25,15 +26,17 @@ from domain.identity import (
     parse_resident_id,
 )
 from domain.money import Money
-from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES
+from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES, PAYER_RELATIONS
+from domain.rules.eligibility import PLACE_FIELDS, SCHOOL_LEVELS, Places
 from domain.rules.refund import REFUND_REASONS
+from domain.rules.roster import ROSTER_SOURCES
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TIMESTAMP = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$")
-PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
+_SHARE = re.compile(r"^[0-9](\.[0-9]{1,4})?$")
 MAX_TEXT = 200
 #: The longest `command_id` (an idempotency key, ADR 44) and natural reference accepted.
 MAX_COMMAND_ID = 64
@@ -50,6 +53,7 @@ class Register:
     sex: str | None = None
     id_type: str = "resident_id"
     residence_permit: bool = False
+    places: Places = Places()
     command_id: str | None = None
 
 
@@ -58,6 +62,17 @@ class ReportEmployeeInsurance:
     person: PersonRef
     year: int
     at: datetime
+    command_id: str | None = None
+
+
+@frozen
+class RecogniseIdentity:
+    person: PersonRef
+    year: int
+    identity: str
+    region: RegionCode
+    at: datetime
+    source: str | None = None
     command_id: str | None = None
 
 
@@ -120,12 +135,13 @@ class Claim:
     expense: Money
     at: datetime
     cause: str = "ordinary"
+    third_party_share: Decimal | None = None
     command_id: str | None = None
 
     def facts(self) -> tuple:
         """What makes two sends of one claim_id the same claim."""
         return (self.person.key, self.visit_date, self.facility_level, self.facility_region.code,
-                self.expense, self.cause)
+                self.expense, self.cause, self.third_party_share)
 
 
 @frozen
@@ -141,7 +157,8 @@ class ReverseClaim:
     command_id: str | None = None
 
 
-Command = (Register | ReportEmployeeInsurance | Enroll | Pay | GrantSubsidy | Refund | Claim
+Command = (Register | ReportEmployeeInsurance | RecogniseIdentity | Enroll | Pay | GrantSubsidy
+           | Refund | Claim
            | Quote | ReverseClaim)
 
 
@@ -207,6 +224,20 @@ class _Fields:
                                f"got {v}")
         return amount
 
+    def share(self, key: str) -> Decimal | None:
+        """A fraction from 0 to 1 as a decimal string of at most 4 decimals ("0.3")."""
+        v = self._get(key, False)
+        if v is None:
+            return None
+        try:
+            d = Decimal(v) if isinstance(v, str) and _SHARE.fullmatch(v) else None
+        except InvalidOperation:
+            d = None
+        if d is None or not 0 <= d <= 1:
+            raise InvalidInput(f"{key} must be a fraction from 0 to 1 as a decimal string "
+                               f"with at most 4 decimals, such as \"0.3\"; got {_show(v)}")
+        return d.normalize() if d else Decimal(0)
+
     def day(self, key: str, required: bool = True) -> date | None:
         v = self._get(key, required)
         if v is None:
@@ -247,8 +278,13 @@ class _Fields:
             return None
         return parse_person_ref(v, key)
 
-    def region(self, key: str) -> RegionCode:
-        return RegionCode.parse(self._get(key, True), key)
+    def region(self, key: str, required: bool = True) -> Any:
+        """A county code (`RegionCode`); optional ones are given as their code text."""
+        v = self._get(key, required)
+        if v is None:
+            return None
+        code = RegionCode.parse(v, key)
+        return code if required else code.code
 
     def done(self) -> None:
         extra = sorted(set(self.data) - self.used)
@@ -274,13 +310,24 @@ def _register(f: _Fields) -> Register:
     if id_type == "other" and birth is None:
         raise InvalidInput("a person registered with a non-standard document needs birth_date")
     permit = f.boolean("residence_permit")
-    return Register(person=person, name=f.text("name"), region=f.region("region"), at=f.at(),
-                    birth_date=birth, sex=f.choice("sex", ("male", "female"), required=False),
-                    id_type=id_type, residence_permit=bool(permit))
+    places = Places(**{name: f.region(name, required=False) for name in PLACE_FIELDS[:4]},
+                    school_level=f.choice("school_level", SCHOOL_LEVELS, required=False))
+    if places.school_level is not None and places.school_region is None:
+        raise InvalidInput("school_level needs school_region, the region of the school")
+    return Register(person=person, name=f.text("name"), region=f.region("region"),
+                    at=f.at(), birth_date=birth,
+                    sex=f.choice("sex", ("male", "female"), required=False), id_type=id_type,
+                    residence_permit=bool(permit), places=places)
 
 
 def _report(f: _Fields) -> ReportEmployeeInsurance:
     return ReportEmployeeInsurance(person=f.person("person"), year=_year(f), at=f.at())
+
+
+def _recognise(f: _Fields) -> RecogniseIdentity:
+    return RecogniseIdentity(person=f.person("person"), year=_year(f),
+                             identity=f.choice("identity", IDENTITIES), region=f.region("region"),
+                             at=f.at(), source=f.choice("source", ROSTER_SOURCES, required=False))
 
 
 def _enroll(f: _Fields) -> Enroll:
@@ -327,13 +374,18 @@ def _refund(f: _Fields) -> Refund:
 
 
 def _claim_fields(f: _Fields) -> dict[str, Any]:
-    return dict(
+    fields = dict(
         claim_id=f.text("claim_id", limit=128), person=f.person("person"),
         visit_date=f.day("visit_date"), facility_level=f.integer("facility_level", 0, 3),
         facility_region=f.region("facility_region"),
         expense=f.money("expense", positive=False), at=f.at(),
         cause=f.choice("cause", CAUSES, required=False, default="ordinary"),
+        third_party_share=f.share("third_party_share"),
     )
+    if fields["third_party_share"] is not None and fields["cause"] != "third_party":
+        raise InvalidInput("third_party_share is the share a third party bears: it needs "
+                           "cause third_party")
+    return fields
 
 
 def _reverse(f: _Fields) -> ReverseClaim:
@@ -344,6 +396,7 @@ def _reverse(f: _Fields) -> ReverseClaim:
 PARSERS: dict[str, Callable[[_Fields], Any]] = {
     "register": _register,
     "report_employee_insurance": _report,
+    "recognise_identity": _recognise,
     "enroll": _enroll,
     "pay": _pay,
     "grant_subsidy": _grant,
@@ -354,7 +407,8 @@ PARSERS: dict[str, Callable[[_Fields], Any]] = {
 }
 OPS = tuple(PARSERS)
 OP_OF: dict[type, str] = {Register: "register", ReportEmployeeInsurance:
-                          "report_employee_insurance", Enroll: "enroll", Pay: "pay",
+                          "report_employee_insurance", RecogniseIdentity: "recognise_identity",
+                          Enroll: "enroll", Pay: "pay",
                           GrantSubsidy: "grant_subsidy", Refund: "refund", Claim: "claim",
                           Quote: "quote", ReverseClaim: "reverse_claim"}
 
@@ -381,12 +435,19 @@ def op_of(command: Any) -> str:
 def command_digest(command: Any) -> str:
     """What makes two sends of one `command_id` the same command: its op and every fact it
     carries (its `command_id` aside), normalised as parsed, hashed (SHA-256, hex)."""
-    facts = asdict(command, filter=lambda a, _: a.name != "command_id",
-                   value_serializer=_plain_value)
+    facts = asdict(command, filter=lambda a, v: a.name != "command_id" and not (
+        a.name in _LATER_FIELDS and v == a.default), value_serializer=_plain_value)
     text = json.dumps({"op": op_of(command), **facts}, sort_keys=True, ensure_ascii=False,
                       separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+#: Fields commands gained after digests were first recorded: left out of a digest while they
+#: hold their default, so a command sent before they existed keeps its digest.
+_LATER_FIELDS = frozenset({"third_party_share", "places"})
+
+
 def _plain_value(_: Any, __: Any, value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
     return value.isoformat() if isinstance(value, date | datetime) else value

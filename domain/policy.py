@@ -28,9 +28,14 @@ CAUSES = (
     "ordinary", "work_injury", "third_party", "public_health", "overseas", "cosmetic",
     "incarceration",
 )
+#: How a payer stands to the insured person: the payer is their parent, spouse, child, …
+PAYER_RELATIONS = ("self", "parent", "spouse", "child", "agent", "other")
+#: Channels that are online by nature: a refund requested through one is an online request.
+ONLINE_CHANNELS = ("wechat", "alipay", "bank_app", "tax_online")
 POOLINGS = ("household", "person")
 SUBSIDY_KINDS = ("full", "percent", "fixed")
 LATE_COVERAGE = ("payment_date", "waiting_period")
+ELIGIBILITY_SCOPES = ("county", "city")
 
 
 @frozen
@@ -94,11 +99,14 @@ class WaitingPeriod:
 
 @frozen
 class NewbornRule:
-    """How a baby enrolled in its birth year is covered."""
+    """How a newborn is covered: a baby enrolled in its birth year, and (where
+    `previous_year_births`) a baby born the year before whose newborn period from birth reaches
+    into the benefit year (ADR 62)."""
 
     free_in_birth_year: bool = False
     from_birth_if_paid_within: Period | None = None
     from_payment_if_paid_within: Period | None = None
+    previous_year_births: bool = False
 
 
 @frozen
@@ -141,6 +149,9 @@ class PaymentRules:
     online_channels: tuple[str, ...] = ()
     self_pay_online_ages: tuple[int, int] | None = None
     subsidised_may_pay_online: bool = True
+    #: The payer relations an employee's medical personal account may pay for (seed 003), each
+    #: payer in employee insurance; None: the channel is not restricted (ADR 63).
+    employee_account_relations: tuple[str, ...] | None = None
 
 
 @frozen
@@ -149,11 +160,26 @@ class HouseholdRules:
 
 
 @frozen
+class Eligibility:
+    """Who may enroll in the county (ADR 66): local hukou, a local residence permit, a local
+    spouse, a local school; "local" by county or by prefecture (`scope`)."""
+
+    scope: str = "county"
+    hukou: bool = True
+    residence_permit: bool = True
+    spouses_of_locals: bool = False
+    local_school_students: bool = True
+    college_students_at_school_only: bool = False
+
+
+@frozen
 class RefundRules:
     """Until when a refund may be had, and what date counts for each reason."""
 
     deadline: date
     requests_within_deadline: bool = False
+    #: Whether a refund may be requested through an online channel (001: 不支持线上退费).
+    online_requests: bool = True
 
 
 @frozen
@@ -189,6 +215,7 @@ class Policy:
     household: HouseholdRules
     refund: RefundRules
     outpatient: Outpatient
+    eligibility: Eligibility | None = None
     assumptions: tuple[tuple[str, str], ...] = ()
     references: tuple[tuple[str, str], ...] = ()
     content_hash: str = ""

@@ -20,11 +20,14 @@ from domain.policy import (
     CATEGORIES,
     CAUSES,
     CHANNELS,
+    ELIGIBILITY_SCOPES,
     IDENTITIES,
     LATE_COVERAGE,
+    PAYER_RELATIONS,
     POOLINGS,
     SUBSIDY_KINDS,
     Contribution,
+    Eligibility,
     HouseholdRules,
     LateEnrollment,
     NewbornRule,
@@ -275,6 +278,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         free_in_birth_year=nb.boolean("free_in_birth_year", False),
         from_birth_if_paid_within=nb.period("from_birth_if_paid_within"),
         from_payment_if_paid_within=nb.period("from_payment_if_paid_within"),
+        previous_year_births=nb.boolean("previous_year_births", False),
     )
     nb.done()
 
@@ -291,6 +295,8 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         online_channels=pr.choices("online_channels", CHANNELS, []),
         self_pay_online_ages=ages,
         subsidised_may_pay_online=pr.boolean("subsidised_may_pay_online", True),
+        employee_account_relations=(pr.choices("employee_account_relations", PAYER_RELATIONS)
+                                    if pr.has("employee_account_relations") else None),
     )
     pr.done()
 
@@ -302,6 +308,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
     refund = RefundRules(
         deadline=rf.day("deadline"),
         requests_within_deadline=rf.boolean("requests_within_deadline", False),
+        online_requests=rf.boolean("online_requests", True),
     )
     rf.done()
 
@@ -317,6 +324,19 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
     )
     op.done()
 
+    eligibility = None
+    if r.has("eligibility"):
+        el = r.section("eligibility")
+        eligibility = Eligibility(
+            scope=el.choice("scope", ELIGIBILITY_SCOPES, "county"),
+            hukou=el.boolean("hukou", True),
+            residence_permit=el.boolean("residence_permit", True),
+            spouses_of_locals=el.boolean("spouses_of_locals", False),
+            local_school_students=el.boolean("local_school_students", True),
+            college_students_at_school_only=el.boolean("college_students_at_school_only", False),
+        )
+        el.done()
+
     assumptions = _notes(r, "assumptions")
     references = _notes(r, "references")
     r.done()
@@ -325,8 +345,8 @@ def policy_from_mapping(data: Mapping[str, Any], source: str) -> Policy:
         id=pid, version=version, name=name, region=region, year=year, seed=seed,
         contribution=contribution, subsidies=subsidies, windows=tuple(windows), late=late,
         waiting=waiting, newborn=newborn, payment=payment, household=household, refund=refund,
-        outpatient=outpatient, assumptions=assumptions, references=references,
-        content_hash=content_hash(data),
+        outpatient=outpatient, eligibility=eligibility, assumptions=assumptions,
+        references=references, content_hash=content_hash(data),
     )
     known = _field_paths(data)
     for table, notes in (("assumptions", assumptions), ("references", references)):

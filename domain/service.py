@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from attrs import asdict
+
 from domain import commands as c
 from domain.aggregates import CommandRef, Household, PaymentRef, Person, PersonYear, RefundRef
 from domain.errors import InvalidInput, Rejected
@@ -21,10 +23,18 @@ from domain.policy import Policy
 from domain.policy_book import PolicyBook
 from domain.ports import Aggregates, Outcome
 from domain.ports import as_text as _s
-from domain.rules.collection import accept_payment_day, check_channel, check_enrollment_day
+from domain.rules.collection import (
+    accept_payment_day,
+    check_channel,
+    check_enrollment_day,
+    check_newborn,
+)
 from domain.rules.contribution import decide_contribution
 from domain.rules.coverage import CoverageFacts, coverage_start
-from domain.rules.refund import RefundState, decide_refund
+from domain.rules.eligibility import eligibility_ground
+from domain.rules.payer import check_employee_account
+from domain.rules.refund import RefundState, check_refund_channel, decide_refund
+from domain.rules.roster import check_recognition, enrollment_identity
 from domain.rules.standing import credit as standing_credit
 from domain.rules.standing import starts_coverage
 from domain.service_claims import ClaimHandlers
@@ -44,6 +54,7 @@ class LedgerService(ClaimHandlers):
         self._handlers: dict[type, Callable[..., Outcome]] = {
             c.Register: self.register,
             c.ReportEmployeeInsurance: self.report_employee_insurance,
+            c.RecogniseIdentity: self.recognise_identity,
             c.Enroll: self.enroll,
             c.Pay: self.pay,
             c.GrantSubsidy: self.grant_subsidy,
@@ -126,7 +137,7 @@ class LedgerService(ClaimHandlers):
             person_key=cmd.person.key, number=cmd.person.number,
             standard_id=cmd.person.standard, name=cmd.name, region=cmd.region.code,
             birth_date=birth, sex=sex, residence_permit=cmd.residence_permit, at=cmd.at,
-            recorded_at=now, ids=self.ids,
+            recorded_at=now, ids=self.ids, **asdict(cmd.places),
         )
         return Outcome({"person": cmd.person.number}, (person,), "registered")
 
@@ -147,6 +158,26 @@ class LedgerService(ClaimHandlers):
             message += "; resident benefits suspended (duplicate enrollment to be refunded)"
         person.report_employee_insurance(cmd.year, cmd.at, now)
         return Outcome({}, tuple(changed), message)
+
+    # --- hardship rosters -----------------------------------------------------------------
+
+    def recognise_identity(self, cmd: c.RecogniseIdentity, uow: Aggregates,
+                           now: datetime) -> Outcome:
+        """A department's roster names a person's identity for a year (ADR 65)."""
+        person = self._person(uow, cmd.person)
+        if not self.policies.knows_region(cmd.region.code):
+            raise Rejected("unknown_region", f"no policy covers region {cmd.region}")
+        py = person.year(cmd.year)
+        enrolled = py.identity if py is not None and not py.terminated else None
+        if not check_recognition(cmd.identity, person.recognised.get(cmd.year), enrolled,
+                                 cmd.year):
+            return Outcome({"identity": cmd.identity}, (), f"{cmd.identity} is already "
+                           f"recognised for {cmd.year}")
+        person.recognise_identity(now, year=cmd.year, identity=cmd.identity,
+                                  region=cmd.region.code, source=cmd.source, at=cmd.at)
+        later = "" if py is None else "; the enrollment's subsidy changes only by grant_subsidy"
+        return Outcome({"identity": cmd.identity}, (person,), f"{cmd.identity} recognised "
+                       f"for {cmd.year} in {cmd.region.code}{later}")
 
     # --- enroll --------------------------------------------------------------------------------
 
@@ -173,8 +204,8 @@ class LedgerService(ClaimHandlers):
                            f"{existing.region}; one pooling region per year")
         policy = self._policy(region, year)
         birth = person.birth_date
-        if cmd.category == "newborn" and birth.year != year:
-            raise InvalidInput(f"category newborn needs a birth in {year}; born {birth}")
+        check_newborn(policy, cmd.category, birth)
+        eligibility_ground(policy, person.places, region)
         day = cmd.at.date()
         earlier = [y for y in person.covered_years() if y < year]
         prior = cmd.insured_before if cmd.insured_before is not None else bool(earlier)
@@ -187,8 +218,9 @@ class LedgerService(ClaimHandlers):
             broken = cmd.broken_years
         else:
             broken = year - 1 - max(earlier) if earlier else 0
-        decision = decide_contribution(policy, birth, cmd.category, cmd.identity)
-        facts = CoverageFacts(cmd.category, birth, cmd.identity, prior, broken,
+        identity = enrollment_identity(cmd.identity, person.recognised.get(year), year)
+        decision = decide_contribution(policy, birth, cmd.category, identity)
+        facts = CoverageFacts(cmd.category, birth, identity, prior, broken,
                               cmd.back_paid_years)
         covered_from = None
         explanation = decision.explanation
@@ -204,7 +236,7 @@ class LedgerService(ClaimHandlers):
                 policy_version=policy.version, recorded_at=now, ids=self.ids)
         person.enroll(
             now, year=year, region=region, household_head=head_key, category=cmd.category,
-            identity=cmd.identity, at=cmd.at, birth_date=birth, prior_insured=prior,
+            identity=identity, at=cmd.at, birth_date=birth, prior_insured=prior,
             broken_years=broken, back_paid_years=cmd.back_paid_years, policy_id=policy.id,
             policy_version=policy.version, policy_hash=policy.content_hash,
             fiscal=policy.contribution.fiscal, standard=decision.standard,
@@ -258,6 +290,9 @@ class LedgerService(ClaimHandlers):
         payer = cmd.payer.key if cmd.payer is not None else person.key
         check_channel(policy, cmd.channel, payer == person.key, person.birth_date, day,
                       py.subsidy.is_positive())
+        payer_person = person if payer == person.key else uow.person(payer)
+        check_employee_account(policy, cmd.channel, cmd.payer_relation, payer_person.employee_years
+                               if payer_person is not None else (), cmd.year, day)
         paid_total = py.paid + cmd.amount
         covered_from, explanation = None, accepted.explanation
         facts = self._facts(person, py)
@@ -297,6 +332,7 @@ class LedgerService(ClaimHandlers):
                                                       f" already enrolled for "
                            f"{cmd.year} under the identity {py.identity}; one subsidy per "
                            "person and year")
+        enrollment_identity(cmd.identity, person.recognised.get(cmd.year), cmd.year)
         policy = self._policy(py.region, cmd.year)
         decision = decide_contribution(policy, person.birth_date, py.category, cmd.identity)
         day = cmd.at.date()
@@ -345,6 +381,7 @@ class LedgerService(ClaimHandlers):
             raise Rejected("nothing_to_refund", f"the {cmd.year} enrollment was already "
                            "terminated and refunded")
         policy = self._policy(py.region, cmd.year)
+        check_refund_channel(policy, cmd.channel)
         state = RefundState(paid=py.paid, refunded=py.refunded, due=py.due,
                             subsidy_granted_on=py.subsidy_granted_on)
         decision = decide_refund(policy, cmd.reason, cmd.at.date(), cmd.amount, state)

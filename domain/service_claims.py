@@ -45,8 +45,9 @@ class ClaimHandlers:
         household.settle_claim(
             now, claim_id=cmd.claim_id, person=person.key, visit_date=cmd.visit_date,
             facility_level=cmd.facility_level, facility_region=cmd.facility_region.code,
-            expense=cmd.expense, cause=cmd.cause, at=cmd.at,
-            pooling=policy.outpatient.pooling, eligible_expense=decision.eligible_expense,
+            expense=cmd.expense, cause=cmd.cause, third_party_share=cmd.third_party_share,
+            at=cmd.at, pooling=policy.outpatient.pooling,
+            eligible_expense=decision.eligible_expense,
             reimbursable=decision.reimbursable, reimbursed=decision.reimbursed,
             pool_cap=decision.pool_cap, pool_used_before=decision.pool_used_before,
             pool_remaining_after=decision.pool_remaining_after, policy_id=policy.id,
@@ -66,7 +67,7 @@ class ClaimHandlers:
         visit = Visit(person=number_of(person_key), visit_date=cmd.visit_date,
                       facility_level=cmd.facility_level,
                       facility_region=cmd.facility_region.code, expense=cmd.expense,
-                      cause=cmd.cause)
+                      cause=cmd.cause, third_party_share=cmd.third_party_share)
         cap_each = policy.outpatient.per_person_cap
         if policy.outpatient.pooling == "household":
             pool = Pool(cap=pool_cap(cap_each, len(household.covered_members(cmd.visit_date))),
@@ -90,7 +91,8 @@ class ClaimHandlers:
         household = uow.household_by_id(known.household)
         original = household.claims[cmd.claim_id]
         same = (known.person, original.visit_date, original.facility_level,
-                original.facility_region, original.expense, original.cause) == cmd.facts()
+                original.facility_region, original.expense, original.cause,
+                original.third_party_share) == cmd.facts()
         if not same:
             raise Rejected("duplicate_claim_conflict", f"claim {cmd.claim_id} was already "
                            "settled with different facts")

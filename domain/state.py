@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from domain.money import Money
+from domain.money import ZERO, Money
 from domain.rules import standing
-from domain.rules.pool import counts_for_cap
+from domain.rules.pool import counts_for_cap, pool_cap
 
 
 class PersonYear:
@@ -24,6 +24,20 @@ class PersonYear:
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
         self.payments = list(kw.get("payments") or [])
+
+    @classmethod
+    def enrolled(cls, e: Any) -> PersonYear:
+        """The person-year a `Person.Enrolled` event opens, nothing paid yet."""
+        return cls(
+            year=e.year, region=e.region, household_head=e.household_head,
+            category=e.category, identity=e.identity, policy_id=e.policy_id,
+            policy_version=e.policy_version, standard=e.standard, subsidy=e.subsidy,
+            subsidy_basis=e.subsidy_basis, due=e.due, paid=ZERO, refunded=ZERO,
+            covered_from=e.covered_from, terminated=False,
+            subsidy_granted_on=e.at.date() if e.subsidy_basis else None,
+            prior_insured=e.prior_insured, broken_years=e.broken_years,
+            back_paid_years=e.back_paid_years, enrolled_at=e.at, payments=[],
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PersonYear) and all(
@@ -79,12 +93,17 @@ class SettledClaim:
     __slots__ = ("claim_id", "person", "visit_date", "facility_level", "facility_region",
                  "expense", "cause", "at", "eligible_expense", "reimbursable", "reimbursed",
                  "pool_cap", "pool_used_before", "pool_remaining_after", "policy_id",
-                 "policy_version", "explanation", "reversed")
+                 "policy_version", "explanation", "reversed", "third_party_share")
 
     def __init__(self, **kw: Any) -> None:
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
         self.reversed = bool(kw.get("reversed"))
+
+    @classmethod
+    def of(cls, settled: Any) -> SettledClaim:
+        """The claim an `OutpatientClaimSettled` event records (not reversed)."""
+        return cls(**{n: getattr(settled, n) for n in cls.__slots__ if n != "reversed"})
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SettledClaim) and all(
@@ -92,3 +111,31 @@ class SettledClaim:
 
     def __deepcopy__(self, memo: dict) -> SettledClaim:
         return SettledClaim(**{n: getattr(self, n) for n in self.__slots__})
+
+
+class HouseholdPool:
+    """The pool arithmetic of a `Household` aggregate (its members, caps and use)."""
+
+    members: dict[str, Member]
+    per_person_cap: Money | None
+    used_total: Money
+    used_by_person: dict[str, Money]
+
+    def covered_members(self, on: date | None = None) -> list[str]:
+        """Members whose 250 counts toward the cap: covered (by `on`, when given)."""
+        return [m.person for m in self.members.values()
+                if counts_for_cap(m.covered_from, m.suspended, m.left, on)]
+
+    def cap_each(self, in_force: Money | None) -> Money | None:
+        """The per-person cap it was formed under, else (not recorded then) `in_force`."""
+        return self.per_person_cap if self.per_person_cap is not None else in_force
+
+    def cap(self, per_person_cap: Money, on: date | None = None) -> Money:
+        """The pooled cap under a per-person cap: it times the members who count (on `on`)."""
+        return pool_cap(per_person_cap, len(self.covered_members(on)))
+
+    def used(self, person: str | None = None) -> Money:
+        """Reimbursed so far (not reversed), by the whole household or by one member."""
+        if person is None:
+            return self.used_total
+        return self.used_by_person.get(person, ZERO)

@@ -30,6 +30,19 @@ def no_pool_terms(state: dict[str, Any]) -> None:
     state.update(per_person_cap=None, policy_id=None, policy_version=None)
 
 
+def no_third_party_share(state: dict[str, Any]) -> None:
+    """Upcast: claims recorded before a third party's certified share could be given (none
+    was: their whole expense was judged under their cause)."""
+    state["third_party_share"] = None
+
+
+def no_places(state: dict[str, Any]) -> None:
+    """Upcast: registrations recorded before they could name hukou, residence-permit, spouse
+    and school regions (none was named)."""
+    state.update(hukou_region=None, residence_permit_region=None, spouse_region=None,
+                 school_region=None, school_level=None)
+
+
 #: Fields added to stored events after their first schema: an upcast gives them None, which
 #: means "not recorded then" (audit does not compare them).
 LATER_FIELDS = frozenset({"policy_hash", "fiscal", "per_person_cap", "policy_id",

@@ -29,6 +29,7 @@ from attrs import define, field
 from eventsourcing.utils import get_topic
 
 from domain.aggregates import Household, Person
+from domain.rules.outpatient import claim_scope
 
 #: A person-year's events after its enrollment: they change a stored state (`preload`).
 PERSON_LATER = (Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded)
@@ -123,9 +124,10 @@ class ClaimColumnsFold:
         """Fold one event recorded at `position` (events of other types are ignored)."""
         if isinstance(e, Household.OutpatientClaimSettled):
             person = self.pseudonym(e.person)
+            scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = [
                 e.claim_id, str(e.originator_id), person, e.visit_date,
-                e.facility_level, e.facility_region, e.expense.fen, e.cause,
+                e.facility_level, e.facility_region, scope.expense.fen, scope.cause,
                 e.eligible_expense.fen, e.reimbursable.fen, e.reimbursed.fen, e.pool_cap.fen,
                 e.pool_used_before.fen, e.pool_remaining_after.fen, e.policy_id,
                 e.policy_version, position, None, household_key(e.originator_id),

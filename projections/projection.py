@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from domain.aggregates import Household, Person
 from domain.money import Money
+from domain.rules.outpatient import claim_scope
 from domain.rules.pool import counts_for_cap, pool_cap
 from domain.rules.standing import credit
 from projections import tables as t
@@ -35,10 +36,10 @@ from projections.rows import Batch, PersonYearState, chunks, day, iso, iso_date
 from projections.store import LedgerViews
 
 HANDLED = (
-    Person.Registered, Person.Enrolled, Person.ContributionPaid, Person.SubsidyGranted,
-    Person.Refunded, Household.Formed, Household.MemberJoined, Household.MemberCovered,
-    Household.MemberSuspended, Household.MemberLeft, Household.OutpatientClaimSettled,
-    Household.ClaimReversed,
+    Person.Registered, Person.IdentityRecognised, Person.Enrolled, Person.ContributionPaid,
+    Person.SubsidyGranted, Person.Refunded, Household.Formed, Household.MemberJoined,
+    Household.MemberCovered, Household.MemberSuspended, Household.MemberLeft,
+    Household.OutpatientClaimSettled, Household.ClaimReversed,
 )
 #: The event topics the views read; the index aggregates' events and employee-insurance reports
 #: (whose effect on the pool is the household's MemberSuspended) are not even selected.
@@ -52,6 +53,7 @@ HOUSEHOLD_EVENTS = (Household.MemberJoined, Household.MemberCovered,
 
 _REGISTERED, _PERSON, _FORMED, _HOUSEHOLD = range(4)
 _KIND: dict[type, int] = {Person.Registered: _REGISTERED, Household.Formed: _FORMED,
+                          Person.IdentityRecognised: _PERSON,  # needs the person's key
                           **dict.fromkeys(PERSON_EVENTS, _PERSON),
                           **dict.fromkeys(HOUSEHOLD_EVENTS, _HOUSEHOLD)}
 
@@ -179,6 +181,14 @@ class ViewProjection(Projection[LedgerViews]):
                 "registered_at": day(e.at), "position": pos})
         if pos > self.p_enroll:
             self.batch.enrollment[(e.region, e.at.year, "")][0] += 1
+
+    @process_event.register(Person.IdentityRecognised)
+    def _recognised(self, e: Person.IdentityRecognised, tracking: Tracking) -> None:
+        pos = tracking.notification_id
+        if pos > self.p_enroll:
+            self.batch.roster.append({
+                "year": e.year, "person": self.person_keys[e.originator_id.int],
+                "region": e.region, "identity": e.identity, "position": pos})
 
     @process_event.register(Person.Enrolled)
     def _enrolled(self, e: Person.Enrolled, tracking: Tracking) -> None:
@@ -398,13 +408,14 @@ class ViewProjection(Projection[LedgerViews]):
             row["used_fen"] += reimbursed
             row["claim_count"] += 1
         if pos > self.p_claims:
+            scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = {
                 "claim_id": e.claim_id, "household_id": text, "head": head, "year": year,
                 "region": region, "person": self.pseudonym(e.person),
                 "visit_date": e.visit_date.isoformat(),
                 "at": day(e.at), "settled_at": e.at.isoformat(),
                 "facility_level": e.facility_level, "facility_region": e.facility_region,
-                "expense_fen": e.expense.fen, "cause": e.cause, "pooling": e.pooling,
+                "expense_fen": scope.expense.fen, "cause": scope.cause, "pooling": e.pooling,
                 "eligible_fen": e.eligible_expense.fen, "reimbursable_fen": e.reimbursable.fen,
                 "reimbursed_fen": reimbursed, "pool_cap_fen": e.pool_cap.fen,
                 "pool_used_before_fen": e.pool_used_before.fen,

@@ -29,7 +29,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, and_, bindparam, case, func, select
 from sqlalchemy.engine import Connection
 
 from domain.errors import Rejected
@@ -76,6 +76,28 @@ NO_BOUND = 2**62
 
 def _money(fen: int) -> str:
     return str(Money(fen))
+
+
+#: What each clock a back-in-time answer reads means (ADR 68), by the `clock` it names.
+CLOCKS = {
+    "latest": "now: every fact the log holds, each as decided when it arrived",
+    "business_date": "business date: the facts dated (their `at`) by the day asked, each as "
+                     "decided when it arrived, whenever that was",
+    "log_position": "log position: the ledger as it stood when its log reached the position "
+                    "asked, facts recorded later unseen",
+    "business_date_and_log_position": "business date and log position: the facts dated by "
+                                      "the day asked among those recorded by the position",
+}
+
+
+def answer_clock(as_of: date | None, at_position: int | None) -> str:
+    """Which clock an answer back in time reads: "business_date" (`as_of`), "log_position"
+    (`at_position`), both, or "latest" (neither)."""
+    if as_of is not None and at_position is not None:
+        return "business_date_and_log_position"
+    if as_of is not None:
+        return "business_date"
+    return "log_position" if at_position is not None else "latest"
 
 
 class _Bound:
@@ -327,15 +349,18 @@ def _rate(part: int, whole: int) -> str | None:
 
 def enrollment_report(engine: Engine, region: str | None = None, year: int | None = None,
                       refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
-    """Enrollment per region, benefit year and identity.
+    """Enrollment per region, benefit year and identity, each rate with its denominator named.
 
     For each region and benefit year: a row `identity: "*"` with everyone registered in the
     region by the end of that year, the enrolled and covered person-years and the rate covered
-    / registered; one row per identity ("" for none) with enrolled, covered and the rate covered
-    / enrolled (the ledger learns an identity only at enrollment, so it has no population to
-    divide by); and a row `identity: "lifted_out_of_poverty"` summing `LIFTED_OUT_OF_POVERTY`.
-    Rows of those identities and the group carry `target` "0.99" and `met` (rate >= target).
-    """
+    / registered (`denominator` "registered"). One row per identity ("" for none) with enrolled
+    and covered; where a department's roster recognised people of that identity in the region
+    (`recognise_identity`, ADR 65) also `recognised` and `covered_recognised` (those of them
+    covered, in any region) and the rate covered_recognised / recognised (`denominator`
+    "recognised"); else the rate covered / enrolled (`denominator` "enrolled": the ledger then
+    knows the identity only from enrollments). A row `identity: "lifted_out_of_poverty"` sums
+    `LIFTED_OUT_OF_POVERTY` alike. Rows of those identities and the group carry `target` "0.99"
+    and `met` (rate >= target)."""
     _refresh(refresh)
     en = t.enrollment
     stmt = select(en).order_by(en.c.region, en.c.year, en.c.identity)
@@ -343,39 +368,73 @@ def enrollment_report(engine: Engine, region: str | None = None, year: int | Non
         stmt = stmt.where(en.c.region.startswith(region))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
+        roster = _roster_counts(conn, region)
     registered: dict[str, list[tuple[int, int]]] = {}
-    years: dict[tuple[str, int], list[Any]] = {}
+    years: dict[tuple[str, int], dict[str, list[int]]] = {}
     for r in rows:
         if r.registered:
             registered.setdefault(r.region, []).append((r.year, r.registered))
         if (r.enrolled or r.covered) and (year is None or r.year == year):
-            years.setdefault((r.region, r.year), []).append(r)
+            years.setdefault((r.region, r.year), {})[r.identity] = [r.enrolled, r.covered, 0, 0]
+    for (reg, y, identity), (recognised, covered) in roster.items():
+        if year is None or y == year:
+            counts = years.setdefault((reg, y), {}).setdefault(identity, [0, 0, 0, 0])
+            counts[2:] = [recognised, covered]
     if year is not None:
         for reg in registered:
-            years.setdefault((reg, year), [])
+            years.setdefault((reg, year), {})
     out: list[dict[str, Any]] = []
     for (reg, y), items in sorted(years.items()):
         people = sum(n for ry, n in registered.get(reg, ()) if ry <= y)
-        enrolled = sum(r.enrolled for r in items)
-        covered = sum(r.covered for r in items)
+        enrolled = sum(c[0] for c in items.values())
+        covered = sum(c[1] for c in items.values())
         out.append({"region": reg, "year": y, "identity": "*", "registered": people,
-                    "enrolled": enrolled, "covered": covered, "rate": _rate(covered, people),
-                    "target": None, "met": None})
-        lifted = [0, 0]
-        for r in items:
-            row = {"region": reg, "year": y, "identity": r.identity, "registered": None,
-                   "enrolled": r.enrolled, "covered": r.covered,
-                   "rate": _rate(r.covered, r.enrolled), "target": None, "met": None}
-            if r.identity in LIFTED_OUT_OF_POVERTY:
-                lifted[0] += r.enrolled
-                lifted[1] += r.covered
+                    "recognised": None, "enrolled": enrolled, "covered": covered,
+                    "covered_recognised": None, "rate": _rate(covered, people),
+                    "denominator": "registered", "target": None, "met": None})
+        lifted = [0, 0, 0, 0]
+        for identity, counts in sorted(items.items()):
+            row = _identity_row(reg, y, identity, counts)
+            if identity in LIFTED_OUT_OF_POVERTY:
+                lifted = [a + b for a, b in zip(lifted, counts, strict=True)]
                 _target(row)
             out.append(row)
-        group = {"region": reg, "year": y, "identity": "lifted_out_of_poverty",
-                 "registered": None, "enrolled": lifted[0], "covered": lifted[1],
-                 "rate": _rate(lifted[1], lifted[0]), "target": None, "met": None}
-        out.append(_target(group))
+        out.append(_target(_identity_row(reg, y, "lifted_out_of_poverty", lifted)))
     return out
+
+
+def _identity_row(region: str, year: int, identity: str, counts: list[int]) -> dict[str, Any]:
+    enrolled, covered, recognised, covered_recognised = counts
+    on_roster = recognised > 0
+    return {"region": region, "year": year, "identity": identity, "registered": None,
+            "recognised": recognised if on_roster else None, "enrolled": enrolled,
+            "covered": covered,
+            "covered_recognised": covered_recognised if on_roster else None,
+            "rate": (_rate(covered_recognised, recognised) if on_roster
+                     else _rate(covered, enrolled)),
+            "denominator": "recognised" if on_roster else "enrolled",
+            "target": None, "met": None}
+
+
+def _roster_counts(conn: Connection, region: str | None
+                   ) -> dict[tuple[str, int, str], tuple[int, int]]:
+    """(region, year, identity) -> (people a roster recognised, those of them covered)."""
+    ro, pyv = t.identity_roster, t.person_year_version
+    last = (select(pyv.c.person, pyv.c.year, func.max(pyv.c.position).label("pos"))
+            .group_by(pyv.c.person, pyv.c.year).subquery())
+    covered = and_(pyv.c.covered_from.is_not(None), pyv.c.terminated.is_(False))
+    stmt = (select(ro.c.region, ro.c.year, ro.c.identity, func.count().label("recognised"),
+                   func.sum(case((covered, 1), else_=0)).label("covered"))
+            .select_from(ro.outerjoin(last, and_(last.c.person == ro.c.person,
+                                                 last.c.year == ro.c.year))
+                         .outerjoin(pyv, and_(pyv.c.person == last.c.person,
+                                              pyv.c.year == last.c.year,
+                                              pyv.c.position == last.c.pos)))
+            .group_by(ro.c.region, ro.c.year, ro.c.identity))
+    if region:
+        stmt = stmt.where(ro.c.region.startswith(region))
+    return {(r.region, r.year, r.identity): (r.recognised, int(r.covered or 0))
+            for r in conn.execute(stmt)}
 
 
 def _target(row: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class Batch:
         self.fund: defaultdict[tuple[str, int, str, str], int] = defaultdict(int)
         self.enrollment: defaultdict[tuple[str, int, str], list[int]] = defaultdict(
             lambda: [0, 0, 0])
+        self.roster: list[dict[str, Any]] = []
 
     def household_rows(self) -> list[dict[str, Any]]:
         return list(self.households.values())

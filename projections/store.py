@@ -93,6 +93,7 @@ class _Statements:
         self.fund = prepared(upsert_add(t.fund_ledger, ["amount_fen"]))
         self.enrollment = prepared(upsert_add(t.enrollment, ["registered", "enrolled",
                                                              "covered"]))
+        self.roster = prepared(insert(t.identity_roster))
         vt = t.view_tracking
         self.positions = prepared(select(vt.c.view, vt.c.position))
         self.advance = update(vt).where(
@@ -228,3 +229,4 @@ class LedgerViews(TrackingRecorder):
         _execute(conn, s.enrollment, [
             {"region": r, "year": y, "identity": i, "registered": c[0], "enrolled": c[1],
              "covered": c[2]} for (r, y, i), c in batch.enrollment.items()])
+        _execute(conn, s.roster, batch.roster)

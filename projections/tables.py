@@ -203,12 +203,26 @@ enrollment = Table(
     **CLUSTERED,
 )
 
+#: One row per person-year a department's roster names (ADR 65): the county whose roster it
+#: is, the person (pseudonym, as in person_year_version) and the identity it recognises. The
+#: enrollment report divides the covered among them by their count.
+identity_roster = Table(
+    "identity_roster", metadata,
+    Column("year", Integer, nullable=False),
+    Column("person", String(64), nullable=False),
+    Column("region", String(6), nullable=False),
+    Column("identity", String(32), nullable=False),
+    Column("position", BIG, nullable=False),
+    PrimaryKeyConstraint("year", "person"),
+    **CLUSTERED,
+)
+
 #: The views and the tables each owns (rebuilt together).
 VIEW_TABLES: dict[str, tuple[Table, ...]] = {
     "person_year": (person_registry, person_year_version),
     "household_pool": (household_pool, household_member),
     "claims_journal": (claims_journal,),
     "fund_ledger": (fund_ledger,),
-    "enrollment": (enrollment,),
+    "enrollment": (enrollment, identity_roster),
 }
 VIEWS: tuple[str, ...] = tuple(VIEW_TABLES)

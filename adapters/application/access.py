@@ -22,7 +22,7 @@ class OutOfRegion(LedgerError):
 def command_region(ledger: Ledger, command: Any) -> str | None:
     """The region a parsed command acts in; None when the ledger will refuse the command as
     unknown (unknown_person), or names none yet (a claim reversed before it came, ADR 46)."""
-    if isinstance(command, c.Register | c.Enroll):
+    if isinstance(command, c.Register | c.Enroll | c.RecogniseIdentity):
         return command.region.code
     if isinstance(command, c.Claim):  # claim and quote: the facility's county
         return command.facility_region.code

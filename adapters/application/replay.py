@@ -31,11 +31,13 @@ from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.policy import Policy
 from domain.policy_book import PolicyBook
+from domain.rules.eligibility import PLACE_FIELDS
 from domain.service import LedgerService
 from domain.upcasts import LATER_FIELDS
 
 PRIMARY: tuple[type, ...] = (
-    Person.Registered, Person.EmployeeInsuranceReported, Person.Enrolled,
+    Person.Registered, Person.EmployeeInsuranceReported, Person.IdentityRecognised,
+    Person.Enrolled,
     Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded,
     Household.OutpatientClaimSettled, Household.ClaimReversed, ClaimRef.Withdrawn,
 )
@@ -176,6 +178,9 @@ class CommandReader:
             cmd = {"op": "register", "person": e.number, "name": e.name, "region": e.region,
                    "at": _iso(e.at), "birth_date": _iso(e.birth_date),
                    "residence_permit": e.residence_permit}
+            for name in PLACE_FIELDS:
+                if getattr(e, name) is not None:
+                    cmd[name] = getattr(e, name)
             if not e.standard_id:
                 cmd["id_type"] = "other"
                 if e.sex is not None:
@@ -185,6 +190,12 @@ class CommandReader:
         if kind is Person.EmployeeInsuranceReported:
             return {"op": "report_employee_insurance", "person": person, "year": e.year,
                     "at": _iso(e.at)}
+        if kind is Person.IdentityRecognised:
+            cmd = {"op": "recognise_identity", "person": person, "year": e.year,
+                   "identity": e.identity, "region": e.region, "at": _iso(e.at)}
+            if e.source is not None:
+                cmd["source"] = e.source
+            return cmd
         if kind is Person.Enrolled:
             key = self.persons[e.originator_id]
             self.person_years[(key, e.year)] = e.region
@@ -219,10 +230,13 @@ class CommandReader:
             return cmd
         if kind is Household.OutpatientClaimSettled:
             self.claims[e.claim_id] = e.originator_id
-            return {"op": "claim", "claim_id": e.claim_id, "person": number_of(e.person),
-                    "visit_date": _iso(e.visit_date), "facility_level": e.facility_level,
-                    "facility_region": e.facility_region, "expense": str(e.expense),
-                    "cause": e.cause, "at": _iso(e.at)}
+            cmd = {"op": "claim", "claim_id": e.claim_id, "person": number_of(e.person),
+                   "visit_date": _iso(e.visit_date), "facility_level": e.facility_level,
+                   "facility_region": e.facility_region, "expense": str(e.expense),
+                   "cause": e.cause, "at": _iso(e.at)}
+            if e.third_party_share is not None:
+                cmd["third_party_share"] = str(e.third_party_share)
+            return cmd
         if kind is Household.ClaimReversed or kind is ClaimRef.Withdrawn:
             return {"op": "reverse_claim", "claim_id": e.claim_id, "reason": e.reason,
                     "at": _iso(e.at)}

@@ -106,6 +106,13 @@ def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
     return view
 
 
+def _asked(view: dict[str, Any]) -> str:
+    """The bound a view was asked under, for its title."""
+    return ((f" as of {view['as_of']}" if view["as_of"] else "")
+            + (f" at log position {view['at_position']}" if view["at_position"] is not None
+               else ""))
+
+
 def household(
     person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
     year: RequiredYearOption,
@@ -121,8 +128,8 @@ def household(
                        policies, deployment)
     if view is None:
         return
-    table = Table(title=f"Household {view['head']} — {year}"
-                  + (f" as of {view['as_of']}" if view["as_of"] else ""))
+    table = Table(title=f"Household {view['head']} — {year}" + _asked(view),
+                  caption=f"clock: {queries.CLOCKS[view['clock']]}")
     for col in ("members", "cap", "used", "remaining", "rule"):
         table.add_column(col)
     names = view.get("names") or {}
@@ -154,7 +161,8 @@ def person(
                        policies, deployment)
     if view is None:
         return
-    table = Table(title=f"Person {view['person']} — {view['year']}", show_header=False)
+    table = Table(title=f"Person {view['person']} — {view['year']}" + _asked(view),
+                  show_header=False, caption=f"clock: {queries.CLOCKS[view['clock']]}")
     for k, v in view.items():
         table.add_row(k, "" if v is None else str(v))
     out.print(table)

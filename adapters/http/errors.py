@@ -19,7 +19,7 @@ CONFLICTS = frozenset({"already_registered", "already_enrolled", "enrolled_elsew
                        "duplicate_payment_ref", "duplicate_claim_conflict", "already_reversed",
                        "subsidy_already_granted", "conflict", "duplicate_command_conflict",
                        "duplicate_refund_ref", "claim_reversed",
-                       "enrollment_pending_elsewhere"})
+                       "enrollment_pending_elsewhere", "identity_conflict"})
 
 
 def status_for(reason: str | None, query: bool = False) -> int:

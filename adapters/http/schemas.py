@@ -7,7 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.commands import OPS, PAYER_RELATIONS
 from domain.policy import CATEGORIES, CAUSES, CHANNELS, IDENTITIES
+from domain.rules.eligibility import SCHOOL_LEVELS
 from domain.rules.refund import REFUND_REASONS
+from domain.rules.roster import ROSTER_SOURCES
 
 PersonId = Annotated[str, Field(min_length=1, max_length=64, examples=["341225198001010117"],
                                 description="Resident ID number, or a document number")]
@@ -42,12 +44,26 @@ class RegisterBody(_Body):
     birth_date: Day | None = None
     sex: Literal["male", "female"] | None = None
     residence_permit: bool | None = None
+    hukou_region: Region | None = None
+    residence_permit_region: Region | None = None
+    spouse_region: Region | None = None
+    school_region: Region | None = None
+    school_level: Literal[SCHOOL_LEVELS] | None = None  # type: ignore[valid-type]
 
 
 class ReportEmployeeInsuranceBody(_Body):
     person: PersonId
     year: Year
     at: At
+
+
+class RecogniseIdentityBody(_Body):
+    person: PersonId
+    year: Year
+    identity: Literal[IDENTITIES]  # type: ignore[valid-type]
+    region: Region
+    at: At
+    source: Literal[ROSTER_SOURCES] | None = None  # type: ignore[valid-type]
 
 
 class EnrollBody(_Body):
@@ -100,6 +116,7 @@ class ClaimBody(_Body):
     expense: Money
     at: At
     cause: Literal[CAUSES] | None = None  # type: ignore[valid-type]
+    third_party_share: Annotated[str, Field(pattern=r"^[0-9](\.[0-9]{1,4})?$")] | None = None
 
 
 class ReverseClaimBody(_Body):
@@ -110,6 +127,7 @@ class ReverseClaimBody(_Body):
 
 BODIES: dict[str, type[_Body]] = {
     "register": RegisterBody, "report_employee_insurance": ReportEmployeeInsuranceBody,
+    "recognise_identity": RecogniseIdentityBody,
     "enroll": EnrollBody, "pay": PayBody, "grant_subsidy": GrantSubsidyBody,
     "refund": RefundBody, "claim": ClaimBody, "quote": ClaimBody,
     "reverse_claim": ReverseClaimBody,
@@ -120,6 +138,7 @@ if set(BODIES) != set(OPS):  # pragma: no cover - a new op needs its documented 
 SUMMARIES = {
     "register": "Register a resident",
     "report_employee_insurance": "Report that a person is in employee insurance for a year",
+    "recognise_identity": "Record a hardship identity a department's roster names",
     "enroll": "Enroll a person for a benefit year",
     "pay": "Record a contribution payment",
     "grant_subsidy": "Grant a hardship identity recognised after enrollment",

@@ -37,12 +37,14 @@ from domain.errors import LedgerError
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "clinic": frozenset({"claim", "quote", "reverse_claim", "household", "person"}),
     "agency": frozenset({"register", "enroll", "pay", "grant_subsidy", "refund",
-                         "report_employee_insurance", "household", "person", "search"}),
+                         "report_employee_insurance", "recognise_identity", "household",
+                         "person", "search"}),
     "auditor": frozenset({"household", "person", "search", "report", "audit"}),
     "analyst": frozenset({"report", "whatif"}),
     "admin": frozenset({"register", "enroll", "pay", "grant_subsidy", "refund",
-                        "report_employee_insurance", "claim", "quote", "reverse_claim",
-                        "household", "person", "search", "report", "whatif", "audit"}),
+                        "report_employee_insurance", "recognise_identity", "claim", "quote",
+                        "reverse_claim", "household", "person", "search", "report", "whatif",
+                        "audit"}),
 }
 ROLES: tuple[str, ...] = tuple(ROLE_ACTIONS)
 #: Roles that always belong to a place: a token of theirs needs a region prefix.

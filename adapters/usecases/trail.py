@@ -46,6 +46,7 @@ _META = frozenset({"originator_id", "originator_version", "originator_topic", "t
 DECISION_FIELDS: dict[str, tuple[str, ...]] = {
     "Registered": (),
     "EmployeeInsuranceReported": (),
+    "IdentityRecognised": (),
     "Enrolled": ("standard", "subsidy", "subsidy_basis", "due", "covered_from", "fiscal"),
     "ContributionPaid": ("accepted_in", "paid_total", "credit", "covered_from"),
     "SubsidyGranted": ("standard", "subsidy", "subsidy_basis", "due", "credit", "covered_from"),

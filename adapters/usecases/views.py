@@ -48,8 +48,13 @@ def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *
     (by `refresh` when given, for a caller that serialises catch-ups). Raises `Rejected`."""
     if query in PERSONAL_QUERIES:
         kwargs["personal"] = views.personal
-    return query(views.engine, *args,
-                 refresh=refresh or (lambda: catch_up(store, views)), **kwargs)
+    answer = query(views.engine, *args,
+                   refresh=refresh or (lambda: catch_up(store, views)), **kwargs)
+    if query in PERSONAL_QUERIES:  # say which clock the answer reads (ADR 68)
+        as_of, at_position = kwargs.get("as_of"), kwargs.get("at_position")
+        answer.update(as_of=as_of.isoformat() if as_of is not None else None,
+                      at_position=at_position, clock=queries.answer_clock(as_of, at_position))
+    return answer
 
 
 def rebuild(store: NotificationLog, views: LedgerViews, names: list[str],

@@ -7,7 +7,7 @@ from datetime import date
 from attrs import evolve, frozen
 from dateutil.relativedelta import relativedelta
 
-from domain.errors import Rejected
+from domain.errors import InvalidInput, Rejected
 from domain.identity import age_on
 from domain.policy import Period, Policy, Window
 
@@ -28,7 +28,7 @@ def add_period(day: date, period: Period) -> date:
 def newborn_period_end(policy: Policy, birth: date) -> date | None:
     """Last day a newborn's payment is accepted under the newborn rules, if any."""
     nb = policy.newborn
-    if nb.free_in_birth_year:
+    if nb.free_in_birth_year and birth.year == policy.year:
         return policy.year_end
     ends = []
     if nb.from_birth_if_paid_within:  # may run past 31 Dec: coverage reaches back to birth
@@ -39,7 +39,28 @@ def newborn_period_end(policy: Policy, birth: date) -> date | None:
 
 
 def is_newborn(policy: Policy, category: str, birth: date) -> bool:
-    return category == "newborn" and birth.year == policy.year
+    """A newborn of the benefit year: born in it, or, where the policy admits births of the
+    year before (seeds 000, 001, 004; ADR 62), born the year before with a newborn period from
+    birth that ends on or after 1 January of the benefit year."""
+    if category != "newborn":
+        return False
+    if birth.year == policy.year:
+        return True
+    if not policy.newborn.previous_year_births or birth.year != policy.year - 1:
+        return False
+    end = newborn_period_end(policy, birth)
+    return end is not None and end >= policy.year_start
+
+
+def check_newborn(policy: Policy, category: str, birth: date) -> None:
+    """Refuse the category newborn for a baby the policy's newborn rules do not reach."""
+    if category == "newborn" and not is_newborn(policy, category, birth):
+        previous = policy.newborn.previous_year_births
+        raise InvalidInput(
+            f"category newborn needs a birth in {policy.year}"
+            + (f", or in {policy.year - 1} with a newborn period reaching into {policy.year}"
+               if previous else "")
+            + f"; born {birth} ({policy.ref})")
 
 
 def accept_payment_day(policy: Policy, day: date, category: str, birth: date,

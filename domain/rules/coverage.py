@@ -47,19 +47,28 @@ def waiting_months(policy: Policy, broken_years: int, back_paid_years: int) -> t
     return total, why
 
 
+def newborn_covered_from(policy: Policy, birth: date) -> date:
+    """A newborn paid within the from-birth period is covered from birth; one born the year
+    before is covered from 1 January of the benefit year its payment buys (ADR 62)."""
+    return max(birth, policy.year_start)
+
+
 def coverage_start(policy: Policy, facts: CoverageFacts, settled_on: date) -> CoverageDecision:
     """Decide the first covered day for a contribution settled (fully paid) on `settled_on`."""
     birth = facts.birth_date
     if is_newborn(policy, facts.category, birth):
         nb = policy.newborn
-        if nb.free_in_birth_year:
+        if nb.free_in_birth_year and birth.year == policy.year:
             return CoverageDecision(birth, 0, f"newborn covered from birth {birth} without "
                                     f"payment ({policy.ref})")
         if nb.from_birth_if_paid_within and settled_on <= add_period(
                 birth, nb.from_birth_if_paid_within):
-            return CoverageDecision(birth, 0, f"newborn paid {settled_on}, within "
+            start = newborn_covered_from(policy, birth)
+            return CoverageDecision(start, 0, f"newborn paid {settled_on}, within "
                                     f"{nb.from_birth_if_paid_within} of birth: covered from "
-                                    f"birth {birth} ({policy.ref})")
+                                    + (f"birth {birth}" if start == birth else
+                                       f"{start}, the first day of the benefit year (born "
+                                       f"{birth}, the year before)") + f" ({policy.ref})")
         if nb.from_payment_if_paid_within and settled_on <= add_period(
                 birth, nb.from_payment_if_paid_within):
             return CoverageDecision(settled_on, 0, f"newborn paid {settled_on}, within "

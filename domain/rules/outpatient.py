@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from attrs import frozen
 
@@ -22,6 +23,31 @@ class Visit:
     facility_region: str
     expense: Money
     cause: str = "ordinary"
+    third_party_share: Decimal | None = None
+
+
+@frozen
+class ClaimScope:
+    """The part of a visit's expense inside the reimbursement scope, and the cause it is judged
+    on."""
+
+    expense: Money
+    cause: str
+    explanation: str = ""
+
+
+def claim_scope(expense: Money, cause: str, third_party_share: Decimal | None) -> ClaimScope:
+    """003: 经相关部门认定、按比例剔除应由第三人负担后的医疗费用 are in scope (ADR 64).
+
+    A third-party case with a certified share: the expense left after that share (half-up to
+    the fen), judged as an ordinary expense. Anything else: the whole expense under its cause
+    (a third-party case without a certified share stays outside the scope). The ledger, the
+    views that feed the fast what-if and the audit all take the scope from here."""
+    if cause != "third_party" or third_party_share is None:
+        return ClaimScope(expense, cause)
+    left = expense.times(1 - third_party_share)
+    return ClaimScope(left, "ordinary", f"the third party's certified share "
+                      f"{third_party_share} of {expense} removed: {left} in scope; ")
 
 
 @frozen
@@ -68,9 +94,12 @@ def check_claim(policy: Policy, visit: Visit, member: MemberCoverage) -> None:
                 if member.covered_from else "no coverage")
         raise Rejected("not_covered_on_date", f"{visit.person} is not covered on "
                        f"{visit.visit_date} ({span})")
-    if visit.cause in policy.outpatient.excluded_causes:
-        raise Rejected("excluded_cause", f"expenses caused by {visit.cause} are outside the "
-                       f"reimbursement scope ({policy.ref})")
+    cause = claim_scope(visit.expense, visit.cause, visit.third_party_share).cause
+    if cause in policy.outpatient.excluded_causes:
+        certify = (" without a third party's certified share"
+                   if visit.cause == "third_party" else "")
+        raise Rejected("excluded_cause", f"expenses caused by {visit.cause}{certify} are "
+                       f"outside the reimbursement scope ({policy.ref})")
     if visit.facility_level > policy.outpatient.max_facility_level:
         raise Rejected("facility_not_eligible", f"facility level {visit.facility_level} is "
                        f"above level {policy.outpatient.max_facility_level}, the highest this "
@@ -89,7 +118,8 @@ def reimbursable_amount(policy: Policy, expense: Money) -> tuple[Money, Money]:
 def settle(policy: Policy, visit: Visit, member: MemberCoverage, pool: Pool) -> ClaimDecision:
     """Adjudicate one visit: reimbursed = min(ratio × eligible, what is left of the pool)."""
     check_claim(policy, visit, member)
-    eligible, reimbursable = reimbursable_amount(policy, visit.expense)
+    scope = claim_scope(visit.expense, visit.cause, visit.third_party_share)
+    eligible, reimbursable = reimbursable_amount(policy, scope.expense)
     remaining = pool.remaining
     reimbursed = min(reimbursable, remaining)
     after = remaining - reimbursed
@@ -102,7 +132,8 @@ def settle(policy: Policy, visit: Visit, member: MemberCoverage, pool: Pool) -> 
         pool_cap=pool.cap,
         pool_used_before=pool.used,
         pool_remaining_after=after,
-        explanation=(f"{policy.outpatient.ratio} x {eligible} = {reimbursable}; "
+        explanation=(f"{scope.explanation}{policy.outpatient.ratio} x {eligible} = "
+                     f"{reimbursable}; "
                      f"{policy.outpatient.pooling} pool {pool.cap}, used {pool.used}, left "
                      f"{remaining}: reimbursed {reimbursed}{note} ({policy.ref})"),
     )

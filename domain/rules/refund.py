@@ -8,7 +8,7 @@ from attrs import frozen
 
 from domain.errors import Rejected
 from domain.money import Money
-from domain.policy import Policy
+from domain.policy import ONLINE_CHANNELS, Policy
 from domain.rules.standing import credit, net_paid
 
 REFUND_REASONS = ("subsidy_eligibility", "duplicate_payment", "duplicate_enrollment", "other")
@@ -29,6 +29,22 @@ class RefundDecision:
     amount: Money
     terminates: bool
     explanation: str
+
+
+def is_online_request(policy: Policy, channel: str | None) -> bool:
+    """Whether a refund request's channel is online: an online channel code, or one of the
+    policy's online payment channels (compared without regard to case)."""
+    if channel is None:
+        return False
+    return channel.strip().lower() in {*ONLINE_CHANNELS, *policy.payment.online_channels}
+
+
+def check_refund_channel(policy: Policy, channel: str | None) -> None:
+    """001: 城乡居民基本医疗保险参保缴费不支持线上退费 — no refund is requested online where the
+    policy says so (ADR 67)."""
+    if not policy.refund.online_requests and is_online_request(policy, channel):
+        raise Rejected("channel_not_allowed", f"a refund cannot be requested online "
+                       f"({channel}); apply at the insurance agency ({policy.ref})")
 
 
 def refundable_credit(state: RefundState) -> Money:

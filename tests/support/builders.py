@@ -105,6 +105,8 @@ def family_with_ids() -> list[dict[str, Any]]:
          "at": "2021-03-02T09:00:00+08:00"},
         {"op": "report_employee_insurance", "person": WIFE, "year": 2021,
          "at": "2021-04-01T09:00:00+08:00"},
+        {"op": "recognise_identity", "person": WIFE, "year": 2021, "identity": "dibao",
+         "region": FUNAN, "source": "civil_affairs", "at": "2021-04-02T09:00:00+08:00"},
     ]
 
 
