@@ -75,7 +75,7 @@ def audit_verify(
     took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise, 2 when
     the audit cannot run (a key not the store's, a Dask scheduler out of reach). Over a
     deployment: every region's store, and the directory against them."""
-    from adapters.usecases.audit import AuditUnavailable, run_audit
+    from adapters.usecases.audit import AuditUnavailable, fresh_in_process, run_audit
 
     regions = deployment_in_use(deployment)
     if regions is not None:
@@ -99,15 +99,17 @@ def audit_verify(
     with opened_ledger(db, policies) as ledger, replay_cluster(workers, scheduler) as client, \
             parts_progress("re-deciding", client) as progress:
         check = in_this_process
+        fresh = fresh_in_process
         if client is not None:
-            from adapters.parallel.replays import dask_decisions
+            from adapters.parallel.replays import dask_decisions, dask_fresh_views
 
             check = dask_decisions(client, source, progress)
+            fresh = dask_fresh_views(client, source)
         try:
             if views:
                 with opened_views(ledger, db) as live:
                     result = run_audit(ledger.app, policy_book, live, at_position, seal, check,
-                                       client is not None)
+                                       client is not None, fresh)
             else:
                 result = run_audit(ledger.app, policy_book, None, at_position, seal, check,
                                    client is not None)

@@ -9,14 +9,14 @@ from typing import Any
 from adapters.application.partitions import Part, PartRunner, Plan, plan_of
 from adapters.composition import StoreSource, open_source, open_views
 from adapters.parallel.cluster import PARTS_PER_THREAD, ClusterUnavailable, threads_of
-from adapters.usecases.audit import DecisionCheck
+from adapters.usecases.audit import DecisionCheck, FreshViews
 from adapters.usecases.decisions import (
     Findings,
     PartFindings,
     verify_part,
     verify_partitioned,
 )
-from adapters.usecases.views import ViewsPart, rebuild_in_parts, views_part
+from adapters.usecases.views import ViewsPart, fresh_in_parts, rebuild_in_parts, views_part
 from adapters.usecases.whatif import ExactSides, reform_of
 from adapters.whatif.exact import Scope, Side
 from adapters.whatif.fast import Timeline, TimelineReplay
@@ -29,6 +29,7 @@ from adapters.whatif.partitioned import (
     whatif_part,
 )
 from domain.policy_book import PolicyBook
+from projections.tables import VIEWS
 
 #: Told (events done, events in all) as parts complete.
 Progress = Callable[[int, int], None]
@@ -176,3 +177,9 @@ def dask_views_rebuild(client: Any, source: StoreSource, names: tuple[str, ...],
                                 dask_runner(client, views_task, source, names), advance)
 
     return rebuild
+
+
+def dask_fresh_views(client: Any, source: StoreSource) -> FreshViews:
+    """`audit verify`'s throw-away views built from parts folded on the cluster (ADR 80)."""
+    return fresh_in_parts(threads_of(client) * PARTS_PER_THREAD,
+                          lambda _app: dask_runner(client, views_task, source, VIEWS))

@@ -9,6 +9,7 @@ from attrs import frozen
 
 from projections import queries
 from projections.rows import Batch
+from projections.tables import VIEWS
 from projections.views import (
     LedgerViews,
     NotificationLog,
@@ -123,6 +124,25 @@ def rebuild_in_parts(store: NotificationLog, views: LedgerViews, names: list[str
     write_parts(store, views, names, (r.batch for r in results), plan.upto)
     catch_up(store, views, freeze_gc=True)
     return status(store, views), len(results)
+
+
+def fresh_in_parts(parts: int, runner: Callable[[Any], PartRunner]
+                   ) -> Callable[[Any, LedgerViews, int], None]:
+    """A builder of `audit verify`'s throw-away views from a plan of `parts` parts folded by
+    `runner(app)` (on a cluster, ADR 80); a log that cannot be folded is caught up in this
+    process instead, which stops at the damaged event as without parts."""
+    from adapters.application.partitions import plan_of, run_apart
+
+    def build(app: Any, fresh: LedgerViews, stop: int) -> None:
+        plan = plan_of(app, parts, stop)
+        try:
+            results: list[ViewsPart] = run_apart(plan, runner(app))
+        except ViewsDamaged:
+            catch_up(app, fresh, stop=stop)
+            return
+        write_parts(app, fresh, list(VIEWS), (r.batch for r in results), plan.upto)
+
+    return build
 
 
 #: The name the columnar claims store goes by beside the views (ADR 50).

@@ -119,3 +119,27 @@ def test_views_rebuilt_in_parts_on_a_cluster_hold_the_rows_of_a_rebuild_in_one_p
     assert sum(len(rows) for rows in alone.values()) > 500
     status = json.loads(run(county, "views", "status", "--json").stdout)
     assert {row["lag"] for row in status} == {0}
+
+
+def test_a_view_edited_behind_the_ledger_is_found_alike_with_its_rebuild_on_a_cluster(
+        county: Path, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    from distributed import LocalCluster
+
+    for name in ("county.db", "county.db-wal", "county.db-shm"):
+        if (county / name).exists():
+            shutil.copy(county / name, tmp_path / name)
+    assert run(tmp_path, "views", "rebuild").exit_code == 0
+    with sqlite3.connect(tmp_path / "county.db") as con:
+        con.execute("UPDATE household_pool SET used_fen = used_fen + 1 WHERE household_id = "
+                    "(SELECT min(household_id) FROM household_pool)")
+    alone = run(tmp_path, "audit", "verify", "--json")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as existing:
+        split = run(tmp_path, "audit", "verify", "--json", "--scheduler",
+                    existing.scheduler_address)
+    assert alone.exit_code == split.exit_code == 1, split.output
+    assert json.loads(split.stdout) == json.loads(alone.stdout)
+    assert "view_row_differs" in {p["kind"] for p in json.loads(split.stdout)["views"]["problems"]}

@@ -34,9 +34,11 @@ from adapters.stores.chain import (
 from adapters.stores.events import LedgerApplication
 from adapters.stores.urls import store_env
 from adapters.usecases.audit import run_audit
+from adapters.usecases.views import fresh_in_parts, views_in_process
 from domain.errors import Rejected
 from domain.policy_book import PolicyBook
 from projections import queries
+from projections.tables import VIEWS
 from projections.views import ViewsDamaged, catch_up
 from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
 from tests.support.former import FormerLedgerApplication
@@ -546,6 +548,10 @@ def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a
         assert ("inserted", position) in {(p["kind"], p["position"])
                                           for p in report["chain"]["problems"]}
         assert [p["position"] for p in report["views"]["problems"]] == [position]
+        scratch = open_views(ledger.app, book, "memory://")
+        in_parts = fresh_in_parts(3, lambda app: views_in_process(app, scratch, VIEWS))
+        assert run_audit(ledger.app, book, views, fresh_views=in_parts) == report
+        scratch.engine.dispose()
     finally:
         views.engine.dispose()
         ledger.app.close()
