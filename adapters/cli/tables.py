@@ -18,6 +18,7 @@ from typing import Any
 
 from rich import table as rich_table
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.errors import MarkupError
 from rich.text import Text
 
 #: Per column: one space of padding each side and one rule; and the table's left edge.
@@ -26,9 +27,15 @@ _EDGE = 1
 
 
 def _plain(cell: Any) -> str:
+    """A cell's text as the table shows it: a string cell is rich markup, as in the table."""
     if isinstance(cell, Text):
         return cell.plain
-    return cell if isinstance(cell, str) else str(cell)
+    if not isinstance(cell, str):
+        return str(cell)
+    try:
+        return Text.from_markup(cell).plain
+    except MarkupError:
+        return cell
 
 
 def _unbreakable(text: str) -> int:
