@@ -227,7 +227,8 @@ def audit_region(job: RegionAuditJob) -> RegionAudit:
 
 def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     """One region's history re-decided under the reform by its own store (run on a Dask
-    worker, or here); nothing is written."""
+    worker, or here), the fast engine reading the region's columnar store where it has one
+    (ADR 50); nothing is written."""
     from adapters.usecases.whatif import run_whatif
 
     book = policy_book(Path(job.policies) if job.policies else None)
@@ -235,10 +236,19 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     try:
         if job.engine == "exact":
             return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine)
+        from adapters.stores.columnar import ColumnarBusy
+
         views = open_views(app, book, job.url)
         try:
-            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine)
+            columnar = open_columnar(app, job.url)
+        except ColumnarBusy:  # another process holds it: the views answer
+            columnar = None
+        try:
+            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine,
+                              columnar=columnar)
         finally:
+            if columnar is not None:
+                columnar.close()
             views.engine.dispose()
     finally:
         app.close()

@@ -199,6 +199,10 @@ def test_two_regional_stores_give_one_stores_reports_audit_and_whatif(
             deployment, Scope(), "fast", composition.whatif_region,
             lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(), "fast"))
         assert merged.summary == alone_whatif
+        if kind == "sqlite":  # each region's fast engine read its own columnar store
+            assert all((Path(r.url[len("sqlite:///"):]).parent / (
+                Path(r.url).name + ".columnar") / "claims.duckdb").exists()
+                for r in deployment.regions)
         audit = audit_deployment(
             deployment, composition.open_directory(deployment), b"k" * 32,
             lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, None)), NOW)
