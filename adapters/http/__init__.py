@@ -49,12 +49,22 @@ def create_app(url: str, book: PolicyBook, *, tokens: TokenStore | None = None,
         views = composition.open_views(store, book, url)
         service = Service(store, book, views, tokens or TokenStore(views.engine),
                           freeze_every=FREEZE_EVERY if long_running else None,
-                          remote=LedgerClient(ledger_address) if ledger_address else None)
+                          remote=LedgerClient(ledger_address) if ledger_address else None,
+                          columnar=_columnar_opener(store, url))
     except Exception:
         store.close()
         raise
 
     return _app(service, long_running, close_on_shutdown)
+
+
+def _columnar_opener(store: Any, url: str) -> Any:
+    """Opens the store's columnar claims store, one what-if at a time (None: it has none)."""
+    from adapters.stores.columnar import columnar_file
+
+    if columnar_file(url, composition.settings().columnar) is None:
+        return None
+    return lambda: composition.open_columnar(store, url)
 
 
 def create_deployment_app(deployment: Deployment, book: PolicyBook, *,
@@ -78,7 +88,8 @@ def create_deployment_app(deployment: Deployment, book: PolicyBook, *,
                 services[region.prefix] = Service(
                     store, book, views, TokenStore(views.engine),
                     freeze_every=FREEZE_EVERY if long_running else None,
-                    remote=LedgerClient(address) if address else None)
+                    remote=LedgerClient(address) if address else None,
+                    columnar=_columnar_opener(store, region.url))
             except Exception:
                 store.close()
                 raise

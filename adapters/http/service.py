@@ -41,8 +41,11 @@ class Service:
 
     def __init__(self, store: LedgerApplication, book: PolicyBook, views: LedgerViews,
                  tokens: TokenStore, freeze_every: int | None = None,
-                 remote: LedgerClient | None = None) -> None:
+                 remote: LedgerClient | None = None,
+                 columnar: Callable[[], Any] | None = None) -> None:
         self.store = store
+        #: Opens the store's columnar claims store for a what-if (None: it has none).
+        self.columnar = columnar
         self.book = book
         self.views = views
         self.tokens = tokens
@@ -187,13 +190,33 @@ class Service:
         patch = decode_object(raw, None)
         _check_patch(patch)
         scope_region = scope(token, region)
+        columnar = self._open_columnar()
         try:
             reform = reform_of(self.book, patch, "the patch", scope_region, year)
             result = run_whatif(self.store, self.views, self.book, reform, patch,
-                                Scope(scope_region, year), engine, refresh=self.refresh)
+                                Scope(scope_region, year), engine, refresh=self.refresh,
+                                columnar=columnar)
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
+        finally:
+            if columnar is not None:
+                for note in columnar.notes:
+                    log.info("columnar store: %s", note)
+                columnar.close()
         return self._respond(token, result.summary)
+
+    def _open_columnar(self) -> Any:
+        """The columnar claims store for one what-if (ADR 50), or None: the store has none,
+        or another process or request holds it (DuckDB opens a file once), and the views
+        answer."""
+        if self.columnar is None:
+            return None
+        from adapters.stores.columnar import ColumnarBusy
+
+        try:
+            return self.columnar()
+        except ColumnarBusy:
+            return None
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
         from adapters.usecases.audit import AuditUnavailable, run_audit

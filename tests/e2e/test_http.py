@@ -207,6 +207,8 @@ def test_queries_reports_whatif_and_audit_answer_as_the_cli_does(api: Api) -> No
                       "analyst").json()
     assert whatif["baseline_reimbursed"] == "500.00"
     assert whatif["reform_reimbursed"] == "300.00"
+    if api.url.startswith("sqlite:///"):  # the fast engine read the store's columnar store
+        assert Path(api.url[len("sqlite:///"):] + ".columnar", "claims.duckdb").exists()
     audit = api.get("/audit/verify", "auditor").json()
     assert audit["clean"] is True and audit["views"]["checked"]["views"] == 5
     trail = api.get(f"/audit/trail/{HEAD}?year=2021", "auditor").json()
