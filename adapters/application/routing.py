@@ -70,6 +70,8 @@ class Router:
     new_claims: list[tuple[str, str]] = field(factory=list)
     holders: dict[tuple[str, int], Holder] = field(factory=dict)
     won: set[tuple[str, int]] = field(factory=set)
+    #: person key -> its directory pseudonym (an HMAC, computed once per person)
+    refs: dict[str, str] = field(factory=dict)
 
     @property
     def fallback(self) -> str:
@@ -86,7 +88,10 @@ class Router:
         return routes
 
     def ref(self, person: Any) -> str:
-        return person_ref(self.key, person.key)
+        ref = self.refs.get(person.key)
+        if ref is None:
+            ref = self.refs[person.key] = person_ref(self.key, person.key)
+        return ref
 
     # --- one directory read (and one reservation) per chunk --------------------------------
 

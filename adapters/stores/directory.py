@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     select,
@@ -142,15 +143,18 @@ class Directory:
                released: Iterable[tuple[str, int, str]]) -> None:
         """Confirm the reservations whose enrollment was accepted; release the others."""
         confirmed, released = list(confirmed), list(released)
-        with self.engine.begin() as conn:
-            for ref, year, region in confirmed:
+        e = enrollments.c
+        with self.engine.begin() as conn:  # one statement each, executed for many rows
+            if confirmed:
                 conn.execute(update(enrollments).where(and_(
-                    enrollments.c.person_ref == ref, enrollments.c.year == year,
-                    enrollments.c.region == region)).values(state=CONFIRMED))
-            for ref, year, region in released:
+                    e.person_ref == bindparam("b_ref"), e.year == bindparam("b_year"),
+                    e.region == bindparam("b_region"))).values(state=CONFIRMED),
+                    [{"b_ref": r, "b_year": y, "b_region": g} for r, y, g in confirmed])
+            if released:
                 conn.execute(delete(enrollments).where(and_(
-                    enrollments.c.person_ref == ref, enrollments.c.year == year,
-                    enrollments.c.region == region, enrollments.c.state == PENDING)))
+                    e.person_ref == bindparam("b_ref"), e.year == bindparam("b_year"),
+                    e.region == bindparam("b_region"), e.state == PENDING)),
+                    [{"b_ref": r, "b_year": y, "b_region": g} for r, y, g in released])
 
     # --- registrations and claims -----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from attrs import frozen
 
 from adapters.application.ingest_run import file_digest
@@ -76,13 +77,15 @@ def ingest_across(deployment: Deployment, directory: Directory, key: bytes, path
         else [run_region(job) for job in jobs]
     counts: Counter = Counter()
     confirmed, released = [], []
-    for result in heapq.merge(iter(refused), *(_results(Path(j.results)) for j in jobs),
-                              key=lambda r: r["line"]):
-        counts[(result["status"], result["reason"])] += 1
-        results_to.write(json.dumps(result, ensure_ascii=False) + "\n")
-        held = reserved.pop(result["line"], None)
+    own = ((r["line"], r["status"], r["reason"], json.dumps(r, ensure_ascii=False) + "\n")
+           for r in refused)
+    for line, status, reason, text in heapq.merge(
+            own, *(_results(Path(j.results)) for j in jobs), key=lambda r: r[0]):
+        counts[(status, reason)] += 1
+        results_to.write(text)  # each region's result line as its ingest wrote it
+        held = reserved.pop(line, None)
         if held is not None:
-            (confirmed if result["status"] == "ok" else released).append(held)
+            (confirmed if status == "ok" else released).append(held)
     directory.settle(confirmed, released)
     stopped = [d for d in done if d.stopped is not None]
     if stopped:
@@ -147,10 +150,13 @@ def _chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
         yield chunk
 
 
-def _results(path: Path) -> Iterator[dict[str, Any]]:
+def _results(path: Path) -> Iterator[tuple[int, str, str | None, str]]:
+    """A region's results as (line, status, reason, the result's text as written)."""
     if not path.exists():
         return
     with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+        for text in f:
+            if text.strip():
+                result = orjson.loads(text)
+                yield (result["line"], result["status"], result.get("reason"),
+                       text if text.endswith("\n") else text + "\n")
