@@ -64,7 +64,7 @@ def results_of(path: Path) -> list[dict[str, Any]]:
 def test_an_ingest_killed_again_and_again_then_run_to_its_end_equals_one_clean_run(
         new_store, book: PolicyBook, tmp_path: Path) -> None:
     county = tmp_path / "county.jsonl"
-    write_county(county, 600, "fuyang-2021", 11)
+    write_county(county, 300, "fuyang-2021", 11)
     clean_url, url = new_store("clean"), new_store("killed")
     done = run_cli("ingest", str(county), "--results", str(tmp_path / "clean.jsonl"),
                    "--batch-size", "40", "--db", clean_url)
