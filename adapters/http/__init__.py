@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from adapters import composition
 from adapters.http.auth import Auth
+from adapters.http.console import add_console
 from adapters.http.docs import add_docs
 from adapters.http.errors import add_error_handlers
 from adapters.http.routes import add_command_routes, add_query_routes
@@ -121,13 +122,15 @@ def _app(service: Any, long_running: bool, close_on_shutdown: bool) -> FastAPI:
         description="The household benefit-pool ledger over HTTP: the commands of the "
                     "command-file contract, queries, reports, what-if and audit. Every "
                     "endpoint but /health needs `Authorization: Bearer <token>` "
-                    "(`benefitpool token create`). These pages: /docs and /redoc.")
+                    "(`benefitpool token create`). These pages: /docs and /redoc; the web "
+                    "console: /ui/.")
     app.state.service = service
     auth = Auth(service.tokens)
     add_error_handlers(app, log)
     add_docs(app)
     add_command_routes(app, service, auth)
     add_query_routes(app, service, auth)
+    add_console(app, service, auth)
     if long_running:
         freeze_long_lived()
     return app

@@ -1,0 +1,81 @@
+"""The console's words in Chinese (the default) and English: one table, looked up by key."""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")
+
+_LABELS: dict[str, tuple[str, str]] = {
+    "title": ("城乡居民医保 · 家庭共济账本", "Resident medical insurance · household pool ledger"),
+    "signin": ("登录", "Sign in"),
+    "signout": ("退出", "Sign out"),
+    "token": ("API 令牌", "API token"),
+    "token_help": ("用 benefitpool token create 生成的令牌;角色与地区前缀与 API 相同。",
+                   "A token made by benefitpool token create; the same roles and region "
+                   "prefixes as the API."),
+    "signed_in_as": ("当前身份", "Signed in as"),
+    "role": ("角色", "Role"),
+    "region": ("地区", "Region"),
+    "search": ("查询", "Search"),
+    "households": ("家庭(医保户)", "Households"),
+    "persons": ("人员", "Persons"),
+    "name": ("姓名", "Name"),
+    "year": ("年度", "Year"),
+    "identity": ("身份", "Identity"),
+    "at_cap": ("额度已用完", "At cap"),
+    "find": ("查找", "Find"),
+    "head": ("户主", "Head"),
+    "members": ("成员", "Members"),
+    "covered": ("参保计入人数", "Covered"),
+    "cap": ("门诊共济额度", "Pooled cap"),
+    "used": ("已使用", "Used"),
+    "remaining": ("剩余", "Remaining"),
+    "claims": ("门诊报销", "Claims"),
+    "claim": ("报销单", "Claim"),
+    "visit_date": ("就诊日期", "Visit date"),
+    "reimbursed": ("报销金额", "Reimbursed"),
+    "reversed": ("已冲正", "Reversed"),
+    "as_of": ("截至日期", "As of"),
+    "show": ("显示", "Show"),
+    "trail": ("审计轨迹", "Audit trail"),
+    "person": ("人员", "Person"),
+    "enrolled": ("已参保", "Enrolled"),
+    "covered_from": ("待遇起始日", "Covered from"),
+    "due": ("应缴", "Due"),
+    "subsidy": ("资助", "Subsidy"),
+    "paid": ("已缴", "Paid"),
+    "refunded": ("已退", "Refunded"),
+    "credit": ("余额", "Credit"),
+    "household": ("家庭", "Household"),
+    "reports": ("报表", "Reports"),
+    "fund": ("基金收支", "Fund"),
+    "enrollment": ("参保情况", "Enrollment"),
+    "download_csv": ("下载 CSV", "Download CSV"),
+    "target": ("目标", "Target"),
+    "rule": ("规则", "Rule"),
+    "policy": ("政策", "Policy"),
+    "seed": ("依据", "Source"),
+    "when": ("时间", "When"),
+    "what": ("事项", "What"),
+    "decision": ("决定", "Decision"),
+    "no_rows": ("没有找到记录。", "Nothing found."),
+    "refused": ("未办理", "Refused"),
+    "reason": ("原因代码", "Reason code"),
+    "forms": ("业务办理", "Agency forms"),
+    "register": ("登记", "Register"),
+    "enroll": ("参保", "Enroll"),
+    "pay": ("缴费", "Pay"),
+    "grant_subsidy": ("资助", "Grant subsidy"),
+    "refund": ("退费", "Refund"),
+    "submit": ("提交", "Submit"),
+    "recorded": ("已办理", "Recorded"),
+    "command_id": ("业务编号", "Command id"),
+    "language": ("English", "中文"),
+    "total": ("合计", "Total"),
+    "next": ("下一页", "Next"),
+}
+
+
+def labels(lang: str) -> dict[str, str]:
+    """Every label in one language (Chinese unless `lang` is "en")."""
+    i = 1 if lang == "en" else 0
+    return {key: pair[i] for key, pair in _LABELS.items()}
