@@ -102,6 +102,9 @@ class RegionalService:
                at_position: int | None) -> JSON:
         return self._service_of(ref, year).person(token, ref, year, as_of, at_position)
 
+    def person_money(self, token: Token, ref: str, year: int) -> JSON:
+        return self._service_of(ref, year).person_money(token, ref, year)
+
     def audit_trail(self, token: Token, ref: str, year: int) -> JSON:
         return self._service_of(ref, year).audit_trail(token, ref, year)
 

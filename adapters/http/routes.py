@@ -90,6 +90,13 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
                year: YearQ = None, as_of: AsOf = None, at_position: AtPosition = None) -> JSON:
         return service.person(token, person, year, day(as_of, "as_of"), at_position)
 
+    @app.get("/persons/{person}/money", tags=["queries"], operation_id="person_money",
+             summary="A person-year's enrollment, payments (payer, channel), subsidies and "
+                     "refunds as recorded", responses=QUERY_RESPONSES)
+    def person_money(person: str, year: Year,
+                     token: Annotated[Token, Depends(allowed("person"))]) -> JSON:
+        return service.person_money(token, person, year)
+
     def search_route(what: str, summary: str) -> None:
         def endpoint(token: Annotated[Token, Depends(allowed("search"))],
                      region: RegionQ = None, year: YearQ = None,

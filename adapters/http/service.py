@@ -154,6 +154,17 @@ class Service:
         self._check_region(token, view["region"], "the person's region")
         return self._respond(token, view, shown=keep(ref))
 
+    def person_money(self, token: Token, ref: str, year: int) -> JSON:
+        """A person-year's enrollment, payments, subsidies and refunds as recorded."""
+        from adapters.usecases.money import person_money
+
+        try:
+            found = person_money(self.store, ref, year)
+        except Rejected as e:
+            raise ApiError(status_for(e.reason, query=True), e.reason, e.message) from None
+        self._check_region(token, found["region"], "the person's region")
+        return self._respond(token, found, shown=keep(ref))
+
     def report(self, token: Token, name: str, region: str | None, year: int | None) -> JSON:
         query = queries.fund_report if name == "fund" else queries.enrollment_report
         return self._respond(token, self._query(query, scope(token, region), year))

@@ -139,6 +139,22 @@ def test_the_session_cookie_is_http_only_secure_and_same_site(console: dict[str,
     assert page.inner_text("#reason") == "forbidden"
 
 
+def test_a_persons_page_shows_each_payment_with_its_payer_and_channel(
+        console: dict[str, Any]) -> None:
+    page = signed_in(console, "agency")
+    page.goto(f"{console['base']}/ui/persons/{WIFE}?year=2021")
+    rows = page.inner_text("#money")
+    assert "payment" in rows and "280.00" in rows and "cash" in rows and WIFE in rows
+
+
+def test_an_auditor_runs_the_audit_and_reads_that_the_ledger_is_clean(
+        console: dict[str, Any]) -> None:
+    page = signed_in(console, "auditor")
+    page.click("nav >> text=审计核验")
+    page.click("#run-audit")
+    assert page.inner_text("#clean") == "True" and page.inner_text("#problems") == "0"
+
+
 def test_reports_download_as_csv(console: dict[str, Any], tmp_path: Path) -> None:
     page = signed_in(console, "auditor")
     page.goto(f"{console['base']}/ui/reports/fund?year=2021")

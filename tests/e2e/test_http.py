@@ -209,6 +209,10 @@ def test_queries_reports_whatif_and_audit_answer_as_the_cli_does(api: Api) -> No
     assert whatif["reform_reimbursed"] == "300.00"
     if api.url.startswith("sqlite:///"):  # the fast engine read the store's columnar store
         assert Path(api.url[len("sqlite:///"):] + ".columnar", "claims.duckdb").exists()
+    money = api.get(f"/persons/{WIFE}/money?year=2021").json()
+    assert [(e["kind"], e["amount"]) for e in money["entries"]] == [
+        ("enrolled", "280.00"), ("payment", "280.00")]
+    assert money["entries"][1]["channel"] == "cash" and money["entries"][1]["payer"] == WIFE
     audit = api.get("/audit/verify", "auditor").json()
     assert audit["clean"] is True and audit["views"]["checked"]["views"] == 5
     trail = api.get(f"/audit/trail/{HEAD}?year=2021", "auditor").json()
@@ -282,6 +286,7 @@ ENDPOINTS = [
              CLINIC),
     Endpoint("household", "GET", f"/households/{HEAD}?year=2021", None, LOOKUP),
     Endpoint("person", "GET", f"/persons/{WIFE}?year=2021", None, LOOKUP),
+    Endpoint("person_money", "GET", f"/persons/{WIFE}/money?year=2021", None, LOOKUP),
     Endpoint("search_households", "GET", "/households?region=341225&year=2021", None, SEARCH),
     Endpoint("search_persons", "GET", "/persons?region=341225&year=2021", None, SEARCH),
     Endpoint("report_fund", "GET", "/reports/fund?region=341225&year=2021", None, REPORT),

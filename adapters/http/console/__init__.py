@@ -193,7 +193,9 @@ def add_console(app: FastAPI, service: Any, auth: Auth) -> None:
     def person(request: Request, ref: str) -> Response:
         def build(token: Token) -> dict[str, Any]:
             view = _answer(service.person(token, ref, _int(q(request, "year")), None, None))
-            return {"p": view, "ref": ref}
+            money = (_answer(service.person_money(token, ref, view["year"]))
+                     if view.get("enrolled") else None)
+            return {"p": view, "ref": ref, "money": money}
 
         return console.page(request, "person", build, "person.html")
 
@@ -207,6 +209,15 @@ def add_console(app: FastAPI, service: Any, auth: Auth) -> None:
                     "year": year, "claim": q(request, "claim")}
 
         return console.page(request, "audit", build, "trail.html")
+
+    @app.get("/ui/audit", include_in_schema=False)
+    def audit(request: Request) -> Response:
+        def build(token: Token) -> dict[str, Any]:
+            report = (_answer(service.audit_verify(token, None, True))
+                      if q(request, "run") else None)
+            return {"report": report}
+
+        return console.page(request, "audit", build, "audit.html")
 
     @app.get("/ui/reports/{name}", include_in_schema=False)
     def report(request: Request, name: str) -> Response:

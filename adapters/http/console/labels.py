@@ -72,6 +72,17 @@ _LABELS: dict[str, tuple[str, str]] = {
     "language": ("English", "中文"),
     "total": ("合计", "Total"),
     "next": ("下一页", "Next"),
+    "money": ("缴费与资助", "Payments and subsidies"),
+    "kind": ("类别", "Kind"),
+    "amount": ("金额", "Amount"),
+    "channel": ("渠道", "Channel"),
+    "payer": ("缴费人", "Payer"),
+    "audit": ("审计核验", "Audit"),
+    "run_audit": ("立即核验", "Verify now"),
+    "clean": ("无异常", "Clean"),
+    "problems": ("异常", "Problems"),
+    "position": ("日志位置", "Log position"),
+    "seal": ("封印", "Seal"),
 }
 
 
