@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
@@ -35,6 +36,7 @@ from sqlalchemy.engine import Connection
 from domain.errors import Rejected
 from domain.identity import key_of_number, number_of, parse_person_ref
 from domain.money import Money
+from domain.rules.fund import FundTotals, fund_totals
 from domain.rules.pool import counts_for_cap, pool_cap, pool_remaining
 from domain.rules.standing import credit
 from projections import tables as t
@@ -303,10 +305,15 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
 
 def fund_report(engine: Engine, region: str | None = None, year: int | None = None,
                 refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
-    """The fund ledger: one row per region, year, item and key, money as strings. Items:
-    contribution (key: channel), subsidy (key: identity or age basis), refund (key: reason),
-    reimbursement (keys: settled, reversed (negative)), fiscal_due (covered persons x the
-    policy's fiscal part; 0.00 where the policy states none)."""
+    """The fund ledger: per region and year, its lines, then its totals and its balance,
+    money as strings.
+
+    Lines: contribution (key: channel; gross, before refunds), subsidy (key: identity or age
+    basis), refund (key: reason), reimbursement (keys: settled, reversed (negative)),
+    fiscal_due (covered persons x the policy's fiscal part; 0.00 where the policy states
+    none). Then one `total` row per item (key: the item, in the order of
+    `domain.rules.fund.FUND_ITEMS`) and a `balance` row (key ""): contributions + subsidies +
+    fiscal share - reimbursements - refunds (ADR 74)."""
     _refresh(refresh)
     fl = t.fund_ledger
     stmt = select(fl).order_by(fl.c.region, fl.c.year, fl.c.item, fl.c.key)
@@ -315,8 +322,24 @@ def fund_report(engine: Engine, region: str | None = None, year: int | None = No
     if year is not None:
         stmt = stmt.where(fl.c.year == year)
     with engine.connect() as conn:
-        return [{"region": r.region, "year": r.year, "item": r.item, "key": r.key,
-                 "amount": _money(r.amount_fen)} for r in conn.execute(stmt)]
+        lines = [{"region": r.region, "year": r.year, "item": r.item, "key": r.key,
+                  "amount": r.amount_fen} for r in conn.execute(stmt)]
+    out: list[dict[str, Any]] = []
+    for (reg, y), group in groupby(lines, key=lambda r: (r["region"], r["year"])):
+        rows = list(group)
+        out.extend({**r, "amount": _money(r["amount"])} for r in rows)
+        out.extend(fund_total_rows(reg, y, fund_totals(
+            (r["item"], Money(r["amount"])) for r in rows)))
+    return out
+
+
+def fund_total_rows(region: str, year: int, totals: FundTotals) -> list[dict[str, Any]]:
+    """A region-year's `total` rows (one per item) and its `balance` row."""
+    rows = [{"region": region, "year": year, "item": "total", "key": item,
+             "amount": str(amount)} for item, amount in totals.by_item().items()]
+    rows.append({"region": region, "year": year, "item": "balance", "key": "",
+                 "amount": str(totals.balance)})
+    return rows
 
 
 def _rate(part: int, whole: int) -> str | None:
@@ -325,16 +348,24 @@ def _rate(part: int, whole: int) -> str | None:
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
+#: The identity row of the enrollment report for persons enrolled with no hardship identity.
+NO_IDENTITY = "none"
+#: The identity row of the enrollment report for every identity together.
+ALL_IDENTITIES = "*"
+
+
 def enrollment_report(engine: Engine, region: str | None = None, year: int | None = None,
                       refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
-    """Enrollment per region, benefit year and identity.
+    """Enrollment per region, benefit year and identity; one denominator per column (ADR 75).
 
-    For each region and benefit year: a row `identity: "*"` with everyone registered in the
-    region by the end of that year, the enrolled and covered person-years and the rate covered
-    / registered; one row per identity ("" for none) with enrolled, covered and the rate covered
-    / enrolled (the ledger learns an identity only at enrollment, so it has no population to
-    divide by); and a row `identity: "lifted_out_of_poverty"` summing `LIFTED_OUT_OF_POVERTY`.
-    Rows of those identities and the group carry `target` "0.99" and `met` (rate >= target).
+    For each region and benefit year with at least one enrollment: a row `identity: "*"`
+    (every identity) with everyone registered in the region by the end of that year; one row
+    per identity (`"none"` for persons enrolled with no hardship identity); and a row
+    `identity: "lifted_out_of_poverty"` summing `LIFTED_OUT_OF_POVERTY`. On every row
+    `rate` is covered / enrolled. `covered_of_registered` is covered / registered, on the
+    "*" row only: the ledger learns an identity at enrollment, so it has no registered
+    population per identity to divide by. Rows of those identities and the group carry
+    `target` "0.99" and `met` (rate >= target). A year with no enrollment has no rows.
     """
     _refresh(refresh)
     en = t.enrollment
@@ -350,32 +381,31 @@ def enrollment_report(engine: Engine, region: str | None = None, year: int | Non
             registered.setdefault(r.region, []).append((r.year, r.registered))
         if (r.enrolled or r.covered) and (year is None or r.year == year):
             years.setdefault((r.region, r.year), []).append(r)
-    if year is not None:
-        for reg in registered:
-            years.setdefault((reg, year), [])
     out: list[dict[str, Any]] = []
     for (reg, y), items in sorted(years.items()):
         people = sum(n for ry, n in registered.get(reg, ()) if ry <= y)
         enrolled = sum(r.enrolled for r in items)
         covered = sum(r.covered for r in items)
-        out.append({"region": reg, "year": y, "identity": "*", "registered": people,
-                    "enrolled": enrolled, "covered": covered, "rate": _rate(covered, people),
-                    "target": None, "met": None})
+        out.append(_enrollment_row(reg, y, ALL_IDENTITIES, enrolled, covered, people))
         lifted = [0, 0]
         for r in items:
-            row = {"region": reg, "year": y, "identity": r.identity, "registered": None,
-                   "enrolled": r.enrolled, "covered": r.covered,
-                   "rate": _rate(r.covered, r.enrolled), "target": None, "met": None}
+            row = _enrollment_row(reg, y, r.identity or NO_IDENTITY, r.enrolled, r.covered)
             if r.identity in LIFTED_OUT_OF_POVERTY:
                 lifted[0] += r.enrolled
                 lifted[1] += r.covered
                 _target(row)
             out.append(row)
-        group = {"region": reg, "year": y, "identity": "lifted_out_of_poverty",
-                 "registered": None, "enrolled": lifted[0], "covered": lifted[1],
-                 "rate": _rate(lifted[1], lifted[0]), "target": None, "met": None}
-        out.append(_target(group))
+        out.append(_target(_enrollment_row(reg, y, "lifted_out_of_poverty", *lifted)))
     return out
+
+
+def _enrollment_row(region: str, year: int, identity: str, enrolled: int, covered: int,
+                    registered: int | None = None) -> dict[str, Any]:
+    return {"region": region, "year": year, "identity": identity, "registered": registered,
+            "enrolled": enrolled, "covered": covered, "rate": _rate(covered, enrolled),
+            "covered_of_registered": (None if registered is None
+                                      else _rate(covered, registered)),
+            "target": None, "met": None}
 
 
 def _target(row: dict[str, Any]) -> dict[str, Any]:
