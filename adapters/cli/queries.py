@@ -126,6 +126,16 @@ def household(
     table.add_row("\n".join(f"{m} {names.get(m) or ''}".rstrip() for m in view["members"]),
                   view["cap"], view["used"], view["remaining"], view["rule"] or "")
     out.print(table)
+    covered = len(view["covered_members"])
+    if covered:
+        from domain.money import Money
+        from domain.rules.citations import yuan_text
+
+        cap = Money.parse(view["cap"])
+        each = Money(cap.fen // covered)
+        out.print(f"cap {yuan_text(cap)} = {covered} covered × {yuan_text(each)} per person "
+                  f"(the policy's per-person cap; `benefitpool policy show {view['region']} "
+                  f"{year}` cites it)", highlight=False)
     if view["claims"]:
         claims = Table(title="Claims")
         for col in ("claim", "person", "visit", "reimbursed"):
