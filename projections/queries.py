@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, case, func, select
@@ -35,6 +36,7 @@ from sqlalchemy.engine import Connection
 from domain.errors import Rejected
 from domain.identity import key_of_number, number_of, parse_person_ref
 from domain.money import Money
+from domain.rules.fund import FundTotals, fund_totals
 from domain.rules.pool import counts_for_cap, pool_cap, pool_remaining
 from domain.rules.standing import credit
 from projections import tables as t
@@ -325,10 +327,15 @@ def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None
 
 def fund_report(engine: Engine, region: str | None = None, year: int | None = None,
                 refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
-    """The fund ledger: one row per region, year, item and key, money as strings. Items:
-    contribution (key: channel), subsidy (key: identity or age basis), refund (key: reason),
-    reimbursement (keys: settled, reversed (negative)), fiscal_due (covered persons x the
-    policy's fiscal part; 0.00 where the policy states none)."""
+    """The fund ledger: per region and year, its lines, then its totals and its balance,
+    money as strings.
+
+    Lines: contribution (key: channel; gross, before refunds), subsidy (key: identity or age
+    basis), refund (key: reason), reimbursement (keys: settled, reversed (negative)),
+    fiscal_due (covered persons x the policy's fiscal part; 0.00 where the policy states
+    none). Then one `total` row per item (key: the item, in the order of
+    `domain.rules.fund.FUND_ITEMS`) and a `balance` row (key ""): contributions + subsidies +
+    fiscal share - reimbursements - refunds (ADR 74)."""
     _refresh(refresh)
     fl = t.fund_ledger
     stmt = select(fl).order_by(fl.c.region, fl.c.year, fl.c.item, fl.c.key)
@@ -337,8 +344,24 @@ def fund_report(engine: Engine, region: str | None = None, year: int | None = No
     if year is not None:
         stmt = stmt.where(fl.c.year == year)
     with engine.connect() as conn:
-        return [{"region": r.region, "year": r.year, "item": r.item, "key": r.key,
-                 "amount": _money(r.amount_fen)} for r in conn.execute(stmt)]
+        lines = [{"region": r.region, "year": r.year, "item": r.item, "key": r.key,
+                  "amount": r.amount_fen} for r in conn.execute(stmt)]
+    out: list[dict[str, Any]] = []
+    for (reg, y), group in groupby(lines, key=lambda r: (r["region"], r["year"])):
+        rows = list(group)
+        out.extend({**r, "amount": _money(r["amount"])} for r in rows)
+        out.extend(fund_total_rows(reg, y, fund_totals(
+            (r["item"], Money(r["amount"])) for r in rows)))
+    return out
+
+
+def fund_total_rows(region: str, year: int, totals: FundTotals) -> list[dict[str, Any]]:
+    """A region-year's `total` rows (one per item) and its `balance` row."""
+    rows = [{"region": region, "year": year, "item": "total", "key": item,
+             "amount": str(amount)} for item, amount in totals.by_item().items()]
+    rows.append({"region": region, "year": year, "item": "balance", "key": "",
+                 "amount": str(totals.balance)})
+    return rows
 
 
 def _rate(part: int, whole: int) -> str | None:
@@ -347,20 +370,30 @@ def _rate(part: int, whole: int) -> str | None:
     return str((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP))
 
 
+#: The identity row of the enrollment report for persons enrolled with no hardship identity.
+NO_IDENTITY = "none"
+#: The identity row of the enrollment report for every identity together.
+ALL_IDENTITIES = "*"
+
+
 def enrollment_report(engine: Engine, region: str | None = None, year: int | None = None,
                       refresh: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
-    """Enrollment per region, benefit year and identity, each rate with its denominator named.
+    """Enrollment per region, benefit year and identity; one denominator per column (ADRs 65,
+    75).
 
-    For each region and benefit year: a row `identity: "*"` with everyone registered in the
-    region by the end of that year, the enrolled and covered person-years and the rate covered
-    / registered (`denominator` "registered"). One row per identity ("" for none) with enrolled
-    and covered; where a department's roster recognised people of that identity in the region
-    (`recognise_identity`, ADR 65) also `recognised` and `covered_recognised` (those of them
-    covered, in any region) and the rate covered_recognised / recognised (`denominator`
-    "recognised"); else the rate covered / enrolled (`denominator` "enrolled": the ledger then
-    knows the identity only from enrollments). A row `identity: "lifted_out_of_poverty"` sums
-    `LIFTED_OUT_OF_POVERTY` alike. Rows of those identities and the group carry `target` "0.99"
-    and `met` (rate >= target)."""
+    For each region and benefit year with an enrollment or a roster: a row `identity: "*"`
+    (every identity) with everyone registered in the region by the end of that year; one row
+    per identity (`"none"` for persons enrolled with no hardship identity); and a row
+    `identity: "lifted_out_of_poverty"` summing `LIFTED_OUT_OF_POVERTY`. On every row `rate`
+    is covered / enrolled. `covered_of_registered` is covered / registered, on the "*" row
+    only. Where a department's roster recognised people of an identity in the region
+    (`recognise_identity`, ADR 65), that row (and the group) also has `recognised`,
+    `covered_recognised` (those of them covered, in any region) and `rate_recognised` =
+    covered_recognised / recognised: the population the 99% target is about. Rows of the
+    lifted-out identities and the group carry `target` "0.99" and `met`, judged on
+    `rate_recognised` where there is a roster and on `rate` where there is none (`met_on` names
+    which). A year with neither enrollments nor a roster has no rows.
+    """
     _refresh(refresh)
     en = t.enrollment
     stmt = select(en).order_by(en.c.region, en.c.year, en.c.identity)
@@ -375,45 +408,42 @@ def enrollment_report(engine: Engine, region: str | None = None, year: int | Non
         if r.registered:
             registered.setdefault(r.region, []).append((r.year, r.registered))
         if (r.enrolled or r.covered) and (year is None or r.year == year):
-            years.setdefault((r.region, r.year), {})[r.identity] = [r.enrolled, r.covered, 0, 0]
+            years.setdefault((r.region, r.year), {})[r.identity or NO_IDENTITY] = [
+                r.enrolled, r.covered, 0, 0]
     for (reg, y, identity), (recognised, covered) in roster.items():
         if year is None or y == year:
             counts = years.setdefault((reg, y), {}).setdefault(identity, [0, 0, 0, 0])
             counts[2:] = [recognised, covered]
-    if year is not None:
-        for reg in registered:
-            years.setdefault((reg, year), {})
     out: list[dict[str, Any]] = []
     for (reg, y), items in sorted(years.items()):
         people = sum(n for ry, n in registered.get(reg, ()) if ry <= y)
         enrolled = sum(c[0] for c in items.values())
         covered = sum(c[1] for c in items.values())
-        out.append({"region": reg, "year": y, "identity": "*", "registered": people,
-                    "recognised": None, "enrolled": enrolled, "covered": covered,
-                    "covered_recognised": None, "rate": _rate(covered, people),
-                    "denominator": "registered", "target": None, "met": None})
+        out.append(_enrollment_row(reg, y, ALL_IDENTITIES, [enrolled, covered, 0, 0], people))
         lifted = [0, 0, 0, 0]
         for identity, counts in sorted(items.items()):
-            row = _identity_row(reg, y, identity, counts)
+            row = _enrollment_row(reg, y, identity, counts)
             if identity in LIFTED_OUT_OF_POVERTY:
                 lifted = [a + b for a, b in zip(lifted, counts, strict=True)]
                 _target(row)
             out.append(row)
-        out.append(_target(_identity_row(reg, y, "lifted_out_of_poverty", lifted)))
+        out.append(_target(_enrollment_row(reg, y, "lifted_out_of_poverty", lifted)))
     return out
 
 
-def _identity_row(region: str, year: int, identity: str, counts: list[int]) -> dict[str, Any]:
+def _enrollment_row(region: str, year: int, identity: str, counts: list[int],
+                    registered: int | None = None) -> dict[str, Any]:
     enrolled, covered, recognised, covered_recognised = counts
     on_roster = recognised > 0
-    return {"region": region, "year": year, "identity": identity, "registered": None,
+    return {"region": region, "year": year, "identity": identity, "registered": registered,
             "recognised": recognised if on_roster else None, "enrolled": enrolled,
             "covered": covered,
             "covered_recognised": covered_recognised if on_roster else None,
-            "rate": (_rate(covered_recognised, recognised) if on_roster
-                     else _rate(covered, enrolled)),
-            "denominator": "recognised" if on_roster else "enrolled",
-            "target": None, "met": None}
+            "rate": _rate(covered, enrolled),
+            "covered_of_registered": (None if registered is None
+                                      else _rate(covered, registered)),
+            "rate_recognised": _rate(covered_recognised, recognised) if on_roster else None,
+            "target": None, "met": None, "met_on": None}
 
 
 def _roster_counts(conn: Connection, region: str | None
@@ -438,8 +468,12 @@ def _roster_counts(conn: Connection, region: str | None
 
 
 def _target(row: dict[str, Any]) -> dict[str, Any]:
+    """The 99% target (seed 004), judged on the recognised population where a roster names
+    it, else on the enrolled."""
     row["target"] = str(LIFTED_TARGET)
-    row["met"] = None if row["rate"] is None else Decimal(row["rate"]) >= LIFTED_TARGET
+    row["met_on"] = "rate_recognised" if row["rate_recognised"] is not None else "rate"
+    rate = row[row["met_on"]]
+    row["met"] = None if rate is None else Decimal(rate) >= LIFTED_TARGET
     return row
 
 

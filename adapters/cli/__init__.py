@@ -81,13 +81,28 @@ def _quiet_flag(option: Any) -> Any:
     return option
 
 
+def _usage_name(argument: Any) -> Any:
+    """An argument as the usage line shows it: `FILE` when required, `[NAME]` when not, `...`
+    when it takes several (typer's own shows a required one as `{FILE}`)."""
+
+    def shown() -> str:
+        name = argument.metavar
+        name = name if argument.required else f"[{name}]"
+        return name + ("..." if argument.nargs != 1 else "")
+
+    return shown
+
+
 def _plain_placeholders(command: Any) -> None:
-    """Help as a user reads it: arguments as `FILE` (not `{file}`), flags without `<bool>`."""
+    """Help as a user reads it: arguments as `FILE` (not `{FILE}`) in the usage line and the
+    list of arguments, flags without `<bool>`."""
     for child in (getattr(command, "commands", None) or {}).values():
         _plain_placeholders(child)
     for param in command.params:
-        if param.param_type_name == "argument" and param.metavar is None:
-            param.metavar = (param.name or "value").upper()
+        if param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            param._usage_display_name = _usage_name(param)  # typer writes `{FILE}`
         _quiet_flag(param)
     shown = command.get_help_option
     command.get_help_option = lambda ctx: _quiet_flag(shown(ctx))

@@ -37,9 +37,14 @@ audit_app = typer.Typer(no_args_is_help=True,
                         help="What auditors read: the explained history of the ledger.")
 
 
+#: What a problem line names, in this order: where in the log, whose stream, what.
+_WHERE = ("position", "stream", "version", "event", "view", "table", "person",
+          "household_head", "year", "household", "claim")
+
+
 def _problem_line(p: dict[str, Any]) -> str:
-    where = " ".join(f"{k}={p[k]}" for k in ("position", "stream", "originator_id", "version",
-                                              "event", "view", "table") if p.get(k) is not None)
+    shown = {**p, "stream": p.get("stream") or p.get("originator_id")}
+    where = " ".join(f"{k}={shown[k]}" for k in _WHERE if shown.get(k) is not None)
     return f"[{p['kind']}] {where}: {p['message']}"
 
 
@@ -258,8 +263,10 @@ def _entry_tree(entry: dict[str, Any]) -> RenderableType:
         because = tree.add(Text("because"))
         for b in entry["because"]:
             source = b["source"] or "(no seed sentence or assumption noted)"
+            example = f" ({b['example']})" if b.get("example") else ""
             because.add(Text.assemble((b["field"], "magenta"),
-                                      f" [{', '.join(b['decides'])}]: ", source))
+                                      f" [{', '.join(b['decides'])}]: ", source,
+                                      (example, "italic")))
     return tree
 
 

@@ -168,21 +168,28 @@ def parse_day(text: str) -> date:
         fail(f"invalid_input: {text!r} is not a date YYYY-MM-DD")
 
 
-def print_rows(rows: list[dict[str, Any]], title: str, json_out: bool, csv_out: bool) -> None:
-    """Rows as JSON, CSV or a table."""
+def print_rows(rows: list[dict[str, Any]], title: str, json_out: bool, csv_out: bool,
+               columns: list[str] | None = None) -> None:
+    """Rows as JSON, CSV or a table; with no rows, CSV is the header of `columns` alone and
+    the table is not drawn."""
     if json_out:
         out.print_json(data=rows)
         return
     if csv_out:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["region"])
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else
+                                (columns or ["region"]))
         writer.writeheader()
         writer.writerows(rows)
+        return
+    if not rows and columns is not None:
         return
     table = Table(title=title)
     columns = list(rows[0]) if rows else ["region"]
     for col in columns:
-        table.add_column(col, justify="right" if col in ("amount", "registered", "enrolled",
-                                                         "covered", "rate") else "left")
+        table.add_column(col, justify="right" if col in (
+            "amount", "registered", "recognised", "enrolled", "covered", "covered_recognised",
+            "rate", "covered_of_registered", "rate_recognised")
+            else "left")
     for r in rows:
         table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
     out.print(table)

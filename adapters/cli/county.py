@@ -168,8 +168,23 @@ def demo(
                 counts = _ingest(ledger, keep, sink, 1000)
         summary = summarise(ledger.app, ledger.policies)
         samples = _samples(ledger, db)
+        summary["fund"] = _fund(ledger, db)
     _print_summary(summary, counts, database_url(db))
     _print_samples(samples, db)
+
+
+def _fund(ledger: Ledger, db: str | None) -> Any:
+    """The fund's totals over every region and year, as `report fund` adds them up."""
+    from adapters.cli.common import opened_views
+    from adapters.usecases.views import ask
+    from domain.money import Money
+    from domain.rules.fund import fund_totals
+    from projections.queries import fund_report
+
+    with opened_views(ledger, db) as views:
+        rows = ask(ledger.app, views, fund_report)
+    return fund_totals((r["item"], Money.parse(r["amount"])) for r in rows
+                       if r["item"] not in ("total", "balance"))
 
 
 def _samples(ledger: Ledger, db: str | None) -> dict[str, Any]:
@@ -214,10 +229,19 @@ def _print_summary(s: dict[str, Any], counts: Counter, url: str) -> None:
                       str(row["covered"]), row["cap"], row["used"], row["remaining"],
                       str(row["at_cap"]))
     out.print(table)
-    money = Table(title="Money", show_header=False)
-    for k in ("contributions", "subsidies", "refunds", "reimbursements", "claims_settled",
-              "claims_reversed"):
-        money.add_row(k.replace("_", " "), str(s[k]))
+    fund = s["fund"]
+    money = Table(title="Money (as `benefitpool report fund` adds it up)", show_header=False)
+    money.add_column("what")
+    money.add_column("amount", justify="right")
+    for label, value in (("contributions (gross, before refunds)", fund.contributions),
+                         ("subsidies", fund.subsidies),
+                         ("fiscal share due", fund.fiscal_share),
+                         ("reimbursements", fund.reimbursements),
+                         ("refunds", fund.refunds),
+                         ("balance", fund.balance),
+                         ("claims settled", s["claims_settled"]),
+                         ("claims reversed", s["claims_reversed"])):
+        money.add_row(label, str(value))
     out.print(money)
     if counts:
         rejected = Counter({reason: n for (status, reason), n in counts.items()

@@ -38,6 +38,8 @@ def policy_list(policies: PoliciesOption = None, json_out: JsonOption = False) -
 def policy_show(region: str, year: int, policies: PoliciesOption = None,
                 json_out: JsonOption = False) -> None:
     """The policy in force for a county and year, with its references and assumptions."""
+    from domain.rules.citations import cap_example
+
     policy_book = book(policies)
     policy = policy_book.find(region, year)
     if policy is None:
@@ -54,7 +56,10 @@ def policy_show(region: str, year: int, policies: PoliciesOption = None,
         table = Table(title=section, show_header=False)
         for k, v in _flatten(values).items():
             note = policy.reference_for(f"{section}.{k}") or policy.reference_for(section) or ""
-            table.add_row(k, json.dumps(v, ensure_ascii=False), note)
+            each = policy.outpatient.per_person_cap if policy.outpatient else None
+            example = cap_example(note, each) if section == "outpatient" and each else None
+            table.add_row(k, json.dumps(v, ensure_ascii=False),
+                          f"{note} ({example})" if example else note)
         out.print(table)
 
 

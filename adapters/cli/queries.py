@@ -136,6 +136,16 @@ def household(
     table.add_row("\n".join(f"{m} {names.get(m) or ''}".rstrip() for m in view["members"]),
                   view["cap"], view["used"], view["remaining"], view["rule"] or "")
     out.print(table)
+    covered = len(view["covered_members"])
+    if covered:
+        from domain.money import Money
+        from domain.rules.citations import yuan_text
+
+        cap = Money.parse(view["cap"])
+        each = Money(cap.fen // covered)
+        out.print(f"cap {yuan_text(cap)} = {covered} covered × {yuan_text(each)} per person "
+                  f"(the policy's per-person cap; `benefitpool policy show {view['region']} "
+                  f"{year}` cites it)", highlight=False)
     if view["claims"]:
         claims = Table(title="Claims")
         for col in ("claim", "person", "visit", "reimbursed"):
@@ -168,21 +178,52 @@ def person(
     out.print(table)
 
 
-def _region_report(query: Any, title: str, region: str | None, year: int | None,
+#: What each report's table says under it: the base of its money, the denominators of its
+#: rates, the meaning of its labels (ADRs 74, 75).
+REPORT_NOTES = {
+    "fund": ("Contributions are gross (everything paid in, before refunds); refunds are a line "
+             "of their own. Per region and year: `total` per item, then balance = "
+             "contributions + subsidies + fiscal share due − reimbursements − refunds."),
+    "enrollment": ("rate = covered ÷ enrolled on every row; covered_of_registered = covered ÷ "
+                   "registered, on row * only (an identity is known from enrollment on, so "
+                   "there is no registered count per identity); rate_recognised = "
+                   "covered_recognised ÷ recognised, where a roster recognised people of the "
+                   "identity. Identity * = every identity; none = no hardship identity; "
+                   "lifted_out_of_poverty = the identities of seed 004, target 0.99, met "
+                   "judged on the column met_on names."),
+}
+
+
+#: Each report's columns, for the header of an empty CSV answer.
+REPORT_COLUMNS = {
+    "fund": ["region", "year", "item", "key", "amount"],
+    "enrollment": ["region", "year", "identity", "registered", "recognised", "enrolled",
+                   "covered", "covered_recognised", "rate", "covered_of_registered",
+                   "rate_recognised", "target", "met", "met_on"],
+}
+
+
+def _region_report(name: str, query: Any, title: str, region: str | None, year: int | None,
                    json_out: bool, csv_out: bool, db: str | None,
                    policies: Path | None, deployment: Path | None) -> None:
     rows = _from_views(db, policies, query, region, year, deployment=deployment)
-    print_rows(rows, f"{title} {region or 'all regions'} {year or ''}".strip(), json_out,
-               csv_out)
+    scope = f"{region or 'all regions'} {year or ''}".strip()
+    if not rows:
+        err.print(f"warning: no data for {scope}: nothing is recorded there, so the {name} "
+                  "report is empty.", highlight=False, soft_wrap=True)
+    print_rows(rows, f"{title} {scope}", json_out, csv_out, REPORT_COLUMNS[name])
+    if rows and not (json_out or csv_out):
+        out.print(REPORT_NOTES[name], highlight=False)
 
 
 @report_app.command("fund")
 def report_fund(region: RegionOption = None, year: YearOption = None,
                 json_out: JsonOption = False, csv_out: CsvOption = False, db: DbOption = None,
                 policies: PoliciesOption = None, deployment: DeploymentOption = None) -> None:
-    """Contributions by channel, subsidies by identity, refunds, reimbursements, fiscal due."""
-    _region_report(queries.fund_report, "Fund ledger", region, year, json_out, csv_out, db,
-                   policies, deployment)
+    """Contributions (gross) by channel, subsidies, refunds, reimbursements, fiscal share due;
+    per region and year their totals and the balance."""
+    _region_report("fund", queries.fund_report, "Fund ledger", region, year, json_out,
+                   csv_out, db, policies, deployment)
 
 
 @report_app.command("enrollment")
@@ -190,9 +231,10 @@ def report_enrollment(region: RegionOption = None, year: YearOption = None,
                       json_out: JsonOption = False, csv_out: CsvOption = False,
                       db: DbOption = None, policies: PoliciesOption = None,
                       deployment: DeploymentOption = None) -> None:
-    """Registered, enrolled, covered and rate per identity, against the 99% target (seed 004)."""
-    _region_report(queries.enrollment_report, "Enrollment", region, year, json_out, csv_out,
-                   db, policies, deployment)
+    """Registered, enrolled, covered and rate (covered ÷ enrolled) per identity, against the
+    99% target (seed 004)."""
+    _region_report("enrollment", queries.enrollment_report, "Enrollment", region, year,
+                   json_out, csv_out, db, policies, deployment)
 
 
 @views_app.command("status")

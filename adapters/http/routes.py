@@ -118,7 +118,8 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
     search_route("persons", "Find persons: region, year, name, identity, pool left")
 
     @app.get("/reports/fund", tags=["reports"], operation_id="report_fund",
-             summary="Contributions, subsidies, refunds, reimbursements and fiscal due",
+             summary="The fund: gross contributions, subsidies, refunds, reimbursements, "
+                     "fiscal due, their totals and the balance",
              responses=QUERY_RESPONSES)
     def report_fund(token: Annotated[Token, Depends(allowed("report"))],
                     region: RegionQ = None, year: YearQ = None) -> JSON:

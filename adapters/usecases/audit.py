@@ -98,7 +98,8 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
                 live_rows = _table_rows(views.engine, table, stop if past else None)
                 fresh_rows = _table_rows(fresh_engine, table)
                 findings.checked["rows"] += len(live_rows)
-                _compare_rows(findings, name, table, live_rows, fresh_rows)
+                _compare_rows(findings, name, table, live_rows, fresh_rows,
+                              lambda row: _row_subject(views, row))
     finally:
         fresh_engine.dispose()
     if skipped:
@@ -107,23 +108,72 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
 
 
 def _compare_rows(findings: Findings, name: str, table: Any, live: list[tuple],
-                  fresh: list[tuple]) -> None:
+                  fresh: list[tuple], subject: Callable[[dict[str, Any]], dict[str, Any]]
+                  ) -> None:
     if live == fresh:
         return
     columns = [c.name for c in table.columns]
     live_set, fresh_set = set(live), set(fresh)
     extra = [r for r in live if r not in fresh_set]
     missing = [r for r in fresh if r not in live_set]
-    for row in extra[:20]:
-        findings.add("view_row_differs", f"{table.name} holds a row its rebuild does not",
-                     view=name, table=table.name, row=dict(zip(columns, row, strict=True)))
-    for row in missing[:20]:
-        findings.add("view_row_missing", f"{table.name} lacks a row its rebuild has",
-                     view=name, table=table.name, row=dict(zip(columns, row, strict=True)))
+    for found, what in ((extra, ("view_row_differs", "holds a row its rebuild does not")),
+                        (missing, ("view_row_missing", "lacks a row its rebuild has"))):
+        for row in found[:20]:
+            fields = dict(zip(columns, row, strict=True))
+            about = subject(fields)
+            findings.add(what[0], f"{table.name} {what[1]}{_naming(about)}", view=name,
+                         table=table.name, **about, row=fields)
     if len(extra) + len(missing) > 40:
         findings.add("view_rows_differ", f"{table.name}: {len(extra)} row(s) not in the "
                      f"rebuild, {len(missing)} row(s) missing (first 20 of each listed)",
                      view=name, table=table.name)
+
+
+def _naming(about: dict[str, Any]) -> str:
+    """`about` in words: ": person N, household of H for Y, claim C" ("" if it names none)."""
+    parts = []
+    if "person" in about:
+        parts.append(f"person {about['person']}")
+    if "household_head" in about:
+        parts.append(f"household of {about['household_head']}"
+                     + (f" for {about['year']}" if "year" in about else ""))
+    elif "year" in about and "person" in about:
+        parts[-1] += f" for {about['year']}"
+    if "household" in about:
+        parts.append(f"household {about['household']}")
+    if "claim" in about:
+        parts.append(f"claim {about['claim']}")
+    return ": " + ", ".join(parts) if parts else ""
+
+
+def _row_subject(views: LedgerViews, row: dict[str, Any]) -> dict[str, Any]:
+    """Whom a view row is about, as a finding names it (ADR 76): the person and the household
+    head by their ID numbers (the views may hold pseudonyms: they are looked up), the year,
+    the household's stream id, the claim."""
+    from domain.identity import number_of
+    from projections.queries import person_keys
+
+    about: dict[str, Any] = {}
+    persons = {k: row[k] for k in ("person", "head", "household_head")
+               if isinstance(row.get(k), str)}
+    try:
+        with views.engine.connect() as conn:
+            keys = person_keys(conn, views.personal, persons.values())
+        numbers = {k: number_of(keys[v]) for k, v in persons.items()}
+    except (LedgerError, ValueError, KeyError):  # a damaged registry row: the raw values
+        numbers = dict(persons)
+    if "person" in numbers:
+        about["person"] = numbers["person"]
+    head = numbers.get("head") or numbers.get("household_head")
+    if head is not None:
+        about["household_head"] = head
+    if isinstance(row.get("year"), int):
+        about["year"] = row["year"]
+    if row.get("household_id"):
+        about["household"] = str(row["household_id"])
+    if row.get("claim_id"):
+        about["claim"] = str(row["claim_id"])
+    return about
 
 
 class AuditUnavailable(LedgerError):

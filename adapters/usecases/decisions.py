@@ -60,7 +60,34 @@ class PartFindings:
 
 
 def _stream(event: Any) -> str:
+    """A stream id as every finding writes it: the UUID with dashes (ADR 76)."""
     return str(event.originator_id)
+
+
+def _subject(event: Any, app: Any) -> dict[str, Any]:
+    """Whom a decision finding is about (ADR 76): the person, or the household's head and
+    year, by ID number, and the claim, read from the event and the replay's own aggregate of
+    its stream (the finding's stream is always one its replay holds)."""
+    from domain.aggregates import Household, Person
+    from domain.identity import number_of
+
+    about: dict[str, Any] = {}
+    aggregate = app.get_or_none(event.originator_id)
+    if isinstance(aggregate, Person):
+        about["person"] = number_of(aggregate.key)
+    elif isinstance(aggregate, Household):
+        about["household_head"] = number_of(aggregate.head)
+    elif isinstance(getattr(event, "person_key", None), str):  # a registration not replayed
+        about["person"] = number_of(event.person_key)
+    elif isinstance(getattr(event, "head", None), str):
+        about["household_head"] = number_of(event.head)
+    year = getattr(event, "year", None) or getattr(aggregate, "year", None)
+    if isinstance(year, int):
+        about["year"] = year
+    claim = getattr(event, "claim_id", None)
+    if isinstance(claim, str):
+        about["claim"] = claim
+    return about
 
 
 #: What a replay raises on an event it cannot take as recorded (altered outside the ledger).
@@ -100,7 +127,7 @@ def redecide(app: Any, book: PolicyBook, log_of: Log, upto: int, freeze_gc: bool
     try:
         for step in replayer.run(reader.group(tracked(log_of(undecodable)))):
             before = len(findings.problems)
-            _check(findings, book, step, upto)
+            _check(findings, book, step, upto, replayer.ledger.app)
             keys.extend([step.recorded.position] * (len(findings.problems) - before))
     except REPLAY_FAILURES as e:
         findings.add("replay_stopped", f"re-deciding stopped at position {seen[0]}: an event "
@@ -117,7 +144,7 @@ def in_log_order(findings: Findings, keys: list[int]) -> Findings:
     return Findings(findings.checked, [findings.problems[i] for i in order])
 
 
-def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
+def _check(findings: Findings, book: PolicyBook, step: Any, upto: int, app: Any) -> None:
     rc = step.recorded
     findings.checked["commands"] += 1
     findings.checked["events"] += len(rc.events)
@@ -131,13 +158,13 @@ def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
         _, why = recorded_policy(book, rc.primary)
         if why:
             findings.add("policy_unavailable", why, position=rc.position,
-                         stream=_stream(rc.primary), event=kind)
+                         stream=_stream(rc.primary), event=kind, **_subject(rc.primary, app))
     if step.result["status"] != "ok":
         findings.add("rejected_on_replay",
                      f"recorded as accepted, but deciding it again rejects it: "
                      f"{step.result['reason']}: {step.result['message']}",
                      position=rc.position, stream=_stream(rc.primary), event=kind,
-                     reason=step.result["reason"])
+                     reason=step.result["reason"], **_subject(rc.primary, app))
         return
     recorded = rc.events
     fresh = step.events
@@ -146,7 +173,7 @@ def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
         findings.add("events_differ",
                      f"the command recorded {len(recorded)} event(s); deciding it again "
                      f"gives {len(fresh)}", position=rc.position,
-                     stream=_stream(rc.primary), event=kind)
+                     stream=_stream(rc.primary), event=kind, **_subject(rc.primary, app))
     for le, new in zip(recorded, fresh, strict=False):
         diff = differences(le.event, new)
         if diff:
@@ -157,6 +184,7 @@ def _check(findings: Findings, book: PolicyBook, step: Any, upto: int) -> None:
                 f"from its re-decision in {', '.join(diff)}",
                 position=le.position, stream=_stream(le.event),
                 version=le.event.originator_version, event=type(le.event).__qualname__,
+                **_subject(le.event, app),
                 fields={k: {"recorded": plain(a), "redecided": plain(b)}
                         for k, (a, b) in shown.items()})
 

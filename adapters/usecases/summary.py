@@ -1,4 +1,5 @@
-"""A readable summary of a ledger: pools per year and region, money in and out."""
+"""A readable summary of a ledger: pools per year and region and the claims settled. Its money
+is the fund report's (`projections.queries.fund_report`, ADR 74)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from domain.aggregates import Household, Person
+from domain.aggregates import Household
 from domain.money import ZERO
 from domain.policy_book import PolicyBook
 from domain.rules.pool import pool_remaining
@@ -52,14 +53,6 @@ def summarise(store: Any, book: PolicyBook) -> dict[str, Any]:
         claims += sum(1 for c in h.claims.values() if not c.reversed)
         reversed_claims += sum(1 for c in h.claims.values() if c.reversed)
         reimbursed += used
-    contributions = subsidies = refunds = ZERO
-    for pid in originators(store, Person.Registered):
-        p = store.repository.get(pid)
-        for py in p.years.values():
-            contributions += py.paid
-            refunds += py.refunded
-            if not py.terminated:
-                subsidies += py.subsidy
     return {
         "pools": [
             {"year": year, "region": region, "households": r["households"],
@@ -67,7 +60,6 @@ def summarise(store: Any, book: PolicyBook) -> dict[str, Any]:
              "remaining": str(r["remaining"]), "at_cap": r["at_cap"]}
             for (year, region), r in sorted(pools.items())
         ],
-        "contributions": str(contributions), "subsidies": str(subsidies),
-        "refunds": str(refunds), "reimbursements": str(reimbursed),
-        "claims_settled": claims, "claims_reversed": reversed_claims,
+        "reimbursements": str(reimbursed), "claims_settled": claims,
+        "claims_reversed": reversed_claims,
     }

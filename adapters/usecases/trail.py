@@ -33,6 +33,7 @@ from domain.errors import Rejected
 from domain.identity import age_on, number_of, parse_person_ref
 from domain.money import Money
 from domain.policy import Policy
+from domain.rules.citations import cap_example
 from domain.rules.collection import add_period, is_newborn
 from domain.rules.coverage import CoverageFacts
 
@@ -224,10 +225,26 @@ def _entry(e: Any, about: str, positions: dict[tuple[UUID, int], int], policies:
         return entry
     entry["policy_hash_loaded"] = policy.content_hash or None
     entry["because"] = [
-        {"field": field, "noted_at": noted_at, "source": source, "decides": decides}
+        _because(e, policy, field, noted_at, source, decides)
         for field, decides in _merged(_fields_read(e, about, policy))
         for noted_at, source in _notes(policy, field)
     ]
+    return entry
+
+
+def _because(e: Any, policy: Policy, field: str, noted_at: str | None, source: str | None,
+             decides: list[str]) -> dict[str, Any]:
+    """One cited note, and, when its sentence gives a household total as an example of the
+    cap, how that example maps to the decision's `pool_cap` (`example`)."""
+    entry: dict[str, Any] = {"field": field, "noted_at": noted_at, "source": source,
+                             "decides": decides}
+    each = policy.outpatient.per_person_cap if policy.outpatient else None
+    cap = getattr(e, "pool_cap", None)
+    if "pool_cap" in decides and each is not None and isinstance(cap, Money):
+        covered = cap.fen // each.fen if each.fen and cap.fen % each.fen == 0 else None
+        example = cap_example(source, each, covered)
+        if example is not None:
+            entry["example"] = example
     return entry
 
 

@@ -26,8 +26,9 @@ if TYPE_CHECKING:  # the columnar store (DuckDB, Arrow) is loaded only by what u
 
 #: Queries that name persons: they read the views' person codec (ADR 21).
 PERSONAL_QUERIES = (queries.household, queries.person)
-#: How each report's rows are ordered: the keys that merge several regions' rows as one.
-REPORT_ORDER = {queries.fund_report: ("region", "year", "item", "key"),
+#: How each report's rows are ordered: the keys that merge several regions' rows as one (each
+#: region-year's own order kept: its lines, then its totals and balance).
+REPORT_ORDER = {queries.fund_report: ("region", "year"),
                 queries.enrollment_report: ("region", "year")}
 REBUILD_STEP = 20_000
 

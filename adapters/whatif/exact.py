@@ -256,10 +256,11 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
     r_total = _sum(h.reimbursed for h in reform.households.values())
     n = len(base.households)
 
-    def money(side: Side, attr: str) -> int:
+    def money(side: Side, attr: str, every: bool = False) -> int:
         if isinstance(side.person_years, PersonYearTable):
-            return side.person_years.total(attr)
-        return _sum(getattr(py, attr) for py in side.person_years.values() if not py.terminated)
+            return side.person_years.total(attr, every)
+        return _sum(getattr(py, attr) for py in side.person_years.values()
+                    if every or not py.terminated)
 
     def covered(side: Side) -> int:
         if isinstance(side.person_years, PersonYearTable):
@@ -299,6 +300,11 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
         "contributions_due_reform": _yuan(money(reform, "due")),
         "contributions_paid_baseline": _yuan(money(base, "paid") - money(base, "refunded")),
         "contributions_paid_reform": _yuan(money(reform, "paid") - money(reform, "refunded")),
+        # the fund report's base (ADR 74): gross, every person-year, refunds apart
+        "contributions_gross_baseline": _yuan(money(base, "paid", every=True)),
+        "contributions_gross_reform": _yuan(money(reform, "paid", every=True)),
+        "refunds_baseline": _yuan(money(base, "refunded", every=True)),
+        "refunds_reform": _yuan(money(reform, "refunded", every=True)),
         "subsidy_cost_baseline": _yuan(money(base, "subsidy")),
         "subsidy_cost_reform": _yuan(money(reform, "subsidy")),
         "delta_subsidy_cost": _yuan(money(reform, "subsidy") - money(base, "subsidy")),

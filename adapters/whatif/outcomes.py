@@ -118,9 +118,11 @@ class PersonYearTable(Mapping[tuple[str, int], Any]):
     def __len__(self) -> int:
         return len(self.c["person"])
 
-    def total(self, attr: str) -> int:
-        """The sum of one money column over the person-years not terminated."""
-        return int(self.c[attr][~self.c["terminated"]].sum())
+    def total(self, attr: str, every: bool = False) -> int:
+        """The sum of one money column over the person-years not terminated (`every`: over
+        all of them, the terminated included)."""
+        column = self.c[attr]
+        return int((column if every else column[~self.c["terminated"]]).sum())
 
     def covered(self) -> int:
         return int(self.c["covered"].sum())

@@ -93,11 +93,12 @@ def test_the_lifted_out_of_poverty_rate_divides_by_the_roster_not_by_who_enrolle
     rows = {r["identity"]: r for r in json.loads(report.stdout)}
     monitored = rows["monitored"]
     assert (monitored["recognised"], monitored["covered_recognised"], monitored["enrolled"],
-            monitored["rate"], monitored["denominator"]) == (4, 3, 3, "0.7500", "recognised")
+            monitored["rate_recognised"], monitored["met_on"]) == (4, 3, 3, "0.7500",
+                                                                   "rate_recognised")
     lifted = rows["lifted_out_of_poverty"]
-    assert (lifted["rate"], lifted["denominator"], lifted["met"]) == ("0.7500", "recognised",
-                                                                      False)
-    assert rows["*"]["denominator"] == "registered"
+    assert (lifted["rate_recognised"], lifted["met_on"], lifted["met"]) == (
+        "0.7500", "rate_recognised", False)
+    assert rows["*"]["rate_recognised"] is None and rows["*"]["covered_of_registered"]
 
     verify = run(tmp_path, "audit", "verify", "--json")
     assert json.loads(verify.stdout)["clean"] is True, verify.stdout

@@ -7,6 +7,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -242,11 +243,11 @@ def aggregate_sums(county: County) -> tuple[dict, dict]:
             money[(py.region, year, "refund")] += py.refunded.fen
             if not py.terminated:
                 money[(py.region, year, "subsidy")] += py.subsidy.fen
-                counts[(py.region, year, py.identity or "", "enrolled")] += 1
+                counts[(py.region, year, py.identity or q.NO_IDENTITY, "enrolled")] += 1
                 if py.covered_from is not None:
                     policy = BOOK.find(py.region, year)
                     money[(py.region, year, "fiscal_due")] += policy.contribution.fiscal.fen
-                    counts[(py.region, year, py.identity or "", "covered")] += 1
+                    counts[(py.region, year, py.identity or q.NO_IDENTITY, "covered")] += 1
     for head in county.heads:
         household = app.get_or_none(household_id(parse_person_ref(head).key, county.year))
         money[(household.region, household.year, "reimbursement")] += household.used().fen
@@ -257,10 +258,38 @@ def test_the_fund_ledger_totals_equal_sums_over_persons_and_households(county):
     money, _ = aggregate_sums(county)
     report: defaultdict[tuple, int] = defaultdict(int)
     for row in q.fund_report(county.engine):
-        report[(row["region"], row["year"], row["item"])] += Money.parse(row["amount"]).fen
+        if row["item"] not in ("total", "balance"):
+            report[(row["region"], row["year"], row["item"])] += Money.parse(row["amount"]).fen
     assert {k: v for k, v in report.items() if v} == {k: v for k, v in money.items() if v}
     assert any(item == "reimbursement" for _, _, item in report)
     assert any(item == "refund" for _, _, item in report)
+
+
+def test_each_region_years_fund_totals_add_up_its_lines_and_the_balance_takes_out_what_left(
+        county):
+    report = q.fund_report(county.engine)
+    lines: defaultdict[tuple, int] = defaultdict(int)
+    totals: dict[tuple, int] = {}
+    balances: dict[tuple, int] = {}
+    for row in report:
+        where, fen = (row["region"], row["year"]), Money.parse(row["amount"]).fen
+        if row["item"] == "total":
+            totals[(*where, row["key"])] = fen
+        elif row["item"] == "balance":
+            balances[where] = fen
+        else:
+            lines[(*where, row["item"])] += fen
+    assert balances and set(balances) == {k[:2] for k in lines}
+    for (region, year, item), fen in totals.items():
+        assert fen == lines.get((region, year, item), 0), (region, year, item)
+    for (region, year), fen in balances.items():
+        def total(item: str, where=(region, year)) -> int:
+            return totals[(*where, item)]
+        assert fen == (total("contribution") + total("subsidy") + total("fiscal_due")
+                       - total("reimbursement") - total("refund"))
+    items = {"contribution", "subsidy", "fiscal_due", "reimbursement", "refund"}
+    assert {key for (*_, key) in totals} == items
+    assert len(totals) == len(items) * len(balances)
 
 
 def test_enrollment_counts_equal_the_person_years_by_identity(county):
@@ -277,6 +306,29 @@ def test_enrollment_counts_equal_the_person_years_by_identity(county):
     totals = [r for r in report if r["identity"] == "*"]
     assert totals and all(r["registered"] >= r["enrolled"] > 0 for r in totals)
     assert sum(r["registered"] for r in totals) == len(county.persons)
+
+
+def test_every_enrollment_rate_divides_covered_by_enrolled_and_only_all_identities_by_registered(
+        county):
+    report = q.enrollment_report(county.engine, year=county.year)
+    assert report and all(row["identity"] for row in report)
+
+    def share(part: int, whole: int) -> str | None:
+        exact = Decimal(part) / whole if whole else None
+        return None if exact is None else str(exact.quantize(Decimal("0.0001"), ROUND_HALF_UP))
+
+    for row in report:
+        assert row["rate"] == share(row["covered"], row["enrolled"]), row
+        if row["identity"] == q.ALL_IDENTITIES:
+            assert row["covered_of_registered"] == share(row["covered"], row["registered"])
+        else:
+            assert row["registered"] is None and row["covered_of_registered"] is None
+
+
+def test_a_year_with_no_enrollment_has_no_enrollment_or_fund_rows(county):
+    empty = county.year + 5
+    assert q.enrollment_report(county.engine, year=empty) == []
+    assert q.fund_report(county.engine, year=empty) == []
 
 
 def test_the_enrollment_report_shows_the_99_percent_target_for_people_lifted_out_of_poverty(

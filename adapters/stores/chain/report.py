@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from attrs import field, frozen
 
@@ -54,11 +55,31 @@ class ChainReport:
             "seal": None if self.seal is None else {"position": self.seal.position,
                                                     "log_link": self.seal.log_link},
             "problem_count": self.problem_count,
-            "problems": [{"kind": p.kind, "originator_id": p.originator_id,
-                          "version": p.version, "position": p.position, "message": p.message}
-                         for p in self.problems],
+            "problems": [_shown(p) for p in self.problems],
             "notes": list(self.notes),
         }
+
+
+def dashed(oid: str | None) -> str | None:
+    """A stream id as every finding shows it: the UUID with dashes (ADR 76); the chain reads
+    ids as 32 hex digits. A value that is no UUID (a damaged row) is shown as it is."""
+    if oid is None:
+        return None
+    try:
+        return str(UUID(oid))
+    except ValueError:
+        return oid
+
+
+def _shown(p: ChainProblem) -> dict[str, Any]:
+    """A chain problem as the audit's findings show it: its stream id with dashes, in the
+    message too, also under `stream` as the decisions' and views' findings name it."""
+    oid = dashed(p.originator_id)
+    message = p.message
+    if p.originator_id and oid and oid != p.originator_id:
+        message = message.replace(p.originator_id, oid)
+    return {"kind": p.kind, "originator_id": oid, "stream": oid, "version": p.version,
+            "position": p.position, "message": message}
 
 
 class Problems:
