@@ -25,17 +25,37 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise PolicyError(str(path), "(file)", e.strerror or str(e)) from None
 
 
+def parent_of(raw: dict[str, dict[str, Any]], name: str, parent: str) -> str:
+    """The `id@version` a file's `extends` names: `id@version` itself, or for an id alone the
+    newest loaded version of that id not newer than the file's own version, so that releasing
+    a parent's next version never changes what an earlier version of the child means (ADR 69)."""
+    if not isinstance(parent, str) or not parent:
+        raise PolicyError(name, "extends", "must name a policy id (or id@version)")
+    if "@" in parent:
+        if parent not in raw:
+            raise PolicyError(name, "extends", f"names no known policy version {parent!r}")
+        return parent
+    versions = [n for n, d in raw.items() if d.get("id") == parent]
+    if not versions:
+        raise PolicyError(name, "extends", f"names no known policy id {parent!r}")
+    own = raw[name].get("version")
+    older = [n for n in versions if version_key(raw[n].get("version")) <= version_key(own)]
+    if not older:
+        raise PolicyError(name, "extends", f"names {parent}, whose every version is newer than "
+                          f"this file's version {own}; name one as {parent}@VERSION")
+    return max(older, key=lambda n: version_key(raw[n].get("version")))
+
+
 def resolve_extends(raw: dict[str, dict[str, Any]], name: str, seen: tuple[str, ...] = ()
                     ) -> dict[str, Any]:
-    """Merge a file over the policy it `extends` (by id), recursively."""
+    """Merge a file (by `id@version`) over the policy version it `extends`, recursively."""
     data = raw[name]
     parent = data.get("extends")
     if parent is None:
         return data
-    if parent in seen:
+    parent = parent_of(raw, name, parent)
+    if parent in seen or parent == name:
         raise PolicyError(name, "extends", f"forms a cycle through {parent}")
-    if parent not in raw:
-        raise PolicyError(name, "extends", f"names no known policy id {parent!r}")
     base = dict(resolve_extends(raw, parent, (*seen, name)))
     for key in ("assumptions", "references"):
         base.pop(key, None)
@@ -45,7 +65,8 @@ def resolve_extends(raw: dict[str, dict[str, Any]], name: str, seen: tuple[str, 
 
 
 def load_policy_book(directory: Path | None = None) -> PolicyBook:
-    """Load every *.toml of a directory (default: the project's policies/)."""
+    """Load every *.toml of a directory (default: the project's policies/): each file one
+    version of one policy id, however the file is named."""
     directory = directory or DEFAULT_POLICY_DIR
     files = sorted(Path(directory).glob("*.toml"))
     if not files:
@@ -63,16 +84,10 @@ def load_policy_book(directory: Path | None = None) -> PolicyBook:
             raise PolicyError(str(path), "version", f"{name} is also defined in {sources[name]}")
         raw[name] = data
         sources[name] = str(path)
-    by_id = {}
-    for name, data in raw.items():
-        by_id.setdefault(data["id"], []).append(name)
     book = PolicyBook()
-    for name, data in raw.items():
-        lookup = dict(raw)
-        for pid, names in by_id.items():
-            lookup[pid] = raw[max(names, key=lambda n: version_key(raw[n].get("version")))]
+    for name in raw:
         try:
-            merged = resolve_extends({**lookup, name: data}, name)
+            merged = resolve_extends(raw, name)
         except PolicyError as e:  # resolve_extends knows ids only: name the file instead
             raise PolicyError(sources[name], e.field, f"{e.problem} (in {e.source})") from None
         book.add(policy_from_mapping(merged, sources[name]), merged)

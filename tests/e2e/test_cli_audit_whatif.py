@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from attrs import frozen
 
+from tests.support.builders import shipped_book
 from tests.support.cli import CliResult, run_cli
 from tests.support.states import plain
 from tests.support.stores import Stores, copy_store, raw_store, stores
@@ -147,7 +148,7 @@ def test_whatif_reports_baseline_and_reform_and_writes_its_files(county: County,
         assert field in summary
     assert summary["engines_agree"] is True
     assert float(summary["reform_reimbursed"]) > float(summary["baseline_reimbursed"])
-    assert summary["policies_reform"] == ["fuyang-2021@1+whatif"]
+    assert summary["policies_reform"] == [f"{shipped_book().find('341225', 2021).ref}+whatif"]
     rows = (tmp_path / "out" / "households.csv").read_text().splitlines()
     assert rows[0].startswith("head,year,region") and len(rows) == summary["households"] + 1
     assert (tmp_path / "out" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

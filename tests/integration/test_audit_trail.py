@@ -16,11 +16,12 @@ from adapters.composition import open_ledger
 from adapters.usecases.trail import DECISION_FIELDS, audit_trail
 from domain.errors import Rejected
 from domain.policy_book import PolicyBook
-from tests.support.builders import make_id
+from tests.support.builders import make_id, shipped_book
 from tests.support.cli import CliResult, run_cli
 from tests.support.stores import Stores
 
-POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "fuyang-2021.toml"
+#: The file of the Fuyang 2021 version in force (ADR 69).
+POLICY_FILE = Path(__file__).resolve().parents[2] / "policies" / "fuyang-2021.v2.toml"
 AT = "2020-10-01T10:00:00+08:00"
 HEAD = make_id("341225", "19800101", 11)
 SPOUSE = make_id("341225", "19820202", 22)
@@ -160,7 +161,7 @@ def test_the_household_names_the_per_person_cap_and_the_policy_it_was_formed_und
         ledger: Ledger) -> None:
     formed = [e for e in trail_of(ledger, HEAD, 2021)["entries"] if e["kind"] == "Formed"]
     assert len(formed) == 1
-    assert formed[0]["rule"] == "fuyang-2021@1"
+    assert formed[0]["rule"] == ledger.policies.find("341225", 2021).ref
     assert formed[0]["decision"] == {"per_person_cap": "250.00"}
     assert [b["field"] for b in formed[0]["because"]] == ["outpatient.per_person_cap"]
     assert "250" in formed[0]["because"][0]["source"]
@@ -169,13 +170,13 @@ def test_the_household_names_the_per_person_cap_and_the_policy_it_was_formed_und
 def test_each_decision_names_its_policy_and_a_seed_sentence_from_the_policy_file(
         ledger: Ledger, book: PolicyBook) -> None:
     text = POLICY_FILE.read_text(encoding="utf-8")
-    policy = book.get("fuyang-2021", "1")
+    policy = book.find("341225", 2021)
     deciding = [e for e in trail_of(ledger, HEAD, 2021)["entries"]
                 if e["rule"] and e["kind"] != "Formed"]
     assert {e["kind"] for e in deciding} == {"Enrolled", "ContributionPaid", "SubsidyGranted",
                                             "Refunded", "OutpatientClaimSettled"}
     for e in deciding:
-        assert e["rule"] == "fuyang-2021@1"
+        assert e["rule"] == policy.ref
         assert e["policy_hash"] == policy.content_hash
         assert e["policy_hash_loaded"] == policy.content_hash
         assert e["explanation"]
@@ -288,7 +289,7 @@ def test_the_cli_prints_the_trail_with_rules_and_seed_sentences(db: str) -> None
     for kind in ("Registered", "Enrolled", "ContributionPaid", "SubsidyGranted", "Refunded",
                  "OutpatientClaimSettled", "ClaimReversed"):
         assert kind in text
-    assert "fuyang-2021@1" in text
+    assert shipped_book().find("341225", 2021).ref in text
     assert "报销比例为55%" in text
     assert "reimbursable=55.01" in text
     assert text.count(NAMES[SPOUSE]) == 1  # in the registration entry only

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
 from adapters.usecases.audit import verify_decisions, verify_views
 from domain.aggregates import Person
-from domain.policy_book import PolicyBook
+from domain.policy_book import PolicyBook, version_key
 from projections.views import LedgerViews, catch_up, rebuild
 from tests.support.states import plain
 from tests.support.stores import raw_store
@@ -79,12 +80,14 @@ def test_a_decision_stays_verifiable_under_its_own_version_when_a_newer_one_is_i
     ledger = ingest(store_url, book)
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
-    newer = (policies / "fuyang-2021.toml").read_text(encoding="utf-8")
-    newer = newer.replace('version = "1"', 'version = "2"').replace(
+    path, version = in_force_file(policies, "fuyang-2021")
+    following = str(int(version) + 1)
+    newer = path.read_text(encoding="utf-8").replace(
+        f'version = "{version}"', f'version = "{following}"').replace(
         'ratio = "0.55"', 'ratio = "0.60"')
-    (policies / "fuyang-2021-v2.toml").write_text(newer, encoding="utf-8")
+    (policies / f"fuyang-2021.v{following}.toml").write_text(newer, encoding="utf-8")
     both = load_policy_book(policies)
-    assert both.find("341225", 2021).version == "2"
+    assert both.find("341225", 2021).version == following
     findings = verify_decisions(ledger.app, both)
     assert findings.problems == []
 
@@ -94,7 +97,7 @@ def test_a_policy_file_changed_after_its_decisions_is_reported(
     ledger = ingest(store_url, book, households=10)
     policies = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, policies)
-    path = policies / "fuyang-2021.toml"
+    path, _ = in_force_file(policies, "fuyang-2021")
     path.write_text(path.read_text(encoding="utf-8").replace(
         'per_person_cap = "250.00"', 'per_person_cap = "200.00"'), encoding="utf-8")
     findings = verify_decisions(ledger.app, load_policy_book(policies))
@@ -223,9 +226,10 @@ def test_a_newer_policy_version_moves_neither_recorded_caps_nor_recorded_fiscal_
     before = _view_rows(views)
     folder = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, folder)
-    text = (folder / "fuyang-2021.toml").read_text(encoding="utf-8")
-    (folder / "fuyang-2021.toml").write_text(
-        text.replace('version = "1"', 'version = "2"', 1)
+    path, version = in_force_file(folder, "fuyang-2021")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(f'version = "{version}"', f'version = "{int(version) + 1}"', 1)
             .replace('per_person_cap = "250.00"', 'per_person_cap = "400.00"', 1)
             .replace('fiscal = "550.00"', 'fiscal = "600.00"', 1),
         encoding="utf-8")
@@ -235,6 +239,18 @@ def test_a_newer_policy_version_moves_neither_recorded_caps_nor_recorded_fiscal_
     rebuilt = open_views(ledger.app, newer, store_url)
     rebuild(ledger.app, rebuilt)
     assert _view_rows(rebuilt) == before
+
+
+def in_force_file(folder: Path, policy_id: str) -> tuple[Path, str]:
+    """The file of a policy folder holding the version of `policy_id` in force, and that
+    version."""
+    versions = {}
+    for path in folder.glob("*.toml"):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if data["id"] == policy_id:
+            versions[path] = data["version"]
+    path = max(versions, key=lambda p: version_key(versions[p]))
+    return path, versions[path]
 
 
 def _view_rows(views: LedgerViews) -> dict[str, list[tuple]]:

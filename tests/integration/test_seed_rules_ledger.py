@@ -89,7 +89,7 @@ def test_a_liandu_baby_born_late_in_2019_pays_2019_within_90_days_and_2020_separ
     assert (results[2]["covered_from"], results[2]["rule"]) == ("2019-12-20",
                                                                 "lishui-liandu-2019@1")
     assert (results[4]["covered_from"], results[4]["rule"]) == ("2020-01-01",
-                                                                "lishui-liandu-2020@1")
+                                                                book.find(LIANDU, 2020).ref)
     assert [results[5]["reimbursed"], results[6]["reimbursed"]] == ["22.00", "22.00"]
     audit_is_clean(ledger, book)
 

@@ -52,15 +52,17 @@ def test_the_expected_regimes_are_shipped(book):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_every_policy_states_at_least_one_assumption(book, path):
-    pid = tomllib.loads(path.read_text(encoding="utf-8"))["id"]
-    p = policy(book, pid)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    pid = data["id"]
+    p = book.get(pid, data["version"])
     assert p.assumptions, f"{pid} states no assumption"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_every_policy_cites_its_seed_in_each_reference(book, path):
-    pid = tomllib.loads(path.read_text(encoding="utf-8"))["id"]
-    p = policy(book, pid)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    pid = data["id"]
+    p = book.get(pid, data["version"])
     assert p.references
     for key, text in p.references:
         assert text.startswith(f"{p.seed}: "), f"{pid} reference {key} does not cite {p.seed}"

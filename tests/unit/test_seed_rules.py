@@ -28,10 +28,11 @@ from domain.rules.refund import check_refund_channel
 from domain.rules.roster import check_recognition, enrollment_identity
 
 
-def policy(book: PolicyBook, policy_id: str, version: str = "1") -> Policy:
-    found = book.get(policy_id, version)
-    assert found is not None
-    return found
+def policy(book: PolicyBook, policy_id: str) -> Policy:
+    """The version of a policy in force: the one that decides new commands."""
+    found = [p for p in book.in_force() if p.id == policy_id]
+    assert found, f"{policy_id} is not shipped"
+    return found[0]
 
 
 def reason_of(call, *args) -> str:
