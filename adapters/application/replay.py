@@ -332,6 +332,19 @@ def memory_ledger(book: PolicyBook, pinned: bool = False,
     return ReplayLedger(ReplayStore(ids), book, pinned)
 
 
+#: What a replay raises on an event it cannot take as recorded (altered outside the ledger).
+REPLAY_FAILURES = (AttributeError, TypeError, KeyError, ValueError, ArithmeticError)
+
+
+class ReplayStopped(Exception):
+    """A recorded command cannot be replayed (its events were altered outside the ledger):
+    the replay stops at it; every command before it was replayed and yielded."""
+
+    def __init__(self, position: int, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.position, self.cause = position, cause
+
+
 class Replayer:
     """Runs recorded commands through the service into a throw-away in-memory ledger."""
 
@@ -351,18 +364,44 @@ class Replayer:
         command, a Dask task), never for a server that freezes its own objects (ADR 40)."""
         batch: list[RecordedCommand] = []
         try:
-            for rc in commands:
-                batch.append(rc)
-                if len(batch) >= self.batch_size:
-                    yield from self._run(batch)
-                    batch = []
-                    if self.freeze_gc:
-                        gc.freeze()
+            try:
+                for rc in commands:
+                    batch.append(rc)
+                    if len(batch) >= self.batch_size:
+                        yield from self._guarded(batch)
+                        batch = []
+                        if self.freeze_gc:
+                            gc.freeze()
+            except REPLAY_FAILURES:
+                # an event that cannot be read as a command's: the commands read before it
+                # are replayed (and yielded) first, then the replay stops
+                yield from self._guarded(batch)
+                raise
             if batch:
-                yield from self._run(batch)
+                yield from self._guarded(batch)
         finally:
             if self.freeze_gc:
                 gc.unfreeze()
+
+    def _guarded(self, batch: list[RecordedCommand]) -> Iterator[ReplayStep]:
+        """A batch's steps; when one of its commands cannot be replayed, the commands before
+        it are replayed one by one and yielded, and `ReplayStopped` names the one that
+        cannot (a failed batch saves nothing: the ledger is as before it)."""
+        try:
+            steps = list(self._run(batch))
+        except REPLAY_FAILURES as e:
+            self._forget()
+            if len(batch) == 1:
+                raise ReplayStopped(batch[0].position, e) from e
+            for rc in batch:
+                yield from self._guarded([rc])
+            return
+        yield from steps
+
+    def _forget(self) -> None:
+        ledger = self.ledger
+        for kept in (ledger.now, ledger.pins, ledger.digests, ledger.new_events):
+            kept.clear()
 
     def _run(self, batch: list[RecordedCommand]) -> Iterator[ReplayStep]:
         ledger = self.ledger

@@ -20,10 +20,12 @@ from adapters.application.partitions import (
 )
 from adapters.application.replay import (
     DECIDING,
+    REPLAY_FAILURES,
     CommandReader,
     LoggedEvent,
     RecordedCommand,
     Replayer,
+    ReplayStopped,
     differences,
     plain,
     read_log,
@@ -90,8 +92,6 @@ def _subject(event: Any, app: Any) -> dict[str, Any]:
     return about
 
 
-#: What a replay raises on an event it cannot take as recorded (altered outside the ledger).
-REPLAY_FAILURES = (AttributeError, TypeError, KeyError, ValueError, ArithmeticError)
 Log = Callable[[Callable[[int, Exception], None]], Iterable[LoggedEvent]]
 
 
@@ -129,12 +129,19 @@ def redecide(app: Any, book: PolicyBook, log_of: Log, upto: int, freeze_gc: bool
             before = len(findings.problems)
             _check(findings, book, step, upto, replayer.ledger.app)
             keys.extend([step.recorded.position] * (len(findings.problems) - before))
-    except REPLAY_FAILURES as e:
-        findings.add("replay_stopped", f"re-deciding stopped at position {seen[0]}: an event "
-                     f"there cannot be replayed as recorded ({type(e).__name__}: {e}); the "
-                     "events after it are not re-decided", position=seen[0])
-        keys.append(seen[0])
+    except ReplayStopped as e:  # a command whose events cannot be replayed as recorded
+        _stopped(findings, keys, e.position, e.cause)
+    except REPLAY_FAILURES as e:  # an event that cannot even be read as a command's
+        _stopped(findings, keys, seen[0], e)
     return findings, keys, replayer.ledger.app.touched, reader
+
+
+def _stopped(findings: Findings, keys: list[int], position: int, error: BaseException
+             ) -> None:
+    findings.add("replay_stopped", f"re-deciding stopped at position {position}: an event "
+                 f"there cannot be replayed as recorded ({type(error).__name__}: {error}); "
+                 "the events after it are not re-decided", position=position)
+    keys.append(position)
 
 
 def in_log_order(findings: Findings, keys: list[int]) -> Findings:

@@ -133,3 +133,23 @@ def test_coverage_re_derived_in_parts_is_the_whole_replays_timeline(
         assert split.rows == timeline.rows and list(split.rows) == list(timeline.rows)
         assert split_side == side
         app.close()
+
+
+def test_the_commands_read_before_an_unreadable_event_are_still_re_decided_whole_or_in_parts(
+        ) -> None:
+    # Found by the property above: two deleted events; the whole log's replay read every
+    # command into one batch, met an event it cannot read as a command's at the end, and
+    # stopped without re-deciding the batch, so the enrollment that lost an event was not
+    # reported, while its part, replayed apart, reported it.
+    with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
+        url = made.new()
+        ledger = open_ledger(url, BOOK)
+        lines = [json.dumps(c) for c in generate_county(9, "gaizhou-2025", 0, BOOK)]
+        list(ledger.execute_lines(lines, batch_size=97))
+        ledger.app.close()
+        edits = [("delete", 0.023634577631987064, 0.38655710476146987),
+                 ("delete", 0.4209186792090759, 0.18803930475131292)]
+        single, split, _ = both_ways(url, edits, 3)
+        assert split == single
+        kinds = [p["kind"] for p in single[1]]
+        assert kinds[-1] == "replay_stopped" and "events_differ" in kinds[:-1]
