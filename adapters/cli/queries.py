@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.cli.cluster import partitioned, replay_cluster, source_for
 from adapters.cli.common import (
     AtPositionOption,
     CsvOption,
@@ -283,6 +282,8 @@ def views_rebuild(
         err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")
         print_rows(rows, "Views", False, False)
         return
+    from adapters.cli.cluster import partitioned, replay_cluster, source_for
+
     sql = [n for n in names if n in VIEWS]
     source = (source_for(database_url(db), policies, book(policies))
               if sql and partitioned(workers, scheduler) else None)
