@@ -68,21 +68,25 @@ def _stream(event: Any) -> str:
 
 def _subject(event: Any, app: Any) -> dict[str, Any]:
     """Whom a decision finding is about (ADR 76): the person, or the household's head and
-    year, by ID number, and the claim, read from the event and the replay's own aggregate of
-    its stream (the finding's stream is always one its replay holds)."""
+    year, by ID number, and the claim. Read from the recorded event where it names them (a
+    registration's person, a household's head), so that the finding is the same whichever
+    replay met it (one of the whole log or of a part, ADR 54); else from the replay's own
+    aggregate of the event's stream."""
     from domain.aggregates import Household, Person
     from domain.identity import number_of
 
     about: dict[str, Any] = {}
-    aggregate = app.get_or_none(event.originator_id)
-    if isinstance(aggregate, Person):
-        about["person"] = number_of(aggregate.key)
-    elif isinstance(aggregate, Household):
-        about["household_head"] = number_of(aggregate.head)
-    elif isinstance(getattr(event, "person_key", None), str):  # a registration not replayed
+    aggregate = None
+    if isinstance(getattr(event, "person_key", None), str):
         about["person"] = number_of(event.person_key)
     elif isinstance(getattr(event, "head", None), str):
         about["household_head"] = number_of(event.head)
+    else:
+        aggregate = app.get_or_none(event.originator_id)
+        if isinstance(aggregate, Person):
+            about["person"] = number_of(aggregate.key)
+        elif isinstance(aggregate, Household):
+            about["household_head"] = number_of(aggregate.head)
     year = getattr(event, "year", None) or getattr(aggregate, "year", None)
     if isinstance(year, int):
         about["year"] = year
