@@ -234,10 +234,12 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     app = open_store(job.url)
     try:
         if job.engine == "exact":
-            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine)
+            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine,
+                              behaviour=job.behaviour)
         views = open_views(app, book, job.url)
         try:
-            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine)
+            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine,
+                              behaviour=job.behaviour)
         finally:
             views.engine.dispose()
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +31,11 @@ from adapters.cli.common import (
 from adapters.cli.regions import deployment_in_use, whatif_deployment_cli
 from adapters.cli.tables import Table
 from adapters.usecases.whatif import ENGINES, WhatIf, WhatIfRefused, reform_of, run_whatif
+from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope
 from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
+from domain.rules.behaviour import BEHAVIOURS, PAY_NEW_DUE
 from projections.views import ViewsDamaged
 
 
@@ -51,6 +54,15 @@ def whatif(
     deployment: DeploymentOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
+    behaviour: Annotated[str, typer.Option(
+        "--behaviour", help="pay-new-due (payers who were covered pay what the reform makes "
+        "due, on the days they paid) or recorded (the recorded payments as they are).")
+    ] = PAY_NEW_DUE,
+    elasticity: Annotated[str | None, typer.Option(
+        "--take-up-elasticity", help="Change of enrollment per 1% change of the net due "
+        "(e.g. -0.2): payers whose due rises drop out with that probability.")] = None,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the drop-outs' draw (with --take-up-elasticity).")] = 0,
 ) -> None:
     """Re-decide the recorded history under patched policies; nothing is written. Over a
     deployment, every region under --region is re-decided by its own store and merged."""
@@ -59,6 +71,7 @@ def whatif(
 
     if engine not in ENGINES:
         fail(f"--engine must be fast, exact or both; got {engine!r}", 2)
+    chosen = behaviour_of(behaviour, elasticity, seed)
     policy_book = book(policies)
     try:
         patch = read_toml(policy)
@@ -71,10 +84,11 @@ def whatif(
     if regions is not None:
         with _views_whole():
             result = whatif_deployment_cli(regions, policies, reform, patch,
-                                           Scope(region, year), engine, workers, scheduler)
+                                           Scope(region, year), engine, workers, scheduler,
+                                           (policy_book, chosen))
     else:
         result = _one_store(db, policies, policy_book, reform, patch, Scope(region, year),
-                            engine, (workers, scheduler, str(policy)))
+                            engine, (workers, scheduler, str(policy)), chosen)
     if out_dir is not None:
         written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
                                 result.reform)
@@ -87,9 +101,30 @@ def whatif(
         raise typer.Exit(1)
 
 
+def behaviour_of(kind: str, elasticity: str | None, seed: int) -> Behaviour:
+    """The --behaviour, --take-up-elasticity and --seed options as one behaviour (exit 2
+    with a sentence for values out of range)."""
+    if kind not in BEHAVIOURS:
+        fail(f"--behaviour must be one of {', '.join(BEHAVIOURS)}; got {kind!r}", 2)
+    if elasticity is None:
+        return Behaviour(kind, None, seed)
+    try:
+        e = Decimal(elasticity)
+    except InvalidOperation:
+        fail(f"--take-up-elasticity must be a decimal number such as -0.2; got "
+             f"{elasticity!r}", 2)
+    if not e.is_finite() or abs(e) > 100:
+        fail(f"--take-up-elasticity must be a number between -100 and 100; got {elasticity}",
+             2)
+    if kind != PAY_NEW_DUE:
+        fail("--take-up-elasticity needs --behaviour pay-new-due (payers who stay pay the "
+             "new due)", 2)
+    return Behaviour(kind, e, seed)
+
+
 def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
                reform: PolicyBook, patch: dict[str, Any], scope: Scope, engine: str,
-               cluster: tuple[int | None, str | None, str]) -> WhatIf:
+               cluster: tuple[int | None, str | None, str], behaviour: Behaviour) -> WhatIf:
     """One store's what-if; the exact engine, and the fast engine's re-derivation of coverage,
     in partitions on Dask when `--workers` or a scheduler is given (ADR 55); a claims-only
     patch read from the columnar store when it has one (ADR 50)."""
@@ -110,11 +145,11 @@ def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
         try:
             if engine == "exact":
                 return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine,
-                                  exact_sides=sides)
+                                  exact_sides=sides, behaviour=behaviour)
             with opened_views(ledger, db) as views, opened_columnar(ledger, db) as columnar:
                 return run_whatif(ledger.app, views, policy_book, reform, patch, scope,
                                   engine, columnar=columnar, exact_sides=sides,
-                                  timeline_replay=timeline)
+                                  timeline_replay=timeline, behaviour=behaviour)
         except WhatIfRefused:
             raise
         except LedgerError as e:  # from a worker: a store or policies it cannot open

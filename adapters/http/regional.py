@@ -141,7 +141,7 @@ class RegionalService:
                 refresh=s.refresh), self.pool)
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
-        summary = merged(results, Scope(prefix, year), engine).summary
+        summary = merged(results, Scope(prefix, year), engine, self.book, reform).summary
         return self.services[self.deployment.regions[0].prefix]._respond(token, summary)
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:

@@ -32,14 +32,13 @@ from adapters.application.replay import (
     in_scope,
     read_log,
 )
+from adapters.whatif.behaviour import AS_RECORDED, Behaviour, behave
 from adapters.whatif.outcomes import ClaimTable, PersonYearTable
 from domain.aggregates import Household, Person
 from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import Money
 from domain.policy import Policy
-
-#: Per claim: (reason or None, eligible, reimbursable, reimbursed, cap, used before, left after).
 from domain.policy_book import PolicyBook
 
 #: Per claim: (reason or None, eligible, reimbursable, reimbursed, cap, used before, left after).
@@ -207,18 +206,20 @@ def history_of(log: Iterable[LoggedEvent], book: PolicyBook, scope: Scope,
 # --- the exact engine --------------------------------------------------------------------------
 
 
-def exact_whatif(history: History, reform: PolicyBook) -> Side:
-    """Replay the scope's recorded commands under the reform policies, in memory."""
-    return exact_replay(history, reform)[0]
+def exact_whatif(history: History, reform: PolicyBook, behaviour: Behaviour = AS_RECORDED
+                 ) -> Side:
+    """Replay the scope's recorded commands under the reform policies, in memory, as the
+    payers would send them (`behaviour`, ADR 81)."""
+    return exact_replay(history, reform, behaviour=behaviour)[0]
 
 
-def exact_replay(history: History, reform: PolicyBook, freeze_gc: bool = False
-                 ) -> tuple[Side, set[UUID]]:
+def exact_replay(history: History, reform: PolicyBook, freeze_gc: bool = False,
+                 behaviour: Behaviour = AS_RECORDED) -> tuple[Side, set[UUID]]:
     """`exact_whatif`, and the streams the replay touched (ADR 54)."""
     side = Side()
     replayer = Replayer(reform, ids=history.ids, freeze_gc=freeze_gc)
     keys: dict[UUID, str] = {}
-    for step in replayer.run(history.commands):
+    for step in replayer.run(behave(history.commands, reform, behaviour)):
         primary = step.recorded.primary
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1
