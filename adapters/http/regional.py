@@ -26,7 +26,8 @@ from adapters.usecases import views as use
 from adapters.usecases.regional_audit import RegionAudit, audit_deployment
 from adapters.usecases.regional_queries import fan_out, merged_rows, region_of_person
 from adapters.usecases.regional_whatif import merged
-from adapters.usecases.whatif import WhatIfRefused, reform_of, run_whatif
+from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIfRefused, reform_of, run_whatif
+from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope
 from domain.policy_book import PolicyBook
 from projections import queries
@@ -130,7 +131,7 @@ class RegionalService:
         return self.services[self.deployment.regions[0].prefix]._respond(token, found)
 
     def whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
-               engine: str) -> JSON:
+               engine: str, behaviour: Behaviour = PAY_NEW_DUE_ONLY) -> JSON:
         patch = decode_object(raw, None)
         _check_patch(patch)
         prefix = scope(token, region)
@@ -138,10 +139,11 @@ class RegionalService:
             reform = reform_of(self.book, patch, "the patch", prefix, year)
             results = fan_out(self._within(prefix), lambda s: run_whatif(
                 s.store, s.views, s.book, reform, patch, Scope(prefix, year), engine,
-                refresh=s.refresh), self.pool)
+                refresh=s.refresh, behaviour=behaviour), self.pool)
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
-        summary = merged(results, Scope(prefix, year), engine, self.book, reform).summary
+        summary = merged(results, Scope(prefix, year), engine, self.book, reform,
+                         behaviour).summary
         return self.services[self.deployment.regions[0].prefix]._respond(token, summary)
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:

@@ -173,3 +173,66 @@ def test_whatif_outside_every_policy_says_so(county: County, tmp_path: Path) -> 
                       env=KEY)
     assert done.exit_code == 1
     assert "no policy in force" in done.stderr
+
+
+def _contribution_patch(tmp_path: Path, individual: str) -> Path:
+    patch = tmp_path / "contribution.toml"
+    patch.write_text(f'[contribution]\nindividual = "{individual}"\n')
+    return patch
+
+
+def test_whatif_raising_the_contribution_keeps_payers_covered_and_shows_every_fund_flow(
+        county: County, tmp_path: Path) -> None:
+    patch = _contribution_patch(tmp_path, "300.00")
+    done = county.run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2021",
+                      "--engine", "both", "--json", env=KEY)
+    assert done.exit_code == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["behaviour"] == "pay-new-due" and summary["engines_agree"] is True
+    assert summary["covered_reform"] == summary["covered_baseline"]
+    assert summary["claims_changed"] == 0 and summary["claims_rejected_reform"] == {}
+    flows = summary["fund_flows"]
+    for side in ("baseline", "mechanical", "reform"):
+        assert set(flows[side]) >= {"contributions", "subsidy_cost", "fiscal_subsidy_due",
+                                    "reimbursed", "net"}
+    assert float(flows["mechanical_effect"]["contributions"]) > 0
+    assert flows["mechanical_effect"]["fiscal_subsidy_due"] == "0.00"
+    assert flows["behavioural_effect"]["covered"] == 0
+    assert {r["name"] for r in summary["by_region"]} >= {"Funan", "Linquan"}
+
+
+def test_whatif_with_the_recorded_behaviour_meets_the_recorded_payments_against_the_new_due(
+        county: County, tmp_path: Path) -> None:
+    patch = _contribution_patch(tmp_path, "300.00")
+    done = county.run("whatif", "--policy", str(patch), "--behaviour", "recorded", "--json",
+                      env=KEY)
+    assert done.exit_code == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["behaviour"] == "recorded"
+    assert summary["covered_reform"] < summary["covered_baseline"]
+    assert summary["claims_rejected_reform"]
+
+
+def test_whatif_with_a_take_up_elasticity_drops_the_same_payers_for_the_same_seed(
+        county: County, tmp_path: Path) -> None:
+    patch = _contribution_patch(tmp_path, "400.00")
+    args = ("whatif", "--policy", str(patch), "--take-up-elasticity", "-1.5", "--seed", "3",
+            "--json")
+    first, again = county.run(*args, env=KEY), county.run(*args, env=KEY)
+    assert first.exit_code == 0, first.stderr
+    one, two = json.loads(first.stdout), json.loads(again.stdout)
+    assert one["dropped_out"] == two["dropped_out"] > 0
+    assert one["fund_flows"] == two["fund_flows"]
+    assert one["fund_flows"]["behavioural_effect"]["covered"] == -one["dropped_out"]
+    assert one["fund_flows"]["mechanical_effect"]["covered"] == 0
+
+
+def test_whatif_refuses_an_elasticity_it_cannot_read_or_without_new_dues(
+        county: County, tmp_path: Path) -> None:
+    patch = _contribution_patch(tmp_path, "300.00")
+    for extra in (("--take-up-elasticity", "much"),
+                  ("--take-up-elasticity", "-0.2", "--behaviour", "recorded"),
+                  ("--behaviour", "sometimes")):
+        done = county.run("whatif", "--policy", str(patch), *extra, env=KEY)
+        assert done.exit_code == 2, extra
+        assert "Traceback" not in done.stderr and done.stderr.strip()

@@ -206,6 +206,11 @@ def test_queries_reports_whatif_and_audit_answer_as_the_cli_does(api: Api) -> No
                       "analyst").json()
     assert whatif["baseline_reimbursed"] == "500.00"
     assert whatif["reform_reimbursed"] == "300.00"
+    raised = api.post("/whatif?region=3412&year=2021&take_up_elasticity=-0.2&seed=4",
+                      {"contribution": {"individual": "300.00"}}, "analyst").json()
+    assert raised["behaviour"] == "pay-new-due" and raised["take_up_elasticity"] == "-0.2"
+    assert raised["fund_flows"]["baseline"]["reimbursed"] == "500.00"
+    assert raised["by_region"][0]["region"] == "341225"
     audit = api.get("/audit/verify", "auditor").json()
     assert audit["clean"] is True and audit["views"]["checked"]["views"] == 5
     trail = api.get(f"/audit/trail/{HEAD}?year=2021", "auditor").json()
@@ -476,6 +481,10 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
     ("/whatif", b'{"outpatient": {"ratio": 7.5}}', 422),
     ("/whatif", b"{}", 422),
     ("/whatif", b'{"contribution": {"individual": [1, {"a": null}]}}', 422),
+    ("/whatif?take_up_elasticity=much", b'{"contribution": {"individual": "300.00"}}', 422),
+    ("/whatif?take_up_elasticity=-0.2&behaviour=recorded",
+     b'{"contribution": {"individual": "300.00"}}', 422),
+    ("/whatif?behaviour=sometimes", b'{"contribution": {"individual": "300.00"}}', 422),
 ]
 
 
