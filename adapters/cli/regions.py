@@ -147,7 +147,7 @@ def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform:
                 deployment, scope, engine, composition.whatif_region,
                 lambda r: RegionWhatIfJob(r.prefix, r.url, folder, reform, dict(patch), scope,
                                           engine, decided[1]), executor,
-                decided[0], reform, decided[1])
+                decided[0], reform, decided[1], dict(patch))
         except (StoreError, *store_failures()) as e:
             fail(f"a region's store failed: {cause_of(e)}", 3)
 

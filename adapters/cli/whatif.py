@@ -63,11 +63,14 @@ def whatif(
         "(e.g. -0.2): payers whose due rises drop out with that probability.")] = None,
     seed: Annotated[int, typer.Option(
         help="Seed of the drop-outs' draw (with --take-up-elasticity).")] = 0,
+    show_ids: Annotated[bool, typer.Option(
+        "--show-ids", help="Write heads' full ID numbers in households.csv (for an "
+        "administrator; masked otherwise).")] = False,
 ) -> None:
     """Re-decide the recorded history under patched policies; nothing is written. Over a
     deployment, every region under --region is re-decided by its own store and merged."""
     from adapters.stores.policy_files import read_toml
-    from adapters.whatif.exact import write_outputs
+    from adapters.whatif.outputs import write_outputs
 
     if engine not in ENGINES:
         fail(f"--engine must be fast, exact or both; got {engine!r}", 2)
@@ -91,7 +94,7 @@ def whatif(
                             engine, (workers, scheduler, str(policy)), chosen)
     if out_dir is not None:
         written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
-                                result.reform)
+                                result.reform, show_ids)
         err.print("wrote " + ", ".join(str(p) for p in written))
     _print(result, policy.name, json_out)
     if result.disagreements:

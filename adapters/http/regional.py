@@ -143,7 +143,7 @@ class RegionalService:
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
         summary = merged(results, Scope(prefix, year), engine, self.book, reform,
-                         behaviour).summary
+                         behaviour, patch).summary
         return self.services[self.deployment.regions[0].prefix]._respond(token, summary)
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:

@@ -30,7 +30,7 @@ from adapters.whatif.fast import (
     changes_coverage,
     fast_whatif,
 )
-from adapters.whatif.flows import flow_report, region_names
+from adapters.whatif.flows import flow_report, name_of, patch_changes, region_names
 from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
 from domain.rules.behaviour import BEHAVIOURS, PAY_NEW_DUE
@@ -113,22 +113,37 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
     mechanical = result.reform
     if behaviour.responds and changes_coverage(patch):
         mechanical = _decided(*args, behaviour.mechanical).reform
-    summary = result.summary
-    summary.update(behaviour.describe())
-    summary.update(flow_report(result.baseline, mechanical, result.reform, book, reform,
-                               region_names(book)))
+    summary = summarise(scope, result.baseline, result.reform, mechanical, engine, book, reform,
+                        behaviour, patch)
+    for key in ("engines_agree", "disagreements"):
+        if key in result.summary:
+            summary[key] = result.summary[key]
     return WhatIf(scope, summary, result.baseline, result.reform, result.disagreements,
                   mechanical)
 
 
+def described(book: PolicyBook, patch: Mapping[str, Any], scope: Scope,
+              names: Mapping[str, str]) -> dict[str, Any]:
+    """The summary's `scope_name` and `changes` (each patched field, old and new)."""
+    name = name_of(names, scope.region) if scope.region else "all regions"
+    if scope.region:
+        name = f"{name} ({scope.region})" if name else f"region {scope.region}"
+    if scope.year is not None:
+        name += f", {scope.year}"
+    return {"scope_name": name,
+            "changes": patch_changes(book, patch, scope.region, scope.year)}
+
+
 def summarise(scope: Scope, baseline: Side, reform_side: Side, mechanical: Side | None,
-              engine: str, book: PolicyBook, reform: PolicyBook,
-              behaviour: Behaviour) -> dict[str, Any]:
+              engine: str, book: PolicyBook, reform: PolicyBook, behaviour: Behaviour,
+              patch: Mapping[str, Any]) -> dict[str, Any]:
     """The what-if summary of sides decided (one store's, or merged from several)."""
+    names = region_names(book)
     summary = report(scope, baseline, reform_side, engine)
     summary.update(behaviour.describe())
     summary.update(flow_report(baseline, mechanical or reform_side, reform_side, book, reform,
-                               region_names(book)))
+                               names))
+    summary.update(described(book, patch, scope, names))
     return summary
 
 

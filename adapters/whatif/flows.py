@@ -155,3 +155,46 @@ def name_of(names: Mapping[str, str], code: str) -> str:
         if code[:n] in names:
             return names[code[:n]] if n == len(code) else f"in {names[code[:n]]}"
     return ""
+
+
+# --- what a patch changed --------------------------------------------------------------------
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            out.extend(_flat(v, f"{prefix}{k}."))
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def _at(raw: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(raw, Mapping) or part not in raw:
+            return None
+        raw = raw[part]
+    return raw
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def patch_changes(book: PolicyBook, patch: Mapping[str, Any], region: str | None,
+                  year: int | None) -> list[dict[str, Any]]:
+    """Each field the patch sets, with its value in the policies in force in scope (`old`,
+    several joined by " / "; None where none sets it) and the patch's (`new`)."""
+    policies = [p for p in book.in_force()
+                if (year is None or p.year == year)
+                and (region is None or region.startswith(p.region)
+                     or p.region.startswith(region))]
+    out = []
+    for field, new in _flat(patch):
+        olds = sorted({_shown(v) for p in policies
+                       if (v := _at(book.raw(p), field)) is not None})
+        out.append({"field": field, "old": " / ".join(olds) or None, "new": _shown(new)})
+    return out

@@ -236,3 +236,54 @@ def test_whatif_refuses_an_elasticity_it_cannot_read_or_without_new_dues(
         done = county.run("whatif", "--policy", str(patch), *extra, env=KEY)
         assert done.exit_code == 2, extra
         assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+RESIDENT_ID = r"\d{17}[\dXx]"
+
+
+def test_whatif_files_mask_the_heads_id_numbers_unless_an_administrator_asks(
+        county: County, tmp_path: Path) -> None:
+    import csv
+    import re
+
+    patch = _contribution_patch(tmp_path, "300.00")
+    masked = county.run("whatif", "--policy", str(patch), "--out", str(tmp_path / "m"),
+                        env=KEY)
+    assert masked.exit_code == 0, masked.stderr
+    for name in ("summary.json", "households.csv", "regions.csv"):
+        assert not re.search(RESIDENT_ID, (tmp_path / "m" / name).read_text()), name
+    with (tmp_path / "m" / "households.csv").open() as f:
+        heads = [r["head"] for r in csv.DictReader(f)]
+    assert heads and all(re.fullmatch(r"\d{6}\*{8}\d{3}[\dX]", h) for h in heads)
+    shown = county.run("whatif", "--policy", str(patch), "--out", str(tmp_path / "s"),
+                       "--show-ids", env=KEY)
+    assert shown.exit_code == 0, shown.stderr
+    with (tmp_path / "s" / "households.csv").open() as f:
+        full = [r["head"] for r in csv.DictReader(f)]
+    assert all(re.fullmatch(RESIDENT_ID, h) for h in full)
+    assert [h[:6] + h[-4:] for h in full] == [h[:6] + h[-4:] for h in heads]
+
+
+def test_whatif_names_what_changed_and_each_county_in_its_files(county: County,
+                                                                tmp_path: Path) -> None:
+    import csv
+
+    patch = tmp_path / "both.toml"
+    patch.write_text('[contribution]\nindividual = "300.00"\n'
+                     '[outpatient]\nper_person_cap = "300.00"\n')
+    done = county.run("whatif", "--policy", str(patch), "--region", "3412", "--year", "2021",
+                      "--out", str(tmp_path / "o"), "--json", env=KEY)
+    assert done.exit_code == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {(c["field"], c["old"], c["new"]) for c in summary["changes"]} == {
+        ("contribution.individual", "280.00", "300.00"),
+        ("outpatient.per_person_cap", "250.00", "300.00")}
+    assert summary["scope_name"].startswith("Fuyang") and "(3412)" in summary["scope_name"]
+    with (tmp_path / "o" / "regions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["region"], r["name"]) for r in rows} == {
+        (r["region"], r["name"]) for r in summary["by_region"]}
+    assert sum(int(r["households_baseline"]) for r in rows) == summary["households"]
+    total = sum(float(r["reimbursed_reform"]) for r in rows)
+    assert round(total, 2) == float(summary["reform_reimbursed"])
+    assert (tmp_path / "o" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

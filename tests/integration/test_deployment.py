@@ -198,7 +198,7 @@ def test_two_regional_stores_give_one_stores_reports_audit_and_whatif(
         merged = whatif_deployment(
             deployment, Scope(), "fast", composition.whatif_region,
             lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(), "fast"),
-            book=book, reform=reform)
+            book=book, reform=reform, patch=patch)
         assert merged.summary == alone_whatif
         audit = audit_deployment(
             deployment, composition.open_directory(deployment), b"k" * 32,
