@@ -40,7 +40,9 @@ from projections.views import ViewsDamaged
 
 
 def whatif(
-    policy: Annotated[Path, typer.Option("--policy", help="The patch (TOML) to apply.")],
+    policy: Annotated[list[Path], typer.Option(
+        "--policy", help="The patch (TOML) to apply; several compare reforms side by side, "
+        "each named by its file name.")],
     region: Annotated[str | None, typer.Option(help="Region code or prefix in scope.")] = None,
     year: Annotated[int | None, typer.Option(help="Benefit year in scope.")] = None,
     out_dir: Annotated[Path | None, typer.Option(
@@ -76,32 +78,79 @@ def whatif(
         fail(f"--engine must be fast, exact or both; got {engine!r}", 2)
     chosen = behaviour_of(behaviour, elasticity, seed)
     policy_book = book(policies)
-    try:
-        patch = read_toml(policy)
-        reform = reform_of(policy_book, patch, str(policy), region, year)
-    except PolicyError as e:
-        fail(f"policy patch: {e}", 2)
-    except WhatIfRefused as e:
-        fail(e.message, 2 if e.reason == "invalid_input" else 1)
+    named = []
+    for name, path in named_patches(policy):
+        try:
+            patch = read_toml(path)
+            named.append((name, path, patch,
+                          reform_of(policy_book, patch, str(path), region, year)))
+        except PolicyError as e:
+            fail(f"policy patch: {e}", 2)
+        except WhatIfRefused as e:
+            fail(e.message, 2 if e.reason == "invalid_input" else 1)
     regions = deployment_in_use(deployment)
-    if regions is not None:
-        with _views_whole():
-            result = whatif_deployment_cli(regions, policies, reform, patch,
-                                           Scope(region, year), engine, workers, scheduler,
-                                           (policy_book, chosen))
+    results = []
+    for name, path, patch, reform in named:
+        if regions is not None:
+            with _views_whole():
+                result = whatif_deployment_cli(regions, policies, reform, patch,
+                                               Scope(region, year), engine, workers,
+                                               scheduler, (policy_book, chosen))
+        else:
+            result = _one_store(db, policies, policy_book, reform, patch, Scope(region, year),
+                                engine, (workers, scheduler, str(path)), chosen)
+        results.append((name, result))
+    if len(results) == 1:
+        result = results[0][1]
+        if out_dir is not None:
+            written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
+                                    result.reform, show_ids)
+            err.print("wrote " + ", ".join(str(p) for p in written))
+        _print(result, policy[0].name, json_out)
     else:
-        result = _one_store(db, policies, policy_book, reform, patch, Scope(region, year),
-                            engine, (workers, scheduler, str(policy)), chosen)
-    if out_dir is not None:
-        written = write_outputs(out_dir, result.summary, result.scope, result.baseline,
-                                result.reform, show_ids)
-        err.print("wrote " + ", ".join(str(p) for p in written))
-    _print(result, policy.name, json_out)
-    if result.disagreements:
-        for d in result.disagreements[:20]:
+        _compare(results, out_dir, show_ids, json_out)
+    disagreements = [d for _, r in results for d in r.disagreements]
+    if disagreements:
+        for d in disagreements[:20]:
             err.print(f"engines disagree on claim {d['claim_id']}: exact {d['exact']}, "
                       f"fast {d['fast']}", highlight=False)
         raise typer.Exit(1)
+
+
+def named_patches(paths: list[Path]) -> list[tuple[str, Path]]:
+    """Each patch named by its file name without the suffix; two of one name exit 2."""
+    names = [p.stem for p in paths]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        fail(f"--policy: two patches are named {', '.join(twice)}; give each reform a file "
+             "name of its own", 2)
+    return list(zip(names, paths, strict=True))
+
+
+def _compare(results: list[tuple[str, WhatIf]], out_dir: Path | None, show_ids: bool,
+             json_out: bool) -> None:
+    """Several reforms: one comparison printed, and under --out each reform's files in a
+    folder of its name beside the comparison's."""
+    from adapters.whatif.compare import COLUMNS, comparison, write_comparison
+    from adapters.whatif.outputs import write_outputs
+
+    compared = comparison([(name, r.summary) for name, r in results])
+    if out_dir is not None:
+        written = [p for name, r in results for p in write_outputs(
+            out_dir / name, r.summary, r.scope, r.baseline, r.reform, show_ids)]
+        written += write_comparison(out_dir, compared)
+        err.print("wrote " + ", ".join(str(p) for p in written))
+    if json_out:
+        out.print_json(data=compared)
+        return
+    rows = compared["comparison"]
+    table = Table(title=f"What-if, {compared['scope_name']}: {len(results)} reforms")
+    table.add_column("")
+    for row in rows:
+        table.add_column(row["reform"], justify="right")
+    for column in ("changes", *COLUMNS):
+        table.add_row(column, *(str(row[column]) for row in rows))
+    out.print(table)
 
 
 def behaviour_of(kind: str, elasticity: str | None, seed: int) -> Behaviour:

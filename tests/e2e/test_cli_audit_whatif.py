@@ -287,3 +287,40 @@ def test_whatif_names_what_changed_and_each_county_in_its_files(county: County,
     total = sum(float(r["reimbursed_reform"]) for r in rows)
     assert round(total, 2) == float(summary["reform_reimbursed"])
     assert (tmp_path / "o" / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_whatif_compares_several_reforms_in_one_table_and_one_chart(county: County,
+                                                                    tmp_path: Path) -> None:
+    import csv
+
+    (tmp_path / "raise20.toml").write_text('[contribution]\nindividual = "300.00"\n')
+    (tmp_path / "cap300.toml").write_text('[outpatient]\nper_person_cap = "300.00"\n')
+    done = county.run("whatif", "--policy", str(tmp_path / "raise20.toml"), "--policy",
+                      str(tmp_path / "cap300.toml"), "--out", str(tmp_path / "o"), "--json",
+                      env=KEY)
+    assert done.exit_code == 0, done.stderr
+    compared = json.loads(done.stdout)
+    assert [r["reform"] for r in compared["comparison"]] == ["baseline", "raise20", "cap300"]
+    assert set(compared["reforms"]) == {"raise20", "cap300"}
+    alone = json.loads(county.run("whatif", "--policy", str(tmp_path / "cap300.toml"),
+                                  "--json", env=KEY).stdout)
+    assert compared["reforms"]["cap300"] == alone
+    row = compared["comparison"][2]
+    assert row["reimbursed"] == alone["reform_reimbursed"]
+    assert row["changes"] == "outpatient.per_person_cap 250.00 → 300.00"
+    with (tmp_path / "o" / "comparison.csv").open() as f:
+        assert [r["reform"] for r in csv.DictReader(f)] == ["baseline", "raise20", "cap300"]
+    assert (tmp_path / "o" / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "o" / "raise20" / "summary.json").exists()
+    table = county.run("whatif", "--policy", str(tmp_path / "raise20.toml"), "--policy",
+                       str(tmp_path / "cap300.toml"), env=KEY)
+    assert table.exit_code == 0 and "raise20" in table.stdout and "delta_net" in table.stdout
+
+
+def test_whatif_refuses_two_reforms_of_one_name(county: County, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "r.toml").write_text('[outpatient]\nratio = "0.60"\n')
+    (tmp_path / "r.toml").write_text('[outpatient]\nratio = "0.70"\n')
+    done = county.run("whatif", "--policy", str(tmp_path / "a" / "r.toml"), "--policy",
+                      str(tmp_path / "r.toml"), env=KEY)
+    assert done.exit_code == 2 and "named r" in done.stderr
