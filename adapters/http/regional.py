@@ -146,6 +146,22 @@ class RegionalService:
                          behaviour, patch).summary
         return self.services[self.deployment.regions[0].prefix]._respond(token, summary)
 
+    def shadows(self, token: Token) -> JSON:
+        """Every region's shadows (each in its region's store), named with its `store`."""
+        rows = [{**r, "store": prefix} for prefix, s in self.services.items()
+                for r in json.loads(s.shadows(token).body)]
+        return self.services[self.deployment.regions[0].prefix]._respond(token, rows)
+
+    def shadow(self, token: Token, name: str) -> JSON:
+        """The report of the shadow of that name in the first region's store holding one."""
+        for service in self.services.values():
+            try:
+                return service.shadow(token, name)
+            except ApiError as e:
+                if e.reason != "unknown_shadow":
+                    raise
+        raise ApiError(404, "unknown_shadow", f"no shadow is named {name!r}")
+
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
         from adapters.usecases.audit import AuditUnavailable, run_audit
 

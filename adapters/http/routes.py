@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import Auth, bearer_secret
@@ -145,6 +145,18 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
         chosen = behaviour_of(behaviour, take_up_elasticity, seed)
         return await run_in_threadpool(service.whatif, token, raw, region, year, engine,
                                        chosen)
+
+    @app.get("/shadows", tags=["reports"], operation_id="shadows",
+             summary="The shadow rules within the token's region", responses=QUERY_RESPONSES)
+    def shadows(token: Annotated[Token, Depends(allowed("whatif"))]) -> JSON:
+        return service.shadows(token)
+
+    @app.get("/shadows/{name}", tags=["reports"], operation_id="shadow_report",
+             summary="What a shadow rule set decided differently since it was added",
+             responses=QUERY_RESPONSES)
+    def shadow(name: Annotated[str, Path(max_length=40)],
+               token: Annotated[Token, Depends(allowed("whatif"))]) -> JSON:
+        return service.shadow(token, name)
 
     @app.get("/audit/verify", tags=["audit"], operation_id="audit_verify",
              summary="Check the event chain, re-decide every decision, compare the views",

@@ -198,6 +198,30 @@ class Service:
             raise ApiError(422, e.reason, e.message) from None
         return self._respond(token, result.summary)
 
+    def shadows(self, token: Token) -> JSON:
+        """The shadows whose scope lies within the token's region (ADR 86)."""
+        from adapters.stores.shadows import ShadowStore
+        from adapters.usecases.shadow import shadow_list
+
+        rows = shadow_list(self.store, ShadowStore(self.views.engine))
+        return self._respond(token, [r for r in rows if token.covers(r["region"] or "")])
+
+    def shadow(self, token: Token, name: str) -> JSON:
+        """A shadow's report; 404 `unknown_shadow`, 403 outside the token's region."""
+        from adapters.stores.shadows import ShadowError, ShadowStore
+        from adapters.usecases.shadow import shadow_report
+
+        shadows = ShadowStore(self.views.engine)
+        try:
+            found = shadows.get(name)
+            self._check_region(token, found.region or "", f"the shadow {name}'s scope")
+            answer = shadow_report(self.store, shadows, self.book, name)
+        except ShadowError as e:
+            raise ApiError(404, e.reason, e.message) from None
+        except WhatIfRefused as e:
+            raise ApiError(422, e.reason, e.message) from None
+        return self._respond(token, answer)
+
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
         from adapters.usecases.audit import AuditUnavailable, run_audit
 

@@ -324,3 +324,41 @@ def test_whatif_refuses_two_reforms_of_one_name(county: County, tmp_path: Path) 
     done = county.run("whatif", "--policy", str(tmp_path / "a" / "r.toml"), "--policy",
                       str(tmp_path / "r.toml"), env=KEY)
     assert done.exit_code == 2 and "named r" in done.stderr
+
+
+def test_shadow_add_list_report_and_remove_on_the_command_line(copy: str,
+                                                               tmp_path: Path) -> None:
+    patch = tmp_path / "cap.toml"
+    patch.write_text('[outpatient]\nper_person_cap = "300.00"\n')
+    added = run("shadow", "add", "cap300", "--policy", str(patch), "--region", "3412",
+                cwd=tmp_path, env=KEY, db=copy)
+    assert added.exit_code == 0, added.stderr
+    again = run("shadow", "add", "cap300", "--policy", str(patch), cwd=tmp_path, env=KEY,
+                db=copy)
+    assert again.exit_code == 2 and "shadow_exists" in again.stderr
+    listed = json.loads(run("shadow", "list", "--json", cwd=tmp_path, env=KEY,
+                            db=copy).stdout)
+    assert [(s["name"], s["region"], s["behind"]) for s in listed] == [("cap300", "3412", 0)]
+    claim = {"op": "claim", "claim_id": "SHADOW-1", "person": _a_member(copy, tmp_path),
+             "visit_date": "2021-06-01", "facility_level": 0, "facility_region": "341225",
+             "expense": "80.00", "at": "2021-06-01T09:00:00+08:00"}
+    (tmp_path / "more.jsonl").write_text(json.dumps(claim) + "\n")
+    assert run("ingest", str(tmp_path / "more.jsonl"), "--results", str(tmp_path / "r.jsonl"),
+               cwd=tmp_path, env=KEY, db=copy).exit_code == 0
+    report = run("shadow", "report", "cap300", "--json", cwd=tmp_path, env=KEY, db=copy)
+    assert report.exit_code == 0, report.stderr
+    answer = json.loads(report.stdout)
+    assert answer["totals"]["claims_decided"] == 1
+    assert answer["window"]["from_position"] == answer["shadow"]["added_position"] + 1
+    assert run("shadow", "report", "cap300", cwd=tmp_path, env=KEY, db=copy).exit_code == 0
+    assert run("shadow", "remove", "cap300", cwd=tmp_path, env=KEY, db=copy).exit_code == 0
+    gone = run("shadow", "report", "cap300", cwd=tmp_path, env=KEY, db=copy)
+    assert gone.exit_code == 1 and "unknown_shadow" in gone.stderr
+    assert "Traceback" not in gone.stderr
+
+
+def _a_member(db: str, cwd: Path) -> str:
+    """A person covered in Funan in 2021, as `persons` finds them."""
+    found = json.loads(run("persons", "--region", "341225", "--year", "2021", "--json",
+                           "--limit", "50", cwd=cwd, env=KEY, db=db).stdout)
+    return next(r["person"] for r in found["rows"] if r["covered_from"])

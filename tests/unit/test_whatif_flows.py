@@ -23,12 +23,12 @@ def test_counties_are_named_by_the_policy_files_descriptions_and_policies() -> N
 
 def test_a_patch_names_each_field_with_its_old_and_new_value() -> None:
     changes = patch_changes(BOOK, {"contribution": {"individual": "300.00"},
-                                   "outpatient": {"excluded_causes": ["injury"]}},
+                                   "outpatient": {"excluded_causes": ["work_injury"]}},
                             "3412", 2021)
     assert changes[0] == {"field": "contribution.individual", "old": "280.00",
                           "new": "300.00"}
     assert changes[1]["field"] == "outpatient.excluded_causes"
-    assert changes[1]["new"] == "[injury]"
+    assert changes[1]["new"] == "[work_injury]"
 
 
 def test_the_fiscal_subsidy_due_counts_covered_person_years_by_their_policys_fiscal_part(
