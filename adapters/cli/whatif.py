@@ -216,14 +216,50 @@ def _views_whole() -> Iterator[None]:
         fail(str(e), 1)
 
 
+#: Summary fields printed as tables of their own on a terminal.
+_TABLES = ("fund_flows", "by_region", "changes")
+
+
 def _print(result: WhatIf, name: str, json_out: bool) -> None:
     if json_out:
         out.print_json(data=result.summary)
         return
-    table = Table(title=f"What-if {name}, {result.scope}")
+    summary = result.summary
+    table = Table(title=f"What-if {name}, {summary.get('scope_name') or result.scope}")
     table.add_column("")
     table.add_column("value", justify="right")
-    for k, v in result.summary.items():
+    for k, v in summary.items():
+        if k in _TABLES:
+            continue
         table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list)
                       else str(v))
     out.print(table)
+    if summary.get("changes"):
+        changes = Table(title="What the patch changes")
+        for col in ("field", "old", "new"):
+            changes.add_column(col)
+        for c in summary["changes"]:
+            changes.add_row(c["field"], str(c["old"]), c["new"])
+        out.print(changes)
+    flows = summary.get("fund_flows")
+    if flows:
+        sides = ("baseline", "mechanical", "reform", "mechanical_effect",
+                 "behavioural_effect", "total_effect")
+        ff = Table(title="Fund flows (yuan)")
+        ff.add_column("")
+        for side in sides:
+            ff.add_column(side.replace("_", " "), justify="right")
+        for row in flows["baseline"]:
+            ff.add_row(row, *(str(flows[side][row]) for side in sides))
+        out.print(ff)
+    if summary.get("by_region"):
+        regions = Table(title="Per county")
+        for col in ("region", "name", "covered", "reimbursed", "net"):
+            regions.add_column(col, justify="left" if col in ("region", "name") else "right")
+        for r in summary["by_region"]:
+            regions.add_row(r["region"], r["name"],
+                            f"{r['baseline']['covered']} → {r['reform']['covered']}",
+                            f"{r['baseline']['reimbursed']} → {r['reform']['reimbursed']}",
+                            f"{r['baseline']['net']} → {r['reform']['net']} "
+                            f"({r['delta']['net']})")
+        out.print(regions)
