@@ -79,6 +79,9 @@ def shadow_add(
 def shadow_report(
     name: Annotated[str, typer.Argument(help="The shadow's name.")],
     json_out: JsonOption = False,
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Drop the shadow's rows and fold them again from the log.")
+    ] = False,
     db: DbOption = None,
     policies: PoliciesOption = None,
 ) -> None:
@@ -91,6 +94,8 @@ def shadow_report(
     with opened_ledger(db, policies) as ledger:
         try:
             with _store(ledger, db) as shadows:
+                if rebuild:
+                    shadows.forget_rows(name)
                 answer = report(ledger.app, shadows, ledger.policies, name)
         except (WhatIfRefused, ShadowError) as e:
             _refused(e)

@@ -177,9 +177,14 @@ class ShadowStore:
             conn.execute(update(shadow_rule).where(shadow_rule.c.name == name)
                          .values(position=position, claims=claims))
 
-    def forget_rows(self) -> None:
-        """Every shadow's rows dropped (rebuilt from the log at the next report)."""
+    def forget_rows(self, name: str | None = None) -> None:
+        """A shadow's rows (every shadow's when no `name`) dropped: rebuilt from the log at
+        the next report."""
+        rows, rules = delete(shadow_claim), update(shadow_rule)
+        if name is not None:
+            self.get(name)
+            rows = rows.where(shadow_claim.c.shadow == name)
+            rules = rules.where(shadow_rule.c.name == name)
         with self.engine.begin() as conn:
-            conn.execute(delete(shadow_claim))
-            conn.execute(update(shadow_rule).values(position=shadow_rule.c.added_position,
-                                                    claims=0))
+            conn.execute(rows)
+            conn.execute(rules.values(position=shadow_rule.c.added_position, claims=0))

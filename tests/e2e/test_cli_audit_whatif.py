@@ -351,6 +351,9 @@ def test_shadow_add_list_report_and_remove_on_the_command_line(copy: str,
     assert answer["totals"]["claims_decided"] == 1
     assert answer["window"]["from_position"] == answer["shadow"]["added_position"] + 1
     assert run("shadow", "report", "cap300", cwd=tmp_path, env=KEY, db=copy).exit_code == 0
+    rebuilt = run("shadow", "report", "cap300", "--rebuild", "--json", cwd=tmp_path, env=KEY,
+                  db=copy)
+    assert json.loads(rebuilt.stdout) == answer
     assert run("shadow", "remove", "cap300", cwd=tmp_path, env=KEY, db=copy).exit_code == 0
     gone = run("shadow", "report", "cap300", cwd=tmp_path, env=KEY, db=copy)
     assert gone.exit_code == 1 and "unknown_shadow" in gone.stderr
