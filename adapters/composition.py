@@ -235,7 +235,8 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     app = open_store(job.url)
     try:
         if job.engine == "exact":
-            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine)
+            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine,
+                              behaviour=job.behaviour)
         from adapters.stores.columnar import ColumnarBusy
 
         views = open_views(app, book, job.url)
@@ -245,7 +246,7 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
             columnar = None
         try:
             return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine,
-                              columnar=columnar)
+                              columnar=columnar, behaviour=job.behaviour)
         finally:
             if columnar is not None:
                 columnar.close()

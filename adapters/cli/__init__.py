@@ -54,6 +54,8 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "API tokens for the HTTP API (benefitpool serve)."),
     ("deployment", "adapters.cli.regions", "deployment_app",
      "A deployment of one store per pooling region."),
+    ("shadow", "adapters.cli.shadow", "shadow_app",
+     "Candidate rules decided beside the live ledger (shadow rules)."),
 )
 _BY_NAME = {name: (module, attribute, text) for name, module, attribute, text in COMMANDS}
 

@@ -135,8 +135,9 @@ def audit_deployment_cli(deployment: Deployment, policies: Path | None, workers:
 
 def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform: Any,
                           patch: dict[str, Any], scope: Any, engine: str, workers: int | None,
-                          scheduler: str | None) -> Any:
-    """`whatif` of every region under the scope (on Dask when asked), merged."""
+                          scheduler: str | None, decided: tuple[Any, Any]) -> Any:
+    """`whatif` of every region under the scope (on Dask when asked), merged; `decided`:
+    the policies in force and the payers' behaviour."""
     from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment
 
     folder = str(policies) if policies else None
@@ -145,7 +146,8 @@ def whatif_deployment_cli(deployment: Deployment, policies: Path | None, reform:
             return whatif_deployment(
                 deployment, scope, engine, composition.whatif_region,
                 lambda r: RegionWhatIfJob(r.prefix, r.url, folder, reform, dict(patch), scope,
-                                          engine), executor)
+                                          engine, decided[1]), executor,
+                decided[0], reform, decided[1], dict(patch))
         except (StoreError, *store_failures()) as e:
             fail(f"a region's store failed: {cause_of(e)}", 3)
 

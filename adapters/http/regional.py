@@ -26,7 +26,8 @@ from adapters.usecases import views as use
 from adapters.usecases.regional_audit import RegionAudit, audit_deployment
 from adapters.usecases.regional_queries import fan_out, merged_rows, region_of_person
 from adapters.usecases.regional_whatif import merged
-from adapters.usecases.whatif import WhatIfRefused, reform_of, run_whatif
+from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIfRefused, reform_of, run_whatif
+from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope
 from domain.policy_book import PolicyBook
 from projections import queries
@@ -133,7 +134,7 @@ class RegionalService:
         return self.services[self.deployment.regions[0].prefix]._respond(token, found)
 
     def whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
-               engine: str) -> JSON:
+               engine: str, behaviour: Behaviour = PAY_NEW_DUE_ONLY) -> JSON:
         patch = decode_object(raw, None)
         _check_patch(patch)
         prefix = scope(token, region)
@@ -141,11 +142,28 @@ class RegionalService:
             reform = reform_of(self.book, patch, "the patch", prefix, year)
             results = fan_out(self._within(prefix), lambda s: run_whatif(
                 s.store, s.views, s.book, reform, patch, Scope(prefix, year), engine,
-                refresh=s.refresh), self.pool)
+                refresh=s.refresh, behaviour=behaviour), self.pool)
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
-        summary = merged(results, Scope(prefix, year), engine).summary
+        summary = merged(results, Scope(prefix, year), engine, self.book, reform,
+                         behaviour, patch).summary
         return self.services[self.deployment.regions[0].prefix]._respond(token, summary)
+
+    def shadows(self, token: Token) -> JSON:
+        """Every region's shadows (each in its region's store), named with its `store`."""
+        rows = [{**r, "store": prefix} for prefix, s in self.services.items()
+                for r in json.loads(s.shadows(token).body)]
+        return self.services[self.deployment.regions[0].prefix]._respond(token, rows)
+
+    def shadow(self, token: Token, name: str) -> JSON:
+        """The report of the shadow of that name in the first region's store holding one."""
+        for service in self.services.values():
+            try:
+                return service.shadow(token, name)
+            except ApiError as e:
+                if e.reason != "unknown_shadow":
+                    raise
+        raise ApiError(404, "unknown_shadow", f"no shadow is named {name!r}")
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
         from adapters.usecases.audit import AuditUnavailable, run_audit

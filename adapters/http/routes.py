@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from adapters.http.auth import Auth, bearer_secret
@@ -23,7 +23,7 @@ from adapters.http.schemas import (
     body_doc,
     command_schema,
 )
-from adapters.http.service import Service
+from adapters.http.service import Service, behaviour_of
 from adapters.stores.tokens import Token
 from domain.commands import OPS
 
@@ -143,9 +143,28 @@ def add_query_routes(app: FastAPI, service: Service, auth: Auth) -> None:
                   "example": {"outpatient": {"ratio": "0.60"}}}))
     async def whatif(request: Request, token: Annotated[Token, Depends(allowed("whatif"))],
                      region: RegionQ = None, year: YearQ = None,
-                     engine: Literal["fast", "exact", "both"] = "fast") -> JSON:
+                     engine: Literal["fast", "exact", "both"] = "fast",
+                     behaviour: Literal["pay-new-due", "recorded"] = "pay-new-due",
+                     take_up_elasticity: Annotated[str | None, Query(
+                         max_length=20, description="Change of enrollment per 1% change of "
+                         "the net due, a decimal such as -0.2 (with pay-new-due)")] = None,
+                     seed: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> JSON:
         raw = await read_body(request)
-        return await run_in_threadpool(service.whatif, token, raw, region, year, engine)
+        chosen = behaviour_of(behaviour, take_up_elasticity, seed)
+        return await run_in_threadpool(service.whatif, token, raw, region, year, engine,
+                                       chosen)
+
+    @app.get("/shadows", tags=["reports"], operation_id="shadows",
+             summary="The shadow rules within the token's region", responses=QUERY_RESPONSES)
+    def shadows(token: Annotated[Token, Depends(allowed("whatif"))]) -> JSON:
+        return service.shadows(token)
+
+    @app.get("/shadows/{name}", tags=["reports"], operation_id="shadow_report",
+             summary="What a shadow rule set decided differently since it was added",
+             responses=QUERY_RESPONSES)
+    def shadow(name: Annotated[str, Path(max_length=40)],
+               token: Annotated[Token, Depends(allowed("whatif"))]) -> JSON:
+        return service.shadow(token, name)
 
     @app.get("/audit/verify", tags=["audit"], operation_id="audit_verify",
              summary="Check the event chain, re-decide every decision, compare the views",

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.application.access import OutOfRegion, check_region
@@ -23,7 +24,8 @@ from adapters.server.writer import GroupWriter
 from adapters.stores.events import LedgerApplication
 from adapters.stores.tokens import Token, TokenStore
 from adapters.usecases import views as use
-from adapters.usecases.whatif import WhatIfRefused, reform_of, run_whatif
+from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIfRefused, reform_of, run_whatif
+from adapters.whatif.behaviour import Behaviour
 from domain.commands import OPS
 from domain.errors import InvalidInput, LedgerError, Rejected
 from domain.policy_book import PolicyBook
@@ -195,7 +197,7 @@ class Service:
     # --- what-if and audit -----------------------------------------------------------------
 
     def whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
-               engine: str) -> JSON:
+               engine: str, behaviour: Behaviour = PAY_NEW_DUE_ONLY) -> JSON:
         from adapters.whatif.exact import Scope
 
         patch = decode_object(raw, None)
@@ -206,7 +208,7 @@ class Service:
             reform = reform_of(self.book, patch, "the patch", scope_region, year)
             result = run_whatif(self.store, self.views, self.book, reform, patch,
                                 Scope(scope_region, year), engine, refresh=self.refresh,
-                                columnar=columnar)
+                                columnar=columnar, behaviour=behaviour)
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
         finally:
@@ -228,6 +230,30 @@ class Service:
             return self.columnar()
         except ColumnarBusy:
             return None
+
+    def shadows(self, token: Token) -> JSON:
+        """The shadows whose scope lies within the token's region (ADR 86)."""
+        from adapters.stores.shadows import ShadowStore
+        from adapters.usecases.shadow import shadow_list
+
+        rows = shadow_list(self.store, ShadowStore(self.views.engine))
+        return self._respond(token, [r for r in rows if token.covers(r["region"] or "")])
+
+    def shadow(self, token: Token, name: str) -> JSON:
+        """A shadow's report; 404 `unknown_shadow`, 403 outside the token's region."""
+        from adapters.stores.shadows import ShadowError, ShadowStore
+        from adapters.usecases.shadow import shadow_report
+
+        shadows = ShadowStore(self.views.engine)
+        try:
+            found = shadows.get(name)
+            self._check_region(token, found.region or "", f"the shadow {name}'s scope")
+            answer = shadow_report(self.store, shadows, self.book, name)
+        except ShadowError as e:
+            raise ApiError(404, e.reason, e.message) from None
+        except WhatIfRefused as e:
+            raise ApiError(422, e.reason, e.message) from None
+        return self._respond(token, answer)
 
     def audit_verify(self, token: Token, at_position: int | None, views: bool) -> JSON:
         from adapters.usecases.audit import AuditUnavailable, run_audit
@@ -277,3 +303,22 @@ def _check_patch(patch: Mapping[str, Any]) -> None:
                            f"{key[:40]!r} is not a table")
     if not patch:
         raise ApiError(422, "invalid_input", "the patch is empty")
+
+
+def behaviour_of(kind: str, elasticity: str | None, seed: int) -> Behaviour:
+    """The what-if's `behaviour`, `take_up_elasticity` and `seed` parameters as one behaviour;
+    422 `invalid_input` for an elasticity that is not a decimal between -100 and 100 or is
+    given without pay-new-due."""
+    if elasticity is None:
+        return Behaviour(kind, None, seed)
+    try:
+        e = Decimal(elasticity)
+    except InvalidOperation:
+        e = Decimal("NaN")
+    if not e.is_finite() or abs(e) > 100:
+        raise ApiError(422, "invalid_input", f"take_up_elasticity must be a decimal number "
+                       f"between -100 and 100 such as -0.2; got {elasticity!r}")
+    if kind != PAY_NEW_DUE_ONLY.kind:
+        raise ApiError(422, "invalid_input", "take_up_elasticity needs the behaviour "
+                       "pay-new-due (payers who stay pay the new due)")
+    return Behaviour(kind, e, seed)

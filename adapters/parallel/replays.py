@@ -18,6 +18,7 @@ from adapters.usecases.decisions import (
 )
 from adapters.usecases.views import ViewsPart, fresh_in_parts, rebuild_in_parts, views_part
 from adapters.usecases.whatif import ExactSides, reform_of
+from adapters.whatif.behaviour import AS_RECORDED, Behaviour
 from adapters.whatif.exact import Scope, Side
 from adapters.whatif.fast import Timeline, TimelineReplay
 from adapters.whatif.partitioned import (
@@ -45,25 +46,29 @@ def check_part(source: StoreSource, positions: Sequence[int], upto: int) -> Part
 
 
 def whatif_task(source: StoreSource, positions: Sequence[int], upto: int,
-                patch: dict[str, Any], patch_source: str, scope: Scope) -> WhatIfPart:
+                patch: dict[str, Any], patch_source: str, scope: Scope,
+                behaviour: Behaviour = AS_RECORDED) -> WhatIfPart:
     """On a worker: open the store and the policies, patch them as the command did (the
     policies' fingerprint proves the same book), replay one part of the exact what-if."""
     app, book = open_source(source)
     try:
         reform = reform_of(book, patch, patch_source, scope.region, scope.year)
-        return whatif_part(app, book, reform, scope, positions, freeze_gc=True)
+        return whatif_part(app, book, reform, scope, positions, freeze_gc=True,
+                           behaviour=behaviour)
     finally:
         app.close()
 
 
 def timeline_task(source: StoreSource, positions: Sequence[int], upto: int,
-                  patch: dict[str, Any], patch_source: str, scope: Scope) -> TimelinePart:
+                  patch: dict[str, Any], patch_source: str, scope: Scope,
+                  behaviour: Behaviour = AS_RECORDED) -> TimelinePart:
     """On a worker: one part's person side replayed under the patched policies, members
     named as the store's views name them."""
     app, book = open_source(source)
     try:
         reform = reform_of(book, patch, patch_source, scope.region, scope.year)
-        return timeline_part(app, reform, scope, app.personal, positions, freeze_gc=True)
+        return timeline_part(app, reform, scope, app.personal, positions, freeze_gc=True,
+                             behaviour=behaviour)
     finally:
         app.close()
 
@@ -127,11 +132,11 @@ def dask_exact_sides(client: Any, source: StoreSource, patch: dict[str, Any],
                      patch_source: str, progress: Progress | None = None) -> ExactSides:
     """The exact what-if's two sides from parts on the cluster (ADR 54, ADR 55)."""
 
-    def sides(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope
-              ) -> tuple[Side, Side]:
+    def sides(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope,
+              behaviour: Behaviour) -> tuple[Side, Side]:
         plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD)
         advance = _progress(sum(part.events for part in plan.parts), progress)
-        run = dask_runner(client, whatif_task, source, patch, patch_source, scope)
+        run = dask_runner(client, whatif_task, source, patch, patch_source, scope, behaviour)
         return exact_partitioned(plan, run, advance)
 
     return sides
@@ -141,11 +146,12 @@ def dask_timeline(client: Any, source: StoreSource, patch: dict[str, Any], patch
                   progress: Progress | None = None) -> TimelineReplay:
     """The fast engine's re-derivation of coverage from parts on the cluster (ADR 55)."""
 
-    def replay(app: Any, scope: Scope, reform: PolicyBook, personal: Any
-               ) -> tuple[Timeline, Side]:
+    def replay(app: Any, scope: Scope, reform: PolicyBook, personal: Any,
+               behaviour: Behaviour) -> tuple[Timeline, Side]:
         plan = plan_of(app, threads_of(client) * PARTS_PER_THREAD)
         advance = _progress(sum(part.events for part in plan.parts), progress)
-        run = dask_runner(client, timeline_task, source, patch, patch_source, scope)
+        run = dask_runner(client, timeline_task, source, patch, patch_source, scope,
+                          behaviour)
         return timeline_partitioned(plan, run, advance)
 
     return replay

@@ -11,7 +11,8 @@ from attrs import frozen
 
 from adapters.stores.deployment_files import Deployment
 from adapters.usecases.regional_queries import fan_out
-from adapters.usecases.whatif import WhatIf
+from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIf, summarise
+from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope, Side, report
 from domain.policy_book import PolicyBook
 
@@ -27,30 +28,43 @@ class RegionWhatIfJob:
     patch: dict[str, Any]
     scope: Scope
     engine: str
+    behaviour: Behaviour = PAY_NEW_DUE_ONLY
 
 
 def whatif_deployment(deployment: Deployment, scope: Scope, engine: str,
                       run_region: Callable[[Any], WhatIf], make_job: Callable[[Any], Any],
-                      executor: Executor | None = None) -> WhatIf:
+                      executor: Executor | None = None, book: PolicyBook | None = None,
+                      reform: PolicyBook | None = None,
+                      behaviour: Behaviour = PAY_NEW_DUE_ONLY,
+                      patch: dict[str, Any] | None = None) -> WhatIf:
     """Every region under the scope's prefix re-decided by its own store; one what-if."""
     regions = deployment.within(scope.region)
     results = fan_out(regions, lambda r: run_region(make_job(r)), executor) \
         if executor is None else list(executor.map(run_region, [make_job(r) for r in regions]))
-    return merged(results, scope, engine)
+    return merged(results, scope, engine, book, reform, behaviour, patch)
 
 
-def merged(results: Iterable[WhatIf], scope: Scope, engine: str) -> WhatIf:
+def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
+           book: PolicyBook | None = None, reform: PolicyBook | None = None,
+           behaviour: Behaviour = PAY_NEW_DUE_ONLY, patch: dict[str, Any] | None = None
+           ) -> WhatIf:
     """Several regions' what-ifs as one: their sides joined (households, person-years and
-    claims never belong to two regions), summarised by the one-store summary."""
+    claims never belong to two regions), summarised by the one-store summary (with the fund
+    flows when the policies, `book` and `reform`, are given)."""
     results = list(results)
     base = merge_sides(r.baseline for r in results)
-    reform = merge_sides(r.reform for r in results)
-    summary = report(scope, base, reform, engine)
+    side = merge_sides(r.reform for r in results)
+    mechanical = merge_sides(r.mechanical or r.reform for r in results)
+    if book is not None and reform is not None:
+        summary = summarise(scope, base, side, mechanical, engine, book, reform, behaviour,
+                            patch or {})
+    else:
+        summary = report(scope, base, side, engine)
     disagreements = [d for r in results for d in r.disagreements]
     if engine == "both":
         summary["engines_agree"] = not disagreements
         summary["disagreements"] = len(disagreements)
-    return WhatIf(scope, summary, base, reform, disagreements)
+    return WhatIf(scope, summary, base, side, disagreements, mechanical)
 
 
 def merge_sides(sides: Iterable[Side]) -> Side:

@@ -13,6 +13,7 @@ from adapters.stores.columnar.catchup import catch_up as columnar_catch_up
 from adapters.stores.columnar.read import ScopeColumns, read_scope
 from adapters.stores.columnar.store import ColumnarFailed
 from adapters.stores.policy_files import apply_patch
+from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.columnar import baseline_from_columns, columnar_whatif
 from adapters.whatif.exact import (
     Scope,
@@ -29,11 +30,15 @@ from adapters.whatif.fast import (
     changes_coverage,
     fast_whatif,
 )
+from adapters.whatif.flows import flow_report, name_of, patch_changes, region_names
 from domain.errors import LedgerError, PolicyError
 from domain.policy_book import PolicyBook
+from domain.rules.behaviour import BEHAVIOURS, PAY_NEW_DUE
 from projections.views import LedgerViews, NotificationLog, catch_up
 
 ENGINES = ("fast", "exact", "both")
+#: The default behaviour (ADR 81): payers who were covered pay what the reform makes due.
+PAY_NEW_DUE_ONLY = Behaviour(PAY_NEW_DUE)
 
 
 class WhatIfRefused(LedgerError):
@@ -53,6 +58,8 @@ class WhatIf:
     baseline: Side
     reform: Side
     disagreements: list[dict[str, Any]]
+    #: The reform side without the behavioural response (the reform side itself when none).
+    mechanical: Side | None = None
 
 
 def reform_of(book: PolicyBook, patch: Mapping[str, Any], source: str, region: str | None,
@@ -74,7 +81,7 @@ def reform_of(book: PolicyBook, patch: Mapping[str, Any], source: str, region: s
 
 #: The exact engine's two sides (baseline, reform) of (store, book, reform, scope), computed
 #: elsewhere (in partitions on Dask, ADR 55).
-ExactSides = Callable[[Any, PolicyBook, PolicyBook, Scope], tuple[Side, Side]]
+ExactSides = Callable[[Any, PolicyBook, PolicyBook, Scope, Behaviour], tuple[Side, Side]]
 
 
 def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
@@ -82,15 +89,69 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
                refresh: Callable[[], Any] | None = None,
                columnar: ColumnarStore | None = None,
                exact_sides: ExactSides | None = None,
-               timeline_replay: TimelineReplay | None = None) -> WhatIf:
+               timeline_replay: TimelineReplay | None = None,
+               behaviour: Behaviour = PAY_NEW_DUE_ONLY) -> WhatIf:
     """Re-decide the scope's recorded history under `reform` with the fast engine (from the
     views, caught up first by `refresh` or here, and for a claims-only patch from the
     `columnar` store when given, caught up to the views; coverage re-derived here or by
     `timeline_replay`), the exact one (a replay of the log, here or by `exact_sides`), or both,
-    compared claim by claim. Nothing is written."""
+    compared claim by claim; the payers answering the reform as `behaviour` says (ADR 81),
+    and with a behavioural response decided once more without it (the mechanical effect).
+    Nothing is written."""
     if engine not in ENGINES:
         raise WhatIfRefused("invalid_input", f"engine must be fast, exact or both; got "
                             f"{engine!r}")
+    if behaviour.kind not in BEHAVIOURS:
+        raise WhatIfRefused("invalid_input", f"behaviour must be one of "
+                            f"{', '.join(BEHAVIOURS)}; got {behaviour.kind!r}")
+    if behaviour.responds and behaviour.kind != PAY_NEW_DUE:
+        raise WhatIfRefused("invalid_input", "a take-up elasticity needs the behaviour "
+                            "pay-new-due (payers who stay pay the new due)")
+    args = (store, views, book, reform, patch, scope, engine, refresh, columnar, exact_sides,
+            timeline_replay)
+    result = _decided(*args, behaviour)
+    mechanical = result.reform
+    if behaviour.responds and changes_coverage(patch):
+        mechanical = _decided(*args, behaviour.mechanical).reform
+    summary = summarise(scope, result.baseline, result.reform, mechanical, engine, book, reform,
+                        behaviour, patch)
+    for key in ("engines_agree", "disagreements"):
+        if key in result.summary:
+            summary[key] = result.summary[key]
+    return WhatIf(scope, summary, result.baseline, result.reform, result.disagreements,
+                  mechanical)
+
+
+def described(book: PolicyBook, patch: Mapping[str, Any], scope: Scope,
+              names: Mapping[str, str]) -> dict[str, Any]:
+    """The summary's `scope_name` and `changes` (each patched field, old and new)."""
+    name = name_of(names, scope.region) if scope.region else "all regions"
+    if scope.region:
+        name = f"{name} ({scope.region})" if name else f"region {scope.region}"
+    if scope.year is not None:
+        name += f", {scope.year}"
+    return {"scope_name": name,
+            "changes": patch_changes(book, patch, scope.region, scope.year)}
+
+
+def summarise(scope: Scope, baseline: Side, reform_side: Side, mechanical: Side | None,
+              engine: str, book: PolicyBook, reform: PolicyBook, behaviour: Behaviour,
+              patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The what-if summary of sides decided (one store's, or merged from several)."""
+    names = region_names(book)
+    summary = report(scope, baseline, reform_side, engine)
+    summary.update(behaviour.describe())
+    summary.update(flow_report(baseline, mechanical or reform_side, reform_side, book, reform,
+                               names))
+    summary.update(described(book, patch, scope, names))
+    return summary
+
+
+def _decided(store: NotificationLog, views: LedgerViews | None, book: PolicyBook,
+             reform: PolicyBook, patch: Mapping[str, Any], scope: Scope, engine: str,
+             refresh: Callable[[], Any] | None, columnar: ColumnarStore | None,
+             exact_sides: ExactSides | None, timeline_replay: TimelineReplay | None,
+             behaviour: Behaviour) -> WhatIf:
     fast = exact = baseline = None
     if engine in ("fast", "both"):
         if views is None:
@@ -109,13 +170,13 @@ def run_whatif(store: NotificationLog, views: LedgerViews | None, book: PolicyBo
             facts = ClaimsFacts(views.engine, scope)
             baseline = baseline_from_views(views.engine, scope, facts, views.personal)
             fast = fast_whatif(views.engine, scope, baseline, reform, patch, store, facts,
-                               views.personal, timeline_replay)
+                               views.personal, timeline_replay, behaviour)
     if engine in ("exact", "both") and exact_sides is not None:
-        baseline, exact = exact_sides(store, book, reform, scope)
+        baseline, exact = exact_sides(store, book, reform, scope, behaviour)
     elif engine in ("exact", "both"):
         history = read_history(store, book, scope)
         baseline = history.baseline
-        exact = exact_whatif(history, reform)
+        exact = exact_whatif(history, reform, behaviour)
     side = fast if fast is not None else exact
     summary = report(scope, baseline, side, engine)
     disagreements = compare_claims(exact.claims, fast.claims) if fast and exact else []

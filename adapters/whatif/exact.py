@@ -14,11 +14,8 @@ The baseline is what the ledger recorded.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -32,14 +29,12 @@ from adapters.application.replay import (
     in_scope,
     read_log,
 )
+from adapters.whatif.behaviour import AS_RECORDED, Behaviour, behave
 from adapters.whatif.outcomes import ClaimTable, PersonYearTable
 from domain.aggregates import Household, Person
-from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import Money
 from domain.policy import Policy
-
-#: Per claim: (reason or None, eligible, reimbursable, reimbursed, cap, used before, left after).
 from domain.policy_book import PolicyBook
 
 #: Per claim: (reason or None, eligible, reimbursable, reimbursed, cap, used before, left after).
@@ -207,18 +202,20 @@ def history_of(log: Iterable[LoggedEvent], book: PolicyBook, scope: Scope,
 # --- the exact engine --------------------------------------------------------------------------
 
 
-def exact_whatif(history: History, reform: PolicyBook) -> Side:
-    """Replay the scope's recorded commands under the reform policies, in memory."""
-    return exact_replay(history, reform)[0]
+def exact_whatif(history: History, reform: PolicyBook, behaviour: Behaviour = AS_RECORDED
+                 ) -> Side:
+    """Replay the scope's recorded commands under the reform policies, in memory, as the
+    payers would send them (`behaviour`, ADR 81)."""
+    return exact_replay(history, reform, behaviour=behaviour)[0]
 
 
-def exact_replay(history: History, reform: PolicyBook, freeze_gc: bool = False
-                 ) -> tuple[Side, set[UUID]]:
+def exact_replay(history: History, reform: PolicyBook, freeze_gc: bool = False,
+                 behaviour: Behaviour = AS_RECORDED) -> tuple[Side, set[UUID]]:
     """`exact_whatif`, and the streams the replay touched (ADR 54)."""
     side = Side()
     replayer = Replayer(reform, ids=history.ids, freeze_gc=freeze_gc)
     keys: dict[UUID, str] = {}
-    for step in replayer.run(history.commands):
+    for step in replayer.run(behave(history.commands, reform, behaviour)):
         primary = step.recorded.primary
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1
@@ -313,78 +310,6 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
         "engine": engine,
     }
     return out
-
-
-def household_rows(base: Side, reform: Side) -> Iterator[dict[str, Any]]:
-    """One row per household: baseline, reform and delta."""
-    for hid, b in sorted(base.households.items(),
-                         key=lambda kv: (kv[1].region, kv[1].head)):
-        r = reform.households.get(hid) or HouseholdTotals(b.head, b.year, b.region)
-        yield {
-            "head": number_of(b.head), "year": b.year,
-            "region": b.region, "members": b.members, "covered_baseline": b.covered,
-            "covered_reform": r.covered, "cap_baseline": _yuan(b.cap),
-            "cap_reform": _yuan(r.cap), "baseline_reimbursed": _yuan(b.reimbursed),
-            "reform_reimbursed": _yuan(r.reimbursed),
-            "delta": _yuan(r.reimbursed - b.reimbursed),
-            "at_cap_baseline": b.at_cap, "at_cap_reform": r.at_cap,
-        }
-
-
-def write_outputs(out_dir: Path, summary: dict[str, Any], scope: Scope, base: Side,
-                  reform: Side) -> list[Path]:
-    """summary.json, households.csv and chart.png in `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / "summary.json", out_dir / "households.csv", out_dir / "chart.png"]
-    written[0].write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
-                          encoding="utf-8")
-    rows = list(household_rows(base, reform))
-    with written[1].open("w", newline="", encoding="utf-8") as f:
-        columns = list(rows[0]) if rows else ["head", "year", "region", "baseline_reimbursed",
-                                              "reform_reimbursed", "delta"]
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    chart(written[2], summary, scope, base, reform)
-    return written
-
-
-def chart(path: Path, summary: dict[str, Any], scope: Scope, base_side: Side,
-          reform: Side) -> None:
-    """Distribution of household reimbursement, baseline vs reform, and the share at cap."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    base = [h.reimbursed / 100 for h in base_side.households.values()]
-    ref = [reform.households[k].reimbursed / 100 if k in reform.households else 0.0
-           for k in base_side.households]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5),
-                                      gridspec_kw={"width_ratios": [3, 1]})
-    top = max(base + ref + [1.0])
-    bins = [top * i / 30 for i in range(31)]
-    left.hist(base, bins=bins, alpha=0.55,
-              label=f"baseline (total {summary['baseline_reimbursed']})")
-    left.hist(ref, bins=bins, alpha=0.55, label=f"reform (total {summary['reform_reimbursed']})")
-    left.set_xlabel("reimbursed per household in the year (yuan)")
-    left.set_ylabel("households")
-    left.set_title("Household outpatient reimbursement")
-    left.legend()
-    shares = [float(summary["share_at_cap_baseline"] or 0),
-              float(summary["share_at_cap_reform"] or 0)]
-    bars = right.bar(["baseline", "reform"], [s * 100 for s in shares],
-                     color=["tab:blue", "tab:orange"])
-    for bar, s in zip(bars, shares, strict=True):
-        right.annotate(f"{s:.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                       ha="center", va="bottom")
-    right.set_ylabel("% of households")
-    right.set_title("Households at their cap")
-    fig.suptitle(f"What-if, {scope}: {summary['households']} households, "
-                 f"{summary['claims']} claims; delta {summary['delta_reimbursed']} yuan")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def compare_claims(a: Mapping[str, ClaimOutcome], b: Mapping[str, ClaimOutcome]

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from adapters.application.replay import CommandReader, LoggedEvent, Replayer, in_scope, read_log
+from adapters.whatif.behaviour import AS_RECORDED, Behaviour, behave
 from adapters.whatif.coverage import members_counting
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
 from adapters.whatif.kernel import REASONS, ClaimColumns, settle_columns
@@ -153,21 +154,25 @@ def timeline_from_views(engine: Engine, scope: Scope) -> Timeline:
 
 
 #: `timeline_by_replay` done elsewhere (in partitions on Dask, ADR 55).
-TimelineReplay = Callable[[Any, Scope, PolicyBook, PersonalData], tuple["Timeline", Side]]
+TimelineReplay = Callable[[Any, Scope, PolicyBook, PersonalData, Behaviour],
+                          tuple["Timeline", Side]]
 
 
 def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
-                       personal: PersonalData = PLAIN) -> tuple[Timeline, Side]:
+                       personal: PersonalData = PLAIN, behaviour: Behaviour = AS_RECORDED
+                       ) -> tuple[Timeline, Side]:
     """The timeline (and person-year money) the person-side commands give under the reform:
-    the recorded commands without claims, replayed through the service in memory. Members
-    are named as the views name them (`personal`), to meet the claims journal's persons."""
-    t, side, _ = replay_timeline(read_log(app), app.ids, scope, reform, personal)
+    the recorded commands without claims, as the payers would send them (`behaviour`, ADR
+    81), replayed through the service in memory. Members are named as the views name them
+    (`personal`), to meet the claims journal's persons."""
+    t, side, _ = replay_timeline(read_log(app), app.ids, scope, reform, personal,
+                                 behaviour=behaviour)
     return t, side
 
 
 def replay_timeline(log: Iterable[LoggedEvent], ids: StreamIds, scope: Scope,
-                    reform: PolicyBook, personal: PersonalData, freeze_gc: bool = False
-                    ) -> tuple[Timeline, Side, set[UUID]]:
+                    reform: PolicyBook, personal: PersonalData, freeze_gc: bool = False,
+                    behaviour: Behaviour = AS_RECORDED) -> tuple[Timeline, Side, set[UUID]]:
     """`timeline_by_replay` of a log's events (the whole log, or one partition's, ADR 54),
     and the streams the replay touched."""
     reader = CommandReader()
@@ -179,7 +184,7 @@ def replay_timeline(log: Iterable[LoggedEvent], ids: StreamIds, scope: Scope,
     keys: dict[UUID, str] = {}
     pseudonym = personal.pseudonym
     replayer = Replayer(reform, ids=ids, freeze_gc=freeze_gc)
-    for step in replayer.run(person_side):
+    for step in replayer.run(behave(person_side, reform, behaviour)):
         if step.result["status"] != "ok":
             side.rejected[(step.result["op"], step.result["reason"])] += 1
         position = step.recorded.position
@@ -400,14 +405,17 @@ _COLUMN_NAMES = ("household", "person", "policy", "visit_day", "facility_level",
 
 def fast_whatif(engine: Engine, scope: Scope, baseline: Side, reform: PolicyBook,
                 patch: Mapping[str, Any], app: Any = None, facts: ClaimsFacts | None = None,
-                personal: PersonalData = PLAIN, replay: TimelineReplay | None = None) -> Side:
+                personal: PersonalData = PLAIN, replay: TimelineReplay | None = None,
+                behaviour: Behaviour = AS_RECORDED) -> Side:
     """The reform side, settled column-wise from the read models (caught up by the caller,
     holding persons by the codec `personal`); a patch that changes coverage re-derives the
-    timeline by `replay` (default: `timeline_by_replay` here)."""
+    timeline by `replay` (default: `timeline_by_replay` here) from the commands as the payers
+    would send them (`behaviour`, ADR 81)."""
     if changes_coverage(patch):
         if app is None:
             raise ValueError("this patch changes coverage: the ledger's log is needed")
-        timeline, side = (replay or timeline_by_replay)(app, scope, reform, personal)
+        timeline, side = (replay or timeline_by_replay)(app, scope, reform, personal,
+                                                        behaviour)
     else:
         timeline, side = timeline_from_views(engine, scope), Side()
         side.person_years = {k: PersonYearMoney(**{f: getattr(v, f) for f in (

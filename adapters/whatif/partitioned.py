@@ -11,6 +11,7 @@ from uuid import UUID
 from attrs import frozen
 
 from adapters.application.partitions import Part, PartRunner, Plan, noting, part_events, run_apart
+from adapters.whatif.behaviour import AS_RECORDED, Behaviour
 from adapters.whatif.exact import Scope, Side, exact_replay, history_of
 from adapters.whatif.fast import Timeline, replay_timeline
 from domain.aggregates import Household
@@ -30,12 +31,13 @@ class WhatIfPart:
 
 
 def whatif_part(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope,
-                positions: Sequence[int], freeze_gc: bool = False) -> WhatIfPart:
+                positions: Sequence[int], freeze_gc: bool = False,
+                behaviour: Behaviour = AS_RECORDED) -> WhatIfPart:
     """Read one part's history and replay it under the reform (on a worker: `app` opened
     there, read-only; `freeze_gc`: see `Replayer.run`)."""
     own: set[UUID] = set()
     history = history_of(noting(part_events(app, positions), own), book, scope, app.ids)
-    side, touched = exact_replay(history, reform, freeze_gc)
+    side, touched = exact_replay(history, reform, freeze_gc, behaviour)
     claims = {rc.primary.claim_id: rc.position for rc in history.commands
               if isinstance(rc.primary, Household.OutpatientClaimSettled)}
     return WhatIfPart(history.baseline, side, claims, frozenset(touched - own))
@@ -66,12 +68,14 @@ def exact_partitioned(plan: Plan, run: PartRunner, done: Callable[[int], None] |
             merge_sides((r.reform for r in results), order))
 
 
-def in_process(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope) -> PartRunner:
+def in_process(app: Any, book: PolicyBook, reform: PolicyBook, scope: Scope,
+               behaviour: Behaviour = AS_RECORDED) -> PartRunner:
     """A runner replaying each part here, one after another."""
 
     def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, WhatIfPart]]:
         for n, part in enumerate(parts):
-            yield n, whatif_part(app, book, reform, scope, part.positions)
+            yield n, whatif_part(app, book, reform, scope, part.positions,
+                                 behaviour=behaviour)
 
     return run
 
@@ -90,11 +94,12 @@ class TimelinePart:
 
 
 def timeline_part(app: Any, reform: PolicyBook, scope: Scope, personal: PersonalData,
-                  positions: Sequence[int], freeze_gc: bool = False) -> TimelinePart:
+                  positions: Sequence[int], freeze_gc: bool = False,
+                  behaviour: Behaviour = AS_RECORDED) -> TimelinePart:
     """Replay one part's person-side commands under the reform (on a worker)."""
     own: set[UUID] = set()
     t, side, touched = replay_timeline(noting(part_events(app, positions), own), app.ids,
-                                       scope, reform, personal, freeze_gc)
+                                       scope, reform, personal, freeze_gc, behaviour)
     return TimelinePart(t.rows, side, frozenset(touched - own))
 
 
@@ -109,12 +114,13 @@ def timeline_partitioned(plan: Plan, run: PartRunner, done: Callable[[int], None
     return t, merge_sides((r.side for r in results), {})
 
 
-def timeline_in_process(app: Any, reform: PolicyBook, scope: Scope, personal: PersonalData
-                        ) -> PartRunner:
+def timeline_in_process(app: Any, reform: PolicyBook, scope: Scope, personal: PersonalData,
+                        behaviour: Behaviour = AS_RECORDED) -> PartRunner:
     """A runner replaying each part's person side here, one after another."""
 
     def run(plan: Plan, parts: Sequence[Part]) -> Iterator[tuple[int, TimelinePart]]:
         for n, part in enumerate(parts):
-            yield n, timeline_part(app, reform, scope, personal, part.positions)
+            yield n, timeline_part(app, reform, scope, personal, part.positions,
+                                   behaviour=behaviour)
 
     return run

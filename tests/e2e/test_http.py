@@ -213,6 +213,11 @@ def test_queries_reports_whatif_and_audit_answer_as_the_cli_does(api: Api) -> No
     assert [(e["kind"], e["amount"]) for e in money["entries"]] == [
         ("enrolled", "280.00"), ("payment", "280.00")]
     assert money["entries"][1]["channel"] == "cash" and money["entries"][1]["payer"] == WIFE
+    raised = api.post("/whatif?region=3412&year=2021&take_up_elasticity=-0.2&seed=4",
+                      {"contribution": {"individual": "300.00"}}, "analyst").json()
+    assert raised["behaviour"] == "pay-new-due" and raised["take_up_elasticity"] == "-0.2"
+    assert raised["fund_flows"]["baseline"]["reimbursed"] == "500.00"
+    assert raised["by_region"][0]["region"] == "341225"
     audit = api.get("/audit/verify", "auditor").json()
     assert audit["clean"] is True and audit["views"]["checked"]["views"] == 5
     trail = api.get(f"/audit/trail/{HEAD}?year=2021", "auditor").json()
@@ -293,6 +298,10 @@ ENDPOINTS = [
     Endpoint("report_enrollment", "GET", "/reports/enrollment?region=341225", None, REPORT),
     Endpoint("whatif", "POST", "/whatif?region=341225&year=2021",
              lambda n: {"outpatient": {"ratio": "0.60"}}, frozenset({"analyst", "admin"})),
+    Endpoint("shadows", "GET", "/shadows", None, frozenset({"analyst", "admin"}),
+             regional=False),
+    Endpoint("shadow_report", "GET", "/shadows/cap", None, frozenset({"analyst", "admin"}),
+             regional=False),
     Endpoint("audit_verify", "GET", "/audit/verify?views=false", None, AUDIT),
     Endpoint("audit_trail", "GET", f"/audit/trail/{HEAD}?year=2021", None, AUDIT),
     Endpoint("whoami", "GET", "/whoami", None, frozenset(ROLES), regional=False),
@@ -309,7 +318,8 @@ def test_the_table_of_endpoints_covers_every_route_but_health(shared: Api) -> No
     documented = {(method.upper(), path) for path, item in
                   shared.client.get("/openapi.json").json()["paths"].items() for method in item}
     tested = {(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
-    tested = {(m, p.replace(HEAD, "{person}").replace(WIFE, "{person}")) for m, p in tested}
+    tested = {(m, p.replace(HEAD, "{person}").replace(WIFE, "{person}")
+               .replace("/shadows/cap", "/shadows/{name}")) for m, p in tested}
     assert documented - tested == {("GET", "/health")}
 
 
@@ -394,6 +404,29 @@ def test_a_clinic_sees_the_number_it_sent_and_other_members_masked(api: Api) -> 
 def test_agencies_auditors_and_admins_see_every_number_in_full(api: Api, who: str) -> None:
     view = api.get(f"/households/{WIFE}?year=2021", who).json()
     assert view["head"] == HEAD and view["members"] == [HEAD, WIFE]
+
+
+def test_analysts_read_the_shadow_rules_of_their_region(api: Api) -> None:
+    from adapters.stores.shadows import ShadowStore
+    from adapters.usecases.shadow import add_shadow
+
+    service = api.app.state.service
+    shadows = ShadowStore(service.views.engine)
+    add_shadow(service.store, shadows, service.book, "cap", {"outpatient": {"ratio": "0.30"}},
+               "patch", "3412", 2021)
+    assert api.command(claim("C-SHADOW", HEAD, "40.00"))["status"] == "ok"
+    assert [s["name"] for s in api.get("/shadows", "analyst").json()] == ["cap"]
+    assert api.get("/shadows", "analyst_far").json() == []
+    answer = api.get("/shadows/cap", "analyst")
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["totals"]["claims_decided"] == 1
+    assert report["window"]["to_position"] > report["shadow"]["added_position"]
+    assert not RESIDENT_ID.search(answer.text)
+    far = api.get("/shadows/cap", "analyst_far")
+    assert far.status_code == 403 and far.json()["reason"] == "forbidden"
+    unknown = api.get("/shadows/nothing", "analyst")
+    assert unknown.status_code == 404 and unknown.json()["reason"] == "unknown_shadow"
 
 
 def test_an_analyst_never_sees_an_id_number(api: Api) -> None:
@@ -487,6 +520,10 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
     ("/whatif", b'{"outpatient": {"ratio": 7.5}}', 422),
     ("/whatif", b"{}", 422),
     ("/whatif", b'{"contribution": {"individual": [1, {"a": null}]}}', 422),
+    ("/whatif?take_up_elasticity=much", b'{"contribution": {"individual": "300.00"}}', 422),
+    ("/whatif?take_up_elasticity=-0.2&behaviour=recorded",
+     b'{"contribution": {"individual": "300.00"}}', 422),
+    ("/whatif?behaviour=sometimes", b'{"contribution": {"individual": "300.00"}}', 422),
 ]
 
 

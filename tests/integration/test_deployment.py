@@ -197,7 +197,8 @@ def test_two_regional_stores_give_one_stores_reports_audit_and_whatif(
             assert merged_rows(answers, *use.REPORT_ORDER[query]) == rows
         merged = whatif_deployment(
             deployment, Scope(), "fast", composition.whatif_region,
-            lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(), "fast"))
+            lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(), "fast"),
+            book=book, reform=reform, patch=patch)
         assert merged.summary == alone_whatif
         if kind == "sqlite":  # each region's fast engine read its own columnar store
             assert all((Path(r.url[len("sqlite:///"):]).parent / (

@@ -30,8 +30,9 @@ from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import apply_patch, load_policy_book
 from adapters.stores.urls import store_env
 from adapters.usecases.audit import verify_decisions, verify_views
-from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history, write_outputs
+from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history
 from adapters.whatif.fast import baseline_from_views, fast_whatif
+from adapters.whatif.outputs import write_outputs
 from domain.errors import Rejected
 from domain.identity import key_of_number as person_key_of
 from domain.identity import mask_text
@@ -188,7 +189,7 @@ def whatif_runs(ledger: Ledger, views: LedgerViews, out: Path) -> None:
     write_outputs(out, {"households": 1, "claims": 1, "baseline_reimbursed": "0",
                         "reform_reimbursed": "0", "delta_reimbursed": "0",
                         "share_at_cap_baseline": None, "share_at_cap_reform": None},
-                  SCOPE, baseline, fast)
+                  SCOPE, baseline, fast, show_ids=True)
     with (out / "households.csv").open(encoding="utf-8") as f:
         assert sorted(r["head"] for r in csv.DictReader(f)) == heads(ledger)
 

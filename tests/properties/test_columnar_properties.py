@@ -19,7 +19,8 @@ from adapters.stores.columnar.catchup import catch_up
 from adapters.stores.columnar.store import FILE
 from adapters.stores.policy_files import apply_patch
 from adapters.usecases.whatif import run_whatif
-from adapters.whatif.exact import Scope, household_rows
+from adapters.whatif.exact import Scope
+from adapters.whatif.outputs import household_rows
 from tests.properties.test_whatif_properties import BOOK, EXAMPLES, REGIMES, county
 from tests.support.stores import examples_on, stores
 from tests.support.strategies import claims_only_patches

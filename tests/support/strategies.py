@@ -318,3 +318,16 @@ tamperings = st.lists(
     st.tuples(st.sampled_from(["delete", "amount", "move"]), st.floats(0, 1, exclude_max=True),
               st.floats(0, 1, exclude_max=True)),
     max_size=3)
+
+
+@st.composite
+def contribution_patches(draw: st.DrawFn) -> dict:
+    """A what-if patch that always sets the individual contribution (up or down), and maybe
+    more of what `policy_patches` draws."""
+    patch = draw(policy_patches()) if draw(st.booleans()) else {}
+    patch["contribution"] = {"individual": draw(yuan(0, 900))}
+    return patch
+
+
+#: A take-up elasticity (a decimal string) or none.
+elasticities = st.one_of(st.none(), st.sampled_from(["0", "-0.2", "-1", "-5", "0.5"]))
