@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import threading
 import time
@@ -198,6 +199,32 @@ class Service:
 
     def whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
                engine: str, behaviour: Behaviour = PAY_NEW_DUE_ONLY) -> JSON:
+        result = self._whatif(token, raw, region, year, engine, behaviour)
+        return self._respond(token, result.summary)
+
+    def whatif_files(self, token: Token, raw: bytes, region: str | None, year: int | None,
+                     engine: str, behaviour: Behaviour = PAY_NEW_DUE_ONLY) -> dict[str, Any]:
+        """A what-if with its files (the console's page): the summary as `whatif` answers it,
+        the chart (PNG) and the households' and counties' CSV, ID numbers masked as the
+        token's role sees them (ADR 83)."""
+        import tempfile
+        from pathlib import Path
+
+        from adapters.whatif.outputs import write_outputs
+
+        result = self._whatif(token, raw, region, year, engine, behaviour)
+        with tempfile.TemporaryDirectory(prefix="benefitpool-whatif-") as tmp:
+            _, households, regions, chart = write_outputs(
+                Path(tmp), result.summary, result.scope, result.baseline, result.reform,
+                show_ids=token.sees_full_ids)
+            files = {"chart_png": chart.read_bytes(),
+                     "households_csv": households.read_text(encoding="utf-8"),
+                     "regions_csv": regions.read_text(encoding="utf-8")}
+        summary = json.loads(bytes(self._respond(token, result.summary).body))
+        return {"summary": summary, **files}
+
+    def _whatif(self, token: Token, raw: bytes, region: str | None, year: int | None,
+                engine: str, behaviour: Behaviour) -> Any:
         from adapters.whatif.exact import Scope
 
         patch = decode_object(raw, None)
@@ -206,9 +233,9 @@ class Service:
         columnar = self._open_columnar()
         try:
             reform = reform_of(self.book, patch, "the patch", scope_region, year)
-            result = run_whatif(self.store, self.views, self.book, reform, patch,
-                                Scope(scope_region, year), engine, refresh=self.refresh,
-                                columnar=columnar, behaviour=behaviour)
+            return run_whatif(self.store, self.views, self.book, reform, patch,
+                              Scope(scope_region, year), engine, refresh=self.refresh,
+                              columnar=columnar, behaviour=behaviour)
         except WhatIfRefused as e:
             raise ApiError(422, e.reason, e.message) from None
         finally:
@@ -216,7 +243,6 @@ class Service:
                 for note in columnar.notes:
                     log.info("columnar store: %s", note)
                 columnar.close()
-        return self._respond(token, result.summary)
 
     def _open_columnar(self) -> Any:
         """The columnar claims store for one what-if (ADR 50), or None: the store has none,

@@ -31,7 +31,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, book: Any) -> Iterator[dic
     tokens = app.state.service.tokens
     made = {name: tokens.create(role, region)[0] for name, (role, region) in {
         "auditor": ("auditor", ""), "agency": ("agency", "341225"),
-        "clinic_far": ("clinic", "3301")}.items()}
+        "clinic_far": ("clinic", "3301"), "analyst": ("analyst", "3412")}.items()}
     with serving(app) as base, browser() as chromium:
         yield {"base": base, "tokens": made, "chromium": chromium}
     app.state.service.close()
@@ -153,6 +153,39 @@ def test_an_auditor_runs_the_audit_and_reads_that_the_ledger_is_clean(
     page.click("nav >> text=审计核验")
     page.click("#run-audit")
     assert page.inner_text("#clean") == "True" and page.inner_text("#problems") == "0"
+
+
+def test_an_analyst_runs_a_whatif_and_sees_its_table_and_chart(
+        console: dict[str, Any]) -> None:
+    page = signed_in(console, "analyst")
+    page.click("nav >> text=政策模拟")
+    page.fill("#patch", '[outpatient]\nratio = "0.30"\n')
+    page.fill("#region", "341225")
+    page.fill("#year", "2021")
+    page.click("#run")
+    assert page.inner_text("#baseline") == "500.00"
+    assert page.inner_text("#reform") == "300.00" and page.inner_text("#delta") == "-200.00"
+    chart = page.locator("#chart")
+    assert chart.get_attribute("src").startswith("data:image/png;base64,")
+    assert page.evaluate("document.getElementById('chart').naturalWidth") > 100  # drawn
+    assert "ratio" in page.inner_text("#changes")
+    with page.expect_download() as download:
+        page.click("#households-csv")
+    assert download.value.suggested_filename == "households.csv"
+
+
+def test_a_patch_that_is_not_toml_is_refused_with_its_reason(console: dict[str, Any]) -> None:
+    page = signed_in(console, "analyst")
+    page.goto(f"{console['base']}/ui/whatif")
+    page.fill("#patch", "[outpatient\nratio = ")
+    page.click("#run")
+    assert page.inner_text("#reason") == "invalid_input"
+
+
+def test_the_shadow_rules_page_lists_none_before_any_is_added(console: dict[str, Any]) -> None:
+    page = signed_in(console, "analyst")
+    page.click("nav >> text=影子规则")
+    assert page.inner_text("h1") == "影子规则" and "没有找到记录" in page.content()
 
 
 def test_reports_download_as_csv(console: dict[str, Any], tmp_path: Path) -> None:

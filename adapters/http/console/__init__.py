@@ -9,9 +9,11 @@ strings into those calls and their answers into HTML.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from adapters.http.auth import Auth
 from adapters.http.console import session
 from adapters.http.console.labels import labels
 from adapters.http.errors import ApiError
+from adapters.http.service import behaviour_of
 from adapters.stores.tokens import Token
 
 HERE = Path(__file__).parent
@@ -109,6 +112,15 @@ def _day(value: str | None) -> Any:
     except ValueError:
         raise ApiError(422, "invalid_input", f"{value[:20]!r} is not a date (YYYY-MM-DD)"
                        ) from None
+
+
+def _patch_json(text: str) -> bytes:
+    """A what-if patch written as in the policy files (TOML), as the API's JSON body."""
+    try:
+        patch = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ApiError(422, "invalid_input", f"the patch is not valid TOML: {e}") from None
+    return json.dumps(patch, default=str).encode()
 
 
 def _csv(rows: list[dict[str, Any]], name: str) -> Response:
@@ -218,6 +230,52 @@ def add_console(app: FastAPI, service: Any, auth: Auth) -> None:
             return {"report": report}
 
         return console.page(request, "audit", build, "audit.html")
+
+    @app.get("/ui/whatif", include_in_schema=False)
+    def whatif_page(request: Request) -> Response:
+        return console.page(request, "whatif", lambda token: {
+            "form": {"patch": '[outpatient]\nratio = "0.60"\n', "engine": "fast",
+                     "behaviour": "pay-new-due"}, "done": None}, "whatif.html")
+
+    @app.post("/ui/whatif", include_in_schema=False)
+    async def whatif(request: Request) -> Response:
+        form = await request.form()
+        fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+        upload = form.get("patch_file")
+        if upload is not None and not isinstance(upload, str):
+            sent = (await upload.read()).decode("utf-8", errors="replace")
+            if sent.strip():
+                fields["patch"] = sent
+
+        def build(token: Token) -> dict[str, Any]:
+            if not session.csrf_ok(session.token_of(request) or "", fields.get("csrf")):
+                raise ApiError(403, "forbidden", "the form's CSRF token is missing or wrong")
+            run = getattr(service, "whatif_files", None)
+            if run is None:
+                raise ApiError(404, "not_found", "the console's what-if page runs on one "
+                               "store; over a deployment use POST /whatif")
+            done = run(token, _patch_json(fields.get("patch", "")),
+                       fields.get("region") or None, _int(fields.get("year")),
+                       fields.get("engine") or "fast", behaviour_of(
+                           fields.get("behaviour") or "pay-new-due",
+                           fields.get("take_up_elasticity") or None,
+                           _int(fields.get("seed")) or 0))
+            return {"form": fields, "done": {
+                **done, "chart_png": base64.b64encode(done["chart_png"]).decode(),
+                "households_csv": base64.b64encode(done["households_csv"].encode()).decode(),
+                "regions_csv": base64.b64encode(done["regions_csv"].encode()).decode()}}
+
+        return console.page(request, "whatif", build, "whatif.html")
+
+    @app.get("/ui/shadows", include_in_schema=False)
+    def shadows(request: Request) -> Response:
+        def build(token: Token) -> dict[str, Any]:
+            name = q(request, "name")
+            report = _answer(service.shadow(token, name)) if name else None
+            return {"shadows": _answer(service.shadows(token)), "name": name,
+                    "report": report}
+
+        return console.page(request, "whatif", build, "shadows.html")
 
     @app.get("/ui/reports/{name}", include_in_schema=False)
     def report(request: Request, name: str) -> Response:

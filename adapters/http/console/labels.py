@@ -83,6 +83,23 @@ _LABELS: dict[str, tuple[str, str]] = {
     "problems": ("异常", "Problems"),
     "position": ("日志位置", "Log position"),
     "seal": ("封印", "Seal"),
+    "whatif": ("政策模拟", "What-if"),
+    "patch": ("政策修改(TOML,与政策文件同格式)", "Patch (TOML, as in the policy files)"),
+    "patch_file": ("或上传文件", "or upload a file"),
+    "engine": ("引擎", "Engine"),
+    "behaviour": ("缴费行为", "Behaviour"),
+    "elasticity": ("参保弹性", "Take-up elasticity"),
+    "seed_n": ("随机种子", "Seed"),
+    "run": ("运行", "Run"),
+    "chart": ("图表", "Chart"),
+    "changes": ("修改内容", "What changed"),
+    "fund_flows": ("基金流向", "Fund flows"),
+    "by_region": ("分县结果", "By county"),
+    "baseline": ("基线", "Baseline"),
+    "reform": ("改革", "Reform"),
+    "delta": ("差额", "Delta"),
+    "shadows": ("影子规则", "Shadow rules"),
+    "divergences": ("与现行规则不同的决定", "Decided differently"),
 }
 
 
