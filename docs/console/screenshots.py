@@ -4,7 +4,7 @@
 
 Generates a small Fuyang county into a temporary store, serves the app on a free port, signs
 in with an admin token in Debian's Chromium (Playwright) and saves search.png,
-household.png, trail.png, enrollment.png and forms.png here.
+household.png, trail.png, enrollment.png, forms.png and whatif.png here.
 """
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ def main() -> int:
                 page.goto(f"{base}{path}")
                 page.screenshot(path=str(HERE / name), full_page=False)
                 print(f"wrote {HERE / name}")
+            page.goto(f"{base}/ui/whatif")
+            page.fill("#patch", '[outpatient]\nratio = "0.60"\nper_person_cap = "300.00"\n')
+            page.fill("#region", "341225")
+            page.fill("#year", "2021")
+            page.click("#run")
+            page.screenshot(path=str(HERE / "whatif.png"), full_page=True)
+            print(f"wrote {HERE / 'whatif.png'}")
         app.state.service.close()
     return 0
 
