@@ -65,7 +65,8 @@ _SQL = Statements(
     members=select(_hm).where(_hm.c.household_id == bindparam("hid")).order_by(
         _hm.c.joined_position),
     claims=select(_cj.c.claim_id, _cj.c.person, _cj.c.visit_date, _cj.c.reimbursed_fen,
-                  _cj.c.at, _cj.c.position, _cj.c.reversed_at, _cj.c.reversal_position)
+                  _cj.c.at, _cj.c.position, _cj.c.reversed_at, _cj.c.reversal_position,
+                  _cj.c.explanation)
     .where(_cj.c.household_id == bindparam("hid")).order_by(_cj.c.position),
     person_claims=select(_cj.c.reimbursed_fen, _cj.c.at, _cj.c.position, _cj.c.reversed_at,
                          _cj.c.reversal_position).where(
@@ -199,7 +200,8 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
         for c in claims:
             claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
                                "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
-                               "reversed": c.reversal_position is not None})
+                               "reversed": c.reversal_position is not None,
+                               "explanation": c.explanation})
         cap, used = h.cap_fen, h.used_fen
     else:
         for m in members:
@@ -220,7 +222,7 @@ def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
                 used += c.reimbursed_fen
             claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
                                "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
-                               "reversed": reversed_})
+                               "reversed": reversed_, "explanation": c.explanation})
         cap = pool_cap(Money(h.cap_each_fen), len(covered)).fen
     return {
         "head": number(h.head), "year": year, "region": h.region, "members": listed,

@@ -56,7 +56,8 @@ def test_a_user_signs_in_finds_a_household_follows_a_claim_to_its_trail_and_sign
     page.wait_for_url(re.compile(rf".*/ui/households/{HEAD}\?year=2021$"))
     assert page.inner_text("#cap") == "500.00"
     assert page.inner_text("#used") == "500.00" and page.inner_text("#remaining") == "0.00"
-    assert page.inner_text("#claims").count("500.00") == 1
+    assert page.inner_text("#claims tbody td.num") == "500.00"
+    assert "0.55 x 1000.00" in page.inner_text("#claims td.explain")  # the decision explained
     page.click("#claims a:text('C-1')")
     page.wait_for_url(re.compile(r".*/ui/trail/.*claim=C-1.*"))
     chosen = page.locator("li.chosen")
@@ -67,6 +68,15 @@ def test_a_user_signs_in_finds_a_household_follows_a_claim_to_its_trail_and_sign
     page.wait_for_url(re.compile(r".*/ui/signin$"))
     page.goto(f"{console['base']}/ui/search")
     assert page.url.endswith("/ui/signin")
+
+
+def test_an_id_number_in_the_search_opens_that_household(console: dict[str, Any]) -> None:
+    page = signed_in(console, "agency")
+    page.fill("#id", WIFE)
+    page.fill("#year", "2021")
+    page.click("#find")
+    page.wait_for_url(re.compile(rf".*/ui/households/{WIFE}\?year=2021$"))
+    assert page.inner_text("#cap") == "500.00"
 
 
 def test_a_refused_form_shows_its_reason_code_and_records_nothing(

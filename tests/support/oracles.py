@@ -94,7 +94,7 @@ def household_view(ledger: Ledger, ref: str, year: int, as_of: date | None = Non
         "claims": [
             {"claim_id": c.claim_id, "person": number_of(c.person),
              "visit_date": c.visit_date.isoformat(), "reimbursed": str(c.reimbursed),
-             "reversed": c.reversed}
+             "reversed": c.reversed, "explanation": c.explanation}
             for c in household.claims.values()
         ],
         "as_of": as_of.isoformat() if as_of else None,

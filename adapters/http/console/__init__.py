@@ -176,6 +176,12 @@ def add_console(app: FastAPI, service: Any, auth: Auth) -> None:
     @app.get("/ui/search", include_in_schema=False)
     def search(request: Request) -> Response:
         what = "persons" if q(request, "what") == "persons" else "households"
+        number = q(request, "id")
+        if number and console.signed_in(request) is not None:  # an ID number: straight there
+            year = q(request, "year")
+            where = (f"households/{number}?year={year}" if what == "households" and year
+                     else f"persons/{number}" + (f"?year={year}" if year else ""))
+            return RedirectResponse(f"{session.PATH}/{where}", status_code=303)
 
         def build(token: Token) -> dict[str, Any]:
             found = None

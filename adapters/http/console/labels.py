@@ -19,6 +19,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "households": ("家庭(医保户)", "Households"),
     "persons": ("人员", "Persons"),
     "name": ("姓名", "Name"),
+    "id_number": ("身份证号", "ID number"),
     "year": ("年度", "Year"),
     "identity": ("身份", "Identity"),
     "at_cap": ("额度已用完", "At cap"),
