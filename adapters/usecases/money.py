@@ -10,8 +10,11 @@ from domain.errors import Rejected
 from domain.identity import number_of, parse_person_ref
 
 
-def _at(e: Any) -> str:
-    return e.at.isoformat()
+def _row(kind: str, e: Any, amount: Any, **fields: Any) -> dict[str, Any]:
+    """One entry: what every kind has, then its own fields."""
+    return {"kind": kind, "at": e.at.isoformat(), "amount": str(amount), "due": str(e.due),
+            "subsidy": None, "identity": None, "channel": None, "payer": None,
+            "reference": None, **fields}
 
 
 def person_money(app: Any, ref: str, year: int) -> dict[str, Any]:
@@ -29,27 +32,20 @@ def person_money(app: Any, ref: str, year: int) -> dict[str, Any]:
             continue
         if isinstance(e, Person.Enrolled):
             region = e.region
-            rows.append({"kind": "enrolled", "at": _at(e), "amount": str(e.due),
-                         "due": str(e.due), "subsidy": str(e.subsidy),
-                         "identity": e.identity, "channel": None, "payer": None,
-                         "reference": None, "rule": f"{e.policy_id}@{e.policy_version}"})
+            rows.append(_row("enrolled", e, e.due, subsidy=str(e.subsidy),
+                             identity=e.identity, rule=f"{e.policy_id}@{e.policy_version}"))
         elif isinstance(e, Person.ContributionPaid):
-            rows.append({"kind": "payment", "at": _at(e), "amount": str(e.amount),
-                         "due": str(e.due), "subsidy": None, "identity": None,
-                         "channel": e.channel, "payer": number_of(e.payer),
-                         "payer_relation": e.payer_relation, "reference": e.payment_ref,
-                         "accepted_in": e.accepted_in, "covered_from": (
-                             e.covered_from.isoformat() if e.covered_from else None)})
+            rows.append(_row("payment", e, e.amount, channel=e.channel,
+                             payer=number_of(e.payer), payer_relation=e.payer_relation,
+                             reference=e.payment_ref, accepted_in=e.accepted_in,
+                             covered_from=(e.covered_from.isoformat()
+                                           if e.covered_from else None)))
         elif isinstance(e, Person.SubsidyGranted):
-            rows.append({"kind": "subsidy", "at": _at(e), "amount": str(e.subsidy),
-                         "due": str(e.due), "subsidy": str(e.subsidy),
-                         "identity": e.identity, "channel": None, "payer": None,
-                         "reference": None, "rule": f"{e.policy_id}@{e.policy_version}"})
+            rows.append(_row("subsidy", e, e.subsidy, subsidy=str(e.subsidy),
+                             identity=e.identity, rule=f"{e.policy_id}@{e.policy_version}"))
         elif isinstance(e, Person.Refunded):
-            rows.append({"kind": "refund", "at": _at(e), "amount": str(e.amount),
-                         "due": str(e.due), "subsidy": None, "identity": None,
-                         "channel": e.channel, "payer": None, "reference": None,
-                         "reason": e.reason, "terminated": e.terminated})
+            rows.append(_row("refund", e, e.amount, channel=e.channel, reason=e.reason,
+                             terminated=e.terminated))
     if region is None:
         raise Rejected("not_enrolled", f"{number} is not enrolled for {year}")
     return {"person": number, "year": year, "region": region, "entries": rows}

@@ -102,6 +102,13 @@ def _int(value: str | None) -> int | None:
         raise ApiError(422, "invalid_input", f"{value[:20]!r} is not a whole number") from None
 
 
+def _year(value: str | None) -> int:
+    year = _int(value)
+    if year is None:
+        raise ApiError(422, "invalid_input", "year is required")
+    return year
+
+
 def _day(value: str | None) -> Any:
     from datetime import date
 
@@ -198,9 +205,7 @@ def add_console(app: FastAPI, service: Any, auth: Auth) -> None:
     @app.get("/ui/households/{ref}", include_in_schema=False)
     def household(request: Request, ref: str) -> Response:
         def build(token: Token) -> dict[str, Any]:
-            year = _int(q(request, "year"))
-            if year is None:
-                raise ApiError(422, "invalid_input", "year is required")
+            year = _year(q(request, "year"))
             view = _answer(service.household(token, ref, year, _day(q(request, "as_of")),
                                              None))
             return {"h": view, "ref": ref, "year": year, "as_of": q(request, "as_of")}
@@ -220,9 +225,7 @@ def add_console(app: FastAPI, service: Any, auth: Auth) -> None:
     @app.get("/ui/trail/{ref}", include_in_schema=False)
     def trail(request: Request, ref: str) -> Response:
         def build(token: Token) -> dict[str, Any]:
-            year = _int(q(request, "year"))
-            if year is None:
-                raise ApiError(422, "invalid_input", "year is required")
+            year = _year(q(request, "year"))
             return {"trail": _answer(service.audit_trail(token, ref, year)), "ref": ref,
                     "year": year, "claim": q(request, "claim")}
 
