@@ -13,7 +13,7 @@ from adapters.whatif.outputs import percent_change, thousands, write_csv
 #: The comparison's columns after `reform`: flows in yuan, then counts.
 COLUMNS = ("contributions", "subsidy_cost", "fiscal_subsidy_due", "reimbursed", "net",
            "covered", "households_at_cap", "delta_reimbursed", "delta_net", "dropped_out",
-           "claims_changed")
+           "joined", "claims_changed")
 
 
 def _changes(summary: Mapping[str, Any]) -> str:
@@ -30,7 +30,7 @@ def comparison(named: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]
              "covered": base["covered"],
              "households_at_cap": first["households_at_cap_baseline"],
              "delta_reimbursed": "0.00", "delta_net": "0.00", "dropped_out": 0,
-             "claims_changed": 0}]
+             "joined": 0, "claims_changed": 0}]
     for name, s in named:
         flows = s["fund_flows"]
         rows.append({"reform": name, "changes": _changes(s),
@@ -39,7 +39,8 @@ def comparison(named: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]
                      "households_at_cap": s["households_at_cap_reform"],
                      "delta_reimbursed": flows["total_effect"]["reimbursed"],
                      "delta_net": flows["total_effect"]["net"],
-                     "dropped_out": s["dropped_out"], "claims_changed": s["claims_changed"]})
+                     "dropped_out": s["dropped_out"], "joined": s.get("joined", 0),
+                     "claims_changed": s["claims_changed"]})
     return {"scope": first["scope"], "scope_name": first.get("scope_name"),
             "households": first["households"], "claims": first["claims"],
             "behaviour": first.get("behaviour"),

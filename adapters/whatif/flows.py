@@ -126,9 +126,19 @@ def flow_report(base: Side, mechanical: Side, reform: Side, book: PolicyBook,
             "behavioural_effect": _yuan(_delta(m, r)),
             "total_effect": _yuan(_delta(b, r)),
         },
-        "dropped_out": m["covered"] - r["covered"],
+        **_moves(mechanical, reform),
         "by_region": regions,
     }
+
+
+def _moves(mechanical: Side, reform: Side) -> dict[str, int]:
+    """The behavioural response in persons (ADRs 81, 95): the person-years covered without it
+    and not with it (`dropped_out`), and the reverse (`joined`)."""
+    if mechanical is reform:
+        return {"dropped_out": 0, "joined": 0}
+    m = {k for k, py in mechanical.person_years.items() if py.covered}
+    r = {k for k, py in reform.person_years.items() if py.covered}
+    return {"dropped_out": len(m - r), "joined": len(r - m)}
 
 
 # --- region names, from the policy files -------------------------------------------------------

@@ -1,5 +1,6 @@
-"""How payers answer a change in what they owe (what-if behaviour, ADR 81): pay the new due,
-or drop out with a probability set by a take-up elasticity. Pure: no clock, no randomness
+"""How payers answer a change in what they owe (what-if behaviour, ADRs 81, 95): pay the new
+due, drop out, or (enrolled and never paid) join, with a probability set by a take-up
+elasticity. Pure: no clock, no randomness
 but a hash of (seed, person, year)."""
 
 from __future__ import annotations
@@ -42,3 +43,9 @@ def draw(seed: int, person_key: str, year: int) -> Fraction:
 def drops_out(change: Fraction, u: Fraction) -> bool:
     """Whether a payer leaves: with probability −change when enrollment falls (at most 1)."""
     return change < 0 and u < -change
+
+
+def joins(change: Fraction, u: Fraction) -> bool:
+    """Whether an enrolled person who never paid now pays: with probability `change` when
+    enrollment rises (at most 1)."""
+    return change > 0 and u < change

@@ -156,3 +156,30 @@ def test_an_elasticity_of_zero_is_paying_the_new_due(store_kind: str) -> None:
             ledger.app.close()
 
     same()
+
+
+def test_a_fall_in_the_due_brings_enrolled_non_payers_in_and_both_engines_agree(
+        tmp_path: Path) -> None:
+    from adapters.usecases.whatif import run_whatif
+
+    with stores("sqlite", tmp_path) as made:
+        url = made.new()
+        ledger, views, scope = county(url, "fuyang-2021", 5, 40)
+        patch = {"contribution": {"individual": "100.00"}}
+        reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
+        history = read_history(ledger.app, BOOK, scope)
+        never_covered = [k for k, py in history.baseline.person_years.items()
+                         if not py.covered and not py.terminated]
+        assert never_covered  # the county has enrolled persons who never paid
+        both = run_whatif(ledger.app, views, BOOK, reform, patch, scope, "both",
+                          behaviour=Behaviour(PAY_NEW_DUE, Decimal("-1"), 3))
+        assert both.summary["engines_agree"] is True, both.disagreements[:3]
+        joined = both.summary["joined"]
+        assert 0 < joined <= len(never_covered) and both.summary["dropped_out"] == 0
+        flows = both.summary["fund_flows"]
+        assert flows["behavioural_effect"]["covered"] == joined
+        same = run_whatif(ledger.app, views, BOOK, reform, patch, scope, "fast",
+                          behaviour=Behaviour(PAY_NEW_DUE, Decimal("-1"), 3))
+        assert same.summary["joined"] == joined  # the seed fixes who joins
+        views.engine.dispose()
+        ledger.app.close()

@@ -41,3 +41,14 @@ def test_a_payer_drops_out_only_when_enrollment_falls_and_the_draw_is_below_the_
     assert not drops_out(Fraction(-1, 10), Fraction(1, 5))
     assert not drops_out(Fraction(1, 10), Fraction(0))
     assert drops_out(Fraction(-3), Fraction(99, 100))
+
+
+def test_an_enrolled_person_who_never_paid_joins_only_when_the_due_falls_and_the_draw_says_so():
+    from fractions import Fraction
+
+    from domain.rules.behaviour import joins
+
+    assert joins(Fraction(3, 10), Fraction(1, 10))
+    assert not joins(Fraction(3, 10), Fraction(1, 2))
+    assert not joins(Fraction(0), Fraction(0))
+    assert not joins(Fraction(-3, 10), Fraction(0))  # a rising due brings nobody in
