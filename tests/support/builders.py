@@ -112,3 +112,32 @@ def family_with_ids() -> list[dict[str, Any]]:
 
 def with_ids(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**c, "command_id": f"desk-7-{n:04d}"} for n, c in enumerate(commands, start=1)]
+
+
+def policy_file(policy_id: str = "test-2021", version: str = "1", ratio: str = "0.55") -> str:
+    """The text of a small valid policy file (Fuyang's region, 2021), for tests of loading."""
+    return f"""\
+id = "{policy_id}"
+version = "{version}"
+region = "3412"
+year = 2021
+seed = "001"
+
+[contribution]
+individual = "280.00"
+
+[[collection.windows]]
+start = 2020-09-01
+end = 2020-12-31
+categories = ["general"]
+
+[refund]
+deadline = 2020-12-31
+
+[outpatient]
+ratio = "{ratio}"
+per_person_cap = "250.00"
+
+[assumptions]
+"outpatient.ratio" = "A test value."
+"""

@@ -14,6 +14,7 @@ from domain.errors import PolicyError
 from domain.money import Money
 from domain.policy import Period, Policy
 from domain.policy_book import PolicyBook
+from tests.support.builders import policy_file
 
 SHIPPED = sorted(DEFAULT_POLICY_DIR.glob("*.toml"))
 
@@ -310,31 +311,7 @@ def test_regions_without_an_outpatient_rule_assume_fuyangs(book):
 
 # --- bad files -----------------------------------------------------------------------------
 
-GOOD = """\
-id = "test-2021"
-version = "1"
-region = "3412"
-year = 2021
-seed = "001"
-
-[contribution]
-individual = "280.00"
-
-[[collection.windows]]
-start = 2020-09-01
-end = 2020-12-31
-categories = ["general"]
-
-[refund]
-deadline = 2020-12-31
-
-[outpatient]
-ratio = "0.55"
-per_person_cap = "250.00"
-
-[assumptions]
-"outpatient.ratio" = "A test value."
-"""
+GOOD = policy_file()
 
 
 def write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:

@@ -18,6 +18,7 @@ from domain.rules.collection import check_newborn, is_newborn
 from domain.rules.eligibility import Places, eligibility_ground
 from domain.rules.payer import check_employee_account
 from domain.rules.refund import check_refund_channel
+from tests.support.builders import policy_file
 
 #: The content hash of every released policy version. Decisions record it, and `audit verify`
 #: re-decides them only under a file whose hash is the recorded one: a released version is
@@ -141,31 +142,7 @@ def test_version_1_enrolls_anyone_anywhere_as_before(book, policy_id):
 
 
 def parent(number: str, ratio: str) -> str:
-    return f"""\
-id = "parent-2021"
-version = "{number}"
-region = "3412"
-year = 2021
-seed = "001"
-
-[contribution]
-individual = "280.00"
-
-[[collection.windows]]
-start = 2020-09-01
-end = 2020-12-31
-categories = ["general"]
-
-[refund]
-deadline = 2020-12-31
-
-[outpatient]
-ratio = "{ratio}"
-per_person_cap = "250.00"
-
-[assumptions]
-"outpatient.ratio" = "A test value."
-"""
+    return policy_file("parent-2021", number, ratio)
 
 
 def child(number: str, extends: str = "parent-2021") -> str:
