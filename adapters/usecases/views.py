@@ -108,23 +108,35 @@ def views_in_process(app: Any, scratch: LedgerViews, names: tuple[str, ...]) -> 
     return run
 
 
-def rebuild_in_parts(store: NotificationLog, views: LedgerViews, names: list[str], plan: Plan,
-                     run: PartRunner, done: Callable[[int], None] | None = None
-                     ) -> tuple[list[dict[str, Any]], int]:
-    """Drop the named views and rebuild them from the plan's parts, folded by `run` (on Dask,
-    ADR 80), written in one transaction up to the plan's position; then catch up with what the
-    log holds past it. A part whose events cannot be decoded makes this an ordinary rebuild,
-    which stops at the damaged event with its reason as one process does (ADR 47). Returns
-    every view's status and how many parts were folded (0: the ordinary rebuild ran)."""
+def _written_from_parts(store: NotificationLog, views: LedgerViews, names: list[str],
+                       plan: Plan, run: PartRunner, done: Callable[[int], None] | None = None
+                       ) -> int | None:
+    """The named views dropped and written from the plan's parts, folded by `run`, up to the
+    plan's position (ADR 80): how many parts; None, writing nothing, when a part's events
+    cannot be decoded (the caller then folds the log in one pass, which stops there)."""
     from adapters.application.partitions import run_apart
 
     try:
         results: list[ViewsPart] = run_apart(plan, run, done)
     except ViewsDamaged:
-        return rebuild(store, views, names), 0
+        return None
     write_parts(store, views, names, (r.batch for r in results), plan.upto)
+    return len(results)
+
+
+def rebuild_in_parts(store: NotificationLog, views: LedgerViews, names: list[str], plan: Plan,
+                     run: PartRunner, done: Callable[[int], None] | None = None
+                     ) -> tuple[list[dict[str, Any]], int]:
+    """Drop the named views and rebuild them from the plan's parts (on Dask, ADR 80); then
+    catch up with what the log holds past the plan. A part whose events cannot be decoded
+    makes this an ordinary rebuild, which stops at the damaged event with its reason as one
+    process does (ADR 47). Returns every view's status and how many parts were folded (0: the
+    ordinary rebuild ran)."""
+    folded = _written_from_parts(store, views, names, plan, run, done)
+    if folded is None:
+        return rebuild(store, views, names), 0
     catch_up(store, views, freeze_gc=True)
-    return status(store, views), len(results)
+    return status(store, views), folded
 
 
 def fresh_in_parts(parts: int, runner: Callable[[Any], PartRunner]
@@ -132,16 +144,12 @@ def fresh_in_parts(parts: int, runner: Callable[[Any], PartRunner]
     """A builder of `audit verify`'s throw-away views from a plan of `parts` parts folded by
     `runner(app)` (on a cluster, ADR 80); a log that cannot be folded is caught up in this
     process instead, which stops at the damaged event as without parts."""
-    from adapters.application.partitions import plan_of, run_apart
+    from adapters.application.partitions import plan_of
 
     def build(app: Any, fresh: LedgerViews, stop: int) -> None:
         plan = plan_of(app, parts, stop)
-        try:
-            results: list[ViewsPart] = run_apart(plan, runner(app))
-        except ViewsDamaged:
+        if _written_from_parts(app, fresh, list(VIEWS), plan, runner(app)) is None:
             catch_up(app, fresh, stop=stop)
-            return
-        write_parts(app, fresh, list(VIEWS), (r.batch for r in results), plan.upto)
 
     return build
 
