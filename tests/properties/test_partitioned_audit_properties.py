@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from adapters.application.partitions import plan_of
 from adapters.composition import open_ledger, open_store
-from adapters.generator import generate_county
+from adapters.generator import find_regime
 from adapters.stores.policy_files import apply_patch, load_policy_book
 from adapters.usecases.decisions import (
     in_process,
@@ -30,7 +30,7 @@ from adapters.whatif.partitioned import (
     timeline_partitioned,
 )
 from adapters.whatif.partitioned import in_process as whatif_in_process
-from tests.support.stores import stores, tamper
+from tests.support.stores import county_ledger, stores, tamper
 from tests.support.strategies import histories, policy_patches, tamperings
 
 BOOK = load_policy_book()
@@ -83,9 +83,7 @@ def test_partitions_of_a_tampered_county_find_what_the_whole_replay_finds(
         regime: str, seed: int, households: int, edits: list, parts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
         url = made.new()
-        ledger = open_ledger(url, BOOK)
-        lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
-        list(ledger.execute_lines(lines, batch_size=97))
+        ledger = county_ledger(url, BOOK, regime, seed, households)
         ledger.app.close()
         single, split, planned = both_ways(url, edits, parts)
         assert split == single
@@ -99,11 +97,9 @@ def test_an_exact_what_if_in_parts_gives_both_sides_of_the_whole_replay(
         regime: str, seed: int, households: int, patch: dict, parts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
         url = made.new()
-        ledger = open_ledger(url, BOOK)
-        lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
-        list(ledger.execute_lines(lines, batch_size=97))
+        ledger = county_ledger(url, BOOK, regime, seed, households)
         app = ledger.app
-        scope = Scope(lines and json.loads(lines[0])["region"][:4], None)
+        scope = Scope(find_regime(BOOK, regime).region, None)
         reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
         history = read_history(app, BOOK, scope)
         whole = exact_whatif(history, reform)
@@ -121,11 +117,9 @@ def test_coverage_re_derived_in_parts_is_the_whole_replays_timeline(
         regime: str, seed: int, households: int, patch: dict, parts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
         url = made.new()
-        ledger = open_ledger(url, BOOK)
-        lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
-        list(ledger.execute_lines(lines, batch_size=97))
+        ledger = county_ledger(url, BOOK, regime, seed, households)
         app = ledger.app
-        scope = Scope(json.loads(lines[0])["region"][:4], None)
+        scope = Scope(find_regime(BOOK, regime).region, None)
         reform = apply_patch(BOOK, patch, "patch", scope.region, scope.year)
         timeline, side = timeline_by_replay(app, scope, reform, app.personal)
         split, split_side = timeline_partitioned(
@@ -143,9 +137,7 @@ def test_the_commands_read_before_an_unreadable_event_are_still_re_decided_whole
     # reported, while its part, replayed apart, reported it.
     with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
         url = made.new()
-        ledger = open_ledger(url, BOOK)
-        lines = [json.dumps(c) for c in generate_county(9, "gaizhou-2025", 0, BOOK)]
-        list(ledger.execute_lines(lines, batch_size=97))
+        ledger = county_ledger(url, BOOK, "gaizhou-2025", 0, 9)
         ledger.app.close()
         edits = [("delete", 0.023634577631987064, 0.38655710476146987),
                  ("delete", 0.4209186792090759, 0.18803930475131292)]

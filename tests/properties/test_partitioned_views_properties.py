@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 
 from adapters.application.partitions import plan_of, run_apart
 from adapters.composition import open_ledger, open_views
-from adapters.generator import generate_county
 from adapters.stores.policy_files import load_policy_book
 from adapters.usecases.views import rebuild, rebuild_in_parts, views_in_process
 from projections import tables as t
 from tests.properties.test_view_properties import snapshot
-from tests.support.stores import stores
+from tests.support.stores import county_ledger, stores
 from tests.support.strategies import histories
 
 BOOK = load_policy_book()
@@ -67,9 +66,7 @@ def test_views_rebuilt_in_parts_from_a_county_equal_one_rebuild(
         regime: str, seed: int, households: int, parts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, stores("sqlite", Path(tmp)) as made:
         url = made.new()
-        ledger = open_ledger(url, BOOK)
-        lines = [json.dumps(c) for c in generate_county(households, regime, seed, BOOK)]
-        list(ledger.execute_lines(lines, batch_size=97))
+        ledger = county_ledger(url, BOOK, regime, seed, households)
         ledger.app.close()
         whole, split, planned = both_ways(url, parts, list(t.VIEWS))
         assert split == whole

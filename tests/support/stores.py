@@ -243,3 +243,16 @@ def examples_on(kind: str, sqlite_examples: int) -> int:
     SQLite; a quarter (at least 3) on PostgreSQL. The rules under test are the same code on
     either store and are proved on SQLite; PostgreSQL's examples prove its store."""
     return sqlite_examples if kind == "sqlite" else max(3, sqlite_examples // 4)
+
+
+def county_ledger(url: str, book: Any, regime: str, seed: int, households: int,
+                  batch_size: int = 97) -> Any:
+    """A ledger on `url` holding a generated county (`benefitpool generate`'s commands),
+    ingested in batches of `batch_size`; the caller closes it."""
+    from adapters.composition import open_ledger
+    from adapters.generator import generate_county
+
+    ledger = open_ledger(url, book)
+    lines = [json.dumps(c) for c in generate_county(households, regime, seed, book)]
+    list(ledger.execute_lines(lines, batch_size=batch_size))
+    return ledger
