@@ -105,8 +105,8 @@ class ResultsBlobAsZlib(Transcoding):
     name = "results_zlib"
 
     def encode(self, obj: ResultsBlob) -> str:
-        text = json.dumps(list(obj.results), ensure_ascii=False, separators=(",", ":"))
-        return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+        text = orjson.dumps(list(obj.results))  # compact UTF-8 JSON, as json.dumps wrote it
+        return base64.b64encode(zlib.compress(text, 6)).decode("ascii")
 
     def decode(self, data: str) -> ResultsBlob:
         return ResultsBlob(tuple(json.loads(zlib.decompress(base64.b64decode(data)))))
@@ -121,7 +121,7 @@ class FastJSONTranscoder(JSONTranscoder):
                | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
     def encode(self, obj: Any) -> bytes:
-        if type(obj) is dict and not any(type(v) is UUID for v in obj.values()):
+        if type(obj) is dict and UUID not in map(type, obj.values()):
             try:
                 return orjson.dumps(obj, default=self._encode_obj, option=self.OPTIONS)
             except orjson.JSONEncodeError:

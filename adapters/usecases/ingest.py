@@ -8,11 +8,12 @@ with other content is another file (ADR 45). One ingest of a file at a time per 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from adapters.application.ingest_run import Journal, file_digest
 from adapters.application.ledger import Ledger
@@ -80,7 +81,7 @@ def _ingest(ledger: Ledger, journal: Journal, path: Path, results_to: IO[str],
 
     def write(result: dict[str, Any]) -> None:
         counts[(result["status"], result["reason"])] += 1
-        results_to.write(json.dumps(result, ensure_ascii=False) + "\n")
+        results_to.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE).decode())
 
     resumed = journal.applied_through
     try:

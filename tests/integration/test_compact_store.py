@@ -1,4 +1,4 @@
-"""Compact events (ADRs 52 and 53): compressed states, chain rows of position and links, the
+"""Compact events (ADRs 52, 53 and 98): compressed states, chain rows of position and links, the
 stores written before them still opened, extended, queried and verified, and `stats`."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from projections import queries
 from projections.views import catch_up
 from tests.support.builders import HEAD, WIFE, claim, family
 from tests.support.cli import run_cli
-from tests.support.former import FormerLedgerApplication
+from tests.support.former import DeflateLedgerApplication, FormerLedgerApplication
 from tests.support.oracles import household_view
 from tests.support.states import packed, plain
 from tests.support.stores import raw_store
@@ -44,7 +44,7 @@ def test_a_new_store_keeps_every_state_compressed_and_chain_rows_of_position_and
     assert all(r["status"] == "ok" for r in run(ledger, [*family(), claim("C-1", HEAD, "9.00")]))
     ledger.app.close()
     stored = states(store_url)
-    assert stored and all(s[:1] == b"\x01" for s in stored)
+    assert stored and all(s[:1] == b"\x02" for s in stored)
     assert all(json.loads(plain(s)) for s in stored)
     assert sum(map(len, stored)) * 3 < sum(len(plain(s)) for s in stored)
     with raw_store(store_url) as con:
@@ -60,8 +60,34 @@ def test_with_the_cipher_key_states_are_compressed_before_they_are_encrypted(
     stored = states(store_url)
     decrypted = [cipher.decrypt(s) for s in stored]
     ledger.app.close()
-    assert all(d[:1] == b"\x01" for d in decrypted)
+    assert all(d[:1] == b"\x02" for d in decrypted)
     assert all(len(s) < len(plain(d)) for s, d in zip(stored, decrypted, strict=True))
+
+
+def test_a_store_of_deflated_states_is_extended_with_zstandard_ones_and_audited_clean(
+        store_url: str, book: PolicyBook) -> None:
+    deflating = Ledger(DeflateLedgerApplication(env=store_env(store_url), audit_key=KEY), book)
+    assert all(r["status"] == "ok" for r in run(deflating, [*family(),
+                                                            claim("C-1", HEAD, "100.00")]))
+    deflating.app.close()
+    written_before = len(states(store_url))
+
+    ledger = open_ledger(store_url, book, audit_key=KEY)
+    results = run(ledger, [claim("C-2", WIFE, "300.00"), claim("C-3", HEAD, "50.00")])
+    assert [r["status"] for r in results] == ["ok", "ok"]
+    views = open_views(ledger.app, book, store_url)
+    catch_up(ledger.app, views)
+    try:
+        assert queries.household(views.engine, HEAD, 2021, personal=views.personal) == \
+            household_view(ledger, HEAD, 2021)
+        report = run_audit(ledger.app, book, views)
+    finally:
+        views.engine.dispose()
+        ledger.app.close()
+    assert report["clean"], report
+    stored = states(store_url)
+    assert {s[:1] for s in stored[:written_before]} == {b"\x01"}
+    assert {s[:1] for s in stored[written_before:]} == {b"\x02"}
 
 
 def test_a_store_written_in_the_former_format_is_extended_queried_and_audited_clean(
@@ -89,7 +115,7 @@ def test_a_store_written_in_the_former_format_is_extended_queried_and_audited_cl
     assert report["chain"]["checked"]["events"] == len(states(store_url))
     stored = states(store_url)
     assert all(s[:1] == b"{" for s in stored[:written_before])
-    assert all(s[:1] == b"\x01" for s in stored[written_before:])
+    assert all(s[:1] == b"\x02" for s in stored[written_before:])
     with raw_store(store_url) as con:
         assert con.chain_format() == "1"  # the store keeps the chain rows it had
     assert chain_columns(store_url) == 5

@@ -1,4 +1,4 @@
-"""Compressed event states (ADR 52): the format byte, the frozen dictionary, older states."""
+"""Compressed event states (ADRs 52, 98): the format byte, the frozen dictionary, older states."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from adapters.stores.compression import (
 )
 from adapters.stores.compression.dictionary_1 import DICTIONARY
 from adapters.stores.events import LedgerApplication
+from tests.support.former import DeflateCompressor
 
 SHIPPED_DICTIONARY_1 = "67e2a741071a6e88bdfe206c0df1c5582043b7f8b7cb952760aa6dc1258f93c4"
 STATE = (b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-02T02:57:49.144831+00:00"},'
@@ -29,12 +30,21 @@ def test_the_shipped_dictionary_1_is_never_changed() -> None:
     assert len(DICTIONARY) <= 8192  # it fits the 8 KiB window it primes
 
 
-def test_a_state_is_stored_as_format_byte_1_and_read_back_exactly() -> None:
+def test_a_state_is_stored_as_format_byte_2_and_read_back_exactly() -> None:
     compressor = EventCompressor()
     stored = compressor.compress(STATE)
-    assert stored[:1] == b"\x01"
+    assert stored[:1] == b"\x02"
     assert len(stored) * 3 < len(STATE)
     assert compressor.decompress(stored) == STATE
+
+
+def deflated_with_dictionary_1(state: bytes) -> bytes:
+    """A state as the ledger wrote it under ADR 52: format byte 1, raw deflate, dictionary 1."""
+    return DeflateCompressor().compress(state)
+
+
+def test_a_state_written_as_format_byte_1_is_still_read_exactly() -> None:
+    assert EventCompressor().decompress(deflated_with_dictionary_1(STATE)) == STATE
 
 
 @given(st.dictionaries(st.text(max_size=12), st.one_of(st.integers(), st.text(max_size=40),
@@ -49,9 +59,12 @@ def test_a_state_written_before_compression_is_read_as_it_is() -> None:
     assert EventCompressor().decompress(STATE) == STATE
 
 
-@pytest.mark.parametrize("stored", [b"", b"\x02abc", b"[1]", b"\x01", b"\x01not deflate",
+@pytest.mark.parametrize("stored", [b"", b"\x02abc", b"\x02", b"\x03abc", b"[1]", b"\x01",
+                                    b"\x01not deflate",
                                     EventCompressor().compress(STATE)[:-3],
-                                    EventCompressor().compress(STATE) + b"more"])
+                                    EventCompressor().compress(STATE) + b"more",
+                                    deflated_with_dictionary_1(STATE)[:-3],
+                                    deflated_with_dictionary_1(STATE) + b"more"])
 def test_a_state_in_no_format_of_the_ledger_is_refused_with_a_reason(stored: bytes) -> None:
     with pytest.raises(StateFormatError):
         EventCompressor().decompress(stored)

@@ -46,16 +46,22 @@ class ChainedSQLiteRecorder(ChainWriter, SQLiteApplicationRecorder):
                         ) -> tuple[Sequence[int], dict[str, tuple[int, bytes]]]:
         if not stored_events:
             return [], {}
-        # The events first, as the library's recorder inserts them (one statement each, for
-        # the notification id). The first insert takes SQLite's write lock.
+        # The events first, in one statement: the first insert takes SQLite's write lock, and
+        # while it is held the table's rowids (the notification ids) are given out one after
+        # the other, so the batch's ids are the first one's and those after it.
         cur = c.sqlite_cursor
-        insert = self.insert_events_statement
-        events = []
-        for s in stored_events:
-            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
-            cur.execute(insert, (oid, s.originator_version, s.topic, s.state))
-            events.append((oid, s.originator_version, s.topic, s.state, cur.lastrowid))
-        return [e[4] for e in events], self._link(c, events)
+        rows = [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                 s.originator_version, s.topic, s.state) for s in stored_events]
+        cur.execute(self.insert_events_statement, rows[0])
+        first = cur.lastrowid
+        if len(rows) > 1:
+            cur.executemany(self.insert_events_statement, rows[1:])
+            (last,), = cur.execute("SELECT last_insert_rowid()").fetchall()
+            if last != first + len(rows) - 1:
+                raise altered()
+        ids = range(first, first + len(rows))
+        events = [(*row, n) for row, n in zip(rows, ids, strict=True)]
+        return list(ids), self._link(c, events)
 
     def _reader(self, c: SQLiteCursor) -> Reader:
         return SQLiteReader(c.sqlite_cursor.connection, self._sql)
