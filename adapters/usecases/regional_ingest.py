@@ -1,7 +1,8 @@
 """Ingest across a deployment: a command file split by region and each region's share applied
 to its own ledger, the regions in parallel (ADR 56).
 
-The file is routed in order (`adapters.application.routing`); each region's lines are written
+The file is routed in order (`adapters.application.routing`), its lines parsed into route keys
+on the executor's workers a few chunks ahead of the router (ADR 99); each region's lines are written
 to a file of their own at their original line numbers (other lines left blank), so each
 region's ingest is the ordinary resumable one (ADR 45) and its results carry the original
 line numbers. The results are merged back in line order. Enrollments reserved in the
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,12 +23,14 @@ import orjson
 from attrs import frozen
 
 from adapters.application.ingest_run import file_digest
-from adapters.application.routing import Route, Router
+from adapters.application.routing import Route, RouteKey, Router, route_keys
 from adapters.stores.deployment_files import Deployment
 from adapters.stores.directory import Directory
 from adapters.usecases.ingest import BATCH_SIZE, IngestStopped
 
 ROUTE_CHUNK = 20_000
+#: Chunks parsed ahead of the router when an executor is given.
+PARSED_AHEAD = 4
 
 
 @frozen
@@ -68,7 +71,7 @@ def ingest_across(deployment: Deployment, directory: Directory, key: bytes, path
     folder = work / file_digest(path)[:16]
     folder.mkdir(parents=True, exist_ok=True)
     router = Router(deployment, directory, key, now, enrolled_in)
-    refused, reserved, used = _split(router, path, folder, deployment, progress)
+    refused, reserved, used = _split(router, path, folder, deployment, progress, executor)
     jobs = [RegionJob(r.prefix, r.url, str(folder / f"{r.prefix}.jsonl"),
                       str(folder / f"{r.prefix}.results.jsonl"),
                       str(policies) if policies else None, batch_size)
@@ -97,7 +100,7 @@ def ingest_across(deployment: Deployment, directory: Directory, key: bytes, path
 
 
 def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
-           progress: Callable[[int], None] | None
+           progress: Callable[[int], None] | None, executor: Executor | None = None
            ) -> tuple[list[dict[str, Any]], dict[int, tuple[str, int, str]], set[str]]:
     """Write each region's lines to its file; returns the router's own answers, the lines
     whose enrollment reserved a person-year, and the regions that got lines."""
@@ -106,9 +109,8 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
     used: set[str] = set()
     sinks = {r.prefix: (folder / f"{r.prefix}.jsonl").open("wb") for r in deployment.regions}
     try:
-        for chunk in _chunks(path):
-            texts = [(n, _text(raw)) for n, raw in chunk if raw.strip()]
-            routes = {r.line: r for r in router.route(texts)}
+        for chunk, keys in _keyed(path, executor):
+            routes = {r.line: r for r in router.route_keyed(keys)}
             for n, raw in chunk:
                 route: Route | None = routes.get(n)
                 target = route.region if route is not None else None
@@ -129,6 +131,29 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
         for sink in sinks.values():
             sink.close()
     return refused, reserved, used
+
+
+def _keyed(path: Path, executor: Executor | None
+           ) -> Iterator[tuple[list[tuple[int, bytes]], list[tuple[int, RouteKey]]]]:
+    """Each chunk of the file with its lines' route keys, in order; with an executor the
+    chunks are parsed on its workers, up to PARSED_AHEAD chunks ahead of the router."""
+    if executor is None:
+        for chunk in _chunks(path):
+            yield chunk, route_keys(_texts(chunk))
+        return
+    ahead: deque[tuple[list[tuple[int, bytes]], Future]] = deque()
+    for chunk in _chunks(path):
+        ahead.append((chunk, executor.submit(route_keys, _texts(chunk))))
+        if len(ahead) >= PARSED_AHEAD:
+            done, keys = ahead.popleft()
+            yield done, keys.result()
+    while ahead:
+        done, keys = ahead.popleft()
+        yield done, keys.result()
+
+
+def _texts(chunk: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
+    return [(n, _text(raw)) for n, raw in chunk if raw.strip()]
 
 
 def _text(raw: bytes) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import date
 from itertools import zip_longest
 from pathlib import Path
@@ -16,6 +17,7 @@ from adapters import composition
 from adapters.generator import generate_county, make_resident_id
 from adapters.stores.deployment_files import Deployment, RegionStore
 from adapters.usecases.ingest import ingest_file
+from adapters.usecases import regional_ingest
 from adapters.usecases.regional_ingest import ingest_across
 from tests.support.stores import stores
 
@@ -45,10 +47,11 @@ def _two_counties(made) -> Deployment:
                       made.new("directory"))
 
 
-def _ingest_deployment(deployment: Deployment, path: Path, work: Path) -> list[dict]:
+def _ingest_deployment(deployment: Deployment, path: Path, work: Path,
+                       executor: Executor | None = None) -> list[dict]:
     sink = io.StringIO()
     ingest_across(deployment, composition.open_directory(deployment), b"k" * 32, path, sink,
-                  work, composition.ingest_region, NOW,
+                  work, composition.ingest_region, NOW, executor,
                   enrolled_in=composition.enrolled_in(deployment))
     return [json.loads(line) for line in sink.getvalue().splitlines()]
 
@@ -76,6 +79,25 @@ def test_a_file_spanning_two_regions_gives_the_results_of_one_store_holding_both
     assert [r["line"] for r in deployed] == [r["line"] for r in alone]
     assert deployed == alone
     assert sum(r["status"] == "ok" for r in alone) > len(alone) * 0.8
+
+
+def test_lines_parsed_ahead_on_an_executor_route_as_lines_parsed_in_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = composition.policy_book()
+    commands = _interleaved(list(generate_county(6, "fuyang-2021", 1, book)),
+                            list(generate_county(6, "lishui-liandu-2020", 2, book)))
+    commands[5:5] = [{"op": "register", "person": "not an id"}, {"op": "nonsense"}]
+    path = _write(tmp_path / "both.jsonl", commands)
+    monkeypatch.setattr(regional_ingest, "ROUTE_CHUNK", 7)  # many chunks, several ahead
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with stores("sqlite", tmp_path / "a") as made:
+        in_turn = _ingest_deployment(_deployment(made, tmp_path), path, tmp_path / "w1")
+    with stores("sqlite", tmp_path / "b") as made, ThreadPoolExecutor(2) as executor:
+        ahead = _ingest_deployment(_deployment(made, tmp_path), path, tmp_path / "w2",
+                                   executor)
+    assert len(in_turn) == len(commands) > regional_ingest.PARSED_AHEAD * 7
+    assert ahead == in_turn
 
 
 def test_a_person_enrolled_in_one_region_is_refused_by_another_for_the_same_year(
