@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -203,7 +204,8 @@ def ingest_region(job: RegionJob) -> RegionDone:
 def audit_region(job: RegionAuditJob) -> RegionAudit:
     """One region's store audited as `audit verify` audits one store, and the enrollments its
     views hold (run on a Dask worker, or here)."""
-    from adapters.usecases.audit import AuditUnavailable, run_audit
+    from adapters.usecases.audit import AuditUnavailable, fresh_in_own_process, run_audit
+    from adapters.usecases.decisions import verify_decisions
     from adapters.usecases.regional_audit import RegionAudit
     from projections.queries import enrolled_person_years
 
@@ -212,7 +214,10 @@ def audit_region(job: RegionAuditJob) -> RegionAudit:
     try:
         views = open_views(app, book, job.url)
         try:
-            report = run_audit(app, book, views)
+            # a process of its own: the collector frozen per batch, as `audit verify` does
+            report = run_audit(app, book, views,
+                               decisions_check=partial(verify_decisions, freeze_gc=True),
+                               fresh_views=fresh_in_own_process)
             held = enrolled_person_years(views.engine, views.personal)
         except AuditUnavailable as e:  # reported, not raised: it crosses from a worker
             report = {"position": None, "clean": False, "problems": 1,
@@ -230,6 +235,7 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     worker, or here), the fast engine reading the region's columnar store where it has one
     (ADR 50); nothing is written."""
     from adapters.usecases.whatif import run_whatif
+    from adapters.whatif.fast import timeline_by_replay
 
     book = policy_book(Path(job.policies) if job.policies else None)
     app = open_store(job.url)
@@ -246,7 +252,8 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
             columnar = None
         try:
             return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine,
-                              columnar=columnar, behaviour=job.behaviour)
+                              columnar=columnar, behaviour=job.behaviour,
+                              timeline_replay=partial(timeline_by_replay, freeze_gc=True))
         finally:
             if columnar is not None:
                 columnar.close()

@@ -71,9 +71,19 @@ def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
 
     `freeze_gc` moves everything alive after each batch out of the cyclic collector's reach
     (`gc.freeze`, as `Ledger.execute_lines` may), so a long rebuild does not rescan its growing
-    state; meant for one-off processes (a CLI rebuild), not for a long-lived server."""
+    state, and back at the end (`gc.unfreeze`); meant for one-off processes (a CLI rebuild, a
+    Dask task), not for a long-lived server that freezes its own objects."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    try:
+        return _catch_up_retrying(app, views, batch_size, stop, freeze_gc)
+    finally:
+        if freeze_gc:
+            gc.unfreeze()
+
+
+def _catch_up_retrying(app: NotificationLog, views: LedgerViews, batch_size: int,
+                       stop: int | None, freeze_gc: bool) -> int:
     for _ in range(MAX_CONFLICTS):
         try:
             return _catch_up(app, views, batch_size, stop, freeze_gc)
@@ -81,7 +91,7 @@ def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
             continue
         except ViewsDamaged:
             if batch_size > 1:  # find the event: one at a time, the good ones committed
-                return catch_up(app, views, 1, stop, freeze_gc)
+                return _catch_up_retrying(app, views, 1, stop, freeze_gc)
             raise
     raise ViewConflict("the views kept being advanced by another process")
 

@@ -112,6 +112,7 @@ def read_log(app: Any, start: int = 1, upto: int | None = None, batch_size: int 
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_FIELD_SETS: dict[type, frozenset[str]] = {}
 
 
 def missing_fields(event: Any) -> list[str]:
@@ -122,7 +123,10 @@ def missing_fields(event: Any) -> list[str]:
     if names is None:
         names = _FIELDS[kind] = (tuple(f.name for f in dataclasses.fields(kind))
                                  if dataclasses.is_dataclass(kind) else ())
+        _FIELD_SETS[kind] = frozenset(names)
     held = event.__dict__
+    if held.keys() >= _FIELD_SETS[kind]:  # the usual case, in one set comparison
+        return []
     return [n for n in names if n not in held and not hasattr(event, n)]
 
 

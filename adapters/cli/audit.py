@@ -80,7 +80,7 @@ def audit_verify(
     took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise, 2 when
     the audit cannot run (a key not the store's, a Dask scheduler out of reach). Over a
     deployment: every region's store, and the directory against them."""
-    from adapters.usecases.audit import AuditUnavailable, fresh_in_process, run_audit
+    from adapters.usecases.audit import AuditUnavailable, fresh_in_own_process, run_audit
 
     regions = deployment_in_use(deployment)
     if regions is not None:
@@ -104,7 +104,7 @@ def audit_verify(
     with opened_ledger(db, policies) as ledger, replay_cluster(workers, scheduler) as client, \
             parts_progress("re-deciding", client) as progress:
         check = in_this_process
-        fresh = fresh_in_process
+        fresh = fresh_in_own_process
         if client is not None:
             from adapters.parallel.replays import dask_decisions, dask_fresh_views
 

@@ -57,6 +57,12 @@ def fresh_in_process(app: Any, fresh: LedgerViews, stop: int) -> None:
     catch_up(app, fresh, stop=stop)
 
 
+def fresh_in_own_process(app: Any, fresh: LedgerViews, stop: int) -> None:
+    """`fresh_in_process` for a process of its own (a command, a Dask task): the collector
+    frozen after each batch (`catch_up`'s `freeze_gc`)."""
+    catch_up(app, fresh, stop=stop, freeze_gc=True)
+
+
 def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
                  names: Iterable[str] | None = None, upto: int | None = None,
                  build: FreshViews = fresh_in_process) -> Findings:

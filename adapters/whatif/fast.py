@@ -159,14 +159,14 @@ TimelineReplay = Callable[[Any, Scope, PolicyBook, PersonalData, Behaviour],
 
 
 def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
-                       personal: PersonalData = PLAIN, behaviour: Behaviour = AS_RECORDED
-                       ) -> tuple[Timeline, Side]:
+                       personal: PersonalData = PLAIN, behaviour: Behaviour = AS_RECORDED,
+                       freeze_gc: bool = False) -> tuple[Timeline, Side]:
     """The timeline (and person-year money) the person-side commands give under the reform:
     the recorded commands without claims, as the payers would send them (`behaviour`, ADR
     81), replayed through the service in memory. Members are named as the views name them
-    (`personal`), to meet the claims journal's persons."""
+    (`personal`), to meet the claims journal's persons. (`freeze_gc`: see `Replayer.run`.)"""
     t, side, _ = replay_timeline(read_log(app), app.ids, scope, reform, personal,
-                                 behaviour=behaviour)
+                                 freeze_gc, behaviour)
     return t, side
 
 

@@ -16,8 +16,8 @@ import pytest
 from adapters import composition
 from adapters.generator import generate_county, make_resident_id
 from adapters.stores.deployment_files import Deployment, RegionStore
-from adapters.usecases.ingest import ingest_file
 from adapters.usecases import regional_ingest
+from adapters.usecases.ingest import ingest_file
 from adapters.usecases.regional_ingest import ingest_across
 from tests.support.stores import stores
 

@@ -3,6 +3,7 @@ aggregates say — now, as of a business date and at a position of the log."""
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -507,6 +508,28 @@ def test_rebuilding_one_view_alone_gives_the_rows_of_a_full_rebuild(small, fresh
     assert views.has_tracking_id("benefitpool", head)
     with pytest.raises(ValueError, match="unknown view"):
         rebuild(ledger.app, views, ["nonsense"])
+
+
+def test_a_catch_up_freezing_the_collector_per_batch_gives_the_same_rows_and_unfreezes_it(
+        small, fresh):
+    _, ledger, _, _ = small
+    engine, views = fresh.views()
+    catch_up(ledger.app, views)
+    expected = snapshot(engine)
+    engine, views = fresh.views("frozen")
+    frozen_during: list[int] = []
+    process = views.write
+
+    def write(*args: Any, **kwargs: Any) -> Any:
+        frozen_during.append(gc.get_freeze_count())
+        return process(*args, **kwargs)
+
+    views.write = write
+    gc.unfreeze()
+    catch_up(ledger.app, views, batch_size=50, freeze_gc=True)
+    assert snapshot(engine) == expected
+    assert len(frozen_during) > 2 and frozen_during[0] == 0 and max(frozen_during) > 0
+    assert gc.get_freeze_count() == 0  # given back to the collector at the end
 
 
 def test_a_rebuild_that_fails_after_dropping_the_tables_keeps_the_old_rows_and_positions(
