@@ -99,6 +99,11 @@ def timed(step: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def say(workers: int, step: str, seconds: float) -> None:
+    print(f"    [{time.strftime('%H:%M:%S')}] {workers} worker(s): {step} {seconds:.1f} s",
+          flush=True)
+
+
 def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any]:
     """Every step on a fresh deployment, on `workers` processes (1: this process alone)."""
     measured: dict[str, Any] = {}
@@ -116,6 +121,7 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
                                  enrolled_in=composition.enrolled_in(deployment))
 
         measured["ingest"], counts = timed(ingest)
+        say(workers, "ingest", measured["ingest"])
         measured["commands"] = sum(counts.values())
 
         def views() -> Any:
@@ -127,6 +133,7 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
             return list(executor.map(run, jobs)) if executor else [run(j) for j in jobs]
 
         measured["views"], _ = timed(views)
+        say(workers, "views", measured["views"])
 
         def audit() -> Any:
             return audit_deployment(
@@ -136,6 +143,7 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
 
         measured["audit"], report = timed(audit)
         measured["audit_clean"] = report["clean"]
+        say(workers, f"audit (clean: {report['clean']})", measured["audit"])
         book = composition.policy_book()
         for name, patch in PATCHES.items():
             reform = reform_of(book, patch, name, None, None)
@@ -148,6 +156,7 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
 
             measured[f"whatif_{name}"], result = timed(whatif)
             measured[f"claims_{name}"] = result.summary["claims"]
+            say(workers, f"what-if, {name} patch", measured[f"whatif_{name}"])
     events = 0
     size = 0
     for region in deployment.regions:
@@ -171,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="Keep the province's files here.")
+    parser.add_argument("--library-events", type=int, default=None,
+                        help="Events of the library's best case (default: as many as the "
+                             "province stored; its rate is steady, so a large province can "
+                             "measure it on fewer)")
     parser.add_argument("--skip-single", action="store_true",
                         help="Measure at --workers only (a large province: half the time); "
                              "the speedup columns then compare the run with itself.")
@@ -190,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {workers} worker(s): " + ", ".join(
             f"{k} {runs[workers][k]:.1f} s" for k in STEPS), flush=True)
     one, many = runs[min(runs)], runs[max(runs)]  # one: the single-worker run if made
-    library = bench_library(folder / "library.db", one["events"], 2000)
+    library = bench_library(folder / "library.db", min(one["events"], args.library_events
+                                                         or one["events"]), 2000)
     n = max(runs)
     print()
     for name, value in machine("eventsourcing", "dask", "distributed", "pyarrow", "duckdb"):
