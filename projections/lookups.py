@@ -40,15 +40,17 @@ NO_BOUND = 2**62
 
 
 class Select(NamedTuple):
-    """One query of the views: the columns it selects and its SQL, parameters `:name`."""
+    """One query of the views: the columns it selects, its table and its SQL, parameters
+    `:name`."""
 
     columns: tuple[str, ...]
+    table: str
     sql: str
 
 
-def _select(columns: str, rest: str) -> Select:
+def _select(columns: str, table: str, rest: str) -> Select:
     names = tuple(columns.split())
-    return Select(names, f"SELECT {', '.join(names)} FROM {rest}")
+    return Select(names, table, f"SELECT {', '.join(names)} FROM {table} {rest}")
 
 
 _PERSON_YEAR = ("year position at kind amount_fen event_covered_from region household_head "
@@ -57,23 +59,23 @@ _CLAIM = "reimbursed_fen at position reversed_at reversal_position"
 
 #: Every query of the household and person answers, by name.
 STATEMENTS: dict[str, Select] = {
-    "registry": _select("number region registered_at position",
-                        "person_registry WHERE person = :person"),
+    "registry": _select("number region registered_at position", "person_registry",
+                        "WHERE person = :person"),
     "person_year_last": _select(
-        _PERSON_YEAR, "person_year_version WHERE person = :person AND year = :year "
+        _PERSON_YEAR, "person_year_version", "WHERE person = :person AND year = :year "
         "AND position <= :bound ORDER BY position DESC LIMIT 1"),
-    "person_rows": _select(_PERSON_YEAR, "person_year_version WHERE person = :person "
-                                         "ORDER BY year, position"),
+    "person_rows": _select(_PERSON_YEAR, "person_year_version",
+                           "WHERE person = :person ORDER BY year, position"),
     "household": _select("head region formed_at formed_position rule cap_each_fen cap_fen "
-                         "used_fen", "household_pool WHERE household_id = :hid"),
+                         "used_fen", "household_pool", "WHERE household_id = :hid"),
     "members": _select("person joined_at joined_position covered_from covered_at "
                        "covered_position suspended_at suspended_position left_at "
-                       "left_position",
-                       "household_member WHERE household_id = :hid ORDER BY joined_position"),
-    "claims": _select(f"claim_id person visit_date {_CLAIM} explanation",
-                      "claims_journal WHERE household_id = :hid ORDER BY position"),
-    "person_claims": _select(_CLAIM, "claims_journal WHERE household_id = :hid "
-                                     "AND person = :person"),
+                       "left_position", "household_member",
+                       "WHERE household_id = :hid ORDER BY joined_position"),
+    "claims": _select(f"claim_id person visit_date {_CLAIM} explanation", "claims_journal",
+                      "WHERE household_id = :hid ORDER BY position"),
+    "person_claims": _select(_CLAIM, "claims_journal",
+                             "WHERE household_id = :hid AND person = :person"),
 }
 
 

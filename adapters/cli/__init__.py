@@ -20,9 +20,9 @@ from typer.core import TyperCommand, TyperGroup
 COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("ingest", "adapters.cli.county", "ingest",
      "Apply a command file: one result per line; a rejected line records nothing."),
-    ("household", "adapters.cli.queries", "household",
+    ("household", "adapters.cli.lookups", "household",
      "A household's members, pooled outpatient cap, what is used and what is left."),
-    ("person", "adapters.cli.queries", "person",
+    ("person", "adapters.cli.lookups", "person",
      "A person's name, enrollment, payments, subsidy, refunds and reimbursement."),
     ("households", "adapters.cli.search", "households",
      "Find households by region, year, name, identity or what is left of the pool."),
