@@ -63,32 +63,26 @@ def inflate(data: bytes, unzstd: Any = None) -> bytes:
     for any other bytes); `unzstd`: the caller's `zstd_decompressor()`, else one made now."""
     tag = data[:1]
     if tag == ZSTD_DICTIONARY_1:
-        return _unzstd(data, unzstd or zstd_decompressor())
+        import zstandard
+
+        return _whole(data, (unzstd or zstd_decompressor()).decompressobj(),
+                      zstandard.ZstdError, "read")
     if tag == PLAIN:
         return data
     if tag != DICTIONARY_1:
         raise StateFormatError(f"a stored state begins with byte {data[:1].hex() or 'none'}"
                                ", which is no format of this ledger")
-    inflater = zlib.decompressobj(WINDOW_BITS, dictionary_1.DICTIONARY)
+    return _whole(data, zlib.decompressobj(WINDOW_BITS, dictionary_1.DICTIONARY), zlib.error,
+                  "inflated")
+
+
+def _whole(data: bytes, stream: Any, errors: type[Exception], done: str) -> bytes:
+    """The state after its format byte, decompressed by `stream` to its very end."""
     try:
-        plain = inflater.decompress(data[1:])
-    except zlib.error as e:
-        raise StateFormatError(f"a compressed stored state cannot be inflated: {e}") from e
-    if not inflater.eof or inflater.unused_data:
-        raise StateFormatError("a compressed stored state is truncated or has bytes after "
-                               "its end")
-    return plain
-
-
-def _unzstd(data: bytes, unzstd: Any) -> bytes:
-    import zstandard
-
-    frame = unzstd.decompressobj()
-    try:
-        plain = frame.decompress(data[1:])
-    except zstandard.ZstdError as e:
-        raise StateFormatError(f"a compressed stored state cannot be read: {e}") from e
-    if not frame.eof or frame.unused_data:
+        plain = stream.decompress(data[1:])
+    except errors as e:
+        raise StateFormatError(f"a compressed stored state cannot be {done}: {e}") from e
+    if not stream.eof or stream.unused_data:
         raise StateFormatError("a compressed stored state is truncated or has bytes after "
                                "its end")
     return plain
