@@ -7,6 +7,7 @@ everything through these functions; the settings module is read here and nowhere
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # the rest is imported where it is used: a command loads what
     from adapters.stores.deployment_files import Deployment
     from adapters.stores.directory import Directory
     from adapters.stores.events import LedgerApplication
+    from adapters.stores.sqlite_reads import StoreReads
     from adapters.stores.tokens import TokenStore
     from adapters.usecases.regional_audit import RegionAudit, RegionAuditJob
     from adapters.usecases.regional_ingest import RegionDone, RegionJob
@@ -126,6 +128,25 @@ def open_views(store: LedgerApplication, book: PolicyBook, url: str) -> LedgerVi
     from adapters.stores.views import views_on
 
     return views_on(store, url, book)
+
+
+def open_store_reads(url: str) -> StoreReads | None:
+    """A reader of the SQLite store at `url` through `sqlite3` alone, for a query whose views
+    are current (ADR 96); None where queries go through the ledger: another kind of store, a
+    store in memory, a file that cannot be opened, or a cipher key set (its views hold
+    pseudonyms and its streams are named under the key)."""
+    if settings().cipher_key is not None:
+        return None
+    env = store_env(url)
+    path = env.get("SQLITE_DBNAME", ":memory:")
+    if path == ":memory:" or path.startswith("file:") or not Path(path).is_file():
+        return None
+    from adapters.stores.sqlite_reads import StoreReads
+
+    try:
+        return StoreReads(path)
+    except sqlite3.Error:
+        return None  # the ledger opens it and says why it cannot
 
 
 def open_tokens(url: str) -> TokenStore:

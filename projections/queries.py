@@ -1,25 +1,13 @@
 """Queries answered from the views: household and person (the contract's fields, exactly as
-`Ledger.household_view` / `Ledger.person_view` give them from the aggregates), the fund ledger
-and the enrollment report.
-
-Two ways back in time, both answered from the same rows:
-
-- `as_of=D` (business date): an event counts if its business date (`at`) is on or before D,
-  as `Ledger.household_view(..., as_of=D)` folds the household's events (ADR 14). Members are
-  listed if they joined by D and had not left by D; they count toward the cap if their coverage
-  was decided by D, has begun by D and they were neither suspended nor gone by D; `used` sums
-  the claims settled by D and not reversed by D; the claims listed are those settled by D. As in
-  the ledger, the household is found through the person's current enrollment and the cap is
-  the policy's per-person cap. A person `as_of=D` folds the person-year's events dated by D.
-- `at_position=N`: what the ledger said when its notification log stood at N — the same rules
-  with "event position <= N" in place of the date, the person's enrollment included.
+`Ledger.household_view` / `Ledger.person_view` give them from the aggregates; what they make of
+the rows is `projections.lookups`, read here through SQLAlchemy), the fund ledger and the
+enrollment report.
 
 The caller brings the views up to date first (`projections.views.catch_up`), or passes
 `refresh`, a callable run before the query (e.g. `lambda: catch_up(app, views)`).
 
 Persons. The household and person queries take `personal`, the codec the views were built with
-(`LedgerViews.personal`, ADR 21): they look a person up by `personal.pseudonym(key)` and turn
-the pseudonyms they find back into ID numbers through `person_registry` (`person_keys`).
+(`LedgerViews.personal`, ADR 21); see `projections.lookups`.
 """
 
 from __future__ import annotations
@@ -30,15 +18,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, func, select
+from sqlalchemy import Engine, and_, case, column, func, select, text
 from sqlalchemy.engine import Connection
 
-from domain.errors import Rejected
-from domain.identity import key_of_number, number_of, parse_person_ref
+from domain.identity import key_of_number, parse_person_ref
 from domain.money import Money
 from domain.rules.fund import FundTotals, fund_totals
-from domain.rules.pool import counts_for_cap, pool_cap, pool_remaining
-from domain.rules.standing import credit
+from projections import lookups
 from projections import tables as t
 from projections.personal import PLAIN, PersonalData
 from projections.sql import Statements
@@ -50,81 +36,23 @@ LIFTED_OUT_OF_POVERTY: tuple[str, ...] = ("stably_lifted", "filed_poor", "monito
                                          "returned_to_poverty")
 LIFTED_TARGET = Decimal("0.99")
 
-_py, _reg, _hp, _hm, _cj = (t.person_year_version, t.person_registry, t.household_pool,
-                            t.household_member, t.claims_journal)
 
-_SQL = Statements(
-    registry=select(_reg.c.number, _reg.c.region, _reg.c.registered_at, _reg.c.position)
-    .where(_reg.c.person == bindparam("person")),
-    person_year_last=select(_py).where(
-        _py.c.person == bindparam("person"), _py.c.year == bindparam("year"),
-        _py.c.position <= bindparam("bound")).order_by(_py.c.position.desc()),
-    person_rows=select(_py).where(_py.c.person == bindparam("person")).order_by(
-        _py.c.year, _py.c.position),
-    household=select(_hp).where(_hp.c.household_id == bindparam("hid")),
-    members=select(_hm).where(_hm.c.household_id == bindparam("hid")).order_by(
-        _hm.c.joined_position),
-    claims=select(_cj.c.claim_id, _cj.c.person, _cj.c.visit_date, _cj.c.reimbursed_fen,
-                  _cj.c.at, _cj.c.position, _cj.c.reversed_at, _cj.c.reversal_position,
-                  _cj.c.explanation)
-    .where(_cj.c.household_id == bindparam("hid")).order_by(_cj.c.position),
-    person_claims=select(_cj.c.reimbursed_fen, _cj.c.at, _cj.c.position, _cj.c.reversed_at,
-                         _cj.c.reversal_position).where(
-        _cj.c.household_id == bindparam("hid"), _cj.c.person == bindparam("person")),
-)
+class _Rows:
+    """The views' rows for `projections.lookups`, read through a SQLAlchemy connection."""
 
-NO_BOUND = 2**62
+    def __init__(self, conn: Connection) -> None:
+        self.statements = _SQL.on(conn.dialect)
+        self.conn = conn
+
+    def one(self, name: str, params: dict[str, Any]) -> Any:
+        return self.statements[name].fetch_one(self.conn, params)
+
+    def all(self, name: str, params: dict[str, Any]) -> list[Any]:
+        return self.statements[name].fetch(self.conn, params)
 
 
-
-def _money(fen: int) -> str:
-    return str(Money(fen))
-
-
-#: What each clock a back-in-time answer reads means (ADR 68), by the `clock` it names.
-CLOCKS = {
-    "latest": "now: every fact the log holds, each as decided when it arrived",
-    "business_date": "business date: the facts dated (their `at`) by the day asked, each as "
-                     "decided when it arrived, whenever that was",
-    "log_position": "log position: the ledger as it stood when its log reached the position "
-                    "asked, facts recorded later unseen",
-    "business_date_and_log_position": "business date and log position: the facts dated by "
-                                      "the day asked among those recorded by the position",
-}
-
-
-def answer_clock(as_of: date | None, at_position: int | None) -> str:
-    """Which clock an answer back in time reads: "business_date" (`as_of`), "log_position"
-    (`at_position`), both, or "latest" (neither)."""
-    if as_of is not None and at_position is not None:
-        return "business_date_and_log_position"
-    if as_of is not None:
-        return "business_date"
-    return "log_position" if at_position is not None else "latest"
-
-
-class _Bound:
-    """Which recorded facts count: those dated by `as_of` and/or recorded by `at_position`."""
-
-    __slots__ = ("day", "position")
-
-    def __init__(self, as_of: date | None, at_position: int | None) -> None:
-        self.day = as_of.isoformat() if as_of is not None else None
-        self.position = at_position
-
-    def __bool__(self) -> bool:
-        return self.day is not None or self.position is not None
-
-    def sees(self, day: str | None, position: int | None) -> bool:
-        if position is None:
-            return False
-        return ((self.day is None or day <= self.day)
-                and (self.position is None or position <= self.position))
-
-
-def _covered_from(member: Any, covered: bool) -> date | None:
-    """A member row's first covered day, if its coverage counts (is recorded, or seen)."""
-    return date.fromisoformat(member.covered_from) if covered else None
+_SQL = Statements(**{name: text(s.sql).columns(*map(column, s.columns))
+                     for name, s in lookups.STATEMENTS.items()})
 
 
 def _refresh(refresh: Callable[[], Any] | None) -> None:
@@ -134,194 +62,30 @@ def _refresh(refresh: Callable[[], Any] | None) -> None:
 
 def person_keys(conn: Connection, personal: PersonalData,
                 persons: Iterable[str]) -> dict[str, str]:
-    """The person key behind each value of a person column: through `person_registry`'s
-    sealed numbers when the views hold pseudonyms, the value itself when they hold keys. A
-    pseudonym the registry does not know (the views are caught up together, so it cannot
-    happen) stands for itself."""
-    wanted = set(persons)
-    if personal.plain:
-        return {p: p for p in wanted}
-    registry = _SQL.on(conn.dialect)["registry"]
-    found = {p: registry.fetch_one(conn, {"person": p}) for p in wanted}
-    return {p: p if reg is None else key_of_number(personal.unseal(reg.number))
-            for p, reg in found.items()}
-
-
-def _head_key(conn: Connection, personal: PersonalData, head: str, me: str, key: str) -> str:
-    """The person key of a household head found in a person column (`me` is `key`'s)."""
-    return key if head == me else person_keys(conn, personal, (head,))[head]
-
-
-# --- household ---------------------------------------------------------------------------------
+    """The person key behind each value of a person column (`lookups.person_keys`)."""
+    return lookups.person_keys(_Rows(conn), personal, persons)
 
 
 def household(engine: Engine, ref: str, year: int, as_of: date | None = None,
               at_position: int | None = None, refresh: Callable[[], Any] | None = None,
               personal: PersonalData = PLAIN) -> dict[str, Any]:
     """The household of `ref` (head or member) for a benefit year: cap, used, remaining,
-    members and claims — the fields and formats of `Ledger.household_view`."""
+    members and claims (`lookups.household`)."""
     key = parse_person_ref(ref).key
     _refresh(refresh)
-    bound = _Bound(as_of, at_position)
-    sql = _SQL.on(engine.dialect)
-    me = personal.pseudonym(key)
     with engine.connect() as conn:
-        py = sql["person_year_last"].fetch_one(conn, {
-            "person": me, "year": year,
-            "bound": NO_BOUND if at_position is None else at_position})
-        if py is None:
-            reg = sql["registry"].fetch_one(conn, {"person": me})
-            if reg is None or (at_position is not None and reg.position > at_position):
-                raise Rejected("unknown_person", f"{ref} is not registered")
-            raise Rejected("not_enrolled", f"{ref} is not enrolled for {year}")
-        hid = str(personal.ids.household(
-            _head_key(conn, personal, py.household_head, me, key), year))
-        h = sql["household"].fetch_one(conn, {"hid": hid})
-        if h is None or (bound and not bound.sees(h.formed_at, h.formed_position)):
-            when = f"on {as_of}" if as_of else f"at position {at_position}"
-            raise Rejected("not_enrolled", f"the household did not exist {when}")
-        members = sql["members"].fetch(conn, {"hid": hid})
-        claims = sql["claims"].fetch(conn, {"hid": hid})
-        keys = person_keys(conn, personal, [h.head, *(m.person for m in members),
-                                            *(c.person for c in claims)])
-
-    def number(person: str) -> str:
-        return number_of(keys[person])
-
-    listed, covered, claim_rows = [], [], []
-    used = 0
-    if not bound:
-        for m in members:
-            if m.left_position is None:
-                listed.append(number(m.person))
-                if counts_for_cap(_covered_from(m, m.covered_position is not None),
-                                  m.suspended_position is not None, False):
-                    covered.append(number(m.person))
-        for c in claims:
-            claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
-                               "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
-                               "reversed": c.reversal_position is not None,
-                               "explanation": c.explanation})
-        cap, used = h.cap_fen, h.used_fen
-    else:
-        for m in members:
-            if not bound.sees(m.joined_at, m.joined_position):
-                continue
-            if bound.sees(m.left_at, m.left_position):
-                continue
-            listed.append(number(m.person))
-            if counts_for_cap(_covered_from(m, bound.sees(m.covered_at, m.covered_position)),
-                              bound.sees(m.suspended_at, m.suspended_position), False,
-                              as_of):
-                covered.append(number(m.person))
-        for c in claims:
-            if not bound.sees(c.at, c.position):
-                continue
-            reversed_ = bound.sees(c.reversed_at, c.reversal_position)
-            if not reversed_:
-                used += c.reimbursed_fen
-            claim_rows.append({"claim_id": c.claim_id, "person": number(c.person),
-                               "visit_date": c.visit_date, "reimbursed": _money(c.reimbursed_fen),
-                               "reversed": reversed_, "explanation": c.explanation})
-        cap = pool_cap(Money(h.cap_each_fen), len(covered)).fen
-    return {
-        "head": number(h.head), "year": year, "region": h.region, "members": listed,
-        "covered_members": covered, "cap": _money(cap), "used": _money(used),
-        "remaining": str(pool_remaining(Money(cap), Money(used))), "claims": claim_rows,
-        "as_of": as_of.isoformat() if as_of else None, "rule": h.rule,
-    }
-
-
-# --- person ------------------------------------------------------------------------------------
-
-
-class _State:
-    __slots__ = ("region", "head", "identity", "due", "subsidy", "paid", "refunded",
-                 "covered_from", "terminated")
-
-
-def _state(row: Any) -> _State:
-    s = _State()
-    s.region, s.head, s.identity = row.region, row.household_head, row.identity
-    s.due, s.subsidy, s.paid, s.refunded = (row.due_fen, row.subsidy_fen, row.paid_fen,
-                                            row.refunded_fen)
-    s.covered_from, s.terminated = row.covered_from, row.terminated
-    return s
-
-
-def _fold(rows: Iterable[Any]) -> _State | None:
-    """A person-year folded from its events (rows in position order), as the aggregate
-    applies them; events before the enrollment are ignored."""
-    s: _State | None = None
-    for row in rows:
-        kind = row.kind
-        if kind == "enrolled":
-            s = _state(row)
-            s.paid = s.refunded = 0
-            s.covered_from, s.terminated = row.event_covered_from, False
-        elif s is None:
-            continue
-        elif kind == "paid":
-            s.paid += row.amount_fen
-            if s.covered_from is None and row.event_covered_from is not None:
-                s.covered_from = row.event_covered_from
-        elif kind == "subsidy":
-            s.identity, s.subsidy, s.due = row.identity, row.subsidy_fen, row.due_fen
-            if s.covered_from is None and row.event_covered_from is not None:
-                s.covered_from = row.event_covered_from
-        else:  # refunded | terminated
-            s.refunded += row.amount_fen
-            if kind == "terminated":
-                s.terminated, s.covered_from = True, None
-    return s
+        return lookups.household(_Rows(conn), ref, key, year, as_of, at_position, personal)
 
 
 def person(engine: Engine, ref: str, year: int | None = None, as_of: date | None = None,
            at_position: int | None = None, refresh: Callable[[], Any] | None = None,
            personal: PersonalData = PLAIN) -> dict[str, Any]:
-    """A person's enrollment, money, coverage and reimbursement for a benefit year (the latest
-    one by default) — the fields and formats of `Ledger.person_view`."""
+    """A person's enrollment, money, coverage and reimbursement for a benefit year, the latest
+    one by default (`lookups.person`)."""
     key = parse_person_ref(ref).key
     _refresh(refresh)
-    bound = _Bound(as_of, at_position)
-    sql = _SQL.on(engine.dialect)
-    me = personal.pseudonym(key)
-    head_key = None
     with engine.connect() as conn:
-        reg = sql["registry"].fetch_one(conn, {"person": me})
-        if reg is None or (bound and not bound.sees(reg.registered_at, reg.position)):
-            raise Rejected("unknown_person", f"{ref} is not registered")
-        rows = [r for r in sql["person_rows"].fetch(conn, {"person": me})
-                if not bound or bound.sees(r.at, r.position)]
-        years = {r.year for r in rows if r.kind == "enrolled"}
-        if year is None:
-            year = max(years) if years else None
-        mine = [r for r in rows if r.year == year]
-        s = _fold(mine) if as_of is not None else (_state(mine[-1]) if mine else None)
-        reimbursed = 0
-        if s is not None:
-            head_key = _head_key(conn, personal, s.head, me, key)
-            hid = str(personal.ids.household(head_key, year))
-            for c in sql["person_claims"].fetch(conn, {"hid": hid, "person": me}):
-                if not bound:
-                    if c.reversal_position is None:
-                        reimbursed += c.reimbursed_fen
-                elif (bound.sees(c.at, c.position)
-                      and not bound.sees(c.reversed_at, c.reversal_position)):
-                    reimbursed += c.reimbursed_fen
-    return {
-        "person": personal.unseal(reg.number), "year": year,
-        "region": s.region if s else reg.region,
-        "household_head": number_of(head_key) if head_key is not None else None,
-        "enrolled": bool(s and not s.terminated),
-        "covered_from": s.covered_from if s and s.covered_from else None,
-        "due": _money(s.due) if s else None, "subsidy": _money(s.subsidy) if s else None,
-        "paid": _money(s.paid) if s else "0.00",
-        "refunded": _money(s.refunded) if s else "0.00",
-        "credit": str(credit(Money(s.paid), Money(s.refunded), Money(s.due))) if s else "0.00",
-        "reimbursed": _money(reimbursed),
-        "identity": s.identity if s else None,
-    }
+        return lookups.person(_Rows(conn), ref, key, year, as_of, at_position, personal)
 
 
 # --- reports -----------------------------------------------------------------------------------
@@ -351,7 +115,7 @@ def fund_report(engine: Engine, region: str | None = None, year: int | None = No
     out: list[dict[str, Any]] = []
     for (reg, y), group in groupby(lines, key=lambda r: (r["region"], r["year"])):
         rows = list(group)
-        out.extend({**r, "amount": _money(r["amount"])} for r in rows)
+        out.extend({**r, "amount": str(Money(r["amount"]))} for r in rows)
         out.extend(fund_total_rows(reg, y, fund_totals(
             (r["item"], Money(r["amount"])) for r in rows)))
     return out

@@ -28,6 +28,8 @@ from sqlalchemy import (
     Text,
 )
 
+from projections.catalog import TRACKING_TABLE, VIEWS
+
 metadata = MetaData()
 
 #: On SQLite, a table read and written by its primary key keeps its rows in that key's B-tree
@@ -44,7 +46,7 @@ BIG = Integer().with_variant(BigInteger(), "postgresql")
 SEALED = Text
 
 view_tracking = Table(
-    "view_tracking", metadata,
+    TRACKING_TABLE, metadata,
     Column("view", String(32), primary_key=True),
     Column("application", String(64), nullable=False),
     Column("position", BIG, nullable=False),
@@ -217,12 +219,11 @@ identity_roster = Table(
     **CLUSTERED,
 )
 
-#: The views and the tables each owns (rebuilt together).
-VIEW_TABLES: dict[str, tuple[Table, ...]] = {
-    "person_year": (person_registry, person_year_version),
-    "household_pool": (household_pool, household_member),
-    "claims_journal": (claims_journal,),
-    "fund_ledger": (fund_ledger,),
-    "enrollment": (enrollment, identity_roster),
-}
-VIEWS: tuple[str, ...] = tuple(VIEW_TABLES)
+#: The views (`catalog.VIEWS`, in that order) and the tables each owns (rebuilt together).
+VIEW_TABLES: dict[str, tuple[Table, ...]] = dict(zip(VIEWS, (
+    (person_registry, person_year_version),  # person_year
+    (household_pool, household_member),  # household_pool
+    (claims_journal,),  # claims_journal
+    (fund_ledger,),  # fund_ledger
+    (enrollment, identity_roster),  # enrollment
+), strict=True))

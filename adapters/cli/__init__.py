@@ -15,14 +15,16 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from adapters.cli.conversion import use_plain_conversion
+
 #: Every command: its name, the module and attribute that define it (a function or a group of
 #: commands), and the one sentence `benefitpool --help` shows for it.
 COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("ingest", "adapters.cli.county", "ingest",
      "Apply a command file: one result per line; a rejected line records nothing."),
-    ("household", "adapters.cli.queries", "household",
+    ("household", "adapters.cli.lookups", "household",
      "A household's members, pooled outpatient cap, what is used and what is left."),
-    ("person", "adapters.cli.queries", "person",
+    ("person", "adapters.cli.lookups", "person",
      "A person's name, enrollment, payments, subsidy, refunds and reimbursement."),
     ("households", "adapters.cli.search", "households",
      "Find households by region, year, name, identity or what is left of the pool."),
@@ -80,6 +82,7 @@ def load_command(name: str) -> Any:
 def _quiet_flag(option: Any) -> Any:
     if option is not None and getattr(option, "is_flag", False):
         option.metavar = ""  # typer would show a flag as `<bool>`
+        use_plain_conversion(option)  # `--help` left out costs no pydantic either
     return option
 
 
@@ -97,10 +100,11 @@ def _usage_name(argument: Any) -> Any:
 
 def _plain_placeholders(command: Any) -> None:
     """Help as a user reads it: arguments as `FILE` (not `{FILE}`) in the usage line and the
-    list of arguments, flags without `<bool>`."""
+    list of arguments, flags without `<bool>`; text and small numbers converted plainly."""
     for child in (getattr(command, "commands", None) or {}).values():
         _plain_placeholders(child)
     for param in command.params:
+        use_plain_conversion(param)  # no pydantic for a text or a small number (ADR 97)
         if param.param_type_name == "argument":
             if param.metavar is None:
                 param.metavar = (param.name or "value").upper()

@@ -1,5 +1,6 @@
-"""`benefitpool household|person`, `report fund|enrollment`, `views status|rebuild`: what the
-read models answer."""
+"""`benefitpool report fund|enrollment`, `views status|rebuild`: what the read models answer,
+and the answer of the views caught up with the log that `household` and `person` fall back on
+(`adapters.cli.lookups`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from adapters.cli.common import (
-    AtPositionOption,
     CsvOption,
     DbOption,
     DeploymentOption,
     JsonOption,
     PoliciesOption,
     RegionOption,
-    RequiredYearOption,
     SchedulerOption,
     WorkersOption,
     YearOption,
@@ -28,7 +27,6 @@ from adapters.cli.common import (
     opened_ledger,
     opened_views,
     out,
-    parse_day,
     print_rows,
     progress_bar,
 )
@@ -38,7 +36,6 @@ from adapters.cli.regions import (
     store_for_person,
     views_over_regions,
 )
-from adapters.cli.tables import Table
 from adapters.usecases import views as use
 from domain.errors import Rejected
 from projections import queries
@@ -50,8 +47,8 @@ views_app = typer.Typer(no_args_is_help=True, help="Operate the read models.")
 CHOICES = (*VIEWS, use.COLUMNAR)
 
 
-def _from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
-                deployment: Path | None = None, **kwargs: Any) -> Any:
+def from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
+               deployment: Path | None = None, **kwargs: Any) -> Any:
     """Answer a query from the read models, caught up with the log first: of the store at
     `db`, or, in a deployment, of the region that holds the person, or of every region under
     the report's prefix, merged."""
@@ -88,95 +85,6 @@ def _from_store(db: str | None, policies: Path | None, query: Any, *args: Any,
             fail(str(e), 1)
 
 
-AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD.")]
-
-
-def _as_of_view(query: Any, ref: str, year: int | None, as_of: str | None,
-                at_position: int | None, json_out: bool, db: str | None,
-                policies: Path | None, deployment: Path | None = None
-                ) -> dict[str, Any] | None:
-    """A household or person view (as of a day or a position); printed as JSON and None when
-    `--json` asked for that."""
-    view = _from_views(db, policies, query, ref, year, deployment=deployment,
-                       as_of=parse_day(as_of) if as_of else None, at_position=at_position)
-    if json_out:
-        out.print_json(data=view)
-        return None
-    return view
-
-
-def _asked(view: dict[str, Any]) -> str:
-    """The bound a view was asked under, for its title."""
-    return ((f" as of {view['as_of']}" if view["as_of"] else "")
-            + (f" at log position {view['at_position']}" if view["at_position"] is not None
-               else ""))
-
-
-def household(
-    person: Annotated[str, typer.Argument(help="The head's or any member's ID number.")],
-    year: RequiredYearOption,
-    as_of: AsOfOption = None,
-    at_position: AtPositionOption = None,
-    json_out: JsonOption = False,
-    db: DbOption = None,
-    policies: PoliciesOption = None,
-    deployment: DeploymentOption = None,
-) -> None:
-    """A household's pooled outpatient cap, what is used and what is left (from the views)."""
-    view = _as_of_view(queries.household, person, year, as_of, at_position, json_out, db,
-                       policies, deployment)
-    if view is None:
-        return
-    table = Table(title=f"Household {view['head']} — {year}" + _asked(view),
-                  caption=f"clock: {queries.CLOCKS[view['clock']]}")
-    for col in ("members", "cap", "used", "remaining", "rule"):
-        table.add_column(col)
-    names = view.get("names") or {}
-    table.add_row("\n".join(f"{m} {names.get(m) or ''}".rstrip() for m in view["members"]),
-                  view["cap"], view["used"], view["remaining"], view["rule"] or "")
-    out.print(table)
-    covered = len(view["covered_members"])
-    if covered:
-        from domain.money import Money
-        from domain.rules.citations import yuan_text
-
-        cap = Money.parse(view["cap"])
-        each = Money(cap.fen // covered)
-        out.print(f"cap {yuan_text(cap)} = {covered} covered × {yuan_text(each)} per person "
-                  f"(the policy's per-person cap; `benefitpool policy show {view['region']} "
-                  f"{year}` cites it)", highlight=False)
-    if view["claims"]:
-        claims = Table(title="Claims")
-        for col in ("claim", "person", "visit", "reimbursed"):
-            claims.add_column(col)
-        for c in view["claims"]:
-            claims.add_row(c["claim_id"], c["person"], c["visit_date"],
-                           c["reimbursed"] + (" (reversed)" if c["reversed"] else ""))
-        out.print(claims)
-
-
-def person(
-    person_id: Annotated[str, typer.Argument(metavar="ID", help="ID or document number.")],
-    year: YearOption = None,
-    as_of: AsOfOption = None,
-    at_position: AtPositionOption = None,
-    json_out: JsonOption = False,
-    db: DbOption = None,
-    policies: PoliciesOption = None,
-    deployment: DeploymentOption = None,
-) -> None:
-    """A person's enrollment, payments, subsidy, refunds and reimbursement (from the views)."""
-    view = _as_of_view(queries.person, person_id, year, as_of, at_position, json_out, db,
-                       policies, deployment)
-    if view is None:
-        return
-    table = Table(title=f"Person {view['person']} — {view['year']}" + _asked(view),
-                  show_header=False, caption=f"clock: {queries.CLOCKS[view['clock']]}")
-    for k, v in view.items():
-        table.add_row(k, "" if v is None else str(v))
-    out.print(table)
-
-
 #: What each report's table says under it: the base of its money, the denominators of its
 #: rates, the meaning of its labels (ADRs 74, 75).
 REPORT_NOTES = {
@@ -205,7 +113,7 @@ REPORT_COLUMNS = {
 def _region_report(name: str, query: Any, title: str, region: str | None, year: int | None,
                    json_out: bool, csv_out: bool, db: str | None,
                    policies: Path | None, deployment: Path | None) -> None:
-    rows = _from_views(db, policies, query, region, year, deployment=deployment)
+    rows = from_views(db, policies, query, region, year, deployment=deployment)
     scope = f"{region or 'all regions'} {year or ''}".strip()
     if not rows:
         err.print(f"warning: no data for {scope}: nothing is recorded there, so the {name} "

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from eventsourcing.persistence import PersistenceError
-
 from domain.errors import LedgerError
 
 DEFAULT_DB = "sqlite:///benefitpool.db"
@@ -38,6 +36,8 @@ class StoreError(LedgerError):
 #: The ledger's name in its store: on PostgreSQL its events table is `<name>_events`.
 LEDGER_NAME = "benefitpool"
 POSTGRES_EVENTS_TABLE = f"{LEDGER_NAME}_events"
+#: The events table of an SQLite store, as the library names it.
+SQLITE_EVENTS_TABLE = "stored_events"
 
 
 def missing_store(url: str) -> str | None:
@@ -80,6 +80,8 @@ def store_failures() -> tuple[type[BaseException], ...]:
     """What a store raises when it fails under a writer (a full disk, a read-only file, a lost
     connection): the library's own errors and the drivers'. The PostgreSQL driver's only once
     it is loaded (no PostgreSQL store is open before), so that SQLite alone never loads it."""
+    from eventsourcing.persistence import PersistenceError
+
     failures: list[type[BaseException]] = [PersistenceError, sqlite3.Error]
     driver = sys.modules.get("psycopg")
     if driver is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from domain.identity import parse_person_ref
+from adapters.usecases import current_views
 from projections import search as views_search
 from projections.views import LedgerViews, catch_up
 
@@ -54,12 +54,6 @@ def search(store: Any, views: LedgerViews, what: str, name: str | None = None,
 
 
 def with_names(store: Any, view: dict[str, Any]) -> dict[str, Any]:
-    """A household or person view with the registered names of the persons it shows:
-    `names` (number -> name) for a household, `name` for a person."""
-    if "members" in view:
-        numbers = {view["head"], *view["members"]}
-        keys = {n: parse_person_ref(n).key for n in numbers}
-        names = names_of(store, keys.values())
-        return {**view, "names": {n: names.get(k) for n, k in sorted(keys.items())}}
-    key = parse_person_ref(view["person"]).key
-    return {**view, "name": names_of(store, [key]).get(key)}
+    """A household or person view with the registered names of the persons it shows, read
+    from their streams (`current_views.with_names`)."""
+    return current_views.with_names(view, lambda keys: names_of(store, keys))

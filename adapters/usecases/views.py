@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from projections import queries
+from projections.lookups import stamped
 from projections.rows import Batch
 from projections.tables import VIEWS
 from projections.views import (
@@ -53,9 +54,7 @@ def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *
     answer = query(views.engine, *args,
                    refresh=refresh or (lambda: catch_up(store, views)), **kwargs)
     if query in PERSONAL_QUERIES:  # say which clock the answer reads (ADR 68)
-        as_of, at_position = kwargs.get("as_of"), kwargs.get("at_position")
-        answer.update(as_of=as_of.isoformat() if as_of is not None else None,
-                      at_position=at_position, clock=queries.answer_clock(as_of, at_position))
+        return stamped(answer, kwargs.get("as_of"), kwargs.get("at_position"))
     return answer
 
 

@@ -10,7 +10,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from adapters.stores.chain.errors import ChainError
 from adapters.stores.chain.sqlite import ChainedSQLiteRecorder
 from adapters.stores.chain.statements import CHAIN_FORMAT
-from adapters.stores.urls import is_postgres
+from adapters.stores.urls import SQLITE_EVENTS_TABLE, is_postgres
 
 
 def chained_recorder(factory: Any, key: bytes, application: str,
@@ -19,7 +19,9 @@ def chained_recorder(factory: Any, key: bytes, application: str,
     store does (a new chain table in `chain_format`). The events table is named as the
     library names it: `stored_events` on SQLite, `<application>_events` on PostgreSQL."""
     if isinstance(factory, SQLiteFactory):
-        recorder: Any = ChainedSQLiteRecorder(factory.datastore, key, chain_format=chain_format)
+        recorder: Any = ChainedSQLiteRecorder(factory.datastore, key,
+                                              events_table_name=SQLITE_EVENTS_TABLE,
+                                              chain_format=chain_format)
     elif is_postgres(factory, "PostgresFactory"):
         from adapters.stores.chain.postgres import ChainedPostgresRecorder
 

@@ -10,15 +10,17 @@ A stored state says how it was written by its first byte:
 
 All three are stored schema. A dictionary, once shipped, is never changed: a better one gets the
 next number and byte, and every earlier one stays readable.
+
+Reading a state (`inflate`) needs no event library: a query that reads the store through
+`sqlite3` alone uses it (ADR 96). The library's compressor, `EventCompressor`
+(`compression.compressor`), is loaded when it is first asked for.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-
-import zstandard
-from eventsourcing.persistence import Compressor
+from typing import Any
 
 from adapters.stores.compression import dictionary_1
 
@@ -37,61 +39,68 @@ class StateFormatError(ValueError):
     """A stored state in none of the formats this ledger wrote."""
 
 
-class EventCompressor(Compressor):
-    """New states as Zstandard frames primed with dictionary 1; every earlier format read."""
+def zstd_dictionary(compress: bool = False) -> Any:
+    """Dictionary 1 as Zstandard's raw content (prepared for compressing, if asked)."""
+    import zstandard
 
-    def __init__(self) -> None:
-        self._dictionary = dictionary_1.DICTIONARY
-        primed = zstandard.ZstdCompressionDict(self._dictionary,
-                                               dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    primed = zstandard.ZstdCompressionDict(dictionary_1.DICTIONARY,
+                                           dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    if compress:
         primed.precompute_compress(level=ZSTD_LEVEL)
-        # No magic number and no checksum: the format byte says what follows, and the chain
-        # (ADR 23) already proves every stored byte unchanged.
-        params = zstandard.ZstdCompressionParameters.from_level(
-            ZSTD_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=False,
-            write_content_size=True, write_dict_id=False)
-        self._compressor = zstandard.ZstdCompressor(dict_data=primed, compression_params=params)
-        self._decompressor = zstandard.ZstdDecompressor(
-            dict_data=primed, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+    return primed
 
-    def compress(self, data: bytes) -> bytes:
-        return ZSTD_DICTIONARY_1 + self._compressor.compress(data)
 
-    def decompress(self, data: bytes) -> bytes:
-        tag = data[:1]
-        if tag == ZSTD_DICTIONARY_1:
-            return self._unzstd(data)
-        if tag == PLAIN:
-            return data
-        if tag != DICTIONARY_1:
-            raise StateFormatError(f"a stored state begins with byte {data[:1].hex() or 'none'}"
-                                   ", which is no format of this ledger")
-        inflate = zlib.decompressobj(WINDOW_BITS, self._dictionary)
-        try:
-            plain = inflate.decompress(data[1:])
-        except zlib.error as e:
-            raise StateFormatError(f"a compressed stored state cannot be inflated: {e}") from e
-        if not inflate.eof or inflate.unused_data:
-            raise StateFormatError("a compressed stored state is truncated or has bytes after "
-                                   "its end")
-        return plain
+def zstd_decompressor(primed: Any = None) -> Any:
+    """A reader of format 2's frames (one per thread: Zstandard's are not shared)."""
+    import zstandard
 
-    def _unzstd(self, data: bytes) -> bytes:
-        frame = self._decompressor.decompressobj()
-        try:
-            plain = frame.decompress(data[1:])
-        except zstandard.ZstdError as e:
-            raise StateFormatError(f"a compressed stored state cannot be read: {e}") from e
-        if not frame.eof or frame.unused_data:
-            raise StateFormatError("a compressed stored state is truncated or has bytes after "
-                                   "its end")
-        return plain
+    return zstandard.ZstdDecompressor(dict_data=primed or zstd_dictionary(),
+                                      format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+
+
+def inflate(data: bytes, unzstd: Any = None) -> bytes:
+    """A stored state's JSON, whichever format of this ledger wrote it (`StateFormatError`
+    for any other bytes); `unzstd`: the caller's `zstd_decompressor()`, else one made now."""
+    tag = data[:1]
+    if tag == ZSTD_DICTIONARY_1:
+        import zstandard
+
+        return _whole(data, (unzstd or zstd_decompressor()).decompressobj(),
+                      zstandard.ZstdError, "read")
+    if tag == PLAIN:
+        return data
+    if tag != DICTIONARY_1:
+        raise StateFormatError(f"a stored state begins with byte {data[:1].hex() or 'none'}"
+                               ", which is no format of this ledger")
+    return _whole(data, zlib.decompressobj(WINDOW_BITS, dictionary_1.DICTIONARY), zlib.error,
+                  "inflated")
+
+
+def _whole(data: bytes, stream: Any, errors: type[Exception], done: str) -> bytes:
+    """The state after its format byte, decompressed by `stream` to its very end."""
+    try:
+        plain = stream.decompress(data[1:])
+    except errors as e:
+        raise StateFormatError(f"a compressed stored state cannot be {done}: {e}") from e
+    if not stream.eof or stream.unused_data:
+        raise StateFormatError("a compressed stored state is truncated or has bytes after "
+                               "its end")
+    return plain
 
 
 def is_plain_state(state: bytes) -> bool:
     """Whether a stored state is readable without a cipher: JSON, as it is or compressed."""
     try:
-        json.loads(EventCompressor().decompress(state))
+        json.loads(inflate(state))
     except ValueError:  # StateFormatError, and JSON's own errors, are ValueErrors
         return False
     return True
+
+
+def __getattr__(name: str) -> Any:
+    """`EventCompressor`, the library's hook, imported with the library when asked for."""
+    if name == "EventCompressor":
+        from adapters.stores.compression.compressor import EventCompressor
+
+        return EventCompressor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
