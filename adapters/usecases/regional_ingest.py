@@ -12,7 +12,9 @@ directory while routing are confirmed or released by their results.
 from __future__ import annotations
 
 import heapq
+import io
 import json
+import pickle
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
@@ -111,12 +113,11 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
     try:
         for chunk, keys in _keyed(path, executor):
             routes = {r.line: r for r in router.route_keyed(keys)}
-            for n, raw in chunk:
+            targets = []
+            for n, _ in chunk:
                 route: Route | None = routes.get(n)
                 target = route.region if route is not None else None
-                line = raw if raw.endswith(b"\n") else raw + b"\n"
-                for prefix, sink in sinks.items():
-                    sink.write(line if prefix == target else b"\n")
+                targets.append(target)
                 if route is None:
                     continue
                 if target is None and route.result is not None:
@@ -125,6 +126,10 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
                     used.add(target or "")
                     if route.reserved is not None:
                         reserved[n] = (*route.reserved, target or "")
+            lines = [raw if raw.endswith(b"\n") else raw + b"\n" for _, raw in chunk]
+            for prefix, sink in sinks.items():  # a region's file: its lines, the others blank
+                sink.write(b"".join([line if target == prefix else b"\n"
+                                     for line, target in zip(lines, targets, strict=True)]))
             if progress:
                 progress(len(chunk))
     finally:
@@ -136,20 +141,33 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
 def _keyed(path: Path, executor: Executor | None
            ) -> Iterator[tuple[list[tuple[int, bytes]], list[tuple[int, RouteKey]]]]:
     """Each chunk of the file with its lines' route keys, in order; with an executor the
-    chunks are parsed on its workers, up to PARSED_AHEAD chunks ahead of the router."""
+    chunks are parsed on its workers (each reading its chunk from the file by offset), up to
+    PARSED_AHEAD chunks ahead of the router."""
     if executor is None:
-        for chunk in _chunks(path):
+        for chunk, _ in _chunks(path):
             yield chunk, route_keys(_texts(chunk))
         return
     ahead: deque[tuple[list[tuple[int, bytes]], Future]] = deque()
-    for chunk in _chunks(path):
-        ahead.append((chunk, executor.submit(route_keys, _texts(chunk))))
+    for chunk, (start, end) in _chunks(path):
+        ahead.append((chunk, executor.submit(keys_of_range, str(path), start, end,
+                                             chunk[0][0])))
         if len(ahead) >= PARSED_AHEAD:
             done, keys = ahead.popleft()
-            yield done, keys.result()
+            yield done, pickle.loads(keys.result())
     while ahead:
         done, keys = ahead.popleft()
-        yield done, keys.result()
+        yield done, pickle.loads(keys.result())
+
+
+def keys_of_range(path: str, start: int, end: int, first: int) -> bytes:
+    """The route keys of the lines between two byte offsets of a file, the first numbered
+    `first`, pickled (run on a worker: it reads the file itself; one bytes object crosses
+    back much faster than Dask's serialization of twenty thousand tuples)."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    keys = route_keys(_texts(list(enumerate(io.BytesIO(data), start=first))))
+    return pickle.dumps(keys, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _texts(chunk: list[tuple[int, bytes]]) -> list[tuple[int, str]]:
@@ -163,16 +181,19 @@ def _text(raw: bytes) -> str:
         return "\x00not-utf-8"
 
 
-def _chunks(path: Path) -> Iterator[list[tuple[int, bytes]]]:
+def _chunks(path: Path) -> Iterator[tuple[list[tuple[int, bytes]], tuple[int, int]]]:
+    """The file's lines in chunks of ROUTE_CHUNK, numbered, each with its byte range."""
     chunk: list[tuple[int, bytes]] = []
+    start = offset = 0
     with path.open("rb") as f:
         for n, raw in enumerate(f, start=1):
             chunk.append((n, raw))
+            offset += len(raw)
             if len(chunk) >= ROUTE_CHUNK:
-                yield chunk
-                chunk = []
+                yield chunk, (start, offset)
+                chunk, start = [], offset
     if chunk:
-        yield chunk
+        yield chunk, (start, offset)
 
 
 def _results(path: Path) -> Iterator[tuple[int, str, str | None, str]]:
