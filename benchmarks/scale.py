@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {workers} worker(s): " + ", ".join(
             f"{k} {runs[workers][k]:.1f} s" for k in STEPS), flush=True)
     one, many = runs[min(runs)], runs[max(runs)]  # one: the single-worker run if made
+    for old in folder.glob("library.db*"):  # a fresh file, as ingest's stores are
+        old.unlink()
     library = bench_library(folder / "library.db", min(one["events"], args.library_events
                                                          or one["events"]), 2000)
     n = max(runs)
