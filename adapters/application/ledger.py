@@ -18,6 +18,7 @@ from adapters.application.ingest_run import Journal
 from adapters.application.lines import Prepared, parse, parse_line
 from adapters.application.unit_of_work import AggregateCache, BatchUnitOfWork
 from adapters.stores.events import LedgerApplication
+from adapters.stores.urls import STREAMS_CACHED
 from domain import commands as c
 from domain.aggregates import ClaimRef, CommandRef, PaymentRef, RefundRef
 from domain.errors import LedgerError, Rejected
@@ -44,7 +45,7 @@ class Ledger:
     """Applies contract commands to the store, in atomic batches."""
 
     def __init__(self, app: LedgerApplication, policies: PolicyBook,
-                 clock: Callable[[], datetime] = utc_now, cache_size: int = 200_000) -> None:
+                 clock: Callable[[], datetime] = utc_now, cache_size: int = STREAMS_CACHED) -> None:
         self.app = app
         self.policies = policies
         self.service = LedgerService(policies, app.ids)

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.stores.events import LedgerApplication
+from adapters.stores.urls import STREAMS_CACHED
 from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
 from domain.ids import claim_ref_id, command_ref_id, payment_ref_id, refund_ref_id
 
@@ -21,7 +22,7 @@ class AggregateCache:
     leave beyond `maxsize`.
     """
 
-    def __init__(self, maxsize: int = 200_000) -> None:
+    def __init__(self, maxsize: int = STREAMS_CACHED) -> None:
         self.maxsize = maxsize
         self.entries: OrderedDict[UUID, Any] = OrderedDict()
 

@@ -32,7 +32,6 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -98,16 +97,19 @@ class Directory:
     # --- enrollments ------------------------------------------------------------------------
 
     def holders(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Holder]:
-        """Who holds each (person_ref, year) asked about."""
-        keys = list(set(keys))
+        """Who holds each (person_ref, year) asked about. Looked up by person (the primary
+        key's first column, an index search) and the years kept here: SQLite answers a
+        (person, year) row-value list by scanning the whole table (ADR 101)."""
+        wanted = set(keys)
+        refs = sorted({ref for ref, _ in wanted})
         found: dict[tuple[str, int], Holder] = {}
         with self.engine.connect() as conn:
-            for i in range(0, len(keys), 400):
-                chunk = keys[i:i + 400]
+            for i in range(0, len(refs), 500):
                 rows = conn.execute(select(enrollments).where(
-                    tuple_(enrollments.c.person_ref, enrollments.c.year).in_(chunk)))
+                    enrollments.c.person_ref.in_(refs[i:i + 500])))
                 for ref, year, region, state, since in rows:
-                    found[(ref, year)] = Holder(region, state, since)
+                    if (ref, year) in wanted:
+                        found[(ref, year)] = Holder(region, state, since)
         return found
 
     def all_holders(self) -> dict[tuple[str, int], Holder]:

@@ -10,7 +10,13 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
 from adapters.stores.events import LedgerApplication
-from adapters.stores.urls import StoreError, quoted, schema_lock, store_env
+from adapters.stores.urls import (
+    SQLITE_CACHE_KIB,
+    StoreError,
+    quoted,
+    schema_lock,
+    store_env,
+)
 from domain.policy_book import PolicyBook
 from projections.views import LedgerViews
 
@@ -29,6 +35,10 @@ def views_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            # SQLite's default page cache is 2 MB: a region's views or a province's directory
+            # of hundreds of MB, updated at keys spread over their B-trees, would read most
+            # pages back from the OS at every statement (ADR 101)
+            dbapi_connection.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
         return engine
     if scheme in ("postgresql", "postgres"):

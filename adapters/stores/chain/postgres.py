@@ -19,7 +19,7 @@ from adapters.stores.chain.errors import altered
 from adapters.stores.chain.readers import PostgresReader, Reader
 from adapters.stores.chain.statements import CHAIN_FORMAT, Sql, postgres_sql
 from adapters.stores.chain.writer import ChainWriter
-from adapters.stores.urls import quoted, schema_lock
+from adapters.stores.urls import STREAMS_CACHED, quoted, schema_lock
 
 
 class ChainedPostgresRecorder(ChainWriter, PostgresApplicationRecorder):
@@ -30,7 +30,7 @@ class ChainedPostgresRecorder(ChainWriter, PostgresApplicationRecorder):
     it creates (a store's existing table keeps its own)."""
 
     def __init__(self, datastore: PostgresDatastore, key: bytes, *,
-                 events_table_name: str = "stored_events", cache_size: int = 200_000,
+                 events_table_name: str = "stored_events", cache_size: int = STREAMS_CACHED,
                  chain_format: str = CHAIN_FORMAT) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         sql = postgres_sql(datastore.schema, events_table_name).of_format(chain_format)

@@ -8,12 +8,30 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
 
 from adapters.stores.chain.errors import altered
 from adapters.stores.chain.readers import Reader, SQLiteReader
 from adapters.stores.chain.statements import CHAIN_FORMAT, sqlite_sql
 from adapters.stores.chain.writer import ChainWriter
+from adapters.stores.urls import SQLITE_CACHE_KIB, STREAMS_CACHED
+
+
+class SizedSQLiteConnectionPool(SQLiteConnectionPool):
+    """The library's pool of SQLite connections, each given a page cache of SQLITE_CACHE_KIB
+    (ADR 101): a region's events table of a few GB, its primary key on random stream ids,
+    would otherwise read most of the pages an insert touches back from the OS."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        return connection
 
 
 class ChainedSQLiteRecorder(ChainWriter, SQLiteApplicationRecorder):
@@ -22,10 +40,12 @@ class ChainedSQLiteRecorder(ChainWriter, SQLiteApplicationRecorder):
     store's existing table keeps its own."""
 
     def __init__(self, datastore: SQLiteDatastore, key: bytes,
-                 events_table_name: str = "stored_events", cache_size: int = 200_000,
+                 events_table_name: str = "stored_events", cache_size: int = STREAMS_CACHED,
                  chain_format: str = CHAIN_FORMAT) -> None:
         self._setup_chain(key, sqlite_sql(events_table_name).of_format(chain_format),
                           cache_size)
+        if type(datastore.pool) is SQLiteConnectionPool:  # the library's, made by its factory
+            datastore.pool.__class__ = SizedSQLiteConnectionPool
         super().__init__(datastore, events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
