@@ -64,12 +64,15 @@ def test_with_the_cipher_key_states_are_compressed_before_they_are_encrypted(
     assert all(len(s) < len(plain(d)) for s, d in zip(stored, decrypted, strict=True))
 
 
-def test_a_store_of_deflated_states_is_extended_with_zstandard_ones_and_audited_clean(
-        store_url: str, book: PolicyBook) -> None:
-    deflating = Ledger(DeflateLedgerApplication(env=store_env(store_url), audit_key=KEY), book)
-    assert all(r["status"] == "ok" for r in run(deflating, [*family(),
-                                                            claim("C-1", HEAD, "100.00")]))
-    deflating.app.close()
+def written_by_an_older_ledger_then_extended_and_audited(
+        older: type, store_url: str, book: PolicyBook) -> tuple[int, dict, list[bytes]]:
+    """A family and a claim written by `older` (an earlier ledger's application), two claims
+    more by the current ledger, the household compared with its aggregate and the store
+    audited: returns how many states the older ledger wrote, the audit and every state."""
+    earlier = Ledger(older(env=store_env(store_url), audit_key=KEY), book)
+    assert all(r["status"] == "ok" for r in run(earlier, [*family(),
+                                                          claim("C-1", HEAD, "100.00")]))
+    earlier.app.close()
     written_before = len(states(store_url))
 
     ledger = open_ledger(store_url, book, audit_key=KEY)
@@ -84,36 +87,24 @@ def test_a_store_of_deflated_states_is_extended_with_zstandard_ones_and_audited_
     finally:
         views.engine.dispose()
         ledger.app.close()
+    return written_before, report, states(store_url)
+
+
+def test_a_store_of_deflated_states_is_extended_with_zstandard_ones_and_audited_clean(
+        store_url: str, book: PolicyBook) -> None:
+    written_before, report, stored = written_by_an_older_ledger_then_extended_and_audited(
+        DeflateLedgerApplication, store_url, book)
     assert report["clean"], report
-    stored = states(store_url)
     assert {s[:1] for s in stored[:written_before]} == {b"\x01"}
     assert {s[:1] for s in stored[written_before:]} == {b"\x02"}
 
 
 def test_a_store_written_in_the_former_format_is_extended_queried_and_audited_clean(
         store_url: str, book: PolicyBook, tmp_path: Path) -> None:
-    former = Ledger(FormerLedgerApplication(env=store_env(store_url), audit_key=KEY), book)
-    assert all(r["status"] == "ok" for r in run(former, [*family(),
-                                                         claim("C-1", HEAD, "100.00")]))
-    former.app.close()
-    written_before = len(states(store_url))
-    assert all(s[:1] == b"{" for s in states(store_url))
-
-    ledger = open_ledger(store_url, book, audit_key=KEY)
-    results = run(ledger, [claim("C-2", WIFE, "300.00"), claim("C-3", HEAD, "50.00")])
-    assert [r["status"] for r in results] == ["ok", "ok"]
-    views = open_views(ledger.app, book, store_url)
-    catch_up(ledger.app, views)
-    try:
-        assert queries.household(views.engine, HEAD, 2021, personal=views.personal) == \
-            household_view(ledger, HEAD, 2021)
-        report = run_audit(ledger.app, book, views)
-    finally:
-        views.engine.dispose()
-        ledger.app.close()
+    written_before, report, stored = written_by_an_older_ledger_then_extended_and_audited(
+        FormerLedgerApplication, store_url, book)
     assert report["clean"], report
-    assert report["chain"]["checked"]["events"] == len(states(store_url))
-    stored = states(store_url)
+    assert report["chain"]["checked"]["events"] == len(stored)
     assert all(s[:1] == b"{" for s in stored[:written_before])
     assert all(s[:1] == b"\x02" for s in stored[written_before:])
     with raw_store(store_url) as con:
