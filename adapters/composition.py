@@ -225,8 +225,12 @@ def ingest_region(job: RegionJob) -> RegionDone:
 def audit_region(job: RegionAuditJob) -> RegionAudit:
     """One region's store audited as `audit verify` audits one store, and the enrollments its
     views hold (run on a Dask worker, or here)."""
-    from adapters.usecases.audit import AuditUnavailable, fresh_in_own_process, run_audit
-    from adapters.usecases.decisions import verify_decisions
+    from adapters.usecases.audit import (
+        AuditUnavailable,
+        decisions_in_own_process,
+        fresh_in_own_process,
+        run_audit,
+    )
     from adapters.usecases.regional_audit import RegionAudit
     from projections.queries import enrolled_person_years
 
@@ -237,7 +241,7 @@ def audit_region(job: RegionAuditJob) -> RegionAudit:
         try:
             # a process of its own: the collector frozen per batch, as `audit verify` does
             report = run_audit(app, book, views,
-                               decisions_check=partial(verify_decisions, freeze_gc=True),
+                               decisions_check=decisions_in_own_process,
                                fresh_views=fresh_in_own_process)
             held = enrolled_person_years(views.engine, views.personal)
         except AuditUnavailable as e:  # reported, not raised: it crosses from a worker

@@ -80,7 +80,12 @@ def audit_verify(
     took it, and compare every view with its rebuild. Exit 0 when clean, 1 otherwise, 2 when
     the audit cannot run (a key not the store's, a Dask scheduler out of reach). Over a
     deployment: every region's store, and the directory against them."""
-    from adapters.usecases.audit import AuditUnavailable, fresh_in_own_process, run_audit
+    from adapters.usecases.audit import (
+        AuditUnavailable,
+        decisions_in_own_process,
+        fresh_in_own_process,
+        run_audit,
+    )
 
     regions = deployment_in_use(deployment)
     if regions is not None:
@@ -103,7 +108,7 @@ def audit_verify(
               if partitioned(workers, scheduler) else None)
     with opened_ledger(db, policies) as ledger, replay_cluster(workers, scheduler) as client, \
             parts_progress("re-deciding", client) as progress:
-        check = in_this_process
+        check = decisions_in_own_process
         fresh = fresh_in_own_process
         if client is not None:
             from adapters.parallel.replays import dask_decisions, dask_fresh_views
@@ -135,13 +140,6 @@ def _print_directory(found: dict[str, Any], url: str) -> None:
     err.print(f"directory {url}: {checked}; {len(found['problems'])} problem(s)")
     for p in found["problems"][:20]:
         err.print(f"  {p['kind']}: {p['message']}")
-
-
-def in_this_process(app: Any, book: Any, upto: int) -> Any:
-    """The re-decision in this process, which is the command's own (gc frozen per batch)."""
-    from adapters.usecases.decisions import verify_decisions
-
-    return verify_decisions(app, book, upto, freeze_gc=True)
 
 
 def _print_audit(result: dict[str, Any], url: str) -> None:

@@ -57,6 +57,12 @@ def fresh_in_process(app: Any, fresh: LedgerViews, stop: int) -> None:
     catch_up(app, fresh, stop=stop)
 
 
+def decisions_in_own_process(app: Any, book: PolicyBook, upto: int) -> Findings:
+    """`verify_decisions` for a process of its own (a command, a Dask task): the collector
+    frozen after each batch (`Replayer.run`'s `freeze_gc`)."""
+    return verify_decisions(app, book, upto, freeze_gc=True)
+
+
 def fresh_in_own_process(app: Any, fresh: LedgerViews, stop: int) -> None:
     """`fresh_in_process` for a process of its own (a command, a Dask task): the collector
     frozen after each batch (`catch_up`'s `freeze_gc`)."""

@@ -1,11 +1,11 @@
 """Ingest across a deployment: a command file split by region and each region's share applied
 to its own ledger, the regions in parallel (ADR 56).
 
-The file is routed in order (`adapters.application.routing`), its lines parsed into route keys
-on the executor's workers a few chunks ahead of the router (ADR 99); each region's lines are written
-to a file of their own at their original line numbers (other lines left blank), so each
-region's ingest is the ordinary resumable one (ADR 45) and its results carry the original
-line numbers. The results are merged back in line order. Enrollments reserved in the
+The file is routed in order (`adapters.application.routing`), its lines parsed into route
+keys on the executor's workers a few chunks ahead of the router (ADRs 99, 100); each region's
+lines are written to a file of their own at their original line numbers (other lines left
+blank), so each region's ingest is the ordinary resumable one (ADR 45) and its results carry
+the original line numbers. The results are merged back in line order. Enrollments reserved in the
 directory while routing are confirmed or released by their results.
 """
 
