@@ -368,6 +368,12 @@ def assemble(t: MemberArrays, slot: np.ndarray, claimant: np.ndarray, household:
     suspended = susp_pos < pos
     left = left_pos < pos
     enrolled = known & (join_pos < pos) & ~left & ~missing_policy
+    # domain.service_claims._claim_year: a visit before its person-year's own year is that
+    # year's only where the year already covers it (an early start); else not_enrolled
+    first_day = np.array([date(p.year, 1, 1).toordinal() for p in policies] or [0],
+                         np.int64)[pidx]
+    early = facts.visit_day < first_day
+    enrolled &= ~early | (covered & (cov_from > 0) & (cov_from <= facts.visit_day))
     # domain.rules.pool.counts_for_cap, column-wise; proved equal by the engines' property test
     # (tests/properties/test_whatif_properties.py: fast and exact settle every claim alike).
     counts = covered & ~suspended & ~left

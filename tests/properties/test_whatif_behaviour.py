@@ -10,7 +10,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.composition import open_ledger, open_views
@@ -56,6 +56,11 @@ def test_both_engines_decide_alike_under_each_behaviour(store_kind: str) -> None
               suppress_health_check=QUIET)
     @given(regime=st.sampled_from(REGIMES), seed=st.integers(0, 10_000),
            households=st.integers(1, 12), patch=contribution_patches(), behaviour=behaviours)
+    # a student dropped out by the response claims in the autumn before the year: the early
+    # start no longer covers the visit, so both engines answer not_enrolled
+    @example(regime="gaizhou-2025", seed=46, households=9,
+             patch={"contribution": {"individual": "0.01"}},
+             behaviour=Behaviour(PAY_NEW_DUE, Decimal("0.5"), 0))
     def alike(regime: str, seed: int, households: int, patch: dict,
               behaviour: Behaviour) -> None:
         with tempfile.TemporaryDirectory() as tmp, stores(store_kind, Path(tmp)) as made:
