@@ -131,11 +131,12 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
 
 
 def rebuild(app: NotificationLog, views: LedgerViews, names: Iterable[str] | None = None,
-            batch_size: int = 5000, freeze_gc: bool = False) -> int:
+            batch_size: int = 25_000, freeze_gc: bool = False) -> int:
     """Drop and recreate the named views (all by default), reset their positions and catch
     up. Views not named keep their rows and only take events past their own position.
     Batches are larger than a catch-up's by default: on a big log the commits (each writing
-    the pages its rows touched) are a large share of the time."""
+    the pages its rows touched) are a large share of the time (25,000 events a batch: a
+    region's rebuild about a tenth to a fifth faster than at 5,000, ADR 106)."""
     views.reset(list(t.VIEWS if names is None else names))
     return catch_up(app, views, batch_size, freeze_gc=freeze_gc)
 

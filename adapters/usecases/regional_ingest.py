@@ -11,6 +11,7 @@ directory while routing are confirmed or released by their results.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import io
 import json
@@ -78,6 +79,8 @@ def ingest_across(deployment: Deployment, directory: Directory, key: bytes, path
                       str(folder / f"{r.prefix}.results.jsonl"),
                       str(policies) if policies else None, batch_size)
             for r in deployment.regions if r.prefix in used]
+    # the largest share first: two workers finish four unequal regions closer together
+    jobs.sort(key=lambda j: Path(j.lines).stat().st_size, reverse=True)
     done = list(executor.map(run_region, jobs)) if executor is not None and len(jobs) > 1 \
         else [run_region(job) for job in jobs]
     counts: Counter = Counter()
@@ -105,7 +108,9 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
            progress: Callable[[int], None] | None, executor: Executor | None = None
            ) -> tuple[list[dict[str, Any]], dict[int, tuple[str, int, str]], set[str]]:
     """Write each region's lines to its file; returns the router's own answers, the lines
-    whose enrollment reserved a person-year, and the regions that got lines."""
+    whose enrollment reserved a person-year, and the regions that got lines. What is alive
+    after each chunk is frozen out of the cyclic collector's scans until the end (ADR 105):
+    a command's process of its own, as the ingest's batches are."""
     refused: list[dict[str, Any]] = []
     reserved: dict[int, tuple[str, int, str]] = {}
     used: set[str] = set()
@@ -132,7 +137,9 @@ def _split(router: Router, path: Path, folder: Path, deployment: Deployment,
                                      for line, target in zip(lines, targets, strict=True)]))
             if progress:
                 progress(len(chunk))
+            gc.freeze()  # the router's growing maps leave the cyclic collector's scans
     finally:
+        gc.unfreeze()
         for sink in sinks.values():
             sink.close()
     return refused, reserved, used

@@ -100,6 +100,37 @@ def test_lines_parsed_ahead_on_an_executor_route_as_lines_parsed_in_turn(
     assert ahead == in_turn
 
 
+class _RecordingExecutor(ThreadPoolExecutor):
+    """Runs what it is given, noting the order of the region jobs it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.regions: list[str] = []
+
+    def map(self, fn, *iterables, **kwargs):  # noqa: ANN001, ANN201 - Executor.map's own
+        jobs = list(iterables[0])
+        self.regions += [j.prefix for j in jobs if hasattr(j, "prefix")]
+        return super().map(fn, jobs, **kwargs)
+
+
+def test_the_region_with_the_most_lines_is_ingested_first_and_results_stay_in_line_order(
+        tmp_path: Path) -> None:
+    book = composition.policy_book()
+    commands = _interleaved(list(generate_county(2, "fuyang-2021", 1, book)),
+                            list(generate_county(7, "lishui-liandu-2020", 2, book)))
+    path = _write(tmp_path / "both.jsonl", commands)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with stores("sqlite", tmp_path / "a") as made:
+        in_turn = _ingest_deployment(_deployment(made, tmp_path), path, tmp_path / "w1")
+    with stores("sqlite", tmp_path / "b") as made, _RecordingExecutor() as executor:
+        ordered = _ingest_deployment(_deployment(made, tmp_path), path, tmp_path / "w2",
+                                     executor)
+    assert executor.regions == ["3311", "3412"]  # Lishui's seven households before Fuyang's two
+    assert ordered == in_turn
+    assert [r["line"] for r in ordered] == list(range(1, len(commands) + 1))
+
+
 def test_a_person_enrolled_in_one_region_is_refused_by_another_for_the_same_year(
         tmp_path: Path) -> None:
     person = "341225198001010117"
