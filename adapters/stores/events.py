@@ -112,6 +112,21 @@ class ResultsBlobAsZlib(Transcoding):
         return ResultsBlob(tuple(json.loads(zlib.decompress(base64.b64decode(data)))))
 
 
+class ResultsBlobAsJSON(Transcoding):
+    """Stored schema: transcoding name "results_json", value the list of result objects as
+    JSON, compressed with the rest of the event's state (ADR 108). Batches recorded before
+    keep "results_zlib" and stay readable."""
+
+    type = ResultsBlob
+    name = "results_json"
+
+    def encode(self, obj: ResultsBlob) -> list[dict[str, Any]]:
+        return list(obj.results)
+
+    def decode(self, data: list[dict[str, Any]]) -> ResultsBlob:
+        return ResultsBlob(tuple(data))
+
+
 class FastJSONTranscoder(JSONTranscoder):
     """The library's JSON format (`{"_type_": name, "_data_": ...}` for registered types),
     encoded by orjson; decoding stays the library's own. A state holding a UUID at its top
@@ -184,7 +199,8 @@ class LedgerApplication(Application):
         transcoder.register(DateAsISO())
         transcoder.register(MoneyAsFen())
         transcoder.register(CoverageFactsAsDict())
-        transcoder.register(ResultsBlobAsZlib())
+        transcoder.register(ResultsBlobAsZlib())  # read only: results_json is written
+        transcoder.register(ResultsBlobAsJSON())
 
     def construct_repository(self) -> Repository:
         """No library-level aggregate cache: the ledger keeps its own (`AggregateCache`),
