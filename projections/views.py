@@ -48,8 +48,8 @@ from projections.store import LedgerViews, ViewConflict, ViewsDamaged
 UNAPPLIABLE = (SQLAlchemyError, KeyError, TypeError, ValueError, AttributeError,
                EventSourcingError)
 
-__all__ = ["TOPICS", "LedgerViews", "NotificationLog", "ViewConflict", "ViewsDamaged",
-           "catch_up", "fold_part", "rebuild", "status", "write_parts"]
+__all__ = ["TOPICS", "Folder", "LedgerViews", "NotificationLog", "ViewConflict",
+           "ViewsDamaged", "catch_up", "fold_part", "rebuild", "status", "write_parts"]
 
 MAX_CONFLICTS = 10
 
@@ -108,26 +108,74 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
     projection = ViewProjection(views, positions)
     name = app.name
     to_domain_event = app.mapper.to_domain_event
-    process = projection.process_event
     while start < head:
         notifications = app.recorder.select_notifications(
             start + 1, batch_size, stop=head, topics=TOPICS)
         end = notifications[-1].id if len(notifications) >= batch_size else head
         try:
             events = [(to_domain_event(n), Tracking(name, n.id)) for n in notifications]
-            with views.engine.begin() as conn:
-                projection.prefetch(conn, events, start)
-                for event, tracking in events:
-                    process(event, tracking)
-                views.write(conn, projection.batch, projection.advance(end),
-                            Tracking(name, end))
+            _fold_batch(views, projection, events, start, end, name)
         except UNAPPLIABLE as e:  # named by its first event: alone, when batches are of one
             raise ViewsDamaged(notifications[0].id if notifications else start + 1, e) from e
-        projection.advanced(end)
         start = end
         if freeze_gc:
             gc.freeze()
     return start
+
+
+def _fold_batch(views: LedgerViews, projection: ViewProjection,
+                events: list[tuple[Any, Tracking]], start: int, end: int, name: str) -> None:
+    """One batch (events after `start`, the views then at `end`): its rows and the tracked
+    positions written in one transaction."""
+    with views.engine.begin() as conn:
+        projection.prefetch(conn, events, start)
+        for event, tracking in events:
+            projection.process_event(event, tracking)
+        views.write(conn, projection.batch, projection.advance(end), Tracking(name, end))
+    projection.advanced(end)
+
+
+class Folder:
+    """Events handed over one by one in log order, decoded by someone else (an audit's
+    replay reads the log once for its decisions and these views, ADR 109), folded into
+    `views` as `catch_up` folds them: the views' topics only, a batch a transaction.
+    An event the views cannot apply stops it: `damaged` holds why, and it takes nothing
+    more (the caller then catches up from the log, which names the event)."""
+
+    def __init__(self, views: LedgerViews, application: str, batch_size: int = 1000) -> None:
+        positions = views.positions()
+        self.views, self.name, self.batch_size = views, application, batch_size
+        self.projection = ViewProjection(views, positions)
+        self.start = self.last = min(positions.values())
+        self.pending: list[tuple[Any, Tracking]] = []
+        self.kinds: dict[type, bool] = {}
+        self.damaged: ViewsDamaged | None = None
+
+    def take(self, position: int, event: Any) -> None:
+        self.last = position
+        if self.damaged is not None or position <= self.start:
+            return
+        kind = type(event)
+        wanted = self.kinds.get(kind)
+        if wanted is None:
+            wanted = self.kinds[kind] = get_topic(kind) in TOPICS
+        if wanted:
+            self.pending.append((event, Tracking(self.name, position)))
+            if len(self.pending) >= self.batch_size:
+                self._fold(position)
+
+    def finish(self, end: int) -> None:
+        """The views brought to `end` (the position the log was read to)."""
+        if self.damaged is None and end > self.start:
+            self._fold(end)
+
+    def _fold(self, end: int) -> None:
+        try:
+            _fold_batch(self.views, self.projection, self.pending, self.start, end, self.name)
+        except UNAPPLIABLE as e:
+            first = self.pending[0][1].notification_id if self.pending else self.start + 1
+            self.damaged = ViewsDamaged(first, e)
+        self.start, self.pending = end, []
 
 
 def rebuild(app: NotificationLog, views: LedgerViews, names: Iterable[str] | None = None,

@@ -20,7 +20,7 @@ from adapters.usecases.decisions import Findings, verify_decisions
 from domain.errors import LedgerError
 from domain.policy_book import PolicyBook
 from projections.tables import VIEW_TABLES
-from projections.views import LedgerViews, ViewsDamaged, catch_up
+from projections.views import Folder, LedgerViews, ViewsDamaged, catch_up
 
 #: Tables whose rows are never rewritten (each carries the position of the event that wrote
 #: it), so their state at a past position is the rows up to it.
@@ -71,10 +71,12 @@ def fresh_in_own_process(app: Any, fresh: LedgerViews, stop: int) -> None:
 
 def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
                  names: Iterable[str] | None = None, upto: int | None = None,
-                 build: FreshViews = fresh_in_process) -> Findings:
+                 build: FreshViews = fresh_in_process,
+                 fresh: LedgerViews | None = None) -> Findings:
     """Rebuild each view from the log into a throw-away database (by `build`: in this
-    process, or in parts on a cluster) and compare it, table by table and row by row, with
-    the live view (caught up to the same position first).
+    process, or in parts on a cluster; or take `fresh`, views rebuilt already to the
+    position in such a database, ADR 109) and compare it, table by table and row by row,
+    with the live view (caught up to the same position first).
 
     At a past position (`upto`) only the append-only tables can show how they stood then;
     the tables that keep current state are listed under `checked["skipped"]`.
@@ -85,12 +87,16 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
     past = upto is not None and upto < head
     stop = min(upto, head) if upto is not None else head
     skipped: list[str] = []
-    fresh_engine = create_engine("sqlite://", poolclass=StaticPool)
+    given = fresh is not None
+    fresh_engine = fresh.engine if fresh is not None else create_engine(
+        "sqlite://", poolclass=StaticPool)
     try:
-        fresh = LedgerViews(fresh_engine, book, app.name, personal=views.personal)
-        fresh.create_tables()
+        if fresh is None:
+            fresh = LedgerViews(fresh_engine, book, app.name, personal=views.personal)
+            fresh.create_tables()
         try:
-            build(app, fresh, stop)
+            if not given:
+                build(app, fresh, stop)
             catch_up(app, views)
         except ViewsDamaged as e:  # a damaged log: the chain check says where and how
             findings.add("views_stopped", str(e), position=e.position)
@@ -118,7 +124,8 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
                 _compare_rows(findings, name, table, live_rows, fresh_rows,
                               lambda row: _row_subject(views, row))
     finally:
-        fresh_engine.dispose()
+        if not given:
+            fresh_engine.dispose()
     if skipped:
         findings.checked["skipped"] = skipped  # type: ignore[assignment]
     return findings
@@ -233,6 +240,31 @@ class AuditUnavailable(LedgerError):
 DecisionCheck = Callable[[Any, PolicyBook, int], Findings]
 
 
+def _decided_and_folded(app: Any, book: PolicyBook, views: LedgerViews, upto: int,
+                        own_process: bool) -> tuple[Findings, LedgerViews | None]:
+    """Every decision re-decided and, from the same read of the log, the views rebuilt to
+    `upto` in a throw-away database (ADR 109). The views are None (and `verify_views`
+    rebuilds them from the log, as it would have) when the read did not fold every event:
+    an event that does not decode, a replay that stopped, an event the views cannot apply."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    fresh = LedgerViews(engine, book, app.name, personal=views.personal)
+    fresh.create_tables()
+    folder = Folder(fresh, app.name)
+    try:
+        decisions = verify_decisions(app, book, upto, freeze_gc=own_process,
+                                     observe=folder.take)
+        folder.finish(upto)
+    except BaseException:
+        engine.dispose()
+        raise
+    irregular = {"undecodable_event", "replay_stopped"}
+    if (folder.damaged is not None or folder.last != upto
+            or any(p["kind"] in irregular for p in decisions.problems)):
+        engine.dispose()
+        return decisions, None
+    return decisions, fresh
+
+
 def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
               at_position: int | None = None, expected_seal: Any = None,
               decisions_check: DecisionCheck | None = None,
@@ -252,6 +284,11 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
     aside = ThreadPoolExecutor(1, thread_name_prefix="decisions") if decisions_elsewhere \
         else None
     pending = aside.submit(decide, app, book, upto) if aside is not None else None
+    # one read of the log for the decisions and the rebuilt views, when both run here
+    shared = (views is not None and aside is None
+              and decisions_check in (None, decisions_in_own_process)
+              and fresh_views in (fresh_in_process, fresh_in_own_process))
+    fresh: LedgerViews | None = None
     try:
         try:
             chain = verify_chain(app, app.audit_key, upto=upto, expected_seal=expected_seal)
@@ -260,15 +297,20 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
         wrong = [p for p in chain.problems if p.kind in ("wrong_key", "fingerprint")]
         if wrong:
             raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
-        if pending is None:
+        if pending is None and shared and views is not None:
+            decisions, fresh = _decided_and_folded(
+                app, book, views, upto, own_process=decisions_check is not None)
+        elif pending is None:
             decisions = decide(app, book, upto)
-        found = (verify_views(app, views, book, upto=upto, build=fresh_views)
+        found = (verify_views(app, views, book, upto=upto, build=fresh_views, fresh=fresh)
                  if views is not None else None)
         if pending is not None:
             decisions = pending.result()
     finally:
         if aside is not None:
             aside.shutdown(wait=False, cancel_futures=True)
+        if fresh is not None:
+            fresh.engine.dispose()
     chain_report = chain.as_dict()
     checks: dict[str, Any] = {
         "chain": {"checked": {"events": chain.events_checked, "streams": chain.streams_checked,

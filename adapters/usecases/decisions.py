@@ -99,13 +99,14 @@ def _subject(event: Any, app: Any) -> dict[str, Any]:
 Log = Callable[[Callable[[int, Exception], None]], Iterable[LoggedEvent]]
 
 
-def redecide(app: Any, book: PolicyBook, log_of: Log, upto: int, freeze_gc: bool = False
+def redecide(app: Any, book: PolicyBook, log_of: Log, upto: int, freeze_gc: bool = False,
+             observe: Callable[[int, Any], None] | None = None
              ) -> tuple[Findings, list[int], set[UUID], CommandReader]:
     """Re-decide the commands of a log (all of it, or a part's events: `log_of(undecodable)`
     reads it, passing every event it cannot decode to `undecodable`) and compare; returns the
     findings, the log position each problem is keyed by (the command behind it, or the event
     it names), the streams the replay touched, and the reader (for its count of operational
-    records)."""
+    records); `observe(position, event)` is shown every event read, in log order."""
     findings = Findings(checked={"commands": 0, "decisions": 0, "events": 0})
     keys: list[int] = []
     reader = CommandReader()
@@ -125,6 +126,8 @@ def redecide(app: Any, book: PolicyBook, log_of: Log, upto: int, freeze_gc: bool
     def tracked(log: Iterable[LoggedEvent]) -> Iterator[LoggedEvent]:
         for item in log:
             seen[0] = item.position
+            if observe is not None:
+                observe(item.position, item.event)
             yield item
 
     replayer = Replayer(book, pin=pin, ids=app.ids, freeze_gc=freeze_gc)
@@ -201,14 +204,15 @@ def _check(findings: Findings, book: PolicyBook, step: Any, upto: int, app: Any)
 
 
 def verify_decisions(app: Any, book: PolicyBook, upto: int | None = None,
-                     freeze_gc: bool = False) -> Findings:
+                     freeze_gc: bool = False, observe: Callable[[int, Any], None] | None = None
+                     ) -> Findings:
     """Re-decide every recorded command under the policy version that decided it, in a
     throw-away in-memory ledger, and compare every event it gives with the recorded one
-    (`freeze_gc`: see `Replayer.run`)."""
+    (`freeze_gc`: see `Replayer.run`; `observe`: see `redecide`)."""
     upto = head_of(app, upto)
     findings, keys, _, reader = redecide(
         app, book, lambda undecodable: read_log(app, upto=upto, undecodable=undecodable),
-        upto, freeze_gc)
+        upto, freeze_gc, observe)
     findings.checked["events"] += reader.operational  # journals: chained, not decided
     return in_log_order(findings, keys)
 

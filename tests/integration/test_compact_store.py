@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from adapters.application.ledger import Ledger
 from adapters.composition import open_ledger, open_views
 from adapters.stores.cipher import create_key
@@ -200,3 +202,43 @@ def test_an_event_edited_into_values_of_the_wrong_type_stops_the_re_decisions_wi
     assert not report["clean"]
     found = {(p["kind"], p.get("position")) for p in report["decisions"]["problems"]}
     assert ("replay_stopped", position) in found
+
+
+def _audited_both_ways(url: str, book: PolicyBook) -> tuple[dict, dict]:
+    """The audit with its views, its decisions and rebuilt views from one read of the log
+    (ADR 109), and from two reads."""
+    ledger = open_ledger(url, book, audit_key=KEY)
+    views = open_views(ledger.app, ledger.policies, url)
+    try:
+        once = run_audit(ledger.app, book, views)
+        twice = run_audit(ledger.app, book, views,
+                          fresh_views=lambda app, fresh, stop: catch_up(app, fresh, stop=stop))
+    finally:
+        views.engine.dispose()
+        ledger.app.close()
+    return once, twice
+
+
+@pytest.mark.parametrize("forge", [None, "view", "no field", "wrong type"])
+def test_one_read_of_the_log_for_decisions_and_views_reports_what_two_reads_report(
+        store_url: str, book: PolicyBook, forge: str | None) -> None:
+    ledger = open_ledger(store_url, book, audit_key=KEY)
+    run(ledger, [*family(), claim("C-1", HEAD, "9.00"), claim("C-2", WIFE, "19.00")])
+    views = open_views(ledger.app, ledger.policies, store_url)
+    catch_up(ledger.app, views)
+    if forge == "view":
+        with views.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE household_pool SET used_fen = used_fen + 1")
+    views.engine.dispose()
+    ledger.app.close()
+    if forge == "no field":
+        forge_claim(store_url, lambda data: data.pop("person"))
+    elif forge == "wrong type":
+        forge_claim(store_url, lambda data: data.update(person=["not", "an", "id"]))
+    once, twice = _audited_both_ways(store_url, book)
+    assert once == twice
+    assert once["clean"] is (forge is None)
+    if forge in (None, "view"):
+        assert once["views"]["checked"]["rows"] > 0
+    else:  # the forged event stops the views' rebuild where it stands, both ways
+        assert {p["kind"] for p in once["views"]["problems"]} == {"views_stopped"}
