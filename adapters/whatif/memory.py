@@ -12,7 +12,7 @@ reused by the next, from the first run on. Nothing is allocated or touched ahead
 It also stops NumPy advising huge pages for its large arrays: where the kernel compacts memory
 for such advice (`transparent_hugepage/defrag` at `madvise`, the default), a fresh page of a
 fragmented machine's memory could stall for milliseconds, and the first what-if took anywhere
-from 0.45 to 1.1 s to settle and fold against 0.45–0.55 s without the advice; heap memory
+from 0.44 to 1.1 s to settle and fold against 0.44–0.54 s without the advice; heap memory
 reused costs neither.
 """
 
