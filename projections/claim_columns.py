@@ -1,9 +1,10 @@
 """The rows of the columnar claims store, folded from the ledger's events (pure: no storage).
 
 The columnar store (`adapters.stores.columnar`, ADR 50) keeps what the fast what-if engine
-reads: each household's region and year, each member's coverage timeline as positions of the
-log, each settled claim's facts, recorded outcome and reversal, and each person-year's money
-(due, subsidy, paid, refunded, covered, terminated, the rule that enrolled it).
+reads: each household's region, year, head and per-person cap (ADR 102), each member's
+coverage timeline as positions of the log, each settled claim's facts, recorded outcome and
+reversal, and each person-year's money (due, subsidy, paid, refunded, covered, terminated,
+the rule that enrolled it).
 `ClaimColumnsFold` turns one batch of decoded events into the rows to write. A person-year
 stored before the batch is preloaded (`needs`, `preload`) and written whole again; for the
 rest, rows written by earlier batches are not known here, so an event about them becomes a
@@ -39,7 +40,9 @@ HANDLED = (Person.Registered, Person.Enrolled, *PERSON_LATER, Household.Formed,
 #: The event topics the columnar store reads; every other event only moves its position.
 TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in HANDLED)
 
-HOUSEHOLD_COLUMNS = ("household_id", "region", "year", "position", "hkey")
+#: `head`: the views' pseudonym of the head; `cap_each`: the per-person outpatient cap the
+#: household was formed under (fen), None when `Household.Formed` did not name it (ADR 29).
+HOUSEHOLD_COLUMNS = ("household_id", "region", "year", "position", "hkey", "head", "cap_each")
 MEMBER_COLUMNS = ("household_id", "person", "region", "covered_from", "covered_to",
                   "joined_position", "covered_position", "suspended_position",
                   "left_position", "hkey", "pkey")
@@ -152,8 +155,11 @@ class ClaimColumnsFold:
         elif isinstance(e, Household.MemberLeft):
             self._member(e, left_position=position)
         elif isinstance(e, Household.Formed):
+            cap = e.per_person_cap
             self.batch.households.append((str(e.originator_id), e.region, e.year, position,
-                                          household_key(e.originator_id)))
+                                          household_key(e.originator_id),
+                                          self.pseudonym(e.head),
+                                          None if cap is None else cap.fen))
         elif isinstance(e, Person.Registered):
             self.batch.persons.append((str(e.originator_id), self.pseudonym(e.person_key)))
         elif isinstance(e, Person.Enrolled):

@@ -30,7 +30,7 @@ from adapters.application.replay import (
     read_log,
 )
 from adapters.whatif.behaviour import AS_RECORDED, Behaviour, behave
-from adapters.whatif.outcomes import ClaimTable, PersonYearTable
+from adapters.whatif.outcomes import ClaimTable, HouseholdTable, PersonYearTable
 from domain.aggregates import Household, Person
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import Money
@@ -249,8 +249,7 @@ def _sum(values: Iterable[int]) -> int:
 
 def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any]:
     """The what-if summary: the contract's fields, then contributions and subsidies."""
-    b_total = _sum(h.reimbursed for h in base.households.values())
-    r_total = _sum(h.reimbursed for h in reform.households.values())
+    b_total, r_total = _reimbursed(base), _reimbursed(reform)
     n = len(base.households)
 
     def money(side: Side, attr: str, every: bool = False) -> int:
@@ -267,8 +266,7 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
     def share(k: int) -> str | None:
         return f"{k / n:.4f}" if n else None
 
-    at_cap_b = sum(1 for h in base.households.values() if h.at_cap)
-    at_cap_r = sum(1 for h in reform.households.values() if h.at_cap)
+    at_cap_b, at_cap_r = _at_cap(base), _at_cap(reform)
     table = reform.claims if isinstance(reform.claims, ClaimTable) else None
     rejected = (table.reason_counts() if table is not None
                 else Counter(o[0] for o in reform.claims.values() if o[0] is not None))
@@ -310,6 +308,18 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
         "engine": engine,
     }
     return out
+
+
+def _reimbursed(side: Side) -> int:
+    if isinstance(side.households, HouseholdTable):
+        return side.households.reimbursed_total()
+    return _sum(h.reimbursed for h in side.households.values())
+
+
+def _at_cap(side: Side) -> int:
+    if isinstance(side.households, HouseholdTable):
+        return side.households.at_cap_count()
+    return sum(1 for h in side.households.values() if h.at_cap)
 
 
 def compare_claims(a: Mapping[str, ClaimOutcome], b: Mapping[str, ClaimOutcome]

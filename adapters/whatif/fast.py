@@ -360,19 +360,21 @@ def assemble(t: MemberArrays, slot: np.ndarray, claimant: np.ndarray, household:
 
     region = t.region[claimant]
     cov_from, cov_to = t.covered_from[claimant], t.covered_to[claimant]
-    cov_pos, susp_pos = t.covered_position[claimant], t.suspended_position[claimant]
-    left_pos, join_pos = t.left_position[claimant], t.joined_position[claimant]
-
     pos = facts.position
-    covered = cov_pos < pos
-    suspended = susp_pos < pos
-    left = left_pos < pos
-    enrolled = known & (join_pos < pos) & ~left & ~missing_policy
+    # each position gathered, compared and dropped in turn: fewer arrays alive at once
+    covered = t.covered_position[claimant] < pos
+    suspended = t.suspended_position[claimant] < pos
+    left = t.left_position[claimant] < pos
+    enrolled = t.joined_position[claimant] < pos
+    enrolled &= known
+    enrolled &= ~left
+    enrolled &= ~missing_policy
     # domain.service_claims._claim_year: a visit before its person-year's own year is that
     # year's only where the year already covers it (an early start); else not_enrolled
     first_day = np.array([date(p.year, 1, 1).toordinal() for p in policies] or [0],
-                         np.int64)[pidx]
+                         np.int32)[pidx]
     early = facts.visit_day < first_day
+    del first_day
     enrolled &= ~early | (covered & (cov_from > 0) & (cov_from <= facts.visit_day))
     # domain.rules.pool.counts_for_cap, column-wise; proved equal by the engines' property test
     # (tests/properties/test_whatif_properties.py: fast and exact settle every claim alike).
@@ -387,7 +389,8 @@ def assemble(t: MemberArrays, slot: np.ndarray, claimant: np.ndarray, household:
         covered_from=np.where(covered, cov_from, 0), covered_to=np.where(covered, cov_to, 0),
         suspended=suspended, counts_for_cap=counts, covered_on_visit=covered_on_visit)
     rows = np.flatnonzero(enrolled)
-    sub = ClaimColumns(**{name: getattr(columns, name)[rows] for name in _COLUMN_NAMES})
+    sub = columns if rows.size == len(columns) else ClaimColumns(
+        **{name: getattr(columns, name)[rows] for name in _COLUMN_NAMES})
     reversed_rows = np.flatnonzero(facts.reversal_position[rows] < NEVER)
     after = np.searchsorted(pos[rows], facts.reversal_position[rows][reversed_rows]) - 1
     return KernelInput(sub, policies, reversed_rows, after, rows)

@@ -71,7 +71,7 @@ def _table_flows(t: PersonYearTable, row: Any, fiscal_of: Any) -> None:
     c = t.c
     if not len(t):
         return
-    pools = list(zip(c["region"], c["year"], strict=True))
+    pools = list(zip(t.listed("region"), t.listed("year"), strict=True))
     keys, index = np.unique(np.array([f"{r}|{y}" for r, y in pools]), return_inverse=True)
     live, covered = ~c["terminated"], c["covered"]
     contributions = np.bincount(index, (c["paid"] - c["refunded"]) * live, len(keys))

@@ -37,15 +37,23 @@ def settle_pools(rows: np.ndarray, household: np.ndarray, person: np.ndarray,
     r_all = reimbursable[rows]
     if int(r_all.max()) * m >= _SAFE and sum(r_all.tolist()) >= _SAFE:
         raise OverflowError("the reimbursable amounts sum beyond the int64 range")
+    del r_all  # arrays are dropped once used: the fewer alive at once, the fewer fresh pages
     n = household.size
     hh = _dense(household[rows])
-    sub = np.where(by_person[rows], person[rows] + 1, 0)
-    pool, pools = _pool_numbers(hh, sub)
+    pooled_by_person = by_person[rows]
+    if pooled_by_person.any():
+        sub = np.where(pooled_by_person, person[rows] + 1, 0)
+        pool, pools = _pool_numbers(hh, sub)
+        redo = _mixed(hh, sub > 0)
+        del sub
+    else:  # every pool a household's: no person numbers to combine, nothing mixed
+        pool, pools = _pool_numbers(hh, np.zeros(1, np.int64))
+        redo = np.zeros(int(hh.max()) + 1, np.bool_)
+    del pooled_by_person
     at = np.full(n, -1, np.int64)
     at[rows] = np.arange(m)
 
     claim, after = _kept_reversals(rev_claim, rev_after, ok)
-    redo = _mixed(hh, sub > 0)
     segment = np.zeros(m, np.int64)
     rank = np.zeros(0, np.int64)
     if claim.size:
@@ -79,10 +87,15 @@ def _pool_numbers(hh: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, int]:
     """Each row's pool number, increasing with (household, pool within household)."""
     width = int(sub.max()) + 1
     if (int(hh.max()) + 1) * width < _SAFE:
-        keys, pool = np.unique(hh * width + sub, return_inverse=True)
+        keys = hh * width + sub if width > 1 else hh
+        if int(keys.max()) < 4 * keys.size + 1024:  # small keys: ranked by counting
+            present = np.bincount(keys) > 0
+            rank = np.cumsum(present) - 1
+            return rank[keys], int(rank[-1]) + 1
+        found, pool = np.unique(keys, return_inverse=True)
     else:
-        keys, pool = np.unique(np.stack((hh, sub), axis=1), axis=0, return_inverse=True)
-    return pool.reshape(-1).astype(np.int64), len(keys)
+        found, pool = np.unique(np.stack((hh, sub), axis=1), axis=0, return_inverse=True)
+    return pool.reshape(-1).astype(np.int64), len(found)
 
 
 def _mixed(hh: np.ndarray, is_person: np.ndarray) -> np.ndarray:
@@ -150,13 +163,17 @@ def _settle_round(src_rows: np.ndarray, hh: np.ndarray, pool: np.ndarray, used: 
     starts = np.flatnonzero(new_pool)
     pool_id = np.cumsum(new_pool) - 1
 
-    running = np.cumsum(r)
-    s = running - (running[starts] - r[starts])[pool_id]  # S_k within each pool
+    s = np.cumsum(r)
+    s -= (s[starts] - r[starts])[pool_id]  # S_k within each pool
+    del r
     v = c - s
     d = grouped_cummin(v, starts, pool_id, int(c.max()) + int(s.max()) + 1)
+    del v
     u0 = used[p[starts]]
     np.minimum(d, u0[pool_id], out=d)
-    after = s + d
+    d += s
+    after = d
+    del s
     prev = np.empty(m, np.int64)
     prev[1:] = after[:-1]
     prev[starts] = u0

@@ -23,7 +23,7 @@ from adapters.usecases.whatif import run_whatif
 from adapters.whatif.exact import Scope
 from domain.policy_book import PolicyBook
 from projections import claim_columns
-from projections.tables import claims_journal, household_member
+from projections.tables import claims_journal, household_member, household_pool
 from projections.views import catch_up as views_catch_up
 from tests.support.builders import HEAD, WIFE, claim, family
 
@@ -77,6 +77,39 @@ def test_caught_up_in_small_steps_the_store_holds_the_rows_of_the_views(
     assert store.position == head and store.notes == []
 
 
+def test_households_hold_the_head_and_per_person_cap_of_the_views_pools(
+        county, tmp_path: Path) -> None:
+    ledger, views = county
+    store = ColumnarStore(tmp_path / FILE, ledger.app.name)
+    catch_up(ledger.app, store, stop=2000, personal=views.personal, batch_size=97)
+    catch_up(ledger.app, store, personal=views.personal, batch_size=501)
+    stored = set(store.con.execute(
+        "SELECT household_id, region, year, head, cap_each FROM households").fetchall())
+    hp = household_pool
+    with views.engine.connect() as conn:
+        expected = set(map(tuple, conn.execute(select(
+            hp.c.household_id, hp.c.region, hp.c.year, hp.c.head, hp.c.cap_each_fen))))
+    assert stored == expected and len(stored) == 25
+
+
+def test_households_formed_without_their_cap_take_their_pools_from_the_views(
+        county, tmp_path: Path, book: PolicyBook) -> None:
+    ledger, views = county
+    store = ColumnarStore(tmp_path / FILE, ledger.app.name)
+    catch_up(ledger.app, store, personal=views.personal)
+    # as a log from before `Household.Formed` named the cap (ADR 29) leaves them
+    store.con.execute("UPDATE households SET cap_each = NULL WHERE hkey % 2 = 0")
+    patch = {"outpatient": {"ratio": "0.70", "per_person_cap": "150.00"}}
+    reform = apply_patch(book, patch, "patch", None, None)
+    by_views = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast")
+    by_columns = run_whatif(ledger.app, views, book, reform, patch, Scope(), "fast",
+                            columnar=store)
+    assert by_columns.baseline.households == by_views.baseline.households
+    assert by_columns.reform.households == by_views.reform.households
+    assert by_columns.summary == by_views.summary
+    store.close()
+
+
 def test_a_rebuild_gives_the_rows_of_the_incremental_catch_up(county, tmp_path: Path) -> None:
     ledger, views = county
     stepwise = ColumnarStore(tmp_path / "a" / FILE, ledger.app.name)
@@ -111,6 +144,7 @@ def test_a_store_whose_event_at_its_position_differs_is_rebuilt(county, tmp_path
 
 @pytest.mark.parametrize(("key", "value", "said"), [
     ("format", "0", "it has format '0'"),
+    ("format", "2", "it has format '2'"),  # households without head and cap (ADR 102)
     ("application", "other", "it belongs to application 'other'"),
 ])
 def test_a_store_of_another_format_or_application_is_reopened_empty(

@@ -26,12 +26,16 @@ from adapters.stores.cipher import (
     create_key,
     key_bytes,
 )
+from adapters.stores.columnar import ColumnarStore
+from adapters.stores.columnar.catchup import catch_up as columnar_catch_up
+from adapters.stores.columnar.read import read_scope
 from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import apply_patch, load_policy_book
 from adapters.stores.urls import store_env
 from adapters.usecases.audit import verify_decisions, verify_views
+from adapters.whatif.columnar import baseline_from_columns, columnar_whatif
 from adapters.whatif.exact import Scope, compare_claims, exact_whatif, read_history
-from adapters.whatif.fast import baseline_from_views, fast_whatif
+from adapters.whatif.fast import baseline_from_views, changes_coverage, fast_whatif
 from adapters.whatif.outputs import write_outputs
 from domain.errors import Rejected
 from domain.identity import key_of_number as person_key_of
@@ -186,6 +190,15 @@ def whatif_runs(ledger: Ledger, views: LedgerViews, out: Path) -> None:
             {h: v.reimbursed for h, v in exact.households.items()}
         assert {h: v.head for h, v in baseline.households.items()} == \
             {h: v.head for h, v in hist.baseline.households.items()}
+        if not changes_coverage(patch):  # the columnar store decodes heads alike (ADR 102)
+            columnar = ColumnarStore(out.parent / "columnar.duckdb", ledger.app.name)
+            columnar_catch_up(ledger.app, columnar, personal=views.personal)
+            sc = read_scope(columnar, SCOPE.region, SCOPE.year)
+            by_columns = baseline_from_columns(views.engine, SCOPE, sc, views.personal)
+            assert by_columns.households == baseline.households
+            side = columnar_whatif(views.engine, SCOPE, sc, by_columns, reform, patch)
+            assert side.households == fast.households
+            columnar.close()
     write_outputs(out, {"households": 1, "claims": 1, "baseline_reimbursed": "0",
                         "reform_reimbursed": "0", "delta_reimbursed": "0",
                         "share_at_cap_baseline": None, "share_at_cap_reform": None},

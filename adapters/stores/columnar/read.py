@@ -21,19 +21,22 @@ from domain.policy import CAUSES
 
 NEVER = np.iinfo(np.int64).max
 #: date.toordinal() of DATE '0001-01-01'
-_ORDINAL = "(({col}) - DATE '0001-01-01') + 1"
+_ORDINAL = "((({col}) - DATE '0001-01-01') + 1)"
 
 _HOUSEHOLDS = """
 CREATE OR REPLACE TEMP TABLE scope_h AS
-SELECT hkey, household_id, region, year,
+SELECT hkey, household_id, region, year, head, cap_each,
        (row_number() OVER (ORDER BY hkey) - 1)::BIGINT AS hno,
        (dense_rank() OVER (ORDER BY region, year) - 1)::BIGINT AS pool
 FROM households
 WHERE ($region IS NULL OR starts_with(region, $region)) AND ($year IS NULL OR year = $year)
 """
+_HOUSEHOLD_COLUMNS = "SELECT household_id, head, pool, cap_each FROM scope_h ORDER BY hno"
+_POOLS = "SELECT DISTINCT pool, region, year FROM scope_h ORDER BY pool"
 _MEMBERS = """
 CREATE OR REPLACE TEMP TABLE scope_m AS
-SELECT m.*, h.hno,
+SELECT m.hkey, m.pkey, m.region, m.covered_from, m.covered_to, m.joined_position,
+       m.covered_position, m.suspended_position, m.left_position, h.hno,
        (row_number() OVER (ORDER BY h.hno, m.pkey) - 1)::BIGINT AS mrow
 FROM members m JOIN scope_h h USING (hkey)
 """
@@ -48,9 +51,10 @@ SELECT hno, pkey,
        joined_position
 FROM scope_m ORDER BY mrow
 """
+#: every column in the dtype the kernel takes, so that none is converted again
 _CLAIMS = f"""
 SELECT c.claim_id, h.hno AS household, h.pool, COALESCE(m.mrow, -1) AS claimant,
-       {_ORDINAL.format(col="c.visit_date")}::INTEGER AS visit_day,
+       ({_ORDINAL.format(col="c.visit_date")})::INTEGER AS visit_day,
        c.facility_level::TINYINT AS facility_level,
        CAST(c.facility_region AS BIGINT) AS facility_region, c.expense,
        (COALESCE(list_position($causes, c.cause), 0) - 1)::TINYINT AS cause,
@@ -71,6 +75,9 @@ FROM person_years y JOIN persons p USING (person_uuid)
 WHERE ($region IS NULL OR starts_with(y.region, $region)) AND ($year IS NULL OR y.year = $year)
 """
 _LISTED = ("person", "year", "region", "rule")
+#: Arrow record batches as large as a scope can be: each column comes over in one piece, handed
+#: to NumPy without a copy
+_ONE_CHUNK = 1 << 40
 RECORDED = ("eligible", "reimbursable", "reimbursed", "pool_cap", "pool_used_before",
             "pool_remaining_after")
 
@@ -79,21 +86,28 @@ RECORDED = ("eligible", "reimbursable", "reimbursed", "pool_cap", "pool_used_bef
 class ScopeColumns:
     """The scope's households (numbered 0..), their members (rows 0..) and claims."""
 
-    household_ids: list[str]  # by household number
+    #: by household number: household_id, head (the views' pseudonym; Arrow string arrays),
+    #: pool (its pool's number), cap_each (the per-person cap it was formed under, fen; None
+    #: where `Household.Formed` did not name it: a list then, else a NumPy array)
+    households: dict[str, Any]
     pools: list[tuple[str, int]]  # (region, year) by pool number
     members: dict[str, np.ndarray]  # hno, pkey, region, covered_*, *_position
-    claims: dict[str, np.ndarray]  # claim_id, household, pool, claimant (-1: none), facts…
+    claims: dict[str, Any]  # claim_id (Arrow), household, pool, claimant (-1: none), facts…
     recorded_policies: set[tuple[str, str]]
-    #: columns person, year, region, rule (lists); due, subsidy, paid, refunded (fen),
+    #: columns person, year, region, rule (Arrow arrays); due, subsidy, paid, refunded (fen),
     #: covered, terminated (NumPy arrays)
     person_years: dict[str, Any]
 
     def __len__(self) -> int:
         return len(self.claims["claim_id"])
 
-    def recorded(self) -> np.ndarray:
-        """The recorded outcome amounts, one row per claim (RECORDED's order)."""
-        return np.column_stack([self.claims[c] for c in RECORDED]).astype(np.int64)
+    @property
+    def household_count(self) -> int:
+        return len(self.households["pool"])
+
+    def recorded(self) -> list[np.ndarray]:
+        """The recorded outcome amounts, one column each (RECORDED's order)."""
+        return [self.claims[c] for c in RECORDED]
 
 
 def read_scope(store: ColumnarStore, region: str | None, year: int | None) -> ScopeColumns:
@@ -110,14 +124,16 @@ def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
     con.begin()
     try:
         con.execute(_HOUSEHOLDS, params)
-        households = con.execute(
-            "SELECT household_id, region, year, pool FROM scope_h ORDER BY hno").fetchall()
+        households = con.sql(_HOUSEHOLD_COLUMNS).to_arrow_table(batch_size=_ONE_CHUNK)
+        pools = [(r, y) for _, r, y in con.execute(_POOLS).fetchall()]
         con.execute(_MEMBERS)
-        members = {k: _plain(v) for k, v in con.execute(_MEMBER_COLUMNS).fetchnumpy().items()}
+        members = _arrays(con.sql(_MEMBER_COLUMNS).to_arrow_table(batch_size=_ONE_CHUNK))
         _check_member_keys(members)
-        claims = _arrays(con.sql(_CLAIMS, params={"causes": list(CAUSES)}).to_arrow_table())
+        claims = _arrays(con.sql(_CLAIMS, params={"causes": list(CAUSES)}
+                                 ).to_arrow_table(batch_size=_ONE_CHUNK))
         policies = set(con.execute(_POLICIES).fetchall())
-        person_years = con.sql(_PERSON_YEARS, params=params).to_arrow_table()
+        person_years = con.sql(_PERSON_YEARS, params=params).to_arrow_table(
+            batch_size=_ONE_CHUNK)
     finally:
         con.rollback()
     position = claims["position"]
@@ -125,17 +141,21 @@ def _read(store: ColumnarStore, params: dict[str, Any]) -> ScopeColumns:
         order = np.argsort(position, kind="stable")
         claims = {k: (v.take(order) if k == "claim_id" else v[order])
                   for k, v in claims.items()}
-    pools: dict[int, tuple[str, int]] = {}
-    for _hid, r, y, pool in households:
-        pools[pool] = (r, y)
     return ScopeColumns(
-        household_ids=[h[0] for h in households],
-        pools=[pools[k] for k in range(len(pools))],
+        households=_households(households),
+        pools=pools,
         members=members,
         claims=claims, recorded_policies=policies,
-        person_years={name: (person_years.column(name).to_pylist() if name in _LISTED
+        person_years={name: (person_years.column(name) if name in _LISTED
                              else person_years.column(name).to_numpy())
                       for name in person_years.column_names})
+
+
+def _households(table: Any) -> dict[str, Any]:
+    cap = table.column("cap_each")
+    return {"household_id": table.column("household_id"), "head": table.column("head"),
+            "pool": table.column("pool").to_numpy(),
+            "cap_each": cap.to_pylist() if cap.null_count else cap.to_numpy()}
 
 
 def _check_member_keys(members: dict[str, np.ndarray]) -> None:
@@ -148,24 +168,16 @@ def _check_member_keys(members: dict[str, np.ndarray]) -> None:
 
 
 def _arrays(table: Any) -> dict[str, Any]:
-    """An Arrow result as columns: the claim ids stay an Arrow array, the rest NumPy arrays
-    (a column the store always fills never comes back with nulls)."""
+    """An Arrow result as columns: the claim ids stay Arrow (in the chunks DuckDB handed
+    over), the rest NumPy arrays, without a copy where one chunk holds the column (a column
+    the store always fills never comes back with nulls)."""
     out: dict[str, Any] = {}
     for name in table.column_names:
-        column = table.column(name).combine_chunks()
+        column = table.column(name)
         if name == "claim_id":
             out[name] = column
             continue
         if column.null_count:
             raise ValueError("a column the columnar store always fills came back with nulls")
-        out[name] = column.to_numpy(zero_copy_only=False)
+        out[name] = column.to_numpy()
     return out
-
-
-def _plain(values: Any) -> np.ndarray:
-    """A fetched column as a plain array (DuckDB hands over masked arrays for nullable ones)."""
-    if isinstance(values, np.ma.MaskedArray):
-        if values.mask is not np.ma.nomask and values.mask.any():
-            raise ValueError("a column the columnar store always fills came back with nulls")
-        return values.data
-    return values

@@ -1,10 +1,10 @@
 """The columnar claims store: one DuckDB file holding what the fast what-if reads (ADR 50).
 
-Tables: `households` (id, region, year), `members` (each member's coverage timeline as log
-positions, as `household_member` holds it), `claims` (each settled claim's facts, recorded
-outcome and reversal position, as `claims_journal` holds them), `persons` (uuid and the
-views' pseudonym), `person_years` (each person-year's money, as the latest row of
-`person_year_version` holds it) and `meta` (the format, the
+Tables: `households` (id, region, year, head, per-person cap), `members` (each member's
+coverage timeline as log positions, as `household_member` holds it), `claims` (each settled
+claim's facts, recorded outcome and reversal position, as `claims_journal` holds them),
+`persons` (uuid and the views' pseudonym), `person_years` (each person-year's money, as the
+latest row of `person_year_version` holds it) and `meta` (the format, the
 application, the log position the rows are complete up to and an anchor: a digest of the
 event at that position, so that a file beside another log is recognised). Rows and meta are
 written in one DuckDB transaction per batch; the store is a read model, never the source of
@@ -32,13 +32,13 @@ from projections.claim_columns import (
     ColumnarBatch,
 )
 
-FORMAT = "2"
+FORMAT = "3"  # 3: households hold their head and per-person cap (ADR 102)
 FILE = "claims.duckdb"
 
 _TEXT, _INT, _BIG, _DATE = pa.string(), pa.int32(), pa.int64(), pa.date32()
 SCHEMAS = {
-    "households": pa.schema(list(zip(HOUSEHOLD_COLUMNS, (_TEXT, _TEXT, _INT, _BIG, _BIG),
-                                      strict=True))),
+    "households": pa.schema(list(zip(HOUSEHOLD_COLUMNS, (_TEXT, _TEXT, _INT, _BIG, _BIG,
+                                                         _TEXT, _BIG), strict=True))),
     "members": pa.schema(list(zip(MEMBER_COLUMNS, (_TEXT, _TEXT, _TEXT, _DATE, _DATE, _BIG,
                                                    _BIG, _BIG, _BIG, _BIG, _BIG),
                                   strict=True))),
