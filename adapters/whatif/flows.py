@@ -74,9 +74,12 @@ def _table_flows(t: PersonYearTable, row: Any, fiscal_of: Any) -> None:
     pools = list(zip(t.listed("region"), t.listed("year"), strict=True))
     keys, index = np.unique(np.array([f"{r}|{y}" for r, y in pools]), return_inverse=True)
     live, covered = ~c["terminated"], c["covered"]
-    contributions = np.bincount(index, (c["paid"] - c["refunded"]) * live, len(keys))
-    subsidy = np.bincount(index, c["subsidy"] * covered, len(keys))
-    count = np.bincount(index, covered, len(keys))
+    # exact int64 sums (bincount's weights are floats: no money through them)
+    contributions = np.zeros(len(keys), np.int64)
+    np.add.at(contributions, index, (c["paid"].astype(np.int64) - c["refunded"]) * live)
+    subsidy = np.zeros(len(keys), np.int64)
+    np.add.at(subsidy, index, c["subsidy"].astype(np.int64) * covered)
+    count = np.bincount(index[covered], minlength=len(keys))
     for k, key in enumerate(keys.tolist()):
         region, year = key.split("|")
         r = row(region)
