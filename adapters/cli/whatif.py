@@ -194,6 +194,13 @@ def _one_store(db: str | None, policies: Path | None, policy_book: PolicyBook,
 
             sides = dask_exact_sides(client, source, patch, patch_source, progress)
             timeline = dask_timeline(client, source, patch, patch_source, progress)
+        else:  # a command's process of its own: the collector frozen per batch, as the
+            # audit and the region jobs replay (ADR 110)
+            from functools import partial
+
+            from adapters.whatif.fast import timeline_by_replay
+
+            timeline = partial(timeline_by_replay, freeze_gc=True)
         try:
             if engine == "exact":
                 return run_whatif(ledger.app, None, policy_book, reform, patch, scope, engine,

@@ -114,3 +114,27 @@ def test_a_year_with_no_data_answers_no_rows_with_a_warning_and_exit_0(
         assert table.exit_code == 0 and table.stdout.strip() == ""
         header = run_cli("report", report, "--year", "2030", "--csv", cwd=folder, env=SQLITE)
         assert header.stdout.splitlines()[0].startswith("region,year,")
+
+
+def test_a_contribution_whatif_on_one_store_replays_with_the_collector_frozen_then_thawed(
+        demo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from adapters.whatif import fast
+
+    asked: list[bool] = []
+    real = fast.timeline_by_replay
+
+    def noted(*args, freeze_gc: bool = False, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        asked.append(freeze_gc)
+        return real(*args, freeze_gc=freeze_gc, **kwargs)
+
+    monkeypatch.setattr(fast, "timeline_by_replay", noted)
+    folder, _ = demo
+    patch = tmp_path / "patch.toml"
+    patch.write_text('[contribution]\nindividual = "300.00"\n')
+    done = run_cli("whatif", "--policy", str(patch), "--json", cwd=folder, env=SQLITE)
+    assert done.exit_code == 0, done.stderr
+    assert asked == [True]  # the command is a process of its own (ADR 110)
+    assert gc.get_freeze_count() == 0  # and gives every object back to the collector
+    assert json.loads(done.stdout)["claims"] > 0
