@@ -285,3 +285,24 @@ def _view_rows(views: LedgerViews) -> dict[str, list[tuple]]:
     with views.engine.connect() as conn:
         return {table.name: sorted(tuple(r) for r in conn.execute(select(table)))
                 for tables in VIEW_TABLES.values() for table in tables}
+
+
+def test_a_rebuild_with_the_collector_frozen_gives_the_views_and_the_collector_back(
+        tmp_path: Path, book: PolicyBook) -> None:
+    import gc
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = ingest(url, book, households=12)
+    views = open_views(ledger.app, ledger.policies, url)
+    plain_rebuild = rebuild(ledger.app, views)
+    rows = {name: _rows(views, name) for name in ("household_pool", "claims_journal")}
+    assert gc.isenabled()
+    frozen_rebuild = rebuild(ledger.app, views, batch_size=50, freeze_gc=True)
+    assert frozen_rebuild == plain_rebuild
+    assert {name: _rows(views, name) for name in rows} == rows
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # as it was before (ADR 111)
+
+
+def _rows(views: LedgerViews, table: str) -> list[tuple]:
+    with views.engine.connect() as conn:
+        return sorted(conn.exec_driver_sql(f"SELECT * FROM {table}").all(), key=repr)
