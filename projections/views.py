@@ -131,6 +131,17 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
     return start
 
 
+_FOLDED: dict[type, bool] = {}
+
+
+def _folded(kind: type) -> bool:
+    """Whether the views take events of this class (their topic is one of `TOPICS`)."""
+    wanted = _FOLDED.get(kind)
+    if wanted is None:
+        wanted = _FOLDED[kind] = get_topic(kind) in TOPICS
+    return wanted
+
+
 def _fold_batch(views: LedgerViews, projection: ViewProjection,
                 events: list[tuple[Any, Tracking]], start: int, end: int, name: str) -> None:
     """One batch (events after `start`, the views then at `end`): its rows and the tracked
@@ -156,18 +167,13 @@ class Folder:
         self.projection = ViewProjection(views, positions)
         self.start = self.last = min(positions.values())
         self.pending: list[tuple[Any, Tracking]] = []
-        self.kinds: dict[type, bool] = {}
         self.damaged: ViewsDamaged | None = None
 
     def take(self, position: int, event: Any) -> None:
         self.last = position
         if self.damaged is not None or position <= self.start:
             return
-        kind = type(event)
-        wanted = self.kinds.get(kind)
-        if wanted is None:
-            wanted = self.kinds[kind] = get_topic(kind) in TOPICS
-        if wanted:
+        if _folded(type(event)):
             self.pending.append((event, Tracking(self.name, position)))
             if len(self.pending) >= self.batch_size:
                 self._fold(position)
@@ -219,15 +225,8 @@ def fold_part(views: LedgerViews, application: str, events: Iterable[tuple[Any, 
         raise ValueError(f"unknown view(s) {', '.join(sorted(unknown))}")
     never = 2**62  # the views not rebuilt take no event
     projection = ViewProjection(views, {v: 0 if v in rebuilt else never for v in t.VIEWS})
-    kinds: dict[type, bool] = {}
-    tracked = []
-    for event, position in events:  # the views' topics only, as a catch-up selects them
-        kind = type(event)
-        wanted = kinds.get(kind)
-        if wanted is None:
-            wanted = kinds[kind] = get_topic(kind) in TOPICS
-        if wanted:
-            tracked.append((event, Tracking(application, position)))
+    tracked = [(event, Tracking(application, position)) for event, position in events
+               if _folded(type(event))]  # the views' topics only, as a catch-up selects them
     try:
         with views.engine.begin() as conn:
             projection.prefetch(conn, tracked, 0)

@@ -88,14 +88,14 @@ def verify_views(app: Any, views: LedgerViews, book: PolicyBook,
     stop = min(upto, head) if upto is not None else head
     skipped: list[str] = []
     given = fresh is not None
-    fresh_engine = fresh.engine if fresh is not None else create_engine(
-        "sqlite://", poolclass=StaticPool)
+    if fresh is None:
+        fresh = LedgerViews(create_engine("sqlite://", poolclass=StaticPool), book, app.name,
+                            personal=views.personal)
+    fresh_engine = fresh.engine
     try:
-        if fresh is None:
-            fresh = LedgerViews(fresh_engine, book, app.name, personal=views.personal)
-            fresh.create_tables()
         try:
             if not given:
+                fresh.create_tables()
                 build(app, fresh, stop)
             catch_up(app, views)
         except ViewsDamaged as e:  # a damaged log: the chain check says where and how
@@ -299,7 +299,8 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
             raise AuditUnavailable("audit_key_mismatch", f"audit: {wrong[0].message}")
         if pending is None and shared and views is not None:
             decisions, fresh = _decided_and_folded(
-                app, book, views, upto, own_process=decisions_check is not None)
+                app, book, views, upto,
+                own_process=decisions_check is decisions_in_own_process)
         elif pending is None:
             decisions = decide(app, book, upto)
         found = (verify_views(app, views, book, upto=upto, build=fresh_views, fresh=fresh)
