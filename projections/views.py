@@ -30,7 +30,6 @@ pseudonyms throughout. With the default `PLAIN` codec the pseudonym is the perso
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -39,6 +38,7 @@ from eventsourcing.utils import get_topic
 from sqlalchemy.exc import SQLAlchemyError
 
 from projections import tables as t
+from projections.collector import PerBatch
 from projections.projection import TOPICS, ViewProjection
 from projections.rows import Batch
 from projections.store import LedgerViews, ViewConflict, ViewsDamaged
@@ -69,42 +69,30 @@ def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
     process advanced the views meanwhile, the batch is rolled back and the catch-up resumes
     from the positions now recorded.
 
-    `freeze_gc` moves everything alive after each batch out of the cyclic collector's reach
-    (`gc.freeze`, as `Ledger.execute_lines` may), so a long rebuild does not rescan its growing
-    state, and back at the end (`gc.unfreeze`); the collector runs once per batch, on the
-    batch's young objects, instead of on its own inside the batch (ADR 111); meant for
-    one-off processes (a CLI rebuild, a
-    Dask task), not for a long-lived server that freezes its own objects."""
+    `freeze_gc` runs the cyclic collector once per batch (`projections.collector.PerBatch`,
+    ADR 111): for one-off processes (a CLI rebuild, a Dask task), not a long-lived server."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    enabled = gc.isenabled()
-    if freeze_gc:  # collected once per batch, below, not over and over inside it (ADR 111)
-        gc.disable()
-    try:
-        return _catch_up_retrying(app, views, batch_size, stop, freeze_gc)
-    finally:
-        if freeze_gc:
-            gc.unfreeze()
-            if enabled:
-                gc.enable()
+    with PerBatch(freeze_gc) as collector:
+        return _catch_up_retrying(app, views, batch_size, stop, collector)
 
 
 def _catch_up_retrying(app: NotificationLog, views: LedgerViews, batch_size: int,
-                       stop: int | None, freeze_gc: bool) -> int:
+                       stop: int | None, collector: PerBatch) -> int:
     for _ in range(MAX_CONFLICTS):
         try:
-            return _catch_up(app, views, batch_size, stop, freeze_gc)
+            return _catch_up(app, views, batch_size, stop, collector)
         except ViewConflict:
             continue
         except ViewsDamaged:
             if batch_size > 1:  # find the event: one at a time, the good ones committed
-                return _catch_up_retrying(app, views, 1, stop, freeze_gc)
+                return _catch_up_retrying(app, views, 1, stop, collector)
             raise
     raise ViewConflict("the views kept being advanced by another process")
 
 
 def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
-              stop: int | None, freeze_gc: bool) -> int:
+              stop: int | None, collector: PerBatch) -> int:
     positions = views.positions()
     head = app.recorder.max_notification_id() or 0
     if stop is not None:
@@ -125,9 +113,7 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
         except UNAPPLIABLE as e:  # named by its first event: alone, when batches are of one
             raise ViewsDamaged(notifications[0].id if notifications else start + 1, e) from e
         start = end
-        if freeze_gc:
-            gc.collect(1)  # the batch's own cyclic garbage, once
-            gc.freeze()
+        collector.after_batch()
     return start
 
 

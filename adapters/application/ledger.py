@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import random
 import sys
 import time
@@ -27,6 +26,7 @@ from domain.ids import StreamIds, claim_ref_id, command_ref_id, payment_ref_id, 
 from domain.policy_book import PolicyBook
 from domain.ports import Outcome
 from domain.service import LedgerService
+from projections.collector import PerBatch
 
 MAX_CONFLICT_RETRIES = 20
 #: The uniqueness indexes: written once, read once per command, not worth the shared cache.
@@ -95,25 +95,25 @@ class Ledger:
         lines each batch applied.
 
         A `journal` records each batch's results in the batch's own transaction (ADR 45).
-        `freeze_gc` moves everything alive after each batch out of the cyclic collector's
-        reach (gc.freeze), so a long ingest does not rescan its aggregate cache every time.
+        `freeze_gc` runs the cyclic collector once per batch (`projections.collector.PerBatch`,
+        ADR 112), so a long ingest does not rescan its aggregate cache every time.
         """
-        batch: list[tuple[int, Any]] = []
-        for number, text in enumerate(lines, start=1):
-            if number <= skip_through or not text.strip():
-                continue
-            batch.append((number, parse_line(text)))
-            if len(batch) >= batch_size:
+        with PerBatch(freeze_gc) as collector:
+            batch: list[tuple[int, Any]] = []
+            for number, text in enumerate(lines, start=1):
+                if number <= skip_through or not text.strip():
+                    continue
+                batch.append((number, parse_line(text)))
+                if len(batch) >= batch_size:
+                    yield from self._run_batch(batch, journal)
+                    if progress:
+                        progress(len(batch))
+                    collector.after_batch()
+                    batch = []
+            if batch:
                 yield from self._run_batch(batch, journal)
                 if progress:
                     progress(len(batch))
-                if freeze_gc:
-                    gc.freeze()
-                batch = []
-        if batch:
-            yield from self._run_batch(batch, journal)
-            if progress:
-                progress(len(batch))
 
     def _save(self, uow: BatchUnitOfWork | None, events: list[Any],
               journal: Journal | None = None, results: list[dict[str, Any]] | None = None

@@ -12,7 +12,6 @@ by and expects the very same events; a what-if runs them under patched policies.
 from __future__ import annotations
 
 import dataclasses
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -34,6 +33,7 @@ from domain.policy_book import PolicyBook
 from domain.rules.eligibility import PLACE_FIELDS
 from domain.service import LedgerService
 from domain.upcasts import LATER_FIELDS
+from projections.collector import PerBatch
 
 PRIMARY: tuple[type, ...] = (
     Person.Registered, Person.EmployeeInsuranceReported, Person.IdentityRecognised,
@@ -363,19 +363,18 @@ class Replayer:
     def run(self, commands: Iterable[RecordedCommand]) -> Iterator[ReplayStep]:
         """Replay in batches (one atomic save each); yields one step per command, in order.
 
-        `freeze_gc` moves everything alive after each batch out of the cyclic collector's
-        reach (gc.freeze), and back at the end (gc.unfreeze): for a process of its own (a
-        command, a Dask task), never for a server that freezes its own objects (ADR 40)."""
+        `freeze_gc` runs the cyclic collector once per batch (`projections.collector.PerBatch`,
+        ADR 112): for a process of its own (a command, a Dask task), never for a server that
+        freezes its own objects (ADR 40)."""
         batch: list[RecordedCommand] = []
-        try:
+        with PerBatch(self.freeze_gc) as collector:
             try:
                 for rc in commands:
                     batch.append(rc)
                     if len(batch) >= self.batch_size:
                         yield from self._guarded(batch)
                         batch = []
-                        if self.freeze_gc:
-                            gc.freeze()
+                        collector.after_batch()
             except REPLAY_FAILURES:
                 # an event that cannot be read as a command's: the commands read before it
                 # are replayed (and yielded) first, then the replay stops
@@ -383,9 +382,6 @@ class Replayer:
                 raise
             if batch:
                 yield from self._guarded(batch)
-        finally:
-            if self.freeze_gc:
-                gc.unfreeze()
 
     def _guarded(self, batch: list[RecordedCommand]) -> Iterator[ReplayStep]:
         """A batch's steps; when one of its commands cannot be replayed, the commands before

@@ -35,3 +35,16 @@ def test_a_batch_decides_alike_with_a_cold_cache_and_a_warm_one(store_url: str, 
     assert sum(r["status"] == "ok" for r in results) > len(rest) // 2
     for ledger in (warm, cold):
         ledger.app.close()
+
+
+def test_an_ingest_collecting_once_per_batch_decides_alike_and_gives_the_collector_back(
+        new_store, book) -> None:
+    import gc
+
+    lines = [json.dumps(c) for c in generate_county(20, "fuyang-2021", 6, book)]
+    plain, frozen = open_ledger(new_store("plain"), book), open_ledger(new_store("frozen"), book)
+    assert list(plain.execute_lines(lines, batch_size=40)) == list(
+        frozen.execute_lines(lines, batch_size=40, freeze_gc=True))
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # as it was before (ADR 112)
+    for ledger in (plain, frozen):
+        ledger.app.close()
