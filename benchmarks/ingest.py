@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -145,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000,
                         help="commands per ingest batch; the library and raw runs then write "
                              "the same number of events per transaction as ingest did")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run ingest and the library's save this many times, in turns, "
+                             "each on a fresh file: on a machine whose speed drifts, each "
+                             "round's ratio is measured within minutes and the median printed")
     parser.add_argument("--command-ids", action="store_true",
                         help="give every line a command_id (the idempotency index, ADR 44)")
     args = parser.parse_args(argv)
@@ -167,14 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ngenerated {args.households} households of {args.regime} (seed {args.seed}): "
               f"{lines} commands, {county.stat().st_size / 1e6:.1f} MB in {gen_seconds:.1f} s")
 
-        a = bench_ingest(county, folder / "bench.db", args.batch_size)
-        print(f"(a) ingest done: {a['commands']} commands ({a['rejected']} rejected), "
-              f"{a['events']} events in {a['seconds']:.1f} s", flush=True)
-        per_txn = max(1, round(a["events_per_batch"]))
-        b = bench_library(folder / "library.db", a["events"],
-                          max(1, round(per_txn / EVENTS_PER_AGGREGATE)))
-        print(f"(b) library done: {b['aggregates']} aggregates, {b['events']} events in "
-              f"{b['seconds']:.1f} s", flush=True)
+        ratios: list[float] = []
+        for n in range(1, max(1, args.rounds) + 1):
+            a = bench_ingest(county, folder / f"bench-{n}.db", args.batch_size)
+            print(f"(a) ingest done: {a['commands']} commands ({a['rejected']} rejected), "
+                  f"{a['events']} events in {a['seconds']:.1f} s", flush=True)
+            per_txn = max(1, round(a["events_per_batch"]))
+            b = bench_library(folder / f"library-{n}.db", a["events"],
+                              max(1, round(per_txn / EVENTS_PER_AGGREGATE)))
+            print(f"(b) library done: {b['aggregates']} aggregates, {b['events']} events in "
+                  f"{b['seconds']:.1f} s", flush=True)
+            ratios.append((a["events"] / a["seconds"]) / (b["events"] / b["seconds"]))
+            if args.rounds > 1:
+                print(f"    round {n}: ingest / library = {ratios[-1]:.2f}", flush=True)
         c = bench_raw(folder / "raw.db", a["events"], per_txn)
         print(f"(c) raw sqlite3 done: {c['rows']} rows in {c['seconds']:.1f} s", flush=True)
 
@@ -202,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         cells = (what, inp, stored, f"{sec:.2f}", cps, eps)
         print("  ".join(str(v).ljust(w) for v, w in zip(cells, widths, strict=True)))
     print(f"\ningest / library = {ingest_eps / library_eps:.2f} (events/s)")
+    if len(ratios) > 1:
+        print(f"rounds: {', '.join(f'{r:.2f}' for r in ratios)}; median "
+              f"{statistics.median(ratios):.2f} (the table shows the last round)")
     print(f"ingest / raw     = {ingest_eps / raw_rps:.3f} (events/s over rows/s)")
     return 0
 

@@ -22,26 +22,33 @@ class Prepared:
     parsed: Any
 
 
+def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in items:
+        if k in out:
+            raise InvalidInput(f"the field {k!r} appears twice")
+        out[k] = v
+    return out
+
+
+def _constant(name: str) -> Any:
+    raise InvalidInput(f"{name} is not a number the contract accepts")
+
+
+#: One strict decoder, built once (it keeps no state between lines).
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_float=Decimal,
+                            parse_constant=_constant)
+
+
 def decode_line(text: str) -> Any:
     """Decode one JSON line strictly: no NaN, no duplicate keys, decimals stay exact."""
     if len(text) > MAX_LINE:
         raise InvalidInput(f"the line is longer than {MAX_LINE} characters")
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in items:
-            if k in out:
-                raise InvalidInput(f"the field {k!r} appears twice")
-            out[k] = v
-        return out
-
-    def constant(name: str) -> Any:
-        raise InvalidInput(f"{name} is not a number the contract accepts")
-
     text = text.rstrip("\r\n")  # so that an error is placed on this line, not the next
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_float=Decimal,
-                          parse_constant=constant)
+        if text.startswith("\ufeff"):  # as json.loads says it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except InvalidInput:
         raise
     except json.JSONDecodeError as e:
