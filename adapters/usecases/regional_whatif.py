@@ -14,6 +14,14 @@ from adapters.usecases.regional_queries import fan_out
 from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIf, summarise
 from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope, Side, report
+from adapters.whatif.outcomes import (
+    ClaimTable,
+    HouseholdTable,
+    PersonYearTable,
+    join_claims,
+    join_households,
+    join_person_years,
+)
 from domain.policy_book import PolicyBook
 
 
@@ -54,7 +62,11 @@ def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
     results = list(results)
     base = merge_sides(r.baseline for r in results)
     side = merge_sides(r.reform for r in results)
-    mechanical = merge_sides(r.mechanical or r.reform for r in results)
+    # no region decided apart without the behavioural response: the reform side is it, as
+    # on one store (the summary then reports no moves without looking for any)
+    mechanical = side if all(r.mechanical is None or r.mechanical is r.reform
+                             for r in results) else merge_sides(r.mechanical or r.reform
+                                                                for r in results)
     if book is not None and reform is not None:
         summary = summarise(scope, base, side, mechanical, engine, book, reform, behaviour,
                             patch or {})
@@ -68,11 +80,29 @@ def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
 
 
 def merge_sides(sides: Iterable[Side]) -> Side:
+    """Several regions' sides as one. Outcomes held as columns stay columns, joined end to
+    end (ADR 113); anything else, or tables that share a key, merge as dicts would (a later
+    region's entry for the same key wins)."""
+    sides = list(sides)
     out = Side()
+    out.claims = _joined([s.claims for s in sides], ClaimTable, join_claims)
+    out.households = _joined([s.households for s in sides], HouseholdTable, join_households)
+    out.person_years = _joined([s.person_years for s in sides], PersonYearTable,
+                               join_person_years)
     for side in sides:
-        out.claims.update(side.claims)
-        out.households.update(side.households)
-        out.person_years.update(side.person_years)
         out.policies |= side.policies
         out.rejected.update(side.rejected)
+    return out
+
+
+def _joined(parts: list[Any], table: type, join: Callable[[list[Any]], Any]) -> Any:
+    if len(parts) > 1 and all(isinstance(p, table) for p in parts):
+        joined = join(parts)
+        if joined is not None:
+            return joined
+    if len(parts) == 1:
+        return parts[0]
+    out: dict[Any, Any] = {}
+    for part in parts:
+        out.update(part)
     return out

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from adapters.whatif.exact import Side
-from adapters.whatif.outcomes import PersonYearTable
+from adapters.whatif.outcomes import HouseholdTable, PersonYearTable
 from domain.money import Money
 from domain.policy_book import PolicyBook
 
@@ -56,10 +56,16 @@ def flows_by_region(side: Side, book: PolicyBook) -> dict[str, Flows]:
                 r["covered"] += 1
                 r["subsidy_cost"] += py.subsidy
                 r["fiscal_subsidy_due"] += fiscal_of(py.region, year)
-    for h in side.households.values():
-        r = row(h.region)
-        r["households"] += 1
-        r["reimbursed"] += h.reimbursed
+    if isinstance(side.households, HouseholdTable):
+        for region, (count, reimbursed) in side.households.by_region().items():
+            r = row(region)
+            r["households"] += count
+            r["reimbursed"] += reimbursed
+    else:
+        for h in side.households.values():
+            r = row(h.region)
+            r["households"] += 1
+            r["reimbursed"] += h.reimbursed
     for r in out.values():
         r["net"] = (r["contributions"] + r["subsidy_cost"] + r["fiscal_subsidy_due"]
                     - r["reimbursed"])

@@ -39,8 +39,7 @@ class ClaimTable(Mapping[str, ClaimOutcome]):
 
     def _ids(self) -> list[str]:
         if self._list is None:
-            to_list = getattr(self.ids, "to_pylist", None)
-            self._list = to_list() if to_list is not None else self.ids.tolist()
+            self._list = _listed(self.ids)
         return self._list
 
     def _row(self, i: int) -> ClaimOutcome:
@@ -143,6 +142,22 @@ class HouseholdTable(Mapping[UUID, Any]):
     def reimbursed_total(self) -> int:
         return int(self.reimbursed[self.rows].sum())
 
+    def by_region(self) -> dict[str, tuple[int, int]]:
+        """Each region's household count and reimbursed sum (fen), from the columns."""
+        if not len(self.rows):
+            return {}
+        pool = self.pool[self.rows]
+        count = np.bincount(pool, minlength=len(self.pools))
+        used = np.zeros(len(self.pools), np.int64)  # exact int64 sums, no float weights
+        np.add.at(used, pool, self.reimbursed[self.rows].astype(np.int64))
+        out: dict[str, tuple[int, int]] = {}
+        for (region, _year), k, r in zip(self.pools, count.tolist(), used.tolist(),
+                                         strict=True):
+            if k:
+                had = out.get(region, (0, 0))
+                out[region] = (had[0] + k, had[1] + r)
+        return out
+
     def at_cap_count(self) -> int:
         """How many households are at their cap: `HouseholdTotals.at_cap`, column-wise
         (proved equal by the columnar property test: the summaries of both paths agree)."""
@@ -219,6 +234,86 @@ class PersonYearTable(Mapping[tuple[str, int], Any]):
 
 
 def _listed(values: Any) -> list[Any]:
-    """Arrow values (or any sequence) as a list."""
-    to_list = getattr(values, "to_pylist", None)
+    """Arrow values, a NumPy array (or any sequence) as a list of plain values."""
+    to_list = getattr(values, "to_pylist", None) or getattr(values, "tolist", None)
     return to_list() if to_list is not None else list(values)
+
+
+# --- several regions' tables as one (a deployment's what-if, ADR 113) -------------------------
+
+
+def _joined_values(parts: Sequence[Any]) -> Any:
+    """Columns of strings or numbers joined end to end: Arrow when every part is Arrow, NumPy
+    when every part is NumPy, else a list."""
+    if all(hasattr(p, "to_pylist") for p in parts):
+        return pa.chunked_array([c for p in parts
+                                 for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])],
+                                type=parts[0].type)
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    return [v for p in parts for v in _listed(p)]
+
+
+def _distinct(values: Any) -> int:
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return int(pc.count_distinct(values).as_py())
+    return len(set(values.tolist() if isinstance(values, np.ndarray) else values))
+
+
+def _recoded(codes: np.ndarray, names: Sequence[Any], index: dict[Any, int]) -> np.ndarray:
+    """Codes into `names` as codes into the joined names (`index`: name -> joined code)."""
+    if not len(codes):
+        return codes.astype(np.int64)
+    return np.array([index[n] for n in names], np.int64)[codes]
+
+
+def join_claims(tables: Sequence[ClaimTable]) -> ClaimTable | None:
+    """Claim tables of distinct claims as one, in their order (as `dict.update` would order
+    them); None when a claim id is in two of them (the caller then merges as dicts)."""
+    ids = _joined_values([t.ids for t in tables])
+    if _distinct(ids) != sum(len(t) for t in tables):
+        return None
+    reasons = list(dict.fromkeys([None, *(r for t in tables for r in t.reasons)]))
+    index = {r: k for k, r in enumerate(reasons)}
+    codes = np.concatenate([_recoded(t.codes, t.reasons, index) for t in tables])
+    dtype = np.int8 if len(reasons) < 128 else np.int64
+    amounts = [np.concatenate([t.amounts[k] for t in tables]) for k in range(6)]
+    return ClaimTable(ids, codes.astype(dtype), reasons, amounts)
+
+
+def join_households(tables: Sequence[HouseholdTable]) -> HouseholdTable | None:
+    """Household tables of distinct households as one; None when a household is in two."""
+    rows, offset = [], 0
+    for t in tables:
+        rows.append(t.rows + offset)
+        offset += len(t.pool)
+    ids = _joined_values([t.ids for t in tables])
+    kept = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    held = ids.take(pa.array(kept)) if isinstance(ids, pa.ChunkedArray) else (
+        ids[kept] if isinstance(ids, np.ndarray) else [ids[k] for k in kept.tolist()])
+    if _distinct(held) != len(kept):
+        return None
+    pools = list(dict.fromkeys(p for t in tables for p in t.pools))
+    index = {p: k for k, p in enumerate(pools)}
+    pool = np.concatenate([_recoded(t.pool, t.pools, index) for t in tables])
+    columns = [np.concatenate([getattr(t, name) for t in tables])
+               for name in ("cap", "reimbursed", "members", "covered")]
+    return HouseholdTable(ids, _joined_values([t.heads for t in tables]), pool, pools,
+                          *columns, kept, tables[0]._totals)
+
+
+def join_person_years(tables: Sequence[PersonYearTable]) -> PersonYearTable | None:
+    """Person-year tables of distinct person-years as one; None when one is in two."""
+    names = list(tables[0].c)
+    if any(list(t.c) != names for t in tables):
+        return None
+    columns = {name: _joined_values([t.c[name] for t in tables]) for name in names}
+    persons, years = columns["person"], columns["year"]
+    if isinstance(persons, pa.ChunkedArray) and isinstance(years, pa.ChunkedArray):
+        distinct = pa.table({"p": persons, "y": years}).group_by(["p", "y"]).aggregate(
+            []).num_rows
+    else:
+        distinct = len(set(zip(_listed(persons), _listed(years), strict=True)))
+    if distinct != sum(len(t) for t in tables):
+        return None
+    return PersonYearTable(columns, tables[0]._money)

@@ -5,15 +5,25 @@ columns, ADR 102)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from uuid import UUID
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.whatif.exact import HouseholdTotals, Scope, Side, report
-from adapters.whatif.outcomes import ClaimTable, HouseholdTable
+from adapters.usecases.regional_whatif import merge_sides
+from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, report
+from adapters.whatif.outcomes import (
+    ClaimTable,
+    HouseholdTable,
+    PersonYearTable,
+    join_claims,
+    join_households,
+    join_person_years,
+)
 
 IDS = [UUID(int=k * 7919 + 1) for k in range(6)]
 POOLS = [("341225", 2021), ("341226", 2021)]
@@ -56,3 +66,103 @@ def test_a_household_table_answers_as_the_dict_of_household_totals(rows: list) -
     as_table, as_dict = Side(households=table), Side(households=expected)
     assert report(Scope(), as_table, as_table, "fast") == report(Scope(), as_dict, as_dict,
                                                                  "fast")
+
+
+# --- several regions' tables joined as one (ADR 113) --------------------------------------------
+
+REASONS = (None, "excluded_cause", "not_covered_on_date", "facility_not_eligible")
+claim_parts = st.lists(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 9_000)),
+                                max_size=5), min_size=1, max_size=4)
+
+
+def _claim_tables(parts: list, kinds: list[str]) -> list[ClaimTable]:
+    tables, n = [], 0
+    for rows, kind in zip(parts, kinds, strict=False):
+        ids = [f"c{n + k}" for k in range(len(rows))]
+        n += len(rows)
+        reasons = (None, *REASONS[1 + len(tables) % 3:])  # each table its own reason list
+        codes = np.array([min(c, len(reasons) - 1) for c, _ in rows], np.int8)
+        amounts = [np.array([a + k for _, a in rows], np.int64) for k in range(6)]
+        column = (pa.array(ids, pa.string()) if kind == "arrow" else np.array(ids, dtype=str)
+                  if kind == "numpy" else ids)
+        tables.append(ClaimTable(column, codes, reasons, amounts))
+    return tables
+
+
+@given(claim_parts, st.lists(st.sampled_from(["arrow", "numpy", "list"]), min_size=4,
+                             max_size=4))
+def test_claim_tables_of_several_regions_join_as_their_dicts_merge(parts: list,
+                                                                   kinds: list[str]) -> None:
+    tables = _claim_tables(parts, kinds)
+    joined = join_claims(tables)
+    merged: dict = {}
+    for t in tables:
+        merged.update(dict(t.items()))
+    assert joined is not None
+    assert list(joined.items()) == list(merged.items()) and len(joined) == len(merged)
+    assert joined.reason_counts() == Counter(o[0] for o in merged.values() if o[0])
+
+
+def test_claim_tables_sharing_a_claim_are_not_joined() -> None:
+    one, two = _claim_tables([[(0, 5), (1, 6)], [(0, 7)]], ["arrow", "arrow"])
+    again = ClaimTable(pa.array(["c0"]), np.zeros(1, np.int8), (None,),
+                       [np.ones(1, np.int64)] * 6)
+    assert join_claims([one, two]) is not None and join_claims([one, again]) is None
+
+
+@given(st.lists(households, min_size=1, max_size=3))
+def test_household_tables_of_several_regions_join_as_their_dicts_merge(parts: list) -> None:
+    tables, start = [], 0
+    for rows in parts:
+        pool, cap, used, members, covered, kept = (list(c) for c in zip(*rows, strict=True))
+        ids = [str(UUID(int=start + k + 1)) for k in range(len(rows))]
+        start += len(rows)
+        pools = POOLS if len(tables) % 2 == 0 else POOLS[::-1]  # pools listed apart
+        tables.append(HouseholdTable(
+            pa.array(ids), [f"head-{i}" for i in ids], np.array(pool), pools, np.array(cap),
+            np.array(used), np.array(members), np.array(covered), np.flatnonzero(kept),
+            HouseholdTotals))
+    merged: dict = {}
+    for t in tables:
+        merged.update(dict(t.items()))
+    joined = join_households(tables)
+    assert joined is not None and dict(joined.items()) == merged
+    assert list(joined) == list(merged)
+    assert joined.reimbursed_total() == sum(h.reimbursed for h in merged.values())
+    assert joined.at_cap_count() == sum(1 for h in merged.values() if h.at_cap)
+    by_region: dict = {}
+    for h in merged.values():
+        count, used = by_region.get(h.region, (0, 0))
+        by_region[h.region] = (count + 1, used + h.reimbursed)
+    assert joined.by_region() == by_region
+
+
+def _person_years(persons: list[str], year: int, arrow: bool) -> PersonYearTable:
+    n = len(persons)
+    column = (lambda v: pa.array(v)) if arrow else list  # noqa: E731
+    return PersonYearTable({
+        "person": column(persons), "year": column([year] * n),
+        "region": column(["341225"] * n), "due": np.arange(n) * 100,
+        "subsidy": np.zeros(n, np.int64), "paid": np.arange(n) * 100,
+        "refunded": np.zeros(n, np.int64), "covered": np.ones(n, bool),
+        "terminated": np.zeros(n, bool), "rule": column(["fuyang-2021@2"] * n)},
+        PersonYearMoney)
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_person_year_tables_join_unless_a_person_year_is_in_two(arrow: bool) -> None:
+    a, b = _person_years(["p1", "p2"], 2021, arrow), _person_years(["p1", "p3"], 2022, arrow)
+    joined = join_person_years([a, b])
+    assert joined is not None and dict(joined.items()) == {**dict(a.items()), **dict(b.items())}
+    assert joined.total("paid") == a.total("paid") + b.total("paid")
+    assert join_person_years([a, _person_years(["p2"], 2021, arrow)]) is None
+
+
+def test_sides_sharing_a_key_merge_as_dicts_the_later_region_winning() -> None:
+    one, two = _claim_tables([[(0, 5)], [(0, 7)]], ["arrow", "arrow"])
+    clash = ClaimTable(pa.array(["c0"]), np.zeros(1, np.int8), (None,),
+                       [np.full(1, 9, np.int64)] * 6)
+    joined = merge_sides([Side(claims=one), Side(claims=two)])
+    assert isinstance(joined.claims, ClaimTable) and list(joined.claims) == ["c0", "c1"]
+    merged = merge_sides([Side(claims=one), Side(claims=clash)])
+    assert isinstance(merged.claims, dict) and merged.claims == {"c0": (None, 9, 9, 9, 9, 9, 9)}
