@@ -26,7 +26,13 @@ from attrs import frozen
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from adapters.application.replay import CommandReader, LoggedEvent, Replayer, in_scope, read_log
+from adapters.application.replay import (
+    CommandReader,
+    LoggedEvent,
+    Replayer,
+    in_scope,
+    read_without_settled_claims,
+)
 from adapters.whatif.behaviour import AS_RECORDED, Behaviour, behave
 from adapters.whatif.coverage import members_counting
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, fold_person_event
@@ -165,8 +171,8 @@ def timeline_by_replay(app: Any, scope: Scope, reform: PolicyBook,
     the recorded commands without claims, as the payers would send them (`behaviour`, ADR
     81), replayed through the service in memory. Members are named as the views name them
     (`personal`), to meet the claims journal's persons. (`freeze_gc`: see `Replayer.run`.)"""
-    t, side, _ = replay_timeline(read_log(app), app.ids, scope, reform, personal,
-                                 freeze_gc, behaviour)
+    t, side, _ = replay_timeline(read_without_settled_claims(app), app.ids, scope, reform,
+                                 personal, freeze_gc, behaviour)
     return t, side
 
 
