@@ -26,7 +26,7 @@ from adapters.application.ledger import Ledger
 from adapters.application.lines import parse
 from adapters.application.replay_store import ReplayStore, TrackingCache
 from domain.aggregates import ClaimRef, CommandRef, Household, PaymentRef, Person, RefundRef
-from domain.commands import command_digest
+from domain.commands import OP_OF, Claim, command_digest
 from domain.identity import number_of
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.policy import Policy
@@ -117,6 +117,7 @@ def read_log(app: Any, start: int = 1, upto: int | None = None, batch_size: int 
 #: A settled claim's events: the settlement and the claim's index entry (a `CommandRef` of a
 #: claim sent under a command_id is told apart by its op, as it is only known decoded).
 CLAIM_SETTLED: tuple[type, ...] = (Household.OutpatientClaimSettled, ClaimRef.Claimed)
+CLAIM_OP = OP_OF[Claim]
 #: Every other topic the ledger writes (a test proves the classes listed are all it writes).
 PERSON_SIDE_TOPICS: tuple[str, ...] = tuple(
     get_topic(cls) for cls in (*PRIMARY, *DERIVED, *OPERATIONAL) if cls not in CLAIM_SETTLED)
@@ -129,7 +130,7 @@ def read_without_settled_claims(app: Any) -> Iterator[LoggedEvent]:
     replay of the person side does not read them."""
     for item in read_log(app, topics=PERSON_SIDE_TOPICS):
         e = item.event
-        if type(e) is CommandRef.Recorded and e.op == "claim":
+        if type(e) is CommandRef.Recorded and e.op == CLAIM_OP:
             continue  # the command_id of a claim settled (its other events not read)
         yield item
 

@@ -243,9 +243,9 @@ def _listed(values: Any) -> list[Any]:
 
 
 def _joined_values(parts: Sequence[Any]) -> Any:
-    """Columns of strings or numbers joined end to end: Arrow when every part is Arrow, NumPy
-    when every part is NumPy, else a list."""
-    if all(hasattr(p, "to_pylist") for p in parts):
+    """Columns of strings or numbers joined end to end: Arrow when every part is Arrow of one
+    type, NumPy when every part is NumPy, else a list."""
+    if all(hasattr(p, "to_pylist") for p in parts) and len({p.type for p in parts}) == 1:
         return pa.chunked_array([c for p in parts
                                  for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])],
                                 type=parts[0].type)

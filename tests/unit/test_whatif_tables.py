@@ -166,3 +166,12 @@ def test_sides_sharing_a_key_merge_as_dicts_the_later_region_winning() -> None:
     assert isinstance(joined.claims, ClaimTable) and list(joined.claims) == ["c0", "c1"]
     merged = merge_sides([Side(claims=one), Side(claims=clash)])
     assert isinstance(merged.claims, dict) and merged.claims == {"c0": (None, 9, 9, 9, 9, 9, 9)}
+
+
+def test_claim_tables_with_ids_of_two_arrow_types_join_as_a_list() -> None:
+    amounts = [np.ones(1, np.int64)] * 6
+    small = ClaimTable(pa.array(["c0"], pa.string()), np.zeros(1, np.int8), (None,), amounts)
+    large = ClaimTable(pa.array(["c1"], pa.large_string()), np.zeros(1, np.int8), (None,),
+                       amounts)
+    joined = join_claims([small, large])
+    assert joined is not None and list(joined) == ["c0", "c1"]
