@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,24 +289,68 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
 
 
 def rebuild_region_views(job: RegionViewsJob) -> list[dict[str, Any]]:
-    """One region's views dropped and rebuilt from its log (run on a Dask worker, or here);
-    returns their status rows, each naming the region."""
-    from adapters.usecases.views import rebuild
+    """One region's views dropped and rebuilt from its log (run on a Dask worker, or here),
+    its own columnar store too when `columnar` is named (in the same read of the log, ADR
+    115), or only reported on (no names); returns their status rows, each naming the
+    region."""
+    from adapters.usecases import views as use
     from projections.views import ViewsDamaged, status
 
     book = policy_book(Path(job.policies) if job.policies else None)
+    sql = [n for n in job.names if n != use.COLUMNAR]
+    wanted = use.COLUMNAR in job.names or not job.names  # rebuilt, or reported on
+    failures: tuple[type[Exception], ...] = (ViewsDamaged, RegionColumnarBusy)
+    if wanted:
+        from adapters.stores.columnar.store import ColumnarFailed
+
+        failures = (*failures, ColumnarFailed)
     app = open_store(job.url)
     try:
         views = open_views(app, book, job.url)
         try:
-            rows = rebuild(app, views, list(job.names)) if job.names else status(app, views)
-        except ViewsDamaged as e:  # reported, not raised: it crosses from a worker
+            with region_columnar(app, job.url, wanted) as columns:
+                if columns is None:
+                    rows = use.rebuild(app, views, sql) if sql else status(app, views)
+                elif sql:
+                    rows = use.rebuild_with_columnar(app, views, sql, columns)
+                else:
+                    rows = [*status(app, views), (
+                        use.rebuild_columnar(app, columns, views.personal) if job.names
+                        else use.columnar_status(app, columns))]
+        except failures as e:  # reported, not raised: it crosses from a worker
             return [{"region": job.prefix, "damaged": str(e)}]
         finally:
             views.engine.dispose()
     finally:
         app.close()
     return [{"region": job.prefix, **row} for row in rows]
+
+
+class RegionColumnarBusy(StoreError):
+    """A region's columnar store is held by another process: it is not rebuilt."""
+
+
+@contextmanager
+def region_columnar(app: LedgerApplication, url: str, wanted: bool
+                    ) -> Iterator[ColumnarStore | None]:
+    """A region's own columnar store, open for a rebuild or a status: None when not `wanted`,
+    or when the region has none of its own (BENEFITPOOL_COLUMNAR names one folder for every
+    region, or turns it off: ADR 115). `RegionColumnarBusy` when another process holds it,
+    as a store's own `views status` and `views rebuild` refuse then."""
+    from adapters.stores.columnar import ColumnarBusy
+
+    if not wanted or settings().columnar is not None:
+        yield None
+        return
+    try:
+        columns = open_columnar(app, url)
+    except ColumnarBusy as e:
+        raise RegionColumnarBusy(str(e)) from e
+    try:
+        yield columns
+    finally:
+        if columns is not None:
+            columns.close()
 
 
 # --- partitioned replays (ADR 55) -------------------------------------------------------------

@@ -6,7 +6,7 @@ ingested, projected, audited and re-decided at 1 and at N workers (a local Dask 
 In one run, for each worker count: a fresh deployment (SQLite files), then
 
 - ingest of the province file (routed, each region's share on its own worker);
-- views rebuilt in every region;
+- views rebuilt in every region, with its columnar claims store (one read, ADR 115);
 - audit verify of every region (chain, decisions, views) and of the directory;
 - what-if, fast engine: an outpatient patch (claims only) and a contribution patch (coverage
   re-derived by replaying the person-side commands);
@@ -44,9 +44,10 @@ from adapters.stores.deployment_files import Deployment, RegionStore  # noqa: E4
 from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment  # noqa: E402
 from adapters.usecases.regional_ingest import ingest_across  # noqa: E402
 from adapters.usecases.regional_whatif import RegionWhatIfJob, whatif_deployment  # noqa: E402
-from adapters.usecases.views import RegionViewsJob  # noqa: E402
+from adapters.usecases.views import COLUMNAR, RegionViewsJob  # noqa: E402
 from adapters.usecases.whatif import reform_of  # noqa: E402
 from adapters.whatif.exact import Scope  # noqa: E402
+from projections.tables import VIEWS  # noqa: E402
 
 #: The province's regions: prefix, name, the regime generated there.
 REGIONS = (
@@ -125,10 +126,8 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
         measured["commands"] = sum(counts.values())
 
         def views() -> Any:
-            jobs = [RegionViewsJob(r.prefix, r.url, None, ("person_year", "household_pool",
-                                                           "claims_journal", "fund_ledger",
-                                                           "enrollment"))
-                    for r in deployment.regions]
+            jobs = [RegionViewsJob(r.prefix, r.url, None, (*VIEWS, COLUMNAR))
+                    for r in deployment.regions]  # with the columnar store (ADR 115)
             run = composition.rebuild_region_views
             return list(executor.map(run, jobs)) if executor else [run(j) for j in jobs]
 

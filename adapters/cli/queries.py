@@ -182,10 +182,6 @@ def views_rebuild(
     names = [name] if name else list(CHOICES)
     regions = deployment_in_use(deployment)
     if regions is not None:
-        if name == use.COLUMNAR:
-            fail("invalid_input: the columnar store is rebuilt store by store, not over a "
-                 "deployment")
-        names = [n for n in names if n in VIEWS]
         rows = views_over_regions(regions, policies, tuple(names), workers, scheduler)
         err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")
         print_rows(rows, "Views", False, False)
@@ -203,7 +199,9 @@ def views_rebuild(
                  "names its folder)")
         head = ledger.app.recorder.max_notification_id() or 0
         progress = progress_bar("rebuild")
-        how = ""
+        together = (client is None and bool(sql) and columnar is not None
+                    and use.COLUMNAR in names)  # one read of the log for both (ADR 115)
+        how = " in one read of the log" if together else ""
         with progress:
             task = progress.add_task("rebuild", total=head)
             try:
@@ -215,12 +213,16 @@ def views_rebuild(
                             task, completed=done, total=total))(ledger.app, views)
                     how = (f" from {parts} parts folded on Dask" if parts else
                            " in one pass (a part could not be read)")
+                elif together:
+                    rows = use.rebuild_with_columnar(ledger.app, views, sql, columnar, lambda
+                                                     reached, _: progress.update(
+                                                         task, completed=reached))
                 elif sql:
                     rows = use.rebuild(ledger.app, views, sql, lambda reached, _:
                                        progress.update(task, completed=reached))
                 else:
                     rows = status(ledger.app, views)
-                if columnar is not None:
+                if columnar is not None and not together:
                     if use.COLUMNAR in names:
                         rows.append(use.rebuild_columnar(ledger.app, columnar, views.personal))
                     else:

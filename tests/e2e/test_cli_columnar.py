@@ -95,6 +95,19 @@ def test_views_rebuild_columnar_rebuilds_the_columnar_store_alone(county: County
     assert by_columns == by_views
 
 
+def test_views_rebuild_folds_the_views_and_the_columnar_store_in_one_read(
+        county: County) -> None:
+    done = county.run("views", "rebuild")
+    assert done.exit_code == 0, done.stderr
+    assert "in one read of the log" in done.stderr
+    shown = county.run("views", "status", "--json")
+    rows = {r["view"]: r for r in json.loads(shown.stdout)}
+    assert rows["columnar"]["lag"] == 0 and rows["claims_journal"]["lag"] == 0
+    _, by_columns, lines_by_columns = whatif(county, "after-one-read")
+    _, by_views, lines_by_views = whatif(county, "after-one-read-views", OFF)
+    assert (by_columns, lines_by_columns) == (by_views, lines_by_views)
+
+
 def test_a_damaged_columnar_file_is_rebuilt_with_a_note(county: County) -> None:
     _, expected, rows = whatif(county, "before-damage", OFF)
     county.columnar.write_bytes(b"not a database " * 1000)

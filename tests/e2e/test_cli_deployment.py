@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from itertools import zip_longest
 from pathlib import Path
 
@@ -149,6 +151,39 @@ def test_views_over_the_deployment_are_rebuilt_per_region_and_reported(province)
     rows = json.loads(shown.stdout)
     assert {r["region"] for r in rows} == {"3412", "3311"}
     assert all(r["lag"] == 0 for r in rows), rows
+
+
+def test_the_regions_columnar_stores_are_rebuilt_with_their_views_and_alone(
+        province) -> None:
+    folder, _ = province
+    for args in (("views", "rebuild"), ("views", "rebuild", "columnar")):
+        rebuilt = run_cli(*args, "--deployment", "deployment.toml", cwd=folder)
+        assert rebuilt.exit_code == 0, rebuilt.output
+        shown = run_cli("views", "status", "--json", "--deployment", "deployment.toml",
+                        cwd=folder)
+        columnar = [r for r in json.loads(shown.stdout) if r["view"] == "columnar"]
+        assert {r["region"] for r in columnar} == {"3412", "3311"}, args
+        assert all(r["lag"] == 0 and r["position"] > 0 for r in columnar), columnar
+
+
+def test_a_regions_columnar_store_another_process_holds_stops_its_rebuild_clearly(
+        province) -> None:
+    folder, _ = province
+    held = folder / "lishui.db.columnar" / "claims.duckdb"
+    assert run_cli("views", "rebuild", "--deployment", "deployment.toml",
+                   cwd=folder).exit_code == 0 and held.exists()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); sys.stdin.read()", str(held)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        rebuilt = run_cli("views", "rebuild", "--deployment", "deployment.toml", cwd=folder)
+        assert rebuilt.exit_code == 1
+        assert "region 3311:" in rebuilt.stderr and "another process" in rebuilt.stderr
+        assert "Traceback" not in rebuilt.output
+    finally:
+        holder.communicate("", timeout=30)
 
 
 def test_stats_over_the_deployment_measure_each_regions_store(province) -> None:

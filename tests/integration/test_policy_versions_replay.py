@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from adapters.composition import open_ledger, open_views
 from adapters.generator import generate_county
 from adapters.stores.policy_files import DEFAULT_POLICY_DIR, load_policy_book
 from adapters.usecases.audit import verify_decisions
 from domain.policy_book import PolicyBook
-from projections.tables import VIEW_TABLES
-from projections.views import LedgerViews, catch_up, rebuild
+from projections.views import catch_up, rebuild
 from tests.support.builders import make_id
+from tests.support.views import view_rows
 
 #: The policies shipped before issue 14, each in the file that kept its version 1.
 EARLIER = ("fuyang-2021", "gaizhou-2025", "hunan-2023", "hunan-2024", "lishui-2020",
@@ -86,12 +85,6 @@ def record_under_the_earlier_policies(url: str, earlier: PolicyBook) -> Any:
     assert [r["status"] for r in results] == ["ok"] * len(results), results
     assert results[3]["rule"] == "fuyang-2021@1" and results[-1]["rule"] == "fuyang-2021@1"
     return ledger
-
-
-def view_rows(views: LedgerViews) -> dict[str, list[tuple]]:
-    with views.engine.connect() as conn:
-        return {table.name: sorted(tuple(r) for r in conn.execute(select(table)))
-                for tables in VIEW_TABLES.values() for table in tables}
 
 
 def test_a_store_decided_before_issue_14_audits_clean_and_rebuilds_its_views_alike(

@@ -22,6 +22,7 @@ from domain.policy_book import PolicyBook, version_key
 from projections.views import LedgerViews, catch_up, rebuild
 from tests.support.states import plain
 from tests.support.stores import raw_store
+from tests.support.views import view_rows
 
 REGIMES = ("fuyang-2021", "gaizhou-2025", "hunan-2024", "yangcheng-2022", "lishui-2020",
            "lishui-liandu-2020")
@@ -220,7 +221,7 @@ def test_a_store_recorded_before_events_named_caps_and_fiscal_parts_is_read_and_
     ledger = ingest(store_url, book, households=20)
     views = open_views(ledger.app, ledger.policies, store_url)
     catch_up(ledger.app, views)
-    expected = _view_rows(views)
+    expected = view_rows(views)
     views.engine.dispose()
     ledger.app.close()
     with raw_store(store_url) as con:
@@ -239,7 +240,7 @@ def test_a_store_recorded_before_events_named_caps_and_fiscal_parts_is_read_and_
     assert verify_decisions(old.app, book).problems == []
     rebuilt = open_views(old.app, old.policies, store_url)
     rebuild(old.app, rebuilt)
-    assert _view_rows(rebuilt) == expected  # the caps and fiscal parts in force, looked up
+    assert view_rows(rebuilt) == expected  # the caps and fiscal parts in force, looked up
 
 
 def test_a_newer_policy_version_moves_neither_recorded_caps_nor_recorded_fiscal_parts(
@@ -247,7 +248,7 @@ def test_a_newer_policy_version_moves_neither_recorded_caps_nor_recorded_fiscal_
     ledger = ingest(store_url, book, households=10)
     views = open_views(ledger.app, ledger.policies, store_url)
     catch_up(ledger.app, views)
-    before = _view_rows(views)
+    before = view_rows(views)
     folder = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, folder)
     path, version = in_force_file(folder, "fuyang-2021")
@@ -262,7 +263,7 @@ def test_a_newer_policy_version_moves_neither_recorded_caps_nor_recorded_fiscal_
     assert newer.find("341225", 2021).contribution.fiscal.fen == 60000
     rebuilt = open_views(ledger.app, newer, store_url)
     rebuild(ledger.app, rebuilt)
-    assert _view_rows(rebuilt) == before
+    assert view_rows(rebuilt) == before
 
 
 def in_force_file(folder: Path, policy_id: str) -> tuple[Path, str]:
@@ -275,16 +276,6 @@ def in_force_file(folder: Path, policy_id: str) -> tuple[Path, str]:
             versions[path] = data["version"]
     path = max(versions, key=lambda p: version_key(versions[p]))
     return path, versions[path]
-
-
-def _view_rows(views: LedgerViews) -> dict[str, list[tuple]]:
-    from sqlalchemy import select
-
-    from projections.tables import VIEW_TABLES
-
-    with views.engine.connect() as conn:
-        return {table.name: sorted(tuple(r) for r in conn.execute(select(table)))
-                for tables in VIEW_TABLES.values() for table in tables}
 
 
 def test_a_rebuild_with_the_collector_frozen_gives_the_views_and_the_collector_back(
