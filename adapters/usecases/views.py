@@ -60,13 +60,13 @@ def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *
 
 def rebuild(store: NotificationLog, views: LedgerViews, names: list[str],
             progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Drop views and rebuild them from the log up to its head; `progress(reached, head)`
-    after each step. Returns every view's status."""
+    """Drop views and rebuild them from the log up to its head, a step a batch (ADR 106);
+    `progress(reached, head)` after each step. Returns every view's status."""
     head = store.recorder.max_notification_id() or 0
     views.reset(names)
     reached = 0
     while reached < head:
-        reached = catch_up(store, views, stop=min(head, reached + REBUILD_STEP),
+        reached = catch_up(store, views, REBUILD_STEP, stop=min(head, reached + REBUILD_STEP),
                            freeze_gc=True)
         if progress is not None:
             progress(reached, head)
