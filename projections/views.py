@@ -30,7 +30,7 @@ pseudonyms throughout. With the default `PLAIN` codec the pseudonym is the perso
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from eventsourcing.persistence import EventSourcingError, Tracking
@@ -48,8 +48,9 @@ from projections.store import LedgerViews, ViewConflict, ViewsDamaged
 UNAPPLIABLE = (SQLAlchemyError, KeyError, TypeError, ValueError, AttributeError,
                EventSourcingError)
 
-__all__ = ["TOPICS", "Folder", "LedgerViews", "NotificationLog", "ViewConflict",
-           "ViewsDamaged", "catch_up", "fold_part", "rebuild", "status", "write_parts"]
+__all__ = ["TOPICS", "BatchFolder", "Folder", "LedgerViews", "NotificationLog", "ViewConflict",
+           "ViewsDamaged", "catch_up", "fold_part", "rebuild", "status", "topic_filter",
+           "write_parts"]
 
 MAX_CONFLICTS = 10
 
@@ -117,15 +118,22 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
     return start
 
 
-_FOLDED: dict[type, bool] = {}
+def topic_filter(topics: Iterable[str]) -> Callable[[type], bool]:
+    """Whether events of a class are among `topics` (by its topic), remembered per class."""
+    wanted_topics = frozenset(topics)
+    known: dict[type, bool] = {}
 
+    def wanted(kind: type) -> bool:
+        answer = known.get(kind)
+        if answer is None:
+            answer = known[kind] = get_topic(kind) in wanted_topics
+        return answer
 
-def _folded(kind: type) -> bool:
-    """Whether the views take events of this class (their topic is one of `TOPICS`)."""
-    wanted = _FOLDED.get(kind)
-    if wanted is None:
-        wanted = _FOLDED[kind] = get_topic(kind) in TOPICS
     return wanted
+
+
+#: Whether the views take events of this class (their topic is one of `TOPICS`).
+_folded = topic_filter(TOPICS)
 
 
 def _fold_batch(views: LedgerViews, projection: ViewProjection,
@@ -140,42 +148,74 @@ def _fold_batch(views: LedgerViews, projection: ViewProjection,
     projection.advanced(end)
 
 
-class Folder:
-    """Events handed over one by one in log order, decoded by someone else (an audit's
-    replay reads the log once for its decisions and these views, ADR 109), folded into
-    `views` as `catch_up` folds them: the views' topics only, a batch a transaction.
-    An event the views cannot apply stops it: `damaged` holds why, and it takes nothing
-    more (the caller then catches up from the log, which names the event)."""
+class BatchFolder:
+    """Events handed over one by one in log order, decoded by someone else (one read of the
+    log feeding several folds: an audit's decisions and views, ADR 109; a rebuild's views and
+    columnar store, ADR 115), folded a batch at a time: those `wanted` only, a batch written
+    every `batch_size` of them and at `finish`. A batch that cannot be folded stops it:
+    `damaged` holds why and it takes nothing more (the caller then catches up from the log,
+    which names the event). Subclasses say what a pending item is and how a batch is
+    written (`write`, raising one of `UNAPPLIABLE`)."""
 
-    def __init__(self, views: LedgerViews, application: str, batch_size: int = 1000) -> None:
-        positions = views.positions()
-        self.views, self.name, self.batch_size = views, application, batch_size
-        self.projection = ViewProjection(views, positions)
-        self.start = self.last = min(positions.values())
-        self.pending: list[tuple[Any, Tracking]] = []
+    wanted: Callable[[type], bool]
+
+    def __init__(self, start: int, batch_size: int) -> None:
+        self.start = self.last = start
+        self.batch_size = batch_size
+        self.pending: list[tuple[Any, Any]] = []
         self.damaged: ViewsDamaged | None = None
+
+    def item(self, event: Any, position: int) -> tuple[Any, Any]:
+        return event, position
+
+    def first_position(self) -> int:
+        return self.pending[0][1] if self.pending else self.start + 1
+
+    def write(self, end: int) -> None:
+        raise NotImplementedError
 
     def take(self, position: int, event: Any) -> None:
         self.last = position
         if self.damaged is not None or position <= self.start:
             return
-        if _folded(type(event)):
-            self.pending.append((event, Tracking(self.name, position)))
+        if self.wanted(type(event)):
+            self.pending.append(self.item(event, position))
             if len(self.pending) >= self.batch_size:
-                self._fold(position)
+                self._flush(position)
 
     def finish(self, end: int) -> None:
-        """The views brought to `end` (the position the log was read to)."""
+        """The fold brought to `end` (the position the log was read to)."""
         if self.damaged is None and end > self.start:
-            self._fold(end)
+            self._flush(end)
 
-    def _fold(self, end: int) -> None:
+    def _flush(self, end: int) -> None:
         try:
-            _fold_batch(self.views, self.projection, self.pending, self.start, end, self.name)
+            self.write(end)
         except UNAPPLIABLE as e:
-            first = self.pending[0][1].notification_id if self.pending else self.start + 1
-            self.damaged = ViewsDamaged(first, e)
+            self.damaged = ViewsDamaged(self.first_position(), e)
         self.start, self.pending = end, []
+
+
+class Folder(BatchFolder):
+    """The views fed by a `BatchFolder`, folded into `views` as `catch_up` folds them: the
+    views' topics only, a batch a transaction."""
+
+    wanted = staticmethod(_folded)
+
+    def __init__(self, views: LedgerViews, application: str, batch_size: int = 1000) -> None:
+        positions = views.positions()
+        super().__init__(min(positions.values()), batch_size)
+        self.views, self.name = views, application
+        self.projection = ViewProjection(views, positions)
+
+    def item(self, event: Any, position: int) -> tuple[Any, Any]:
+        return event, Tracking(self.name, position)
+
+    def first_position(self) -> int:
+        return self.pending[0][1].notification_id if self.pending else self.start + 1
+
+    def write(self, end: int) -> None:
+        _fold_batch(self.views, self.projection, self.pending, self.start, end, self.name)
 
 
 def rebuild(app: NotificationLog, views: LedgerViews, names: Iterable[str] | None = None,

@@ -13,12 +13,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from adapters.stores.columnar.store import ColumnarStore
 from projections.claim_columns import TOPICS, ClaimColumnsFold
 from projections.store import ViewsDamaged
-from projections.views import UNAPPLIABLE, NotificationLog
+from projections.views import UNAPPLIABLE, BatchFolder, NotificationLog, topic_filter
 
 BATCH = 20_000
 
@@ -78,58 +76,20 @@ def _fold(store: ColumnarStore, fold: ClaimColumnsFold, events: list[tuple[Any, 
         fold.apply(event, position)
 
 
-_HANDLED: dict[type, bool] = {}
+class Folder(BatchFolder):
+    """This store fed by a `BatchFolder` (a rebuild reads the log once for the SQL views and
+    this store, ADR 115), folded as `catch_up` folds it: this store's topics only, a batch a
+    write with its last position and anchor; a batch that cannot be folded is not written."""
 
-
-def _handled(kind: type) -> bool:
-    """Whether the store folds events of this class (their topic is one of `TOPICS`)."""
-    wanted = _HANDLED.get(kind)
-    if wanted is None:
-        wanted = _HANDLED[kind] = get_topic(kind) in TOPICS
-    return wanted
-
-
-class Folder:
-    """Events handed over one by one in log order, decoded by someone else (a rebuild reads
-    the log once for the SQL views and this store, ADR 115), folded as `catch_up` folds them:
-    this store's topics only, a batch a write with its last position and anchor. An event
-    that cannot be folded stops it: `damaged` holds why, the batch is not written and nothing
-    more is taken (the caller then catches up from the log, which names the event)."""
+    wanted = staticmethod(topic_filter(TOPICS))
 
     def __init__(self, app: NotificationLog, store: ColumnarStore, personal: Any = None,
                  batch_size: int = BATCH) -> None:
         check(app, store)
-        self.app, self.store, self.batch_size = app, store, batch_size
+        super().__init__(store.position, batch_size)
+        self.app, self.store = app, store
         self.fold = ClaimColumnsFold(personal.pseudonym if personal is not None else str)
-        self.start = store.position
-        self.pending: list[tuple[Any, int]] = []
-        self.damaged: ViewsDamaged | None = None
 
-    def take(self, position: int, event: Any) -> None:
-        if self.damaged is not None or position <= self.start:
-            return
-        if _handled(type(event)):
-            self.pending.append((event, position))
-            if len(self.pending) >= self.batch_size:
-                self._write(position)
-
-    def finish(self, end: int) -> None:
-        """The store brought to `end` (the position the log was read to)."""
-        if self.damaged is None and end > self.start:
-            self._write(end)
-
-    def _write(self, end: int) -> None:
-        try:
-            _fold(self.store, self.fold, self.pending)
-        except UNAPPLIABLE as e:
-            self.damaged = ViewsDamaged(self.pending[0][1] if self.pending else self.start + 1,
-                                        e)
-            return
+    def write(self, end: int) -> None:
+        _fold(self.store, self.fold, self.pending)
         self.store.write(self.fold.take(), end, anchor_at(self.app, end))
-        self.start, self.pending = end, []
-
-
-def rebuild(app: NotificationLog, store: ColumnarStore, personal: Any = None) -> int:
-    """Empty the store and fold the whole log again."""
-    store.reset()
-    return catch_up(app, store, personal=personal)
