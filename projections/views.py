@@ -53,6 +53,10 @@ __all__ = ["TOPICS", "BatchFolder", "Folder", "LedgerViews", "NotificationLog", 
            "write_parts"]
 
 MAX_CONFLICTS = 10
+#: A catch-up further behind than this folds this many events a batch until it is within it
+#: (ADR 116): a first query or audit after a large ingest pays a rebuild's commits, not a
+#: catch-up's fifty times as many; the last stretch keeps the caller's short batches.
+FAR_STEP = 20_000
 
 
 class NotificationLog(Protocol):
@@ -64,35 +68,38 @@ class NotificationLog(Protocol):
 
 
 def catch_up(app: NotificationLog, views: LedgerViews, batch_size: int = 1000,
-             stop: int | None = None, freeze_gc: bool = False) -> int:
+             stop: int | None = None, freeze_gc: bool = False,
+             far_step: int | None = FAR_STEP) -> int:
     """Bring every view up to the log's head (or to `stop`); returns the position reached by
     all views. Each batch is one transaction (rows and tracked positions together); if another
     process advanced the views meanwhile, the batch is rolled back and the catch-up resumes
-    from the positions now recorded.
+    from the positions now recorded. While more than `far_step` positions behind, a batch
+    holds `far_step` events (ADR 116); `None` keeps `batch_size` throughout.
 
     `freeze_gc` runs the cyclic collector once per batch (`projections.collector.PerBatch`,
     ADR 111): for one-off processes (a CLI rebuild, a Dask task), not a long-lived server."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or (far_step is not None and far_step < 1):
+        raise ValueError("batch_size and far_step must be at least 1")
     with PerBatch(freeze_gc) as collector:
-        return _catch_up_retrying(app, views, batch_size, stop, collector)
+        return _catch_up_retrying(app, views, batch_size, far_step, stop, collector)
 
 
 def _catch_up_retrying(app: NotificationLog, views: LedgerViews, batch_size: int,
-                       stop: int | None, collector: PerBatch) -> int:
+                       far_step: int | None, stop: int | None, collector: PerBatch) -> int:
     for _ in range(MAX_CONFLICTS):
         try:
-            return _catch_up(app, views, batch_size, stop, collector)
+            return _catch_up(app, views, batch_size, far_step, stop, collector)
         except ViewConflict:
             continue
         except ViewsDamaged:
-            if batch_size > 1:  # find the event: one at a time, the good ones committed
-                return _catch_up_retrying(app, views, 1, stop, collector)
+            if batch_size > 1 or far_step is not None:
+                # find the event: one at a time, the good ones committed
+                return _catch_up_retrying(app, views, 1, None, stop, collector)
             raise
     raise ViewConflict("the views kept being advanced by another process")
 
 
-def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
+def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int, far_step: int | None,
               stop: int | None, collector: PerBatch) -> int:
     positions = views.positions()
     head = app.recorder.max_notification_id() or 0
@@ -105,9 +112,11 @@ def _catch_up(app: NotificationLog, views: LedgerViews, batch_size: int,
     name = app.name
     to_domain_event = app.mapper.to_domain_event
     while start < head:
+        size = (max(batch_size, far_step) if far_step is not None and head - start > far_step
+                else batch_size)
         notifications = app.recorder.select_notifications(
-            start + 1, batch_size, stop=head, topics=TOPICS)
-        end = notifications[-1].id if len(notifications) >= batch_size else head
+            start + 1, size, stop=head, topics=TOPICS)
+        end = notifications[-1].id if len(notifications) >= size else head
         try:
             events = [(to_domain_event(n), Tracking(name, n.id)) for n in notifications]
             _fold_batch(views, projection, events, start, end, name)

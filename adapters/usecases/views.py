@@ -60,7 +60,7 @@ def ask(store: NotificationLog, views: LedgerViews, query: Callable[..., Any], *
 
 def rebuild(store: NotificationLog, views: LedgerViews, names: list[str],
             progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Drop views and rebuild them from the log up to its head, a step a batch (ADR 106);
+    """Drop views and rebuild them from the log up to its head, a step a batch (ADRs 106, 116);
     `progress(reached, head)` after each step. Returns every view's status."""
     head = store.recorder.max_notification_id() or 0
     views.reset(names)

@@ -39,7 +39,7 @@ from domain.errors import Rejected
 from domain.policy_book import PolicyBook
 from projections import queries
 from projections.tables import VIEWS
-from projections.views import ViewsDamaged, catch_up
+from projections.views import TOPICS, ViewsDamaged, catch_up
 from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
 from tests.support.former import FormerLedgerApplication
 from tests.support.stores import RawStore, Stores, copy_store, examples_on, raw_store, stores
@@ -552,6 +552,36 @@ def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a
         in_parts = fresh_in_parts(3, lambda app: views_in_process(app, scratch, VIEWS))
         assert run_audit(ledger.app, book, views, fresh_views=in_parts) == report
         scratch.engine.dispose()
+    finally:
+        views.engine.dispose()
+        ledger.app.close()
+
+
+def test_a_catch_up_far_behind_a_forged_event_still_stops_at_its_own_position(
+        db: str, book: PolicyBook) -> None:
+    with raw_store(db) as con:  # the first claim: the views take it, then stop far behind
+        first, oid, version, topic, state = con.one(
+            "SELECT {pos}, originator_id, originator_version, topic, state FROM {events} "
+            "WHERE topic LIKE ? ORDER BY {pos} LIMIT 1", ("%OutpatientClaimSettled",))
+    ledger = open_ledger(db, book, audit_key=KEY)
+    views = open_views(ledger.app, book, db)
+    catch_up(ledger.app, views, stop=first)
+    views.engine.dispose()
+    ledger.app.close()
+    with raw_store(db) as con:
+        last = con.one("SELECT MAX(originator_version) FROM {events} WHERE originator_id=?",
+                       (oid,))[0]
+        position = con.insert_event(oid, last + 1, topic, bytes(state))
+    ledger = open_ledger(db, book, audit_key=KEY)
+    views = open_views(ledger.app, book, db)
+    try:
+        behind = position - min(views.positions().values())
+        assert behind > 40
+        with pytest.raises(ViewsDamaged, match=f"event at position {position} "):
+            catch_up(ledger.app, views, batch_size=7, far_step=behind // 4)
+        before = ledger.app.recorder.select_notifications(first + 1, 10**6, stop=position - 1,
+                                                          topics=TOPICS)
+        assert set(views.positions().values()) == {before[-1].id}  # the good ones committed
     finally:
         views.engine.dispose()
         ledger.app.close()

@@ -479,6 +479,55 @@ def test_a_catch_up_that_another_process_got_ahead_of_rolls_back_and_resumes(
     assert snapshot(engine) == reference(fresh, ledger, "race")
 
 
+def test_a_catch_up_far_behind_folds_far_steps_then_the_callers_batches_to_the_same_rows(
+        small, fresh):
+    _, ledger, _, _ = small
+    recorder = ledger.app.recorder
+    head = recorder.max_notification_id()
+    far, near = head // 5, 17
+    engine, views = fresh.views()
+    spans: list[tuple[int, int]] = []
+    start = {"at": 0}
+    write = views.write
+
+    def recording(conn: Any, batch: Batch, advancing: Any, tracking: Tracking) -> Any:
+        spans.append((start["at"], tracking.notification_id))
+        start["at"] = tracking.notification_id
+        return write(conn, batch, advancing, tracking)
+
+    views.write = recording
+    assert catch_up(ledger.app, views, batch_size=near, far_step=far) == head
+    assert snapshot(engine) == reference(fresh, ledger, "whole")
+
+    def folded(after: int, upto: int) -> int:  # the views' events in a batch
+        return len(recorder.select_notifications(after + 1, 10**6, stop=upto, topics=TOPICS))
+
+    far_ones = [(a, b) for a, b in spans if head - a > far]
+    near_ones = [(a, b) for a, b in spans if head - a <= far]
+    assert len(far_ones) >= 3 and len(near_ones) >= 2
+    assert {folded(a, b) for a, b in far_ones} == {far}
+    assert {folded(a, b) for a, b in near_ones[:-1]} == {near}
+    assert spans[-1][1] == head
+
+
+def test_a_catch_up_without_a_far_step_keeps_the_callers_batches_throughout(small, fresh):
+    _, ledger, _, _ = small
+    head = ledger.app.recorder.max_notification_id()
+    engine, views = fresh.views()
+    ends: list[int] = []
+    write = views.write
+
+    def recording(conn: Any, batch: Batch, advancing: Any, tracking: Tracking) -> Any:
+        ends.append(tracking.notification_id)
+        return write(conn, batch, advancing, tracking)
+
+    views.write = recording
+    catch_up(ledger.app, views, batch_size=head // 4, far_step=None)
+    assert len(ends) >= 4 and ends[-1] == head
+    with pytest.raises(ValueError, match="at least 1"):
+        catch_up(ledger.app, views, far_step=0)
+
+
 def test_a_batch_written_from_stale_positions_is_refused(small, fresh):
     _, ledger, _, _ = small
     engine, views = fresh.views()
