@@ -35,7 +35,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 PENDING, CONFIRMED = "pending", "confirmed"
 #: Seconds after which a pending reservation whose region shows no enrollment may be taken.
@@ -77,19 +76,28 @@ class Holder:
     since: int
 
 
+def _create_tables(engine: Engine) -> None:
+    """The directory's tables created if missing, by one process at a time: every region's
+    ingest opens the directory, and on a new deployment they start together. The creation
+    runs in one transaction that first takes SQLite's write lock (`BEGIN IMMEDIATE`) or a
+    PostgreSQL advisory lock for the transaction; whoever waited then finds the tables made."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                                 ("benefitpool directory tables",))
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        metadata.create_all(conn)
+        conn.commit()
+
+
 class Directory:
     """The directory's tables on one database (SQLite file or PostgreSQL schema)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._compiled: dict[str, Any] = {}
-        for attempt in range(3):  # another process may be creating the same tables
-            try:
-                metadata.create_all(engine)
-                break
-            except (OperationalError, ProgrammingError, IntegrityError):
-                if attempt == 2:
-                    raise
+        _create_tables(engine)
 
     def _insert(self, table: Table) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
