@@ -524,20 +524,28 @@ def test_any_attack_with_the_views_on_is_reported_by_the_audit_and_never_crashes
         ledger.app.close()
 
 
-def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a_reason(
-        db: str, book: PolicyBook) -> None:
+def forged_claim_copy(db: str, book: PolicyBook, first: bool) -> tuple[int, int]:
+    """A settled claim's event copied to the end of its stream, the views caught up first: to
+    the head (the last claim copied) or to the claim (the first one: the views far behind).
+    Returns the claim's position and the copy's."""
+    with raw_store(db) as con:
+        claim, oid, topic, state = con.one(
+            "SELECT {pos}, originator_id, topic, state FROM {events} WHERE topic LIKE ? ORDER BY "
+            "{pos}" + ("" if first else " DESC") + " LIMIT 1", ("%OutpatientClaimSettled",))
     ledger = open_ledger(db, book, audit_key=KEY)
     views = open_views(ledger.app, book, db)
-    catch_up(ledger.app, views)
+    catch_up(ledger.app, views, stop=claim if first else None)
     views.engine.dispose()
     ledger.app.close()
     with raw_store(db) as con:
-        oid, version, topic, state = con.one(
-            "SELECT originator_id, originator_version, topic, state FROM {events} WHERE topic "
-            "LIKE ? ORDER BY {pos} DESC LIMIT 1", ("%OutpatientClaimSettled",))
         last = con.one("SELECT MAX(originator_version) FROM {events} WHERE originator_id=?",
                        (oid,))[0]
-        position = con.insert_event(oid, last + 1, topic, bytes(state))
+        return claim, con.insert_event(oid, last + 1, topic, bytes(state))
+
+
+def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a_reason(
+        db: str, book: PolicyBook) -> None:
+    _, position = forged_claim_copy(db, book, first=False)
     ledger = open_ledger(db, book, audit_key=KEY)
     views = open_views(ledger.app, book, db)
     try:
@@ -559,19 +567,7 @@ def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a
 
 def test_a_catch_up_far_behind_a_forged_event_still_stops_at_its_own_position(
         db: str, book: PolicyBook) -> None:
-    with raw_store(db) as con:  # the first claim: the views take it, then stop far behind
-        first, oid, version, topic, state = con.one(
-            "SELECT {pos}, originator_id, originator_version, topic, state FROM {events} "
-            "WHERE topic LIKE ? ORDER BY {pos} LIMIT 1", ("%OutpatientClaimSettled",))
-    ledger = open_ledger(db, book, audit_key=KEY)
-    views = open_views(ledger.app, book, db)
-    catch_up(ledger.app, views, stop=first)
-    views.engine.dispose()
-    ledger.app.close()
-    with raw_store(db) as con:
-        last = con.one("SELECT MAX(originator_version) FROM {events} WHERE originator_id=?",
-                       (oid,))[0]
-        position = con.insert_event(oid, last + 1, topic, bytes(state))
+    first, position = forged_claim_copy(db, book, first=True)
     ledger = open_ledger(db, book, audit_key=KEY)
     views = open_views(ledger.app, book, db)
     try:
