@@ -39,7 +39,7 @@ from domain.errors import Rejected
 from domain.policy_book import PolicyBook
 from projections import queries
 from projections.tables import VIEWS
-from projections.views import TOPICS, ViewsDamaged, catch_up
+from projections.views import TOPICS, LedgerViews, ViewsDamaged, catch_up
 from tests.support.builders import HEAD, RECORDED_AT, WIFE, claim, family, make_id
 from tests.support.former import FormerLedgerApplication
 from tests.support.stores import RawStore, Stores, copy_store, examples_on, raw_store, stores
@@ -543,12 +543,22 @@ def forged_claim_copy(db: str, book: PolicyBook, first: bool) -> tuple[int, int]
         return claim, con.insert_event(oid, last + 1, topic, bytes(state))
 
 
-def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a_reason(
-        db: str, book: PolicyBook) -> None:
-    _, position = forged_claim_copy(db, book, first=False)
+@contextmanager
+def opened(db: str, book: PolicyBook) -> Iterator[tuple[Ledger, LedgerViews]]:
+    """The store's ledger and views, closed after."""
     ledger = open_ledger(db, book, audit_key=KEY)
     views = open_views(ledger.app, book, db)
     try:
+        yield ledger, views
+    finally:
+        views.engine.dispose()
+        ledger.app.close()
+
+
+def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a_reason(
+        db: str, book: PolicyBook) -> None:
+    _, position = forged_claim_copy(db, book, first=False)
+    with opened(db, book) as (ledger, views):
         with pytest.raises(ViewsDamaged, match=f"event at position {position} .*audit verify"):
             queries.household(views.engine, HEAD, 2021, personal=views.personal,
                               refresh=lambda: catch_up(ledger.app, views))
@@ -560,17 +570,12 @@ def test_a_forged_copy_of_a_settled_claim_stops_the_views_at_its_position_with_a
         in_parts = fresh_in_parts(3, lambda app: views_in_process(app, scratch, VIEWS))
         assert run_audit(ledger.app, book, views, fresh_views=in_parts) == report
         scratch.engine.dispose()
-    finally:
-        views.engine.dispose()
-        ledger.app.close()
 
 
 def test_a_catch_up_far_behind_a_forged_event_still_stops_at_its_own_position(
         db: str, book: PolicyBook) -> None:
     first, position = forged_claim_copy(db, book, first=True)
-    ledger = open_ledger(db, book, audit_key=KEY)
-    views = open_views(ledger.app, book, db)
-    try:
+    with opened(db, book) as (ledger, views):
         behind = position - min(views.positions().values())
         assert behind > 40
         with pytest.raises(ViewsDamaged, match=f"event at position {position} "):
@@ -578,9 +583,6 @@ def test_a_catch_up_far_behind_a_forged_event_still_stops_at_its_own_position(
         before = ledger.app.recorder.select_notifications(first + 1, 10**6, stop=position - 1,
                                                           topics=TOPICS)
         assert set(views.positions().values()) == {before[-1].id}  # the good ones committed
-    finally:
-        views.engine.dispose()
-        ledger.app.close()
 
 
 def test_any_one_attack_on_any_event_is_located(history: str, module_stores: Stores) -> None:
