@@ -408,6 +408,8 @@ class ViewProjection(Projection[LedgerViews]):
             row["used_fen"] += reimbursed
             row["claim_count"] += 1
         if pos > self.p_claims:
+            if e.claim_id in self.batch.claims:  # one batch: the table's key cannot refuse it
+                raise ValueError(f"claim {e.claim_id} is settled a second time")
             scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = {
                 "claim_id": e.claim_id, "household_id": text, "head": head, "year": year,

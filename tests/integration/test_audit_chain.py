@@ -524,17 +524,19 @@ def test_any_attack_with_the_views_on_is_reported_by_the_audit_and_never_crashes
         ledger.app.close()
 
 
-def forged_claim_copy(db: str, book: PolicyBook, first: bool) -> tuple[int, int]:
+def forged_claim_copy(db: str, book: PolicyBook, first: bool, views_to: int | None = None
+                      ) -> tuple[int, int]:
     """A settled claim's event copied to the end of its stream, the views caught up first: to
-    the head (the last claim copied) or to the claim (the first one: the views far behind).
-    Returns the claim's position and the copy's."""
+    the head (the last claim copied) or to the claim (the first one: the views far behind),
+    or to `views_to`. Returns the claim's position and the copy's."""
     with raw_store(db) as con:
         claim, oid, topic, state = con.one(
             "SELECT {pos}, originator_id, topic, state FROM {events} WHERE topic LIKE ? ORDER BY "
             "{pos}" + ("" if first else " DESC") + " LIMIT 1", ("%OutpatientClaimSettled",))
     ledger = open_ledger(db, book, audit_key=KEY)
     views = open_views(ledger.app, book, db)
-    catch_up(ledger.app, views, stop=claim if first else None)
+    catch_up(ledger.app, views, stop=views_to if views_to is not None
+             else claim if first else None)
     views.engine.dispose()
     ledger.app.close()
     with raw_store(db) as con:
@@ -583,6 +585,18 @@ def test_a_catch_up_far_behind_a_forged_event_still_stops_at_its_own_position(
         before = ledger.app.recorder.select_notifications(first + 1, 10**6, stop=position - 1,
                                                           topics=TOPICS)
         assert set(views.positions().values()) == {before[-1].id}  # the good ones committed
+
+
+def test_a_forged_copy_folded_in_the_batch_of_its_original_stops_the_views_at_its_position(
+        db: str, book: PolicyBook) -> None:
+    with raw_store(db) as con:
+        head = con.one("SELECT MAX({pos}) FROM {events}")[0]
+    _, position = forged_claim_copy(db, book, first=False, views_to=head // 2)  # the views
+    # stand before the last claim: its settlement and the copy come in one batch
+    with opened(db, book) as (ledger, views):
+        with pytest.raises(ViewsDamaged, match=f"event at position {position} "):
+            catch_up(ledger.app, views, batch_size=10**6, far_step=None)
+        assert max(views.positions().values()) < position
 
 
 def test_any_one_attack_on_any_event_is_located(history: str, module_stores: Stores) -> None:
