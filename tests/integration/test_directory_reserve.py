@@ -3,11 +3,9 @@ reservation, whether every key was free or another region held one already."""
 
 from __future__ import annotations
 
-import multiprocessing
-from typing import Any
-
 from adapters.stores.directory import PENDING, Directory, Holder
 from adapters.stores.views import directory_engine
+from tests.support.at_once import at_once
 
 NOW = 1_700_000_000
 
@@ -40,28 +38,10 @@ def test_one_key_asked_twice_in_a_reservation_is_held_by_the_first_asker(
     directory.engine.dispose()
 
 
-def _open_when_all_are_ready(url: str, start: Any, answers: Any) -> None:
-    start.wait()
-    try:
-        Directory(directory_engine(url)).engine.dispose()
-        answers.put("opened")
-    except Exception as e:  # noqa: BLE001 - reported by the test
-        answers.put(f"{type(e).__name__}: {e}")
-
-
 def test_regions_opening_a_new_directory_at_once_all_open_it_and_share_its_tables(
         store_url: str) -> None:
-    processes = 8  # as a new deployment's region ingests start together
-    fork = multiprocessing.get_context("fork")
-    start, answers = fork.Barrier(processes), fork.Queue()
-    started = [fork.Process(target=_open_when_all_are_ready, args=(store_url, start, answers))
-               for _ in range(processes)]
-    for process in started:
-        process.start()
-    said = [answers.get(timeout=60) for _ in started]
-    for process in started:
-        process.join()
-    assert said == ["opened"] * processes
+    said = at_once(lambda: Directory(directory_engine(store_url)).engine.dispose())
+    assert said == ["done"] * 8
     directory = Directory(directory_engine(store_url))
     directory.reserve([("ref-a", 2021, "3412")], NOW)
     assert directory.holders([("ref-a", 2021)]) == {("ref-a", 2021): Holder("3412", PENDING,

@@ -41,6 +41,7 @@ from projections.views import (
     rebuild,
     status,
 )
+from tests.support.at_once import at_once
 from tests.support.oracles import household_view, person_view
 from tests.support.stores import Stores, stores
 
@@ -526,6 +527,15 @@ def test_a_catch_up_without_a_far_step_keeps_the_callers_batches_throughout(smal
     assert len(ends) >= 4 and ends[-1] == head
     with pytest.raises(ValueError, match="at least 1"):
         catch_up(ledger.app, views, far_step=0)
+
+
+def test_processes_opening_the_views_of_a_new_store_at_once_all_open_them(
+        store_url: str) -> None:
+    said = at_once(lambda: LedgerViews(views_engine(store_url), BOOK).engine.dispose())
+    assert said == ["done"] * 8
+    views = LedgerViews(views_engine(store_url), BOOK)
+    assert views.positions() == dict.fromkeys(t.VIEWS, 0)  # one tracking row each
+    views.engine.dispose()
 
 
 def test_a_batch_written_from_stale_positions_is_refused(small, fresh):
