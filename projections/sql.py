@@ -12,6 +12,18 @@ from typing import Any
 from sqlalchemy.engine import Connection, CursorResult, Dialect
 
 
+def one_creator_at_a_time(conn: Connection, tables: str) -> None:
+    """Begin a transaction that creates `tables` (a name for the lock) by taking the lock that
+    makes other processes opening the same new store wait, then find the tables made:
+    SQLite's write lock (`BEGIN IMMEDIATE`; the driver would otherwise run each CREATE on its
+    own) or a PostgreSQL advisory lock held to the commit."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                             (f"benefitpool {tables} tables",))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Prepared:
     """One statement compiled for one dialect; parameters given as a dict (or dicts)."""
 

@@ -22,7 +22,7 @@ from domain.errors import cause_of
 from domain.policy_book import PolicyBook
 from projections import tables as t
 from projections.personal import PLAIN, PersonalData
-from projections.sql import Prepared
+from projections.sql import Prepared, one_creator_at_a_time
 
 if TYPE_CHECKING:
     from projections.rows import Batch
@@ -101,18 +101,6 @@ class _Statements:
             position=bindparam("b_new"))
 
 
-def _one_creator_at_a_time(conn: Connection) -> None:
-    """Begin a transaction creating tables by taking the lock that makes other processes
-    opening the same new store wait, then find the tables made: SQLite's write lock (`BEGIN
-    IMMEDIATE`; the driver would otherwise run each CREATE on its own) or a PostgreSQL
-    advisory lock held to the commit."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                             ("benefitpool views tables",))
-    elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 class LedgerViews(TrackingRecorder):
     """The views' tables in one SQLAlchemy database, with one tracking row per view."""
 
@@ -136,7 +124,7 @@ class LedgerViews(TrackingRecorder):
         names = list(t.VIEWS if views is None else views)
         tables = [t.view_tracking] + [tb for v in names for tb in t.VIEW_TABLES[v]]
         with self.engine.begin() as conn:
-            _one_creator_at_a_time(conn)
+            one_creator_at_a_time(conn, "views")
             t.metadata.create_all(conn, tables=tables)
             known = set(conn.execute(select(t.view_tracking.c.view)).scalars())
             missing = [{"view": v, "application": self.application_name, "position": 0}

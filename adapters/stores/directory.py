@@ -36,6 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from projections.sql import one_creator_at_a_time
+
 PENDING, CONFIRMED = "pending", "confirmed"
 #: Seconds after which a pending reservation whose region shows no enrollment may be taken.
 LEASE_SECONDS = 60
@@ -76,28 +78,16 @@ class Holder:
     since: int
 
 
-def _create_tables(engine: Engine) -> None:
-    """The directory's tables created if missing, by one process at a time: every region's
-    ingest opens the directory, and on a new deployment they start together. The creation
-    runs in one transaction that first takes SQLite's write lock (`BEGIN IMMEDIATE`) or a
-    PostgreSQL advisory lock for the transaction; whoever waited then finds the tables made."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                                 ("benefitpool directory tables",))
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        metadata.create_all(conn)
-        conn.commit()
-
-
 class Directory:
     """The directory's tables on one database (SQLite file or PostgreSQL schema)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._compiled: dict[str, Any] = {}
-        _create_tables(engine)
+        # every region's ingest opens the directory; on a new deployment they start together
+        with engine.begin() as conn:
+            one_creator_at_a_time(conn, "directory")
+            metadata.create_all(conn)
 
     def _insert(self, table: Table) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite

@@ -16,9 +16,10 @@ from adapters.composition import open_ledger, open_views
 from adapters.generator import generate_county
 from adapters.stores.columnar import ColumnarStore, columnar_file
 from adapters.stores.columnar import read as columnar_read
-from adapters.stores.columnar.catchup import catch_up, rebuild
+from adapters.stores.columnar.catchup import catch_up
 from adapters.stores.columnar.store import FILE
 from adapters.stores.policy_files import apply_patch
+from adapters.usecases.views import rebuild_columnar
 from adapters.usecases.whatif import run_whatif
 from adapters.whatif.exact import Scope
 from domain.policy_book import PolicyBook
@@ -116,7 +117,7 @@ def test_a_rebuild_gives_the_rows_of_the_incremental_catch_up(county, tmp_path: 
     for stop in (10, 500, 501, 3000, None):
         catch_up(ledger.app, stepwise, stop=stop, personal=views.personal, batch_size=13)
     whole = ColumnarStore(tmp_path / "b" / FILE, ledger.app.name)
-    rebuild(ledger.app, whole, views.personal)
+    rebuild_columnar(ledger.app, whole, views.personal)
     assert columnar_rows(stepwise) == columnar_rows(whole)
 
 

@@ -69,12 +69,6 @@ def catch_up(app: NotificationLog, store: ColumnarStore, stop: int | None = None
     return start
 
 
-def rebuild(app: NotificationLog, store: ColumnarStore, personal: Any = None) -> int:
-    """Empty the store and fold the whole log again."""
-    store.reset()
-    return catch_up(app, store, personal=personal)
-
-
 def _fold(store: ColumnarStore, fold: ClaimColumnsFold, events: list[tuple[Any, int]]) -> None:
     """One batch's events folded, the person-years they change loaded first."""
     fold.preload(store.person_years_for(fold.needs([e for e, _ in events])))
