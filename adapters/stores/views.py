@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
@@ -34,7 +36,7 @@ def views_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            _write_ahead_log(dbapi_connection)
             # SQLite's default page cache is 2 MB: a region's views or a province's directory
             # of hundreds of MB, updated at keys spread over their B-trees, would read most
             # pages back from the OS at every statement (ADR 101)
@@ -55,6 +57,22 @@ def views_engine(url: str) -> Engine:
                                  "connect_timeout": int(env["POSTGRES_CONNECT_TIMEOUT"])})
     raise StoreError(f"{url}: the read models support sqlite:///, postgresql:// and memory:// "
                      "stores")
+
+
+def _write_ahead_log(dbapi_connection: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Switch the file to WAL mode. A new file's switch needs it to itself, and SQLite answers
+    "database is locked" at once, without waiting its busy timeout, while another process
+    holds it (processes opening a new store together): tried again for up to `patience`
+    seconds, as long as the lock timeout of every other statement."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _option(value: str) -> str:
