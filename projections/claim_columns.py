@@ -107,25 +107,38 @@ class ClaimColumnsFold:
         self.pseudonym = pseudonym
         self.batch = ColumnarBatch()
         self.stored: dict[tuple[str, int], list[Any]] = {}
+        #: The batch's claim ids already settled in rows stored before it (`preload`).
+        self.settled_before: set[str] = set()
 
     @staticmethod
     def needs(events: list[Any]) -> set[tuple[str, int]]:
         """The person-years whose stored rows the events change (to `preload`)."""
         return {(str(e.originator_id), e.year) for e in events if isinstance(e, PERSON_LATER)}
 
-    def preload(self, rows: list[tuple[Any, ...]]) -> None:
-        """Person-year rows stored before the batch (PERSON_YEAR_COLUMNS)."""
+    @staticmethod
+    def settling(events: list[Any]) -> set[str]:
+        """The claim ids the events settle (to ask the store which it holds already)."""
+        return {e.claim_id for e in events if isinstance(e, Household.OutpatientClaimSettled)}
+
+    def preload(self, rows: list[tuple[Any, ...]], settled: set[str] = frozenset()) -> None:
+        """Person-year rows stored before the batch (PERSON_YEAR_COLUMNS), and which of the
+        batch's claim ids stored rows settled already."""
         self.stored.update(((r[0], r[1]), list(r)) for r in rows)
+        self.settled_before |= settled
 
     def take(self) -> ColumnarBatch:
         """The rows folded so far; the fold starts an empty batch."""
         batch, self.batch = self.batch, ColumnarBatch()
         self.stored = {}
+        self.settled_before = set()
         return batch
 
     def apply(self, e: Any, position: int) -> None:
         """Fold one event recorded at `position` (events of other types are ignored)."""
         if isinstance(e, Household.OutpatientClaimSettled):
+            if e.claim_id in self.batch.claims or e.claim_id in self.settled_before:
+                # a forged copy: the ledger settles a claim id once (as the views refuse it)
+                raise ValueError(f"claim {e.claim_id} is settled a second time")
             person = self.pseudonym(e.person)
             scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = [

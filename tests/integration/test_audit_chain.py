@@ -31,6 +31,8 @@ from adapters.stores.chain import (
     key_fingerprint,
     verify_chain,
 )
+from adapters.stores.columnar import ColumnarStore
+from adapters.stores.columnar.catchup import catch_up as columnar_catch_up
 from adapters.stores.events import LedgerApplication
 from adapters.stores.urls import store_env
 from adapters.usecases.audit import run_audit
@@ -597,6 +599,36 @@ def test_a_forged_copy_folded_in_the_batch_of_its_original_stops_the_views_at_it
         with pytest.raises(ViewsDamaged, match=f"event at position {position} "):
             catch_up(ledger.app, views, batch_size=10**6, far_step=None)
         assert max(views.positions().values()) < position
+
+
+def test_a_forged_copy_of_a_settled_claim_stops_the_columnar_store_before_it(
+        db: str, book: PolicyBook) -> None:
+    claim, position = forged_claim_copy(db, book, first=False)
+    with opened(db, book) as (ledger, _):
+        columns = ColumnarStore(None, ledger.app.name)
+        try:
+            assert columnar_catch_up(ledger.app, columns, stop=claim) == claim
+            with pytest.raises(ViewsDamaged, match="settled a second time"):
+                columnar_catch_up(ledger.app, columns)  # the original is a batch before
+            assert columns.position == claim
+            assert columns.con.execute("SELECT count(*) - count(DISTINCT claim_id) "
+                                       "FROM claims").fetchall()[0][0] == 0
+        finally:
+            columns.close()
+    assert position > claim
+
+
+def test_a_forged_copy_folded_with_its_original_stops_the_columnar_store_too(
+        db: str, book: PolicyBook) -> None:
+    forged_claim_copy(db, book, first=False)
+    with opened(db, book) as (ledger, _):
+        columns = ColumnarStore(None, ledger.app.name)
+        try:
+            with pytest.raises(ViewsDamaged, match="settled a second time"):
+                columnar_catch_up(ledger.app, columns, batch_size=10**6)  # one batch
+            assert columns.position == 0
+        finally:
+            columns.close()
 
 
 def test_any_one_attack_on_any_event_is_located(history: str, module_stores: Stores) -> None:

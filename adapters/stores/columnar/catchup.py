@@ -70,8 +70,11 @@ def catch_up(app: NotificationLog, store: ColumnarStore, stop: int | None = None
 
 
 def _fold(store: ColumnarStore, fold: ClaimColumnsFold, events: list[tuple[Any, int]]) -> None:
-    """One batch's events folded, the person-years they change loaded first."""
-    fold.preload(store.person_years_for(fold.needs([e for e, _ in events])))
+    """One batch's events folded, the person-years they change and the claims they settle
+    that the store holds already loaded first."""
+    decoded = [e for e, _ in events]
+    fold.preload(store.person_years_for(fold.needs(decoded)),
+                 store.claims_held(fold.settling(decoded)))
     for event, position in events:
         fold.apply(event, position)
 

@@ -240,6 +240,17 @@ class ColumnarStore:
         finally:
             self.con.unregister("wanted")
 
+    def claims_held(self, claim_ids: set[str]) -> set[str]:
+        """Which of these claim ids the store holds a row of."""
+        if not claim_ids:
+            return set()
+        self.con.register("wanted", pa.table({"claim_id": pa.array(list(claim_ids), _TEXT)}))
+        try:
+            return {r[0] for r in self.con.execute(
+                "SELECT c.claim_id FROM claims c JOIN wanted w USING (claim_id)").fetchall()}
+        finally:
+            self.con.unregister("wanted")
+
     def _insert_households(self, rows: list[Any]) -> None:
         """New households, refused (`ColumnarFailed`) when one's integer key is already taken
         (ADR 78): the reads join on those keys."""
