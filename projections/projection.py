@@ -15,7 +15,7 @@ pseudonyms throughout. With the default `PLAIN` codec the pseudonym is the perso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -167,6 +167,17 @@ class ViewProjection(Projection[LedgerViews]):
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Events the views do not read change nothing."""
+
+    def fold(self, events: Iterable[tuple[Any, Tracking]]) -> None:
+        """`process_event` for each event in order, each type's handler looked up once (the
+        dispatch descriptor builds a new bound wrapper on every call: 3 % of a rebuild)."""
+        handlers = _HANDLERS
+        for event, tracking in events:
+            kind = type(event)
+            handler = handlers.get(kind)
+            if handler is None:
+                handler = handlers[kind] = _DISPATCH.dispatch(kind)
+            handler(self, event, tracking)
 
     @process_event.register(Person.Registered)
     def _registered(self, e: Person.Registered, tracking: Tracking) -> None:
@@ -450,3 +461,16 @@ class ViewProjection(Projection[LedgerViews]):
                     "b_reason": e.reason, "b_amount": amount, "b_pos": pos})
         if pos > self.p_fund:
             self.batch.fund[(region, year, "reimbursement", "reversed")] -= amount
+
+
+def _registry() -> Any:
+    """`ViewProjection.process_event`'s registry (read through the descriptor first, which
+    registers any handler the library deferred)."""
+    descriptor = ViewProjection.__dict__["process_event"]
+    descriptor.__get__(None, ViewProjection)
+    return descriptor.dispatcher
+
+
+_DISPATCH = _registry()
+#: The handler each event type is dispatched to, found once.
+_HANDLERS: dict[type, Any] = {}

@@ -151,8 +151,7 @@ def _fold_batch(views: LedgerViews, projection: ViewProjection,
     positions written in one transaction."""
     with views.engine.begin() as conn:
         projection.prefetch(conn, events, start)
-        for event, tracking in events:
-            projection.process_event(event, tracking)
+        projection.fold(events)
         views.write(conn, projection.batch, projection.advance(end), Tracking(name, end))
     projection.advanced(end)
 
@@ -265,8 +264,7 @@ def fold_part(views: LedgerViews, application: str, events: Iterable[tuple[Any, 
     try:
         with views.engine.begin() as conn:
             projection.prefetch(conn, tracked, 0)
-            for event, tracking in tracked:
-                projection.process_event(event, tracking)
+            projection.fold(tracked)
     except UNAPPLIABLE as e:
         raise ViewsDamaged(tracked[0][1].notification_id if tracked else 1, e) from e
     return projection.batch
