@@ -48,9 +48,9 @@ from projections.store import LedgerViews, ViewConflict, ViewsDamaged
 UNAPPLIABLE = (SQLAlchemyError, KeyError, TypeError, ValueError, AttributeError,
                EventSourcingError)
 
-__all__ = ["TOPICS", "BatchFolder", "Folder", "LedgerViews", "NotificationLog", "ViewConflict",
-           "ViewsDamaged", "catch_up", "fold_part", "rebuild", "status", "topic_filter",
-           "write_parts"]
+__all__ = ["TOPICS", "Alongside", "BatchFolder", "Folder", "LedgerViews", "NotificationLog",
+           "ViewConflict", "ViewsDamaged", "alongside", "catch_up", "fold_part", "rebuild",
+           "status", "topic_filter", "write_parts"]
 
 MAX_CONFLICTS = 10
 #: A catch-up further behind than this folds this many events a batch until it is within it
@@ -166,6 +166,8 @@ class BatchFolder:
     written (`write`, raising one of `UNAPPLIABLE`)."""
 
     wanted: Callable[[type], bool]
+    #: What else a write may raise that stops the fold as `UNAPPLIABLE` does.
+    stops_on: tuple[type[BaseException], ...] = ()
 
     def __init__(self, start: int, batch_size: int) -> None:
         self.start = self.last = start
@@ -199,7 +201,7 @@ class BatchFolder:
     def _flush(self, end: int) -> None:
         try:
             self.write(end)
-        except UNAPPLIABLE as e:
+        except (*UNAPPLIABLE, *self.stops_on) as e:
             self.damaged = ViewsDamaged(self.first_position(), e)
         self.start, self.pending = end, []
 
@@ -224,6 +226,40 @@ class Folder(BatchFolder):
 
     def write(self, end: int) -> None:
         _fold_batch(self.views, self.projection, self.pending, self.start, end, self.name)
+
+
+class Alongside(Folder):
+    """The live views caught up from a read of the log made for something else (an audit's
+    decisions, ADR 117), far steps only: it takes the events up to `upto - far_step`, a batch
+    of `far_step` a transaction, and leaves the last stretch to the caller's `catch_up`, in
+    its short batches (ADR 116). It only saves reading the log twice; it never reports: when
+    another process advances the views meanwhile (`ViewConflict`) or an event cannot be
+    folded, it takes nothing more, and the caller's `catch_up` goes on from wherever the
+    views then stand and names the event."""
+
+    #: Another process advancing the views stops it as an unfoldable event does.
+    stops_on = (ViewConflict,)
+
+    def __init__(self, views: LedgerViews, application: str, upto: int,
+                 far_step: int = FAR_STEP) -> None:
+        super().__init__(views, application, far_step)
+        self.cutoff = upto - far_step
+
+    def take(self, position: int, event: Any) -> None:
+        if position <= self.cutoff:
+            super().take(position, event)
+
+    def finish(self, end: int) -> None:
+        super().finish(min(end, self.cutoff))
+
+
+def alongside(views: LedgerViews, application: str, upto: int, far_step: int = FAR_STEP
+              ) -> Alongside | None:
+    """An `Alongside` folder for views more than `far_step` behind `upto`; None if they are
+    nearer (the caller's catch-up then reads the little that is left)."""
+    if upto - min(views.positions().values()) <= far_step:
+        return None
+    return Alongside(views, application, upto, far_step)
 
 
 def rebuild(app: NotificationLog, views: LedgerViews, names: Iterable[str] | None = None,

@@ -20,7 +20,15 @@ from adapters.usecases.decisions import Findings, verify_decisions
 from domain.errors import LedgerError
 from domain.policy_book import PolicyBook
 from projections.tables import VIEW_TABLES
-from projections.views import Folder, LedgerViews, ViewsDamaged, catch_up
+from projections.views import (
+    FAR_STEP,
+    BatchFolder,
+    Folder,
+    LedgerViews,
+    ViewsDamaged,
+    alongside,
+    catch_up,
+)
 
 #: Tables whose rows are never rewritten (each carries the position of the event that wrote
 #: it), so their state at a past position is the rows up to it.
@@ -241,19 +249,25 @@ DecisionCheck = Callable[[Any, PolicyBook, int], Findings]
 
 
 def _decided_and_folded(app: Any, book: PolicyBook, views: LedgerViews, upto: int,
-                        own_process: bool) -> tuple[Findings, LedgerViews | None]:
+                        own_process: bool, far_step: int = FAR_STEP
+                        ) -> tuple[Findings, LedgerViews | None]:
     """Every decision re-decided and, from the same read of the log, the views rebuilt to
-    `upto` in a throw-away database (ADR 109). The views are None (and `verify_views`
-    rebuilds them from the log, as it would have) when the read did not fold every event:
-    an event that does not decode, a replay that stopped, an event the views cannot apply."""
+    `upto` in a throw-away database (ADR 109) and the live views, when more than `far_step`
+    behind, caught up in far steps to within `far_step` of it (ADR 117). The rebuilt views
+    are None (and `verify_views` rebuilds them from the log, as it would have) when the read
+    did not fold every event: an event that does not decode, a replay that stopped, an event
+    the views cannot apply."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
     fresh = LedgerViews(engine, book, app.name, personal=views.personal)
     fresh.create_tables()
     folder = Folder(fresh, app.name)
+    live = alongside(views, app.name, upto, far_step)
+    observe = folder.take if live is None else _both(folder, live)
     try:
-        decisions = verify_decisions(app, book, upto, freeze_gc=own_process,
-                                     observe=folder.take)
+        decisions = verify_decisions(app, book, upto, freeze_gc=own_process, observe=observe)
         folder.finish(upto)
+        if live is not None:
+            live.finish(upto)
     except BaseException:
         engine.dispose()
         raise
@@ -265,17 +279,27 @@ def _decided_and_folded(app: Any, book: PolicyBook, views: LedgerViews, upto: in
     return decisions, fresh
 
 
+def _both(first: BatchFolder, second: BatchFolder) -> Callable[[int, Any], None]:
+    """Each event read shown to both folders."""
+    def take(position: int, event: Any) -> None:
+        first.take(position, event)
+        second.take(position, event)
+    return take
+
+
 def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
               at_position: int | None = None, expected_seal: Any = None,
               decisions_check: DecisionCheck | None = None,
               decisions_elsewhere: bool = False,
-              fresh_views: FreshViews = fresh_in_process) -> dict[str, Any]:
+              fresh_views: FreshViews = fresh_in_process,
+              far_step: int = FAR_STEP) -> dict[str, Any]:
     """`audit verify`: the chain up to a position, every decision re-decided (by
     `decisions_check`, default in this process), and (when the views are given) every view
     compared with its rebuild; one JSON-ready report. A check that runs `elsewhere` (on a
     Dask cluster, ADR 55) is waited for on a thread of its own while this process checks the
     chain and the views; `fresh_views` builds the views the live ones are compared with (on
-    the cluster too, ADR 80)."""
+    the cluster too, ADR 80). Live views more than `far_step` behind are caught up in far
+    steps from the decisions' read of the log when both run here (ADR 117)."""
     from adapters.stores.chain import verify_chain
 
     head = app.recorder.max_notification_id() or 0
@@ -300,7 +324,7 @@ def run_audit(app: Any, book: PolicyBook, views: LedgerViews | None = None,
         if pending is None and shared and views is not None:
             decisions, fresh = _decided_and_folded(
                 app, book, views, upto,
-                own_process=decisions_check is decisions_in_own_process)
+                own_process=decisions_check is decisions_in_own_process, far_step=far_step)
         elif pending is None:
             decisions = decide(app, book, upto)
         found = (verify_views(app, views, book, upto=upto, build=fresh_views, fresh=fresh)

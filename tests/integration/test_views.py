@@ -25,6 +25,7 @@ from adapters.stores.events import LedgerApplication
 from adapters.stores.policy_files import load_policy_book
 from adapters.stores.urls import store_env
 from adapters.stores.views import views_engine
+from adapters.usecases.audit import run_audit
 from domain.aggregates import Household, Person
 from domain.errors import Rejected
 from domain.identity import parse_person_ref
@@ -628,3 +629,76 @@ def test_queries_refuse_unknown_people_and_years_with_the_ledgers_reasons(small,
         assert call(q.household, engine, *args) == call(household_view, ledger, *args)
         assert call(q.person, engine, *args) == call(person_view, ledger, *args)
     assert call(q.person, engine, someone, at_position=0) == ("rejected", "unknown_person")
+
+
+def _recording_reads(monkeypatch: pytest.MonkeyPatch, recorder: Any,
+                     during: Any = None) -> list[tuple[int, tuple]]:
+    """The recorder's reads as (first position, topics); `during(first, topics)` runs
+    before each."""
+    reads: list[tuple[int, tuple]] = []
+    select = recorder.select_notifications
+
+    def recorded(start: int, limit: int, stop: Any = None, topics: Any = ()) -> Any:
+        reads.append((start, tuple(topics)))
+        if during is not None:
+            during(start, tuple(topics))
+        return select(start, limit, stop=stop, topics=topics)
+
+    monkeypatch.setattr(recorder, "select_notifications", recorded)
+    return reads
+
+
+def test_an_audit_far_behind_catches_the_live_views_up_from_the_read_of_its_decisions(
+        small, fresh, monkeypatch):
+    _, ledger, _, _ = small
+    head = ledger.app.recorder.max_notification_id()
+    far = head // 5
+    engine, views = fresh.views()
+    reads = _recording_reads(monkeypatch, ledger.app.recorder)
+    report = run_audit(ledger.app, BOOK, views, far_step=far)
+    monkeypatch.undo()
+    assert report["clean"], report
+    assert min(views.positions().values()) == head
+    assert snapshot(engine) == reference(fresh, ledger, "whole")
+    views_reads = [start for start, topics in reads if topics == tuple(TOPICS)]
+    assert views_reads and min(views_reads) == head - far + 1  # only the last stretch
+
+
+def test_an_audit_near_the_head_leaves_the_live_views_to_their_own_catch_up(
+        small, fresh, monkeypatch):
+    _, ledger, _, _ = small
+    head = ledger.app.recorder.max_notification_id()
+    engine, views = fresh.views()
+    catch_up(ledger.app, views, stop=head - 10)
+    reads = _recording_reads(monkeypatch, ledger.app.recorder)
+    report = run_audit(ledger.app, BOOK, views, far_step=head // 5)
+    monkeypatch.undo()
+    assert report["clean"], report
+    assert [start for start, topics in reads if topics == tuple(TOPICS)][0] == head - 9
+    assert snapshot(engine) == reference(fresh, ledger, "whole")
+
+
+def test_an_audit_whose_live_views_another_process_advances_meanwhile_stays_clean(
+        small, fresh):
+    _, ledger, _, _ = small
+    head = ledger.app.recorder.max_notification_id()
+    far = head // 10
+    url = fresh.made.new("shared-views")
+    engine, views = views_on(url)
+    other_engine, other = views_on(url)  # the same views, as another process opens them
+    writes: list[int] = []
+    write = views.write
+
+    def racing(conn: Any, batch: Batch, advancing: Any, tracking: Tracking) -> Any:
+        writes.append(tracking.notification_id)
+        if len(writes) == 2:  # the far steps' second write: the views moved on meanwhile
+            catch_up(ledger.app, other, stop=tracking.notification_id + far)
+        return write(conn, batch, advancing, tracking)
+
+    views.write = racing
+    report = run_audit(ledger.app, BOOK, views, far_step=far)
+    assert report["clean"], report
+    assert len(writes) >= 3
+    assert snapshot(engine) == reference(fresh, ledger, "whole")
+    other_engine.dispose()
+    engine.dispose()
