@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import sqlite3
+import time
 from importlib.metadata import version
+from typing import Any
 
 
 def machine(*packages: str) -> list[tuple[str, str]]:
@@ -18,3 +21,81 @@ def machine(*packages: str) -> list[tuple[str, str]]:
         ("sqlite", sqlite3.sqlite_version),
         *((name, version(name)) for name in packages),
     ]
+
+
+def _heap_work(entries: int, kept: bool) -> float:
+    """Pure Python building `entries` small records: all kept alive (a heap that grows to
+    about 350 bytes an entry, as a replay's in-memory ledger grows), or each dropped at
+    once (the same work in a heap that stays small). Returns its seconds."""
+    start = time.perf_counter()
+    held: dict[int, dict[str, Any]] = {}
+    total = 0
+    for i in range(entries):
+        record = {"a": i, "b": str(i), "c": [i, i + 1]}
+        if kept:
+            held[i] = record
+        total += record["a"] + len(record["b"])
+    for record in held.values():
+        total += record["a"]
+    return time.perf_counter() - start
+
+
+def _timed_child(entries: int, kept: bool, start: Any, out: Any) -> None:
+    start.wait()
+    out.send(_heap_work(entries, kept))
+
+
+def _together(processes: int, entries: int, kept: bool) -> list[float]:
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(processes)
+    pipes = [context.Pipe(duplex=False) for _ in range(processes)]
+    children = [context.Process(target=_timed_child, args=(entries, kept, start, send))
+                for _, send in pipes]
+    for child in children:
+        child.start()
+    seconds = [receive.recv() for receive, _ in pipes]
+    for child in children:
+        child.join()
+    return seconds
+
+
+def own_efficiency(processes: int = 2, entries: int = 1_500_000) -> dict[str, float]:
+    """This machine's own parallel efficiency at `processes` for pure Python with nothing
+    shared, no I/O and no scheduler: the same work alone, then in `processes` processes at
+    once; the efficiency is alone ÷ the slowest together. Measured for a heap that grows
+    (the replays' kind of work) and for one that stays small. No step of a benchmark can
+    be expected to scale better than the first on the same machine."""
+    found = {}
+    for name, kept, n in (("growing heap", True, entries), ("small heap", False, 6 * entries)):
+        alone = _together(1, n, kept)[0]
+        slowest = max(_together(processes, n, kept))
+        found[name] = alone / slowest
+    return found
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, stolen) CPU ticks of the whole machine so far, from Linux's /proc/stat (None
+    elsewhere): a virtual machine's stolen time is time its host gave to someone else."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    return fields[0] + fields[1] + fields[2], fields[7]
+
+
+def stolen_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
+    """The share of the CPU time used between two `cpu_ticks` that the host stole."""
+    if before is None or after is None:
+        return 0.0
+    busy, stolen = after[0] - before[0], after[1] - before[1]
+    return stolen / (busy + stolen) if busy + stolen else 0.0
+
+
+if __name__ == "__main__":
+    for label, value in machine():
+        print(f"{label:>14}: {value}")
+    for label, value in own_efficiency().items():
+        print(f"own efficiency at 2 processes, {label}: {value:.2f}")

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import bench_library  # noqa: E402
-from machine import machine  # noqa: E402
+from machine import cpu_ticks, machine, own_efficiency, stolen_share  # noqa: E402
 
 from adapters import composition  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
@@ -94,15 +94,22 @@ def deployment_in(folder: Path, regions: int) -> Deployment:
                       f"sqlite:///{folder / 'directory.db'}")
 
 
+#: The share of CPU time the host stole during the last `timed` step (a virtual machine's).
+STOLEN: list[float] = [0.0]
+
+
 def timed(step: Callable[[], Any]) -> tuple[float, Any]:
+    ticks = cpu_ticks()
     start = time.perf_counter()
     result = step()
-    return time.perf_counter() - start, result
+    seconds = time.perf_counter() - start
+    STOLEN[0] = stolen_share(ticks, cpu_ticks())
+    return seconds, result
 
 
 def say(workers: int, step: str, seconds: float) -> None:
-    print(f"    [{time.strftime('%H:%M:%S')}] {workers} worker(s): {step} {seconds:.1f} s",
-          flush=True)
+    print(f"    [{time.strftime('%H:%M:%S')}] {workers} worker(s): {step} {seconds:.1f} s "
+          f"(host steal {STOLEN[0]:.0%})", flush=True)
 
 
 def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any]:
@@ -211,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in machine("eventsourcing", "dask", "distributed", "pyarrow", "duckdb"):
         print(f"{name:>14}: {value}")
     print(f"{'load average':>14}: {os.getloadavg()[0]:.2f}")
+    if n > 1:  # what the machine itself gives two processes of pure Python (machine.py)
+        own = own_efficiency(n)
+        print(f"{'own efficiency':>14}: " + ", ".join(f"{k} {v:.2f}" for k, v in own.items())
+              + f" at {n} processes")
     print()
     first = min(runs)
     total = sum(many[s] for s in STEPS)
