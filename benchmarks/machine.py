@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import platform
 import sqlite3
+import statistics
 import time
 from importlib.metadata import version
 from typing import Any
@@ -94,8 +96,26 @@ def stolen_share(before: tuple[int, int] | None, after: tuple[int, int] | None) 
     return stolen / (busy + stolen) if busy + stolen else 0.0
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="This machine, and its own efficiency at "
+                                                 "N processes of pure Python.")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
     for label, value in machine():
         print(f"{label:>14}: {value}")
-    for label, value in own_efficiency().items():
-        print(f"own efficiency at 2 processes, {label}: {value:.2f}")
+    rounds = []
+    for n in range(1, args.rounds + 1):
+        ticks = cpu_ticks()
+        found = own_efficiency(args.processes)
+        rounds.append(found)
+        print(f"round {n}: " + ", ".join(f"{k} {v:.2f}" for k, v in found.items())
+              + f" (host steal {stolen_share(ticks, cpu_ticks()):.0%})", flush=True)
+    for kind in rounds[0]:
+        print(f"own efficiency at {args.processes} processes, {kind}: median "
+              f"{statistics.median(r[kind] for r in rounds):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import bench_library  # noqa: E402
-from machine import cpu_ticks, machine, own_efficiency, stolen_share  # noqa: E402
+from machine import cpu_ticks, machine, stolen_share  # noqa: E402
 
 from adapters import composition  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
@@ -218,10 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in machine("eventsourcing", "dask", "distributed", "pyarrow", "duckdb"):
         print(f"{name:>14}: {value}")
     print(f"{'load average':>14}: {os.getloadavg()[0]:.2f}")
-    if n > 1:  # what the machine itself gives two processes of pure Python (machine.py)
-        own = own_efficiency(n)
-        print(f"{'own efficiency':>14}: " + ", ".join(f"{k} {v:.2f}" for k, v in own.items())
-              + f" at {n} processes")
     print()
     first = min(runs)
     total = sum(many[s] for s in STEPS)
