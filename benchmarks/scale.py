@@ -24,6 +24,8 @@ import contextlib
 import io
 import json
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -179,6 +181,15 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
 STEPS = ("ingest", "views", "audit", "whatif_outpatient", "whatif_contribution")
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one worker count as one: each step's median time (the counts, which
+    every run shares, from the first)."""
+    out = dict(runs[0])
+    for step in STEPS:
+        out[step] = statistics.median(r[step] for r in runs)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--households", type=int, default=3000)
@@ -193,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-single", action="store_true",
                         help="Measure at --workers only (a large province: half the time); "
                              "the speedup columns then compare the run with itself.")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Run every worker count this many times, in turns, each on a "
+                             "fresh deployment; the tables show each step's median time and "
+                             "its efficiency's median and range over the rounds (one run "
+                             "scatters too much on a shared host to settle an efficiency).")
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="benefitpool-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -201,13 +217,16 @@ def main(argv: list[str] | None = None) -> int:
                                                             args.regions, args.seed))
     print(f"province: {args.households} households ({persons} persons) in {args.regions} "
           f"regions, {lines} commands ({seconds:.1f} s to generate)")
-    runs = {}
     counts = sorted({args.workers} if args.skip_single else {1, args.workers})
-    for workers in counts:
-        runs[workers] = run_steps(deployment_in(folder / f"w{workers}", args.regions), path,
-                                  workers)
-        print(f"  {workers} worker(s): " + ", ".join(
-            f"{k} {runs[workers][k]:.1f} s" for k in STEPS), flush=True)
+    made: dict[int, list[dict[str, Any]]] = {w: [] for w in counts}
+    for round_ in range(1, max(1, args.rounds) + 1):
+        for workers in counts:
+            place = folder / (f"w{workers}" if args.rounds <= 1 else f"w{workers}-r{round_}")
+            shutil.rmtree(place, ignore_errors=True)  # a fresh deployment each run
+            made[workers].append(run_steps(deployment_in(place, args.regions), path, workers))
+            print(f"  {workers} worker(s): " + ", ".join(
+                f"{k} {made[workers][-1][k]:.1f} s" for k in STEPS), flush=True)
+    runs = {w: _median_run(m) for w, m in made.items()}
     one, many = runs[min(runs)], runs[max(runs)]  # one: the single-worker run if made
     for old in folder.glob("library.db*"):  # a fresh file, as ingest's stores are
         old.unlink()
@@ -227,13 +246,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {step} | {many[step]:.1f} |")
         print(f"| total | {total:.1f} |")
     else:
-        print(f"| step | 1 worker (s) | {n} workers (s) | speedup | efficiency |")
-        print("|---|---|---|---|---|")
+        rounds = len(made[n])
+        median = " (medians)" if rounds > 1 else ""
+        print(f"| step | 1 worker (s){median} | {n} workers (s){median} | speedup | "
+              f"efficiency{median} |" + (" efficiency, each round |" if rounds > 1 else ""))
+        print("|---|---|---|---|---|" + ("---|" if rounds > 1 else ""))
         for step in STEPS:
+            each = [a[step] / b[step] / n if b[step] else 0.0
+                    for a, b in zip(made[1], made[n], strict=True)]
             speedup = one[step] / many[step] if many[step] else 0.0
             print(f"| {step} | {one[step]:.1f} | {many[step]:.1f} | {speedup:.2f} | "
-                  f"{speedup / n:.2f} |")
-        print(f"| total | {sum(one[s] for s in STEPS):.1f} | {total:.1f} | | |")
+                  f"{statistics.median(each):.2f} |"
+                  + (f" {', '.join(f'{e:.2f}' for e in each)} |" if rounds > 1 else ""))
+        print(f"| total | {sum(one[s] for s in STEPS):.1f} | {total:.1f} | | |"
+              + (" |" if rounds > 1 else ""))
     print()
     rate = one["events"] / one["ingest"]
     lib_rate = library["events"] / library["seconds"]
