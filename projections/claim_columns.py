@@ -31,6 +31,7 @@ from eventsourcing.utils import get_topic
 
 from domain.aggregates import Household, Person
 from domain.rules.outpatient import claim_scope
+from projections.rows import settled_once
 
 #: A person-year's events after its enrollment: they change a stored state (`preload`).
 PERSON_LATER = (Person.ContributionPaid, Person.SubsidyGranted, Person.Refunded)
@@ -136,9 +137,7 @@ class ClaimColumnsFold:
     def apply(self, e: Any, position: int) -> None:
         """Fold one event recorded at `position` (events of other types are ignored)."""
         if isinstance(e, Household.OutpatientClaimSettled):
-            if e.claim_id in self.batch.claims or e.claim_id in self.settled_before:
-                # a forged copy: the ledger settles a claim id once (as the views refuse it)
-                raise ValueError(f"claim {e.claim_id} is settled a second time")
+            settled_once(e.claim_id, self.batch.claims, self.settled_before)
             person = self.pseudonym(e.person)
             scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = [

@@ -32,7 +32,15 @@ from domain.rules.outpatient import claim_scope
 from domain.rules.pool import counts_for_cap, pool_cap
 from domain.rules.standing import credit
 from projections import tables as t
-from projections.rows import Batch, PersonYearState, chunks, day, iso, iso_date
+from projections.rows import (
+    Batch,
+    PersonYearState,
+    chunks,
+    day,
+    iso,
+    iso_date,
+    settled_once,
+)
 from projections.store import LedgerViews
 
 HANDLED = (
@@ -419,8 +427,7 @@ class ViewProjection(Projection[LedgerViews]):
             row["used_fen"] += reimbursed
             row["claim_count"] += 1
         if pos > self.p_claims:
-            if e.claim_id in self.batch.claims:  # one batch: the table's key cannot refuse it
-                raise ValueError(f"claim {e.claim_id} is settled a second time")
+            settled_once(e.claim_id, self.batch.claims)  # within a batch (the key: across)
             scope = claim_scope(e.expense, e.cause, e.third_party_share)  # ADR 64
             self.batch.claims[e.claim_id] = {
                 "claim_id": e.claim_id, "household_id": text, "head": head, "year": year,

@@ -75,3 +75,11 @@ def iso(d: Any) -> str | None:
 def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), IN_CHUNK):
         yield items[i:i + IN_CHUNK]
+
+
+def settled_once(claim_id: str, *settled: Any) -> None:
+    """Refuse a claim id met again among those already `settled` (containers of claim ids):
+    the ledger settles an id once (`ClaimRef`), so a second settlement in the log is a forged
+    copy, which every read model refuses (raising ValueError, as an unfoldable event)."""
+    if any(claim_id in seen for seen in settled):
+        raise ValueError(f"claim {claim_id} is settled a second time")
