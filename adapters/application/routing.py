@@ -124,8 +124,7 @@ class Router:
         """The route of each (line number, route key), in file order."""
         self._look_up(keys)
         routes = [self._route(n, k) for n, k in keys]
-        self.directory.note_registrations(self.new_registrations)
-        self.directory.note_claims(self.new_claims)
+        self.directory.note(self.new_registrations, self.new_claims)
         self.new_registrations, self.new_claims = [], []
         return routes
 
