@@ -114,6 +114,42 @@ def say(workers: int, step: str, seconds: float) -> None:
           f"(host steal {STOLEN[0]:.0%})", flush=True)
 
 
+#: The replays of an ingested deployment, in the order they run.
+REPLAYS = ("views", "audit", "whatif_outpatient", "whatif_contribution")
+
+
+def replays(deployment: Deployment, directory: Any, key: bytes, executor: Any
+            ) -> dict[str, Callable[[], Any]]:
+    """Each replay of an ingested deployment as a step to time (`executor`: the regions'
+    Dask executor, or None for this process alone): views rebuilt in every region with its
+    columnar store (ADR 115), audit verify of every region and the directory (its report),
+    and the two fast what-ifs (their `WhatIf`)."""
+
+    def views() -> Any:
+        jobs = [RegionViewsJob(r.prefix, r.url, None, (*VIEWS, COLUMNAR))
+                for r in deployment.regions]
+        run = composition.rebuild_region_views
+        return list(executor.map(run, jobs)) if executor else [run(j) for j in jobs]
+
+    def audit() -> Any:
+        return audit_deployment(
+            deployment, directory, key,
+            lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, None)),
+            int(time.time()), executor)
+
+    def whatif(name: str) -> Callable[[], Any]:
+        book = composition.policy_book()
+        patch = PATCHES[name]
+        reform = reform_of(book, patch, name, None, None)
+        return lambda: whatif_deployment(
+            deployment, Scope(None, None), "fast", composition.whatif_region,
+            lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(None, None),
+                                      "fast"), executor)
+
+    return {"views": views, "audit": audit, "whatif_outpatient": whatif("outpatient"),
+            "whatif_contribution": whatif("contribution")}
+
+
 def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any]:
     """Every step on a fresh deployment, on `workers` processes (1: this process alone)."""
     measured: dict[str, Any] = {}
@@ -134,37 +170,14 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
         say(workers, "ingest", measured["ingest"])
         measured["commands"] = sum(counts.values())
 
-        def views() -> Any:
-            jobs = [RegionViewsJob(r.prefix, r.url, None, (*VIEWS, COLUMNAR))
-                    for r in deployment.regions]  # with the columnar store (ADR 115)
-            run = composition.rebuild_region_views
-            return list(executor.map(run, jobs)) if executor else [run(j) for j in jobs]
-
-        measured["views"], _ = timed(views)
-        say(workers, "views", measured["views"])
-
-        def audit() -> Any:
-            return audit_deployment(
-                deployment, directory, key,
-                lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, None)),
-                int(time.time()), executor)
-
-        measured["audit"], report = timed(audit)
-        measured["audit_clean"] = report["clean"]
-        say(workers, f"audit (clean: {report['clean']})", measured["audit"])
-        book = composition.policy_book()
-        for name, patch in PATCHES.items():
-            reform = reform_of(book, patch, name, None, None)
-
-            def whatif(reform: Any = reform, patch: Any = patch) -> Any:
-                return whatif_deployment(
-                    deployment, Scope(None, None), "fast", composition.whatif_region,
-                    lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch,
-                                              Scope(None, None), "fast"), executor)
-
-            measured[f"whatif_{name}"], result = timed(whatif)
-            measured[f"claims_{name}"] = result.summary["claims"]
-            say(workers, f"what-if, {name} patch", measured[f"whatif_{name}"])
+        for step, run in replays(deployment, directory, key, executor).items():
+            measured[step], result = timed(run)
+            if step == "audit":
+                measured["audit_clean"] = result["clean"]
+            elif step.startswith("whatif_"):
+                measured[f"claims_{step[len('whatif_'):]}"] = result.summary["claims"]
+            say(workers, step + (f" (clean: {result['clean']})" if step == "audit" else ""),
+                measured[step])
     events = 0
     size = 0
     for region in deployment.regions:

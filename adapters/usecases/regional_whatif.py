@@ -16,6 +16,7 @@ from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope, Side, report
 from adapters.whatif.outcomes import (
     ClaimTable,
+    DistinctCounts,
     HouseholdTable,
     PersonYearTable,
     join_claims,
@@ -60,13 +61,14 @@ def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
     claims never belong to two regions), summarised by the one-store summary (with the fund
     flows when the policies, `book` and `reform`, are given)."""
     results = list(results)
-    base = merge_sides(r.baseline for r in results)
-    side = merge_sides(r.reform for r in results)
+    counts = DistinctCounts()  # both sides hold the same claims and persons (ADR 119)
+    base = merge_sides((r.baseline for r in results), counts)
+    side = merge_sides((r.reform for r in results), counts)
     # no region decided apart without the behavioural response: the reform side is it, as
     # on one store (the summary then reports no moves without looking for any)
     mechanical = side if all(r.mechanical is None or r.mechanical is r.reform
-                             for r in results) else merge_sides(r.mechanical or r.reform
-                                                                for r in results)
+                             for r in results) else merge_sides(
+        (r.mechanical or r.reform for r in results), counts)
     if book is not None and reform is not None:
         summary = summarise(scope, base, side, mechanical, engine, book, reform, behaviour,
                             patch or {})
@@ -79,16 +81,19 @@ def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
     return WhatIf(scope, summary, base, side, disagreements, mechanical)
 
 
-def merge_sides(sides: Iterable[Side]) -> Side:
+def merge_sides(sides: Iterable[Side], counts: DistinctCounts | None = None) -> Side:
     """Several regions' sides as one. Outcomes held as columns stay columns, joined end to
     end (ADR 113); anything else, or tables that share a key, merge as dicts would (a later
-    region's entry for the same key wins)."""
+    region's entry for the same key wins). `counts` remembers the keys' distinct counts
+    across the sides of one what-if (ADR 119)."""
     sides = list(sides)
+    counts = counts or DistinctCounts()
     out = Side()
-    out.claims = _joined([s.claims for s in sides], ClaimTable, join_claims)
+    out.claims = _joined([s.claims for s in sides], ClaimTable,
+                         lambda parts: join_claims(parts, counts))
     out.households = _joined([s.households for s in sides], HouseholdTable, join_households)
     out.person_years = _joined([s.person_years for s in sides], PersonYearTable,
-                               join_person_years)
+                               lambda parts: join_person_years(parts, counts))
     for side in sides:
         out.policies |= side.policies
         out.rejected.update(side.rejected)

@@ -260,6 +260,26 @@ def _distinct(values: Any) -> int:
     return len(set(values.tolist() if isinstance(values, np.ndarray) else values))
 
 
+class DistinctCounts:
+    """How many distinct keys tables joined end to end hold, counted once per set of columns:
+    a what-if's baseline and reform sides share their key columns (the same claims and
+    persons, the same objects), so merging both sides of several regions counts them once
+    (ADR 119). Remembered by the identity of the columns, which it keeps alive meanwhile."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, ...], tuple[list[Any], int]] = {}
+
+    def count(self, columns: Sequence[Any], count: Any) -> int:
+        """`count()` for these columns, or what it gave for the same column objects."""
+        key = tuple(id(c) for c in columns)
+        seen = self._seen.get(key)
+        if seen is not None and all(a is b for a, b in zip(seen[0], columns, strict=True)):
+            return seen[1]
+        answer = int(count())
+        self._seen[key] = (list(columns), answer)
+        return answer
+
+
 def _recoded(codes: np.ndarray, names: Sequence[Any], index: dict[Any, int]) -> np.ndarray:
     """Codes into `names` as codes into the joined names (`index`: name -> joined code)."""
     if not len(codes):
@@ -267,11 +287,14 @@ def _recoded(codes: np.ndarray, names: Sequence[Any], index: dict[Any, int]) -> 
     return np.array([index[n] for n in names], np.int64)[codes]
 
 
-def join_claims(tables: Sequence[ClaimTable]) -> ClaimTable | None:
+def join_claims(tables: Sequence[ClaimTable], counts: DistinctCounts | None = None
+                ) -> ClaimTable | None:
     """Claim tables of distinct claims as one, in their order (as `dict.update` would order
     them); None when a claim id is in two of them (the caller then merges as dicts)."""
     ids = _joined_values([t.ids for t in tables])
-    if _distinct(ids) != sum(len(t) for t in tables):
+    counted = (counts or DistinctCounts()).count([t.ids for t in tables],
+                                                 lambda: _distinct(ids))
+    if counted != sum(len(t) for t in tables):
         return None
     reasons = list(dict.fromkeys([None, *(r for t in tables for r in t.reasons)]))
     index = {r: k for k, r in enumerate(reasons)}
@@ -302,18 +325,26 @@ def join_households(tables: Sequence[HouseholdTable]) -> HouseholdTable | None:
                           *columns, kept, tables[0]._totals)
 
 
-def join_person_years(tables: Sequence[PersonYearTable]) -> PersonYearTable | None:
+def join_person_years(tables: Sequence[PersonYearTable],
+                      counts: DistinctCounts | None = None) -> PersonYearTable | None:
     """Person-year tables of distinct person-years as one; None when one is in two."""
     names = list(tables[0].c)
     if any(list(t.c) != names for t in tables):
         return None
     columns = {name: _joined_values([t.c[name] for t in tables]) for name in names}
     persons, years = columns["person"], columns["year"]
-    if isinstance(persons, pa.ChunkedArray) and isinstance(years, pa.ChunkedArray):
-        distinct = pa.table({"p": persons, "y": years}).group_by(["p", "y"]).aggregate(
-            []).num_rows
-    else:
-        distinct = len(set(zip(_listed(persons), _listed(years), strict=True)))
+    keys = [t.c[name] for name in ("person", "year") for t in tables]
+    distinct = (counts or DistinctCounts()).count(keys, lambda: _pairs_distinct(persons, years))
     if distinct != sum(len(t) for t in tables):
         return None
     return PersonYearTable(columns, tables[0]._money)
+
+
+def _pairs_distinct(persons: Any, years: Any) -> int:
+    """How many distinct (person, year) pairs: grouped by Arrow when the persons are Arrow
+    (the years, kept as a list of ints, converted for it), else as a set of tuples."""
+    if isinstance(persons, pa.ChunkedArray | pa.Array):
+        if not isinstance(years, pa.ChunkedArray | pa.Array):
+            years = pa.array(_listed(years), pa.int64())
+        return pa.table({"p": persons, "y": years}).group_by(["p", "y"]).aggregate([]).num_rows
+    return len(set(zip(_listed(persons), _listed(years), strict=True)))

@@ -1,7 +1,8 @@
 """Outcomes kept as columns answer as the dicts they stand for: `ClaimTable` (claim id ->
 outcome tuple, from six amount columns) and `HouseholdTable` (household id ->
 `HouseholdTotals`, with the summary's sum and count of households at their cap taken from the
-columns, ADR 102)."""
+columns, ADR 102); several regions' tables joined, their keys counted once for both sides of
+a what-if (ADR 119)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from adapters.usecases.regional_whatif import merge_sides
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, report
 from adapters.whatif.outcomes import (
     ClaimTable,
+    DistinctCounts,
     HouseholdTable,
     PersonYearTable,
     join_claims,
@@ -175,3 +177,43 @@ def test_claim_tables_with_ids_of_two_arrow_types_join_as_a_list() -> None:
                        amounts)
     joined = join_claims([small, large])
     assert joined is not None and list(joined) == ["c0", "c1"]
+
+
+def test_person_years_of_arrow_persons_and_listed_years_join_unless_one_is_in_two() -> None:
+    def table(persons: list[str], year: int) -> PersonYearTable:
+        made = _person_years(persons, year, arrow=False)
+        made.c["person"] = pa.array(persons)  # as the fast engine holds them
+        return made
+
+    a, b = table(["p1", "p2"], 2021), table(["p1", "p3"], 2022)
+    joined = join_person_years([a, b])
+    assert joined is not None and dict(joined.items()) == {**dict(a.items()), **dict(b.items())}
+    assert join_person_years([a, table(["p2"], 2021)]) is None
+
+
+def test_distinct_keys_are_counted_once_per_set_of_columns_and_again_for_other_columns(
+        ) -> None:
+    counts, calls = DistinctCounts(), []
+    one, two = pa.array(["a", "b"]), pa.array(["c"])
+
+    def count() -> int:
+        calls.append(1)
+        return 3
+
+    assert counts.count([one, two], count) == 3
+    assert counts.count([one, two], lambda: 99) == 3  # the same columns: remembered
+    assert counts.count([pa.array(["a", "b"]), two], lambda: 7) == 7  # equal, not the same
+    assert calls == [1]
+
+
+def test_both_sides_of_a_what_if_merged_with_one_count_equal_each_merged_alone() -> None:
+    base = _claim_tables([[(0, 5), (1, 6)], [(2, 7)]], ["arrow", "arrow"])
+    reform = [ClaimTable(t.ids, t.codes, t.reasons, [a * 2 for a in t.amounts])
+              for t in base]  # the same claim id columns, other amounts
+    counts = DistinctCounts()
+    together = [merge_sides([Side(claims=t) for t in tables], counts)
+                for tables in (base, reform)]
+    alone = [merge_sides([Side(claims=t) for t in tables]) for tables in (base, reform)]
+    assert [dict(s.claims.items()) for s in together] == [dict(s.claims.items())
+                                                           for s in alone]
+    assert all(isinstance(s.claims, ClaimTable) for s in together)
