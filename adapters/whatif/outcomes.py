@@ -268,6 +268,19 @@ class DistinctCounts:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[int, ...], tuple[list[Any], int]] = {}
+        self._joined: dict[tuple[int, ...], tuple[list[Any], Any]] = {}
+
+    def joined(self, columns: Sequence[Any]) -> Any:
+        """The columns joined end to end (`_joined_values`), one object for the same column
+        objects: both sides of a what-if then hold one claim id column, and the summary
+        compares their claims without listing the ids (ADR 120)."""
+        key = tuple(id(c) for c in columns)
+        seen = self._joined.get(key)
+        if seen is not None and all(a is b for a, b in zip(seen[0], columns, strict=True)):
+            return seen[1]
+        answer = _joined_values(columns)
+        self._joined[key] = (list(columns), answer)
+        return answer
 
     def count(self, columns: Sequence[Any], count: Any) -> int:
         """`count()` for these columns, or what it gave for the same column objects."""
@@ -291,9 +304,10 @@ def join_claims(tables: Sequence[ClaimTable], counts: DistinctCounts | None = No
                 ) -> ClaimTable | None:
     """Claim tables of distinct claims as one, in their order (as `dict.update` would order
     them); None when a claim id is in two of them (the caller then merges as dicts)."""
-    ids = _joined_values([t.ids for t in tables])
-    counted = (counts or DistinctCounts()).count([t.ids for t in tables],
-                                                 lambda: _distinct(ids))
+    counts = counts or DistinctCounts()
+    parts = [t.ids for t in tables]
+    ids = counts.joined(parts)
+    counted = counts.count(parts, lambda: _distinct(ids))
     if counted != sum(len(t) for t in tables):
         return None
     reasons = list(dict.fromkeys([None, *(r for t in tables for r in t.reasons)]))

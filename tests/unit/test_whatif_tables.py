@@ -2,7 +2,7 @@
 outcome tuple, from six amount columns) and `HouseholdTable` (household id ->
 `HouseholdTotals`, with the summary's sum and count of households at their cap taken from the
 columns, ADR 102); several regions' tables joined, their keys counted once for both sides of
-a what-if (ADR 119)."""
+a what-if (ADRs 119, 120)."""
 
 from __future__ import annotations
 
@@ -217,3 +217,7 @@ def test_both_sides_of_a_what_if_merged_with_one_count_equal_each_merged_alone()
     assert [dict(s.claims.items()) for s in together] == [dict(s.claims.items())
                                                            for s in alone]
     assert all(isinstance(s.claims, ClaimTable) for s in together)
+    base_claims, reform_claims = together[0].claims, together[1].claims
+    assert base_claims.ids is reform_claims.ids  # one joined column (ADR 120)
+    assert reform_claims.changed_against(base_claims) == sum(
+        1 for cid, o in reform_claims.items() if base_claims[cid] != o) == 3
