@@ -120,8 +120,8 @@ def test_a_directory_that_lost_an_enrollment_fails_the_deployments_audit(
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     with sqlite3.connect(copy / "directory.db") as conn:
-        conn.execute("DELETE FROM directory_enrollments WHERE rowid IN "
-                     "(SELECT rowid FROM directory_enrollments LIMIT 1)")
+        conn.execute("DELETE FROM directory_enrollments WHERE (person_ref, year) IN "
+                     "(SELECT person_ref, year FROM directory_enrollments LIMIT 1)")
     audited = run_cli("audit", "verify", "--json", "--deployment", "deployment.toml",
                       cwd=copy)
     assert audited.exit_code == 1, audited.output
