@@ -17,7 +17,6 @@ CPU share.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time
@@ -28,10 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from machine import machine  # noqa: E402
-from scale import REGIONS, REPLAYS, STOLEN, deployment_in, replays, timed  # noqa: E402
+from scale import (  # noqa: E402
+    REGIONS,
+    REPLAYS,
+    STOLEN,
+    deployment_in,
+    executor_of,
+    replays,
+    timed,
+)
 
 from adapters import composition  # noqa: E402
-from adapters.parallel.cluster import dask_client, regions_executor  # noqa: E402
 
 
 def regions_in(folder: Path) -> int:
@@ -48,10 +54,7 @@ def one_turn(folder: Path, workers: int, steps: list[str]) -> dict[str, float]:
     """The steps on the kept deployment, on `workers` processes (1: this process)."""
     deployment = deployment_in(folder, regions_in(folder))
     out: dict[str, float] = {}
-    with contextlib.ExitStack() as stack:
-        executor = None
-        if workers > 1:
-            executor = regions_executor(stack.enter_context(dask_client(workers, None)))
+    with executor_of(workers) as executor:
         directory = composition.open_directory(deployment)
         runs = replays(deployment, directory, composition.directory_key(), executor)
         for step in steps:

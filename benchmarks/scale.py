@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,13 +150,21 @@ def replays(deployment: Deployment, directory: Any, key: bytes, executor: Any
             "whatif_contribution": whatif("contribution")}
 
 
+@contextlib.contextmanager
+def executor_of(workers: int) -> Iterator[Any]:
+    """The regions' executor on a local Dask cluster of `workers` processes, started for the
+    block; None (this process alone) for one worker."""
+    if workers <= 1:
+        yield None
+        return
+    with dask_client(workers, None) as client:
+        yield regions_executor(client)
+
+
 def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any]:
     """Every step on a fresh deployment, on `workers` processes (1: this process alone)."""
     measured: dict[str, Any] = {}
-    with contextlib.ExitStack() as stack:
-        executor = None
-        if workers > 1:
-            executor = regions_executor(stack.enter_context(dask_client(workers, None)))
+    with executor_of(workers) as executor:
         directory = composition.open_directory(deployment)
         key = composition.directory_key()
 
