@@ -10,7 +10,7 @@ when one is asked for; the summary's counts are taken from the arrays directly
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -267,30 +267,31 @@ class DistinctCounts:
     (ADR 119). Remembered by the identity of the columns, which it keeps alive meanwhile."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[int, ...], tuple[list[Any], int]] = {}
+        self._counted: dict[tuple[int, ...], tuple[list[Any], Any]] = {}
         self._joined: dict[tuple[int, ...], tuple[list[Any], Any]] = {}
 
     def joined(self, columns: Sequence[Any]) -> Any:
         """The columns joined end to end (`_joined_values`), one object for the same column
         objects: both sides of a what-if then hold one claim id column, and the summary
         compares their claims without listing the ids (ADR 120)."""
-        key = tuple(id(c) for c in columns)
-        seen = self._joined.get(key)
-        if seen is not None and all(a is b for a, b in zip(seen[0], columns, strict=True)):
-            return seen[1]
-        answer = _joined_values(columns)
-        self._joined[key] = (list(columns), answer)
-        return answer
+        return _remembered(self._joined, columns, lambda: _joined_values(columns))
 
-    def count(self, columns: Sequence[Any], count: Any) -> int:
+    def count(self, columns: Sequence[Any], count: Callable[[], int]) -> int:
         """`count()` for these columns, or what it gave for the same column objects."""
-        key = tuple(id(c) for c in columns)
-        seen = self._seen.get(key)
-        if seen is not None and all(a is b for a, b in zip(seen[0], columns, strict=True)):
-            return seen[1]
-        answer = int(count())
-        self._seen[key] = (list(columns), answer)
-        return answer
+        return int(_remembered(self._counted, columns, count))
+
+
+def _remembered(memo: dict[tuple[int, ...], tuple[list[Any], Any]], columns: Sequence[Any],
+                make: Callable[[], Any]) -> Any:
+    """`make()`, or what it gave before for the same column objects (kept in `memo`, which
+    keeps them alive so that their ids stay theirs)."""
+    key = tuple(id(c) for c in columns)
+    seen = memo.get(key)
+    if seen is not None and all(a is b for a, b in zip(seen[0], columns, strict=True)):
+        return seen[1]
+    answer = make()
+    memo[key] = (list(columns), answer)
+    return answer
 
 
 def _recoded(codes: np.ndarray, names: Sequence[Any], index: dict[Any, int]) -> np.ndarray:
