@@ -199,7 +199,7 @@ def run_steps(deployment: Deployment, path: Path, workers: int) -> dict[str, Any
     return measured
 
 
-STEPS = ("ingest", "views", "audit", "whatif_outpatient", "whatif_contribution")
+STEPS = ("ingest", *REPLAYS)
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
