@@ -259,7 +259,8 @@ def audit_region(job: RegionAuditJob) -> RegionAudit:
 def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     """One region's history re-decided under the reform by its own store (run on a Dask
     worker, or here), the fast engine reading the region's columnar store where it has one
-    (ADR 50); nothing is written."""
+    (ADR 50); nothing is written. Its claim outcomes are returned counted (ADR 121)."""
+    from adapters.usecases.regional_whatif import counted_in_region
     from adapters.usecases.whatif import run_whatif
     from adapters.whatif.fast import timeline_by_replay
 
@@ -267,8 +268,9 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
     app = open_store(job.url)
     try:
         if job.engine == "exact":
-            return run_whatif(app, None, book, job.reform, job.patch, job.scope, job.engine,
-                              behaviour=job.behaviour)
+            return counted_in_region(run_whatif(
+                app, None, book, job.reform, job.patch, job.scope, job.engine,
+                behaviour=job.behaviour))
         from adapters.stores.columnar import ColumnarBusy
 
         views = open_views(app, book, job.url)
@@ -277,9 +279,10 @@ def whatif_region(job: RegionWhatIfJob) -> WhatIf:
         except ColumnarBusy:  # another process holds it: the views answer
             columnar = None
         try:
-            return run_whatif(app, views, book, job.reform, job.patch, job.scope, job.engine,
-                              columnar=columnar, behaviour=job.behaviour,
-                              timeline_replay=partial(timeline_by_replay, freeze_gc=True))
+            return counted_in_region(run_whatif(
+                app, views, book, job.reform, job.patch, job.scope, job.engine,
+                columnar=columnar, behaviour=job.behaviour,
+                timeline_replay=partial(timeline_by_replay, freeze_gc=True)))
         finally:
             if columnar is not None:
                 columnar.close()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from adapters.stores.deployment_files import Deployment
 from adapters.usecases.regional_queries import fan_out
@@ -15,11 +15,13 @@ from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIf, summarise
 from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope, Side, report
 from adapters.whatif.outcomes import (
+    ClaimCounts,
     ClaimTable,
     DistinctCounts,
     HouseholdTable,
     PersonYearTable,
     join_claims,
+    join_counts,
     join_households,
     join_person_years,
 )
@@ -81,6 +83,25 @@ def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
     return WhatIf(scope, summary, base, side, disagreements, mechanical)
 
 
+def counted_in_region(result: WhatIf) -> WhatIf:
+    """A region's what-if with its claim outcomes counted where they were decided (ADR 121):
+    a deployment's what-if reports how many claims each side holds, how many each reason
+    names and how many changed, never a claim alone, so the outcomes stay in the region and
+    only their counts cross to the caller; households and person-years travel whole (the
+    files and the fund flows are made of them)."""
+    base = result.baseline
+    counted = ClaimCounts.of(base.claims)
+
+    def side(s: Side) -> Side:
+        return evolve(s, claims=ClaimCounts.of(s.claims, base.claims))
+
+    reform = side(result.reform)
+    mechanical = None if result.mechanical is None else (
+        reform if result.mechanical is result.reform else side(result.mechanical))
+    return evolve(result, baseline=evolve(base, claims=counted), reform=reform,
+                  mechanical=mechanical)
+
+
 def merge_sides(sides: Iterable[Side], counts: DistinctCounts | None = None) -> Side:
     """Several regions' sides as one. Outcomes held as columns stay columns, joined end to
     end (ADR 113); anything else, or tables that share a key, merge as dicts would (a later
@@ -89,8 +110,10 @@ def merge_sides(sides: Iterable[Side], counts: DistinctCounts | None = None) -> 
     sides = list(sides)
     counts = counts or DistinctCounts()
     out = Side()
-    out.claims = _joined([s.claims for s in sides], ClaimTable,
-                         lambda parts: join_claims(parts, counts))
+    claims = [s.claims for s in sides]
+    out.claims = join_counts(claims) if claims and all(
+        isinstance(c, ClaimCounts) for c in claims) else _joined(
+        claims, ClaimTable, lambda parts: join_claims(parts, counts))
     out.households = _joined([s.households for s in sides], HouseholdTable, join_households)
     out.person_years = _joined([s.person_years for s in sides], PersonYearTable,
                                lambda parts: join_person_years(parts, counts))

@@ -30,7 +30,7 @@ from adapters.application.replay import (
     read_log,
 )
 from adapters.whatif.behaviour import AS_RECORDED, Behaviour, behave
-from adapters.whatif.outcomes import ClaimTable, HouseholdTable, PersonYearTable
+from adapters.whatif.outcomes import ClaimCounts, ClaimTable, HouseholdTable, PersonYearTable
 from domain.aggregates import Household, Person
 from domain.ids import PUBLIC_IDS, StreamIds
 from domain.money import Money
@@ -267,7 +267,8 @@ def report(scope: Scope, base: Side, reform: Side, engine: str) -> dict[str, Any
         return f"{k / n:.4f}" if n else None
 
     at_cap_b, at_cap_r = _at_cap(base), _at_cap(reform)
-    table = reform.claims if isinstance(reform.claims, ClaimTable) else None
+    # counted in their regions (ADR 121), or held as columns: counted without listing them
+    table = reform.claims if isinstance(reform.claims, ClaimTable | ClaimCounts) else None
     rejected = (table.reason_counts() if table is not None
                 else Counter(o[0] for o in reform.claims.values() if o[0] is not None))
     changed = table.changed_against(base.claims) if table is not None else None

@@ -89,6 +89,64 @@ class ClaimTable(Mapping[str, ClaimOutcome]):
         return int(np.count_nonzero(differ))
 
 
+class ClaimCounts:
+    """A side's claim outcomes counted where they were decided (a deployment's region, ADR
+    121): how many claims, how many each reason names, and how many differ from the
+    baseline's (None on the baseline itself). It answers the summary's questions as a
+    `ClaimTable` does (`len`, `reason_counts`, `changed_against`) without the claims."""
+
+    def __init__(self, claims: int, reasons: Mapping[str, int], changed: int | None) -> None:
+        self.claims, self.reasons, self.changed = claims, Counter(reasons), changed
+
+    @classmethod
+    def of(cls, claims: Mapping[str, ClaimOutcome],
+           baseline: Mapping[str, ClaimOutcome] | None = None) -> ClaimCounts:
+        """Count `claims` (a `ClaimTable` or any mapping), the changed ones against
+        `baseline` when given."""
+        if isinstance(claims, ClaimCounts):
+            return claims
+        if isinstance(claims, ClaimTable):
+            reasons = claims.reason_counts()
+            changed = claims.changed_against(baseline) if baseline is not None else None
+        else:
+            reasons = Counter(o[0] for o in claims.values() if o[0] is not None)
+            changed = None
+        if baseline is not None and changed is None:
+            changed = sum(1 for cid, o in claims.items() if baseline.get(cid) != o)
+        return cls(len(claims), reasons, changed)
+
+    def __len__(self) -> int:
+        return self.claims
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClaimCounts) and (self.claims, self.reasons, self.changed) == (
+            other.claims, other.reasons, other.changed)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"ClaimCounts(claims={self.claims}, reasons={dict(self.reasons)}, "
+                f"changed={self.changed})")
+
+    def reason_counts(self) -> Counter:
+        return +self.reasons  # reasons that name no claim dropped, as a table's
+
+    def changed_against(self, other: Any) -> int | None:
+        """How many claims differ from the baseline's, as counted in the region (`other`,
+        the baseline's counts, is not consulted: its claims are not here)."""
+        return self.changed
+
+
+def join_counts(parts: Sequence[ClaimCounts]) -> ClaimCounts:
+    """Regions' counts as one (no claim is in two regions: ADR 113)."""
+    reasons: Counter = Counter()
+    for part in parts:
+        reasons.update(part.reasons)
+    changed = None if any(p.changed is None for p in parts) else sum(
+        p.changed or 0 for p in parts)
+    return ClaimCounts(sum(p.claims for p in parts), reasons, changed)
+
+
 class HouseholdTable(Mapping[UUID, Any]):
     """Households' pools kept as columns: household id -> `HouseholdTotals`, built only when
     one is asked for; the summary's sum and count come from the columns (`reimbursed_total`,

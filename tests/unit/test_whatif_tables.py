@@ -2,11 +2,12 @@
 outcome tuple, from six amount columns) and `HouseholdTable` (household id ->
 `HouseholdTotals`, with the summary's sum and count of households at their cap taken from the
 columns, ADR 102); several regions' tables joined, their keys counted once for both sides of
-a what-if (ADRs 119, 120)."""
+a what-if (ADRs 119, 120); regions' claims counted where they were decided (ADR 121)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -15,14 +16,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.usecases.regional_whatif import merge_sides
+from adapters.usecases.regional_whatif import counted_in_region, merge_sides, merged
+from adapters.usecases.whatif import WhatIf
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Scope, Side, report
 from adapters.whatif.outcomes import (
+    ClaimCounts,
     ClaimTable,
     DistinctCounts,
     HouseholdTable,
     PersonYearTable,
     join_claims,
+    join_counts,
     join_households,
     join_person_years,
 )
@@ -221,3 +225,40 @@ def test_both_sides_of_a_what_if_merged_with_one_count_equal_each_merged_alone()
     assert base_claims.ids is reform_claims.ids  # one joined column (ADR 120)
     assert reform_claims.changed_against(base_claims) == sum(
         1 for cid, o in reform_claims.items() if base_claims[cid] != o) == 3
+
+
+@given(claim_parts, st.lists(st.sampled_from(["arrow", "numpy", "list", "dict"]),
+                             min_size=4, max_size=4), st.data())
+def test_regions_that_count_their_own_claims_give_the_summary_of_their_claims_merged(
+        parts: list, kinds: list[str], data: st.DataObject) -> None:
+    base = _claim_tables(parts, [k if k != "dict" else "list" for k in kinds])
+    reform = []
+    for t in base:
+        moved = np.array(data.draw(st.lists(st.booleans(), min_size=len(t), max_size=len(t))),
+                         bool)
+        codes = np.where(moved, (t.codes + 1) % len(t.reasons), t.codes).astype(np.int8)
+        reform.append(ClaimTable(t.ids, codes, t.reasons, [a + moved for a in t.amounts]))
+
+    def held(table: ClaimTable, kind: str) -> Any:
+        return dict(table.items()) if kind == "dict" else table
+
+    regions = [WhatIf(Scope(), {}, Side(claims=held(b, k)), Side(claims=held(r, k)), [])
+               for b, r, k in zip(base, reform, kinds, strict=False)]
+    counted = [counted_in_region(r) for r in regions]
+    assert all(isinstance(r.reform.claims, ClaimCounts) for r in counted)
+    expected = report(Scope(), merge_sides([Side(claims=dict(t.items())) for t in base]),
+                      merge_sides([Side(claims=dict(t.items())) for t in reform]), "fast")
+    assert merged(counted, Scope(), "fast").summary == expected
+    assert merged(regions, Scope(), "fast").summary == expected  # the claims themselves
+
+
+def test_claim_counts_of_a_region_are_its_claims_reasons_and_changes() -> None:
+    base = {"a": (None, 1, 1, 1, 1, 1, 1), "b": ("excluded_cause", 0, 0, 0, 0, 0, 0)}
+    reform = {"a": (None, 1, 1, 1, 1, 1, 2), "b": ("excluded_cause", 0, 0, 0, 0, 0, 0)}
+    counts = ClaimCounts.of(reform, base)
+    assert (len(counts), counts.reason_counts(), counts.changed) == (
+        2, Counter({"excluded_cause": 1}), 1)
+    assert ClaimCounts.of(base).changed is None and ClaimCounts.of(counts) is counts
+    joined = join_counts([counts, ClaimCounts(3, {"over_cap": 2}, 2)])
+    assert joined == ClaimCounts(5, {"excluded_cause": 1, "over_cap": 2}, 3)
+    assert join_counts([counts, ClaimCounts.of(base)]).changed is None
