@@ -110,17 +110,33 @@ def open_ledger(url: str, policies: PolicyBook, audit_key: bytes | None = None,
     return Ledger(open_store(url, audit_key, cipher_key), policies)
 
 
+#: Threads a columnar store opened in this process may use (None: DuckDB's default, every
+#: core); 1 in a Dask worker (`on_dask_worker`, ADR 122).
+_TASK_THREADS: list[int | None] = [None]
+
+
+def on_dask_worker() -> None:
+    """This process is a Dask worker, one of several sharing the machine's cores, each task on
+    one of them: the columnar stores it opens, and Arrow's own pool, use one thread (ADR 122)
+    instead of every core each."""
+    import pyarrow as pa
+
+    _TASK_THREADS[0] = 1
+    pa.set_cpu_count(1)
+
+
 def open_columnar(store: LedgerApplication, url: str, threads: int | None = None
                   ) -> ColumnarStore | None:
     """The columnar claims store of a store (ADR 50), or None where it has none (PostgreSQL
     without BENEFITPOOL_COLUMNAR, or the setting `off`). `ColumnarBusy` when another process
-    has it open."""
+    has it open. `threads`: DuckDB's, by default every core (one in a Dask worker)."""
     from adapters.stores.columnar import IN_MEMORY, ColumnarStore, columnar_file
 
     path = columnar_file(url, settings().columnar)
     if path is None:
         return None
-    return ColumnarStore(None if path == IN_MEMORY else path, store.name, threads)
+    return ColumnarStore(None if path == IN_MEMORY else path, store.name,
+                         threads if threads is not None else _TASK_THREADS[0])
 
 
 def open_views(store: LedgerApplication, book: PolicyBook, url: str) -> LedgerViews:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import platform
 import sqlite3
 import statistics
 import time
+from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
 
@@ -23,6 +25,29 @@ def machine(*packages: str) -> list[tuple[str, str]]:
         ("sqlite", sqlite3.sqlite_version),
         *((name, version(name)) for name in packages),
     ]
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[None]:
+    """Every thread of this process, and those it starts, on one CPU for the block: a
+    one-worker baseline that is one core, even where a library (DuckDB, Arrow) would run a
+    pool of threads on every core (where the platform cannot pin, the block runs unpinned)."""
+    pin = getattr(os, "sched_setaffinity", None)
+    if pin is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    one = {min(before)}
+    threads = [int(t) for t in os.listdir("/proc/self/task")]
+    for tid in threads:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            pin(tid, one)
+    try:
+        yield
+    finally:
+        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+            with contextlib.suppress(OSError):
+                pin(tid, before)
 
 
 def _heap_work(entries: int, kept: bool) -> float:

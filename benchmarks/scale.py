@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import bench_library  # noqa: E402
-from machine import cpu_ticks, machine, stolen_share  # noqa: E402
+from machine import cpu_ticks, machine, one_core, stolen_share  # noqa: E402
 
 from adapters import composition  # noqa: E402
 from adapters.generator import generate_county  # noqa: E402
@@ -153,9 +153,11 @@ def replays(deployment: Deployment, directory: Any, key: bytes, executor: Any
 @contextlib.contextmanager
 def executor_of(workers: int) -> Iterator[Any]:
     """The regions' executor on a local Dask cluster of `workers` processes, started for the
-    block; None (this process alone) for one worker."""
+    block; None (this process alone, pinned to one core: `machine.one_core`) for one
+    worker."""
     if workers <= 1:
-        yield None
+        with one_core():
+            yield None
         return
     with dask_client(workers, None) as client:
         yield regions_executor(client)

@@ -4,6 +4,7 @@ or an existing one reached at a scheduler's address. Nothing of our own starts p
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -76,11 +77,20 @@ def threads_of(client: Any) -> int:
 
 def regions_executor(client: Any) -> Any:
     """A `concurrent.futures` executor on a Dask client for work split by region (ADR 56),
-    every worker having imported the ledger before its first task."""
-    client.run(_ready)
-    return client.get_executor()
+    every worker having imported the ledger and its replays before its first task. The tasks
+    read and write stores that change between two calls: none is pure (ADR 122), so Dask
+    never hands one call's result to another with the same arguments."""
+    client.run(_ready, os.getpid())
+    return client.get_executor(pure=False)
 
 
-def _ready() -> None:
-    import adapters.composition  # noqa: F401
+def _ready(caller: int) -> None:
+    """A worker made ready: the ledger imported; one thread per task unless the worker runs
+    in the caller's own process (a cluster of threads), which keeps its own settings."""
+    import adapters.composition
     import adapters.usecases.audit  # noqa: F401
+    import adapters.usecases.regional_whatif  # noqa: F401
+    import adapters.whatif.columnar  # noqa: F401
+
+    if os.getpid() != caller:
+        adapters.composition.on_dask_worker()

@@ -114,7 +114,8 @@ def merge_sides(sides: Iterable[Side], counts: DistinctCounts | None = None) -> 
     out.claims = join_counts(claims) if claims and all(
         isinstance(c, ClaimCounts) for c in claims) else _joined(
         claims, ClaimTable, lambda parts: join_claims(parts, counts))
-    out.households = _joined([s.households for s in sides], HouseholdTable, join_households)
+    out.households = _joined([s.households for s in sides], HouseholdTable,
+                             lambda parts: join_households(parts, counts))
     out.person_years = _joined([s.person_years for s in sides], PersonYearTable,
                                lambda parts: join_person_years(parts, counts))
     for side in sides:

@@ -10,8 +10,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from adapters.whatif.exact import Side
 from adapters.whatif.outcomes import HouseholdTable, PersonYearTable
 from domain.money import Money
@@ -73,26 +71,14 @@ def flows_by_region(side: Side, book: PolicyBook) -> dict[str, Flows]:
 
 
 def _table_flows(t: PersonYearTable, row: Any, fiscal_of: Any) -> None:
-    """`flows_by_region` of person-years held as columns: grouped with NumPy."""
-    c = t.c
-    if not len(t):
-        return
-    pools = list(zip(t.listed("region"), t.listed("year"), strict=True))
-    keys, index = np.unique(np.array([f"{r}|{y}" for r, y in pools]), return_inverse=True)
-    live, covered = ~c["terminated"], c["covered"]
-    # exact int64 sums (bincount's weights are floats: no money through them)
-    contributions = np.zeros(len(keys), np.int64)
-    np.add.at(contributions, index, (c["paid"].astype(np.int64) - c["refunded"]) * live)
-    subsidy = np.zeros(len(keys), np.int64)
-    np.add.at(subsidy, index, c["subsidy"].astype(np.int64) * covered)
-    count = np.bincount(index[covered], minlength=len(keys))
-    for k, key in enumerate(keys.tolist()):
-        region, year = key.split("|")
+    """`flows_by_region` of person-years held as columns: their sums by (region, year)
+    (`PersonYearTable.by_pool`, exact, grouped by Arrow)."""
+    for region, year, contributions, subsidy, covered in t.by_pool():
         r = row(region)
-        r["contributions"] += int(contributions[k])
-        r["subsidy_cost"] += int(subsidy[k])
-        r["covered"] += int(count[k])
-        r["fiscal_subsidy_due"] += int(count[k]) * fiscal_of(region, int(year))
+        r["contributions"] += contributions
+        r["subsidy_cost"] += subsidy
+        r["covered"] += covered
+        r["fiscal_subsidy_due"] += covered * fiscal_of(region, year)
 
 
 def total(regions: Mapping[str, Flows]) -> Flows:

@@ -239,6 +239,7 @@ class PersonYearTable(Mapping[tuple[str, int], Any]):
                   for k, v in columns.items()}
         self._money = money  # the PersonYearMoney class (kept out of this module's imports)
         self._rows: dict[tuple[str, int], Any] | None = None
+        self._pools: list[tuple[str, int, int, int, int]] | None = None
 
     def listed(self, name: str) -> list[Any]:
         """A column of person, year, region or rule as a list."""
@@ -286,9 +287,38 @@ class PersonYearTable(Mapping[tuple[str, int], Any]):
             ["region", "year"]).aggregate([])
         return set(zip(_listed(pairs["region"]), _listed(pairs["year"]), strict=True))
 
+    def by_pool(self) -> list[tuple[str, int, int, int, int]]:
+        """Each (region, year)'s contributions (paid less refunded, person-years not
+        terminated), subsidy cost and count of the covered ones, as (region, year,
+        contributions, subsidy, covered): exact int64 sums grouped by Arrow, once per table
+        (a claims-only what-if's sides share one)."""
+        if self._pools is None and not len(self):
+            self._pools = []
+        if self._pools is None:
+            c = self.c
+            live, covered = ~c["terminated"], c["covered"]
+            grouped = pa.table({
+                "region": _arrow(c["region"], pa.string()), "year": _arrow(c["year"], pa.int64()),
+                "contributions": (c["paid"].astype(np.int64) - c["refunded"]) * live,
+                "subsidy": c["subsidy"].astype(np.int64) * covered,
+                "covered": covered.astype(np.int64),
+            }).group_by(["region", "year"]).aggregate(
+                [("contributions", "sum"), ("subsidy", "sum"), ("covered", "sum")])
+            self._pools = list(zip(*(grouped[name].to_pylist() for name in (
+                "region", "year", "contributions_sum", "subsidy_sum", "covered_sum")),
+                strict=True)) if grouped.num_rows else []
+        return self._pools
+
     def rules(self) -> set[str]:
         rule = self.c["rule"]
         return set(rule if isinstance(rule, list) else _listed(pc.unique(rule)))
+
+
+def _arrow(values: Any, kind: pa.DataType) -> Any:
+    """A column as Arrow (a list or NumPy array converted)."""
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values
+    return pa.array(_listed(values), kind)
 
 
 def _listed(values: Any) -> list[Any]:
@@ -377,24 +407,30 @@ def join_claims(tables: Sequence[ClaimTable], counts: DistinctCounts | None = No
     return ClaimTable(ids, codes.astype(dtype), reasons, amounts)
 
 
-def join_households(tables: Sequence[HouseholdTable]) -> HouseholdTable | None:
-    """Household tables of distinct households as one; None when a household is in two."""
+def join_households(tables: Sequence[HouseholdTable], counts: DistinctCounts | None = None
+                    ) -> HouseholdTable | None:
+    """Household tables of distinct households as one; None when a household is in two.
+    Every household row distinct (counted once for both sides of a what-if, which share their
+    id columns: ADR 119) answers for the rows held; else those are counted."""
+    counts = counts or DistinctCounts()
     rows, offset = [], 0
     for t in tables:
         rows.append(t.rows + offset)
         offset += len(t.pool)
-    ids = _joined_values([t.ids for t in tables])
+    parts = [t.ids for t in tables]
+    ids = counts.joined(parts)
     kept = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    held = ids.take(pa.array(kept)) if isinstance(ids, pa.ChunkedArray) else (
-        ids[kept] if isinstance(ids, np.ndarray) else [ids[k] for k in kept.tolist()])
-    if _distinct(held) != len(kept):
-        return None
+    if counts.count(parts, lambda: _distinct(ids)) != offset:
+        held = ids.take(pa.array(kept)) if isinstance(ids, pa.ChunkedArray) else (
+            ids[kept] if isinstance(ids, np.ndarray) else [ids[k] for k in kept.tolist()])
+        if _distinct(held) != len(kept):
+            return None
     pools = list(dict.fromkeys(p for t in tables for p in t.pools))
     index = {p: k for k, p in enumerate(pools)}
     pool = np.concatenate([_recoded(t.pool, t.pools, index) for t in tables])
     columns = [np.concatenate([getattr(t, name) for t in tables])
                for name in ("cap", "reimbursed", "members", "covered")]
-    return HouseholdTable(ids, _joined_values([t.heads for t in tables]), pool, pools,
+    return HouseholdTable(ids, counts.joined([t.heads for t in tables]), pool, pools,
                           *columns, kept, tables[0]._totals)
 
 

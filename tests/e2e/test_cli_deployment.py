@@ -129,15 +129,17 @@ def test_a_directory_that_lost_an_enrollment_fails_the_deployments_audit(
     assert kinds == ["directory_missing"]
 
 
-@pytest.mark.parametrize("engine", ["fast", "exact"])
+@pytest.mark.parametrize(("engine", "workers"), [("fast", ()), ("exact", ()),
+                                                  ("fast", ("--workers", "2"))])
 def test_a_whatif_over_the_deployment_equals_one_stores_whatif(
-        province, engine: str) -> None:
+        province, engine: str, workers: tuple[str, ...]) -> None:
     folder, _ = province
     (folder / "patch.toml").write_text('[outpatient]\nratio = "0.60"\nper_person_cap = '
                                        '"300.00"\n', encoding="utf-8")
     args = ("whatif", "--policy", "patch.toml", "--json", "--engine", engine)
     one = run_cli(*args, "--db", "sqlite:///one.db", cwd=folder)
-    many = run_cli(*args, "--deployment", "deployment.toml", cwd=folder)
+    # on two Dask workers: each region's claims counted there, one thread each (ADRs 121, 122)
+    many = run_cli(*args, "--deployment", "deployment.toml", *workers, cwd=folder)
     assert one.exit_code == many.exit_code == 0, many.output
     assert json.loads(many.stdout) == json.loads(one.stdout)
     assert json.loads(one.stdout)["claims"] > 0

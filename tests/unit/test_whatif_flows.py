@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
 from adapters.stores.policy_files import load_policy_book
 from adapters.whatif.exact import HouseholdTotals, PersonYearMoney, Side
 from adapters.whatif.flows import flows_by_region, name_of, patch_changes, region_names
+from adapters.whatif.outcomes import PersonYearTable
 
 BOOK = load_policy_book()
 
@@ -48,3 +53,34 @@ def test_the_fiscal_subsidy_due_counts_covered_person_years_by_their_policys_fis
     assert flows["341225"]["subsidy_cost"] == 0  # b is not covered: assistance pays nothing
     assert flows["341221"]["subsidy_cost"] == 14000
     assert flows["341225"]["net"] == 28000 + fiscal - 5000
+
+
+person_year_rows = st.lists(st.tuples(
+    st.sampled_from(["341225", "341221", "331127"]), st.sampled_from([2021, 2022]),
+    st.integers(0, 40_000), st.integers(0, 40_000), st.integers(0, 40_000),
+    st.integers(0, 40_000), st.booleans(), st.booleans()), max_size=12)
+
+
+@given(person_year_rows, st.booleans())
+def test_person_years_held_as_columns_give_the_flows_of_their_rows(rows: list,
+                                                                    arrow: bool) -> None:
+    as_dict = {(f"p{k}", year): PersonYearMoney(region, due=due, subsidy=subsidy, paid=paid,
+                                                refunded=refunded, covered=covered,
+                                                terminated=terminated)
+               for k, (region, year, due, subsidy, paid, refunded, covered, terminated)
+               in enumerate(rows)}
+    columns: dict = {name: [] for name in ("person", "year", "region", "due", "subsidy",
+                                           "paid", "refunded", "covered", "terminated",
+                                           "rule")}
+    for (person, year), py in as_dict.items():
+        for name, value in (("person", person), ("year", year), ("region", py.region),
+                            ("due", py.due), ("subsidy", py.subsidy), ("paid", py.paid),
+                            ("refunded", py.refunded), ("covered", py.covered),
+                            ("terminated", py.terminated), ("rule", "r@1")):
+            columns[name].append(value)
+    if arrow:
+        columns["region"] = pa.array(columns["region"])
+        columns["year"] = pa.array(columns["year"], pa.int32())
+    table = PersonYearTable(columns, PersonYearMoney)
+    assert flows_by_region(Side(person_years=table), BOOK) == flows_by_region(
+        Side(person_years=as_dict), BOOK)
