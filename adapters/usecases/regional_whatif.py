@@ -64,13 +64,14 @@ def merged(results: Iterable[WhatIf], scope: Scope, engine: str,
     flows when the policies, `book` and `reform`, are given)."""
     results = list(results)
     counts = DistinctCounts()  # both sides hold the same claims and persons (ADR 119)
-    base = merge_sides((r.baseline for r in results), counts)
-    side = merge_sides((r.reform for r in results), counts)
+    # a deployment's regions never share a key (ADR 125)
+    base = merge_sides((r.baseline for r in results), counts, distinct=True)
+    side = merge_sides((r.reform for r in results), counts, distinct=True)
     # no region decided apart without the behavioural response: the reform side is it, as
     # on one store (the summary then reports no moves without looking for any)
     mechanical = side if all(r.mechanical is None or r.mechanical is r.reform
                              for r in results) else merge_sides(
-        (r.mechanical or r.reform for r in results), counts)
+        (r.mechanical or r.reform for r in results), counts, distinct=True)
     if book is not None and reform is not None:
         summary = summarise(scope, base, side, mechanical, engine, book, reform, behaviour,
                             patch or {})
@@ -102,22 +103,25 @@ def counted_in_region(result: WhatIf) -> WhatIf:
                   mechanical=mechanical)
 
 
-def merge_sides(sides: Iterable[Side], counts: DistinctCounts | None = None) -> Side:
+def merge_sides(sides: Iterable[Side], counts: DistinctCounts | None = None,
+                distinct: bool = False) -> Side:
     """Several regions' sides as one. Outcomes held as columns stay columns, joined end to
     end (ADR 113); anything else, or tables that share a key, merge as dicts would (a later
     region's entry for the same key wins). `counts` remembers the keys' distinct counts
-    across the sides of one what-if (ADR 119)."""
+    across the sides of one what-if (ADR 119); `distinct`: the sides are a deployment's
+    regions, whose claims, households and person-years never repeat (ADR 125), joined
+    without counting their keys."""
     sides = list(sides)
     counts = counts or DistinctCounts()
     out = Side()
     claims = [s.claims for s in sides]
     out.claims = join_counts(claims) if claims and all(
         isinstance(c, ClaimCounts) for c in claims) else _joined(
-        claims, ClaimTable, lambda parts: join_claims(parts, counts))
+        claims, ClaimTable, lambda parts: join_claims(parts, counts, distinct))
     out.households = _joined([s.households for s in sides], HouseholdTable,
-                             lambda parts: join_households(parts, counts))
+                             lambda parts: join_households(parts, counts, distinct))
     out.person_years = _joined([s.person_years for s in sides], PersonYearTable,
-                               lambda parts: join_person_years(parts, counts))
+                               lambda parts: join_person_years(parts, counts, distinct))
     for side in sides:
         out.policies |= side.policies
         out.rejected.update(side.rejected)

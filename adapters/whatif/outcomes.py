@@ -389,15 +389,16 @@ def _recoded(codes: np.ndarray, names: Sequence[Any], index: dict[Any, int]) -> 
     return np.array([index[n] for n in names], np.int64)[codes]
 
 
-def join_claims(tables: Sequence[ClaimTable], counts: DistinctCounts | None = None
-                ) -> ClaimTable | None:
+def join_claims(tables: Sequence[ClaimTable], counts: DistinctCounts | None = None,
+                distinct: bool = False) -> ClaimTable | None:
     """Claim tables of distinct claims as one, in their order (as `dict.update` would order
-    them); None when a claim id is in two of them (the caller then merges as dicts)."""
+    them); None when a claim id is in two of them (the caller then merges as dicts), unless
+    the caller knows them `distinct` (a deployment's regions, ADR 125: not counted)."""
     counts = counts or DistinctCounts()
     parts = [t.ids for t in tables]
     ids = counts.joined(parts)
-    counted = counts.count(parts, lambda: _distinct(ids))
-    if counted != sum(len(t) for t in tables):
+    if not distinct and counts.count(parts, lambda: _distinct(ids)) != sum(
+            len(t) for t in tables):
         return None
     reasons = list(dict.fromkeys([None, *(r for t in tables for r in t.reasons)]))
     index = {r: k for k, r in enumerate(reasons)}
@@ -407,11 +408,12 @@ def join_claims(tables: Sequence[ClaimTable], counts: DistinctCounts | None = No
     return ClaimTable(ids, codes.astype(dtype), reasons, amounts)
 
 
-def join_households(tables: Sequence[HouseholdTable], counts: DistinctCounts | None = None
-                    ) -> HouseholdTable | None:
-    """Household tables of distinct households as one; None when a household is in two.
-    Every household row distinct (counted once for both sides of a what-if, which share their
-    id columns: ADR 119) answers for the rows held; else those are counted."""
+def join_households(tables: Sequence[HouseholdTable], counts: DistinctCounts | None = None,
+                    distinct: bool = False) -> HouseholdTable | None:
+    """Household tables of distinct households as one; None when a household is in two,
+    unless the caller knows them `distinct` (ADR 125: not counted). Every household row
+    distinct (counted once for both sides of a what-if, which share their id columns: ADR
+    124) answers for the rows held; else those are counted."""
     counts = counts or DistinctCounts()
     rows, offset = [], 0
     for t in tables:
@@ -420,7 +422,7 @@ def join_households(tables: Sequence[HouseholdTable], counts: DistinctCounts | N
     parts = [t.ids for t in tables]
     ids = counts.joined(parts)
     kept = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    if counts.count(parts, lambda: _distinct(ids)) != offset:
+    if not distinct and counts.count(parts, lambda: _distinct(ids)) != offset:
         held = ids.take(pa.array(kept)) if isinstance(ids, pa.ChunkedArray) else (
             ids[kept] if isinstance(ids, np.ndarray) else [ids[k] for k in kept.tolist()])
         if _distinct(held) != len(kept):
@@ -435,16 +437,18 @@ def join_households(tables: Sequence[HouseholdTable], counts: DistinctCounts | N
 
 
 def join_person_years(tables: Sequence[PersonYearTable],
-                      counts: DistinctCounts | None = None) -> PersonYearTable | None:
-    """Person-year tables of distinct person-years as one; None when one is in two."""
+                      counts: DistinctCounts | None = None, distinct: bool = False
+                      ) -> PersonYearTable | None:
+    """Person-year tables of distinct person-years as one; None when one is in two, unless
+    the caller knows them `distinct` (ADR 125: not counted)."""
     names = list(tables[0].c)
     if any(list(t.c) != names for t in tables):
         return None
     columns = {name: _joined_values([t.c[name] for t in tables]) for name in names}
     persons, years = columns["person"], columns["year"]
     keys = [t.c[name] for name in ("person", "year") for t in tables]
-    distinct = (counts or DistinctCounts()).count(keys, lambda: _pairs_distinct(persons, years))
-    if distinct != sum(len(t) for t in tables):
+    if not distinct and (counts or DistinctCounts()).count(
+            keys, lambda: _pairs_distinct(persons, years)) != sum(len(t) for t in tables):
         return None
     return PersonYearTable(columns, tables[0]._money)
 

@@ -262,3 +262,12 @@ def test_claim_counts_of_a_region_are_its_claims_reasons_and_changes() -> None:
     joined = join_counts([counts, ClaimCounts(3, {"over_cap": 2}, 2)])
     assert joined == ClaimCounts(5, {"excluded_cause": 1, "over_cap": 2}, 3)
     assert join_counts([counts, ClaimCounts.of(base)]).changed is None
+
+
+def test_a_deployments_regions_are_joined_end_to_end_without_counting_their_keys() -> None:
+    one, two = _person_years(["p1", "p2"], 2021, True), _person_years(["p2"], 2021, True)
+    sides = [Side(person_years=one), Side(person_years=two)]
+    assert isinstance(merge_sides(sides).person_years, dict)  # counted: p2 twice, as dicts
+    joined = merge_sides(sides, distinct=True).person_years  # a deployment's (ADR 125)
+    assert isinstance(joined, PersonYearTable) and len(joined) == 3
+    assert joined.total("paid") == one.total("paid") + two.total("paid")
