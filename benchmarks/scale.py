@@ -141,10 +141,11 @@ def replays(deployment: Deployment, directory: Any, key: bytes, executor: Any
         book = composition.policy_book()
         patch = PATCHES[name]
         reform = reform_of(book, patch, name, None, None)
+        # summarised as the command summarises it: with the fund flows (ADR 126)
         return lambda: whatif_deployment(
             deployment, Scope(None, None), "fast", composition.whatif_region,
             lambda r: RegionWhatIfJob(r.prefix, r.url, None, reform, patch, Scope(None, None),
-                                      "fast"), executor)
+                                      "fast"), executor, book=book, reform=reform, patch=patch)
 
     return {"views": views, "audit": audit, "whatif_outpatient": whatif("outpatient"),
             "whatif_contribution": whatif("contribution")}

@@ -291,7 +291,9 @@ class PersonYearTable(Mapping[tuple[str, int], Any]):
         """Each (region, year)'s contributions (paid less refunded, person-years not
         terminated), subsidy cost and count of the covered ones, as (region, year,
         contributions, subsidy, covered): exact int64 sums grouped by Arrow, once per table
-        (a claims-only what-if's sides share one)."""
+        (a claims-only what-if's sides share one). A table joined from tables that had
+        summed theirs holds their lists one after another (a (region, year) in two of them
+        named twice: the flows add them)."""
         if self._pools is None and not len(self):
             self._pools = []
         if self._pools is None:
@@ -450,7 +452,10 @@ def join_person_years(tables: Sequence[PersonYearTable],
     if not distinct and (counts or DistinctCounts()).count(
             keys, lambda: _pairs_distinct(persons, years)) != sum(len(t) for t in tables):
         return None
-    return PersonYearTable(columns, tables[0]._money)
+    joined = PersonYearTable(columns, tables[0]._money)
+    if all(t._pools is not None for t in tables):  # each region summed its own (ADR 126)
+        joined._pools = [p for t in tables for p in t._pools or ()]
+    return joined
 
 
 def _pairs_distinct(persons: Any, years: Any) -> int:

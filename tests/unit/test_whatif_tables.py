@@ -271,3 +271,14 @@ def test_a_deployments_regions_are_joined_end_to_end_without_counting_their_keys
     joined = merge_sides(sides, distinct=True).person_years  # a deployment's (ADR 125)
     assert isinstance(joined, PersonYearTable) and len(joined) == 3
     assert joined.total("paid") == one.total("paid") + two.total("paid")
+
+
+def test_person_years_joined_from_regions_that_summed_theirs_keep_those_sums() -> None:
+    one, two = _person_years(["p1", "p2"], 2021, True), _person_years(["p3"], 2022, True)
+    fresh = join_person_years([one, two])
+    assert fresh is not None and fresh._pools is None  # summed when asked, from the columns
+    expected = fresh.by_pool()
+    one.by_pool(), two.by_pool()  # each region's task summed its own
+    carried = join_person_years([one, two])
+    assert carried is not None and carried._pools == one.by_pool() + two.by_pool()
+    assert sorted(carried.by_pool()) == sorted(expected)
