@@ -7,11 +7,11 @@ A province large enough for its replays' fixed costs (a Dask task per region, op
 stores) to be small beside their work takes too long to ingest once per worker count: this
 runs the chosen replays (`scale.REPLAYS`: views rebuilt with the columnar store, audit verify,
 the outpatient and contribution what-ifs) on one ingested deployment, in this process alone
-(1 worker) and on a local Dask cluster of N processes, in turns for `--rounds` rounds, the
-cluster started before its turn and not timed. Views rebuilt write the rows they found, so
-every turn reads the same stores. Prints each step's median seconds at 1 and N workers, the
-speedup and the parallel efficiency (speedup / N), with each round's, and the host's stolen
-CPU share.
+pinned to one core (1 worker, ADR 123) and on a local Dask cluster of N processes, in turns
+for `--rounds` rounds, the cluster started before its turn and not timed. Views rebuilt write
+the rows they found, so every turn reads the same stores. Prints each step's median seconds
+at 1 and N workers, the speedup and the parallel efficiency (speedup / N), with each round's,
+and the host's stolen CPU share.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,10 @@ from machine import machine  # noqa: E402
 from scale import (  # noqa: E402
     REGIONS,
     REPLAYS,
-    STOLEN,
     deployment_in,
     executor_of,
     replays,
+    say,
     timed,
 )
 
@@ -61,8 +60,7 @@ def one_turn(folder: Path, workers: int, steps: list[str]) -> dict[str, float]:
             out[step], result = timed(runs[step])
             if step == "audit" and not result["clean"]:
                 raise SystemExit(f"the audit found problems at {workers} worker(s)")
-            print(f"    [{time.strftime('%H:%M:%S')}] {workers} worker(s): {step} "
-                  f"{out[step]:.1f} s (host steal {STOLEN[0]:.0%})", flush=True)
+            say(workers, step, out[step])
         directory.engine.dispose()
     return out
 

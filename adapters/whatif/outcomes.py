@@ -294,22 +294,22 @@ class PersonYearTable(Mapping[tuple[str, int], Any]):
         (a claims-only what-if's sides share one). A table joined from tables that had
         summed theirs holds their lists one after another (a (region, year) in two of them
         named twice: the flows add them)."""
-        if self._pools is None and not len(self):
-            self._pools = []
         if self._pools is None:
-            c = self.c
-            live, covered = ~c["terminated"], c["covered"]
-            grouped = pa.table({
-                "region": _arrow(c["region"], pa.string()), "year": _arrow(c["year"], pa.int64()),
-                "contributions": (c["paid"].astype(np.int64) - c["refunded"]) * live,
-                "subsidy": c["subsidy"].astype(np.int64) * covered,
-                "covered": covered.astype(np.int64),
-            }).group_by(["region", "year"]).aggregate(
-                [("contributions", "sum"), ("subsidy", "sum"), ("covered", "sum")])
-            self._pools = list(zip(*(grouped[name].to_pylist() for name in (
-                "region", "year", "contributions_sum", "subsidy_sum", "covered_sum")),
-                strict=True)) if grouped.num_rows else []
+            self._pools = self._grouped() if len(self) else []
         return self._pools
+
+    def _grouped(self) -> list[tuple[str, int, int, int, int]]:
+        c = self.c
+        live, covered = ~c["terminated"], c["covered"]
+        grouped = pa.table({
+            "region": _arrow(c["region"], pa.string()), "year": _arrow(c["year"], pa.int64()),
+            "contributions": (c["paid"].astype(np.int64) - c["refunded"]) * live,
+            "subsidy": c["subsidy"].astype(np.int64) * covered,
+            "covered": covered.astype(np.int64),
+        }).group_by(["region", "year"]).aggregate(
+            [("contributions", "sum"), ("subsidy", "sum"), ("covered", "sum")])
+        return list(zip(*(grouped[name].to_pylist() for name in (
+            "region", "year", "contributions_sum", "subsidy_sum", "covered_sum")), strict=True))
 
     def rules(self) -> set[str]:
         rule = self.c["rule"]
@@ -462,7 +462,6 @@ def _pairs_distinct(persons: Any, years: Any) -> int:
     """How many distinct (person, year) pairs: grouped by Arrow when the persons are Arrow
     (the years, kept as a list of ints, converted for it), else as a set of tuples."""
     if isinstance(persons, pa.ChunkedArray | pa.Array):
-        if not isinstance(years, pa.ChunkedArray | pa.Array):
-            years = pa.array(_listed(years), pa.int64())
-        return pa.table({"p": persons, "y": years}).group_by(["p", "y"]).aggregate([]).num_rows
+        pairs = pa.table({"p": persons, "y": _arrow(years, pa.int64())})
+        return pairs.group_by(["p", "y"]).aggregate([]).num_rows
     return len(set(zip(_listed(persons), _listed(years), strict=True)))
