@@ -15,6 +15,9 @@ from domain.errors import LedgerError
 CONNECT_TIMEOUT = 10
 #: Parts per worker thread: a finer progress bar and a better balance, at little cost.
 PARTS_PER_THREAD = 4
+#: The variable Dask sets in a local worker's environment before it starts, which ours do
+#: without (ADR 127): None unsets it.
+WORKER_MALLOC_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 class ClusterUnavailable(LedgerError):
@@ -56,6 +59,9 @@ def dask_client(workers: int | None, address: str | None) -> Iterator[Any]:
     # No statistical profiler on our workers: it holds tasks' frames (and with them a cursor
     # the store library leaves mid-statement) long enough to make SQLite refuse a commit.
     dask.config.set({"distributed.worker.profile.enabled": False})
+    # glibc's own malloc tuning on our workers (ADR 127): Dask's MALLOC_TRIM_THRESHOLD_ also
+    # fixes glibc's mmap threshold, so a replay's allocations fault their pages in anew.
+    dask.config.set({WORKER_MALLOC_SETTING: None})
     try:
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
