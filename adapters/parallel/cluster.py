@@ -56,12 +56,15 @@ def dask_client(workers: int | None, address: str | None) -> Iterator[Any]:
         return
     import dask
 
-    # No statistical profiler on our workers: it holds tasks' frames (and with them a cursor
-    # the store library leaves mid-statement) long enough to make SQLite refuse a commit.
-    dask.config.set({"distributed.worker.profile.enabled": False})
-    # glibc's own malloc tuning on our workers (ADR 127): Dask's MALLOC_TRIM_THRESHOLD_ also
-    # fixes glibc's mmap threshold, so a replay's allocations fault their pages in anew.
-    dask.config.set({WORKER_MALLOC_SETTING: None})
+    dask.config.set({
+        # No statistical profiler on our workers: it holds tasks' frames (and with them a
+        # cursor the store library leaves mid-statement) long enough to make SQLite refuse a
+        # commit.
+        "distributed.worker.profile.enabled": False,
+        # glibc's own malloc tuning (ADR 127): Dask's MALLOC_TRIM_THRESHOLD_ also fixes
+        # glibc's mmap threshold, so a replay's allocations fault their pages in anew.
+        WORKER_MALLOC_SETTING: None,
+    })
     try:
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
