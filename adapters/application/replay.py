@@ -445,18 +445,13 @@ class Replayer:
         ledger.digests.clear()
 
 
-def event_fields(event: Any) -> dict[str, Any]:
-    """An event's fields, its id, version and timestamp included, for comparison."""
-    return dict(event.__dict__)
-
-
 def differences(recorded: Any, fresh: Any) -> dict[str, tuple[Any, Any]]:
-    """Field by field, what differs between a recorded event and its re-decision. A field the
-    stored schema gained later (`LATER_FIELDS`) that an older event never recorded is not a
-    difference."""
+    """Field by field (its id, version and timestamp included), what differs between a
+    recorded event and its re-decision. A field the stored schema gained later
+    (`LATER_FIELDS`) that an older event never recorded is not a difference."""
     if type(recorded) is not type(fresh):
         return {"kind": (type(recorded).__qualname__, type(fresh).__qualname__)}
-    a, b = event_fields(recorded), event_fields(fresh)
+    a, b = recorded.__dict__, fresh.__dict__
     if a == b:
         return {}
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from adapters.stores.chain.errors import ChainError
@@ -29,19 +31,29 @@ def verify_chain(app_or_recorder: Any, key: bytes, upto: int | None = None, *,
     Reads in one transaction (a snapshot), a page at a time, on SQLite or PostgreSQL.
     """
     recorder = getattr(app_or_recorder, "recorder", app_or_recorder)
-    with _chain_reader(recorder) as reader:
+    try:
+        with _chain_reader(recorder) as reader:
+            return _verify(reader, key, upto, expected_seal, max_problems)
+    except (sqlite3.OperationalError, OperationalError) as e:  # the library wraps it
+        if "UTF-8" not in str(e):
+            raise
+    # SQLite text that is not UTF-8 (a column altered into text): read again, such text
+    # as its bytes, for the walks to report (a Python call per text value: only then)
+    with _chain_reader(recorder, tolerant=True) as reader:
         return _verify(reader, key, upto, expected_seal, max_problems)
 
 
 @contextmanager
-def _chain_reader(recorder: Any) -> Iterator[Reader]:
-    """A reader of the recorder's store, in one read-only transaction."""
+def _chain_reader(recorder: Any, tolerant: bool = False) -> Iterator[Reader]:
+    """A reader of the recorder's store, in one read-only transaction (`tolerant`: SQLite
+    text that is not UTF-8 read as bytes)."""
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.get_connection(commit=False) as conn, \
                 conn.transaction(commit=False) as c:
             db = c.sqlite_cursor.connection
             text_factory = db.text_factory
-            db.text_factory = _text_or_bytes  # a column altered into text that is not UTF-8
+            if tolerant:
+                db.text_factory = _text_or_bytes
             try:
                 yield SQLiteReader(db, sqlite_sql(recorder.events_table_name)).in_its_format()
             finally:
