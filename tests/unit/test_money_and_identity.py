@@ -6,6 +6,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum.cn import ric
 
 from domain.errors import InvalidInput, Rejected
 from domain.identity import (
@@ -13,6 +16,7 @@ from domain.identity import (
     RegionCode,
     age_on,
     birth_date_of,
+    encoded_birth_date,
     parse_document_number,
     parse_person_ref,
     parse_resident_id,
@@ -161,6 +165,24 @@ def test_a_valid_resident_id_parses_to_a_standard_reference():
     assert birth_date_of(ref) == date(1980, 1, 1)
     assert sex_of(ref) == "male"
     assert sex_of(parse_resident_id(make_id("341225", "19800101", 12))) == "female"
+
+
+_SHAPED = st.one_of(
+    st.from_regex(r"\A[0-9]{17}[0-9X]\Z"),  # mostly impossible dates
+    st.builds(lambda region, born, rest: f"{region}{born:%Y%m%d}{rest}",
+              st.from_regex(r"\A[0-9]{6}\Z"), st.dates(min_value=date(1000, 1, 1)),
+              st.from_regex(r"\A[0-9]{3}[0-9X]\Z")))
+
+
+@given(_SHAPED)
+def test_the_encoded_birth_date_is_python_stdnums_for_every_number_of_the_shape(number):
+    try:
+        expected = ric.get_birth_date(number)
+    except ValueError:
+        with pytest.raises(ValueError):
+            encoded_birth_date(number)
+    else:
+        assert encoded_birth_date(number) == expected
 
 
 def test_a_wrong_check_character_is_an_invalid_id():
