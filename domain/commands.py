@@ -287,6 +287,8 @@ class _Fields:
         return code if required else code.code
 
     def done(self) -> None:
+        if self.data.keys() <= self.used:  # the usual case, in one set comparison
+            return
         extra = sorted(set(self.data) - self.used)
         if extra:
             raise InvalidInput(f"{self.op} has no field {_show(extra[0])}")

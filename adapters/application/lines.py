@@ -23,8 +23,11 @@ class Prepared:
 
 
 def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in items:
+    out = dict(items)
+    if len(out) == len(items):  # no key twice: the usual case, built in one call
+        return out
+    out = {}
+    for k, v in items:  # the first key met twice, named
         if k in out:
             raise InvalidInput(f"the field {k!r} appears twice")
         out[k] = v
