@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from adapters.stores.directory import PENDING, Directory, Holder
+from adapters.stores.directory import LOOKUP_BATCH, PENDING, Directory, Holder
 from adapters.stores.views import directory_engine
 from tests.support.at_once import at_once
 
@@ -63,6 +63,24 @@ def test_registrations_and_claims_noted_together_are_found_again_in_the_order_re
         "ref-a": ["3412", "3311"], "ref-b": ["3311"]}  # noted again: no change
     assert directory.claim_regions(["claim-1", "claim-2", "claim-3"]) == {
         "claim-1": "3412", "claim-2": "3311"}  # where each id was first seen
+    directory.engine.dispose()
+
+
+def test_more_keys_than_one_statement_looks_up_are_all_found_and_only_they(
+        store_url: str) -> None:
+    directory = Directory(directory_engine(store_url))
+    n = 2 * LOOKUP_BATCH + 7
+    refs = [f"ref-{i:05d}" for i in range(n)]
+    directory.note([(ref, "3412" if i % 2 else "3311") for i, ref in enumerate(refs)],
+                   [(f"claim-{i}", "3412") for i in range(n)])
+    directory.reserve([(ref, 2021, "3311") for ref in refs], NOW)
+    asked = [*refs, "ref-never"]
+    assert directory.registered(asked) == {
+        ref: ["3412" if i % 2 else "3311"] for i, ref in enumerate(refs)}
+    assert directory.claim_regions([f"claim-{i}" for i in range(n + 3)]) == {
+        f"claim-{i}": "3412" for i in range(n)}
+    assert directory.holders([(ref, 2021) for ref in asked] + [(refs[0], 2022)]) == {
+        (ref, 2021): Holder("3311", PENDING, NOW) for ref in refs}
     directory.engine.dispose()
 
 
