@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from attrs import define, field, frozen
+from attrs import define, field
 
 from adapters.application.lines import parse_line
 from adapters.stores.deployment_files import Deployment
@@ -75,9 +75,9 @@ def route_keys(lines: Sequence[tuple[int, str]]) -> list[tuple[int, RouteKey]]:
     return [(n, route_key(parse_line(text))) for n, text in lines]
 
 
-@frozen
-class Route:
-    """Where one line goes: a region's prefix, or the router's own answer (`result`)."""
+class Route(NamedTuple):
+    """Where one line goes: a region's prefix, or the router's own answer (`result`). A
+    tuple: one is made for every line of a province's file."""
 
     line: int
     region: str | None
