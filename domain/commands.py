@@ -289,9 +289,8 @@ class _Fields:
     def done(self) -> None:
         if self.data.keys() <= self.used:  # the usual case, in one set comparison
             return
-        extra = sorted(set(self.data) - self.used)
-        if extra:
-            raise InvalidInput(f"{self.op} has no field {_show(extra[0])}")
+        extra = min(set(self.data) - self.used)  # the first unknown field, by name
+        raise InvalidInput(f"{self.op} has no field {_show(extra)}")
 
 
 def _show(v: Any) -> str:

@@ -26,12 +26,12 @@ def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(items)
     if len(out) == len(items):  # no key twice: the usual case, built in one call
         return out
-    out = {}
-    for k, v in items:  # the first key met twice, named
-        if k in out:
+    seen: set[str] = set()
+    for k, _ in items:  # else the first key met twice, named
+        if k in seen:
             raise InvalidInput(f"the field {k!r} appears twice")
-        out[k] = v
-    return out
+        seen.add(k)
+    return out  # not reached: dict() kept fewer keys, so one came twice
 
 
 def _constant(name: str) -> Any:

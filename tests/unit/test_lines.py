@@ -44,3 +44,11 @@ def test_one_decoder_serves_every_line_without_keeping_anything_between_them() -
     op, command = parse_line('{"op":"report_employee_insurance","person":'
                              '"341221199303127379","year":2021,"at":"2021-03-01T09:00:00+08:00"}')
     assert op == "report_employee_insurance" and command is not None
+
+
+def test_a_command_with_fields_the_contract_does_not_name_is_refused_naming_the_first() -> None:
+    refused = parse_line('{"op":"report_employee_insurance","person":"341221199303127379",'
+                         '"year":2021,"at":"2021-03-01T09:00:00+08:00","zeta":1,"extra":2}')
+    assert isinstance(refused, InvalidInput)
+    assert refused.op == "report_employee_insurance"
+    assert str(refused) == "report_employee_insurance has no field 'extra'"
