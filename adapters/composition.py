@@ -240,16 +240,16 @@ def ingest_region(job: RegionJob) -> RegionDone:
 
 
 def audit_region(job: RegionAuditJob) -> RegionAudit:
-    """One region's store audited as `audit verify` audits one store, and the enrollments its
-    views hold (run on a Dask worker, or here)."""
+    """One region's store audited as `audit verify` audits one store (its views compared
+    with their rebuild unless `job.views` is off, ADR 130), and the enrollments its views
+    hold, caught up to the log (run on a Dask worker, or here)."""
     from adapters.usecases.audit import (
         AuditUnavailable,
         decisions_in_own_process,
         fresh_in_own_process,
         run_audit,
     )
-    from adapters.usecases.regional_audit import RegionAudit
-    from projections.queries import enrolled_person_years
+    from adapters.usecases.regional_audit import RegionAudit, enrollments_held
 
     book = policy_book(Path(job.policies) if job.policies else None)
     app = open_store(job.url)
@@ -257,10 +257,11 @@ def audit_region(job: RegionAuditJob) -> RegionAudit:
         views = open_views(app, book, job.url)
         try:
             # a process of its own: the collector frozen per batch, as `audit verify` does
-            report = run_audit(app, book, views,
+            report = run_audit(app, book, views if job.views else None,
                                decisions_check=decisions_in_own_process,
                                fresh_views=fresh_in_own_process)
-            held = enrolled_person_years(views.engine, views.personal)
+            held = enrollments_held(app, views, report, caught_up=job.views,
+                                    freeze_gc=True)
         except AuditUnavailable as e:  # reported, not raised: it crosses from a worker
             report = {"position": None, "clean": False, "problems": 1,
                       "unavailable": {"reason": e.reason, "message": str(e)}}

@@ -89,7 +89,10 @@ def audit_verify(
 
     regions = deployment_in_use(deployment)
     if regions is not None:
-        result = audit_deployment_cli(regions, policies, workers, scheduler)
+        if at_position is not None or expect_seal is not None:
+            fail("invalid_input: a deployment's regions have logs of their own: audit a "
+                 "position or a seal of one region's store with its own --db", 2)
+        result = audit_deployment_cli(regions, policies, workers, scheduler, views)
         if json_out:
             out.print_json(data=result)
         else:
@@ -143,7 +146,8 @@ def _print_directory(found: dict[str, Any], url: str) -> None:
 
 
 def _print_audit(result: dict[str, Any], url: str) -> None:
-    checks = {k: result[k] for k in ("chain", "decisions", "views") if k in result}
+    checks = {k: result[k] for k in ("chain", "decisions", "views", "enrollments")
+              if k in result}
     table = Table(title=f"Audit of {url} at position {result['position']}")
     table.add_column("check")
     table.add_column("checked")

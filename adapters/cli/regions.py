@@ -114,8 +114,9 @@ def over_regions(deployment: Deployment, prefix: str | None, ask: Any) -> list[A
 
 
 def audit_deployment_cli(deployment: Deployment, policies: Path | None, workers: int | None,
-                         scheduler: str | None) -> dict[str, Any]:
-    """`audit verify` of every region's store (on Dask when asked) and of the directory."""
+                         scheduler: str | None, views: bool = True) -> dict[str, Any]:
+    """`audit verify` of every region's store (on Dask when asked; their views compared
+    unless `views` is off) and of the directory."""
     from adapters.usecases.audit import AuditUnavailable
     from adapters.usecases.regional_audit import RegionAuditJob, audit_deployment
 
@@ -125,7 +126,8 @@ def audit_deployment_cli(deployment: Deployment, policies: Path | None, workers:
         try:
             return audit_deployment(
                 deployment, directory, composition.directory_key(),
-                lambda r: composition.audit_region(RegionAuditJob(r.prefix, r.url, folder)),
+                lambda r: composition.audit_region(
+                    RegionAuditJob(r.prefix, r.url, folder, views)),
                 int(time.time()), executor)
         except AuditUnavailable as e:
             fail(str(e), 2)

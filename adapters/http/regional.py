@@ -23,7 +23,7 @@ from adapters.stores.deployment_files import Deployment, RegionStore
 from adapters.stores.directory import Directory
 from adapters.stores.tokens import Token, TokenStore
 from adapters.usecases import views as use
-from adapters.usecases.regional_audit import RegionAudit, audit_deployment
+from adapters.usecases.regional_audit import RegionAudit, audit_deployment, enrollments_held
 from adapters.usecases.regional_queries import fan_out, merged_rows, region_of_person
 from adapters.usecases.regional_whatif import merged
 from adapters.usecases.whatif import PAY_NEW_DUE_ONLY, WhatIfRefused, reform_of, run_whatif
@@ -31,7 +31,6 @@ from adapters.whatif.behaviour import Behaviour
 from adapters.whatif.exact import Scope
 from domain.policy_book import PolicyBook
 from projections import queries
-from projections.queries import enrolled_person_years
 
 
 class RegionalService:
@@ -177,7 +176,7 @@ class RegionalService:
             s = self.services[region.prefix]
             with s.views_lock:
                 report = run_audit(s.store, s.book, s.views if views else None)
-                held = enrolled_person_years(s.views.engine, s.views.personal)
+                held = enrollments_held(s.store, s.views, report, caught_up=views)
             return RegionAudit(region.prefix, report, frozenset(held))
 
         try:

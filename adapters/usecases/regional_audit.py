@@ -25,6 +25,9 @@ class RegionAuditJob:
     prefix: str
     url: str
     policies: str | None
+    #: Compare every view with its rebuild (`audit verify --views`, the default); without,
+    #: the chain and the decisions only (ADR 130).
+    views: bool = True
 
 
 @frozen
@@ -34,6 +37,35 @@ class RegionAudit:
     prefix: str
     report: dict[str, Any]
     enrollments: frozenset[tuple[str, int]]
+
+
+def enrollments_held(app: Any, views: Any, report: dict[str, Any], caught_up: bool,
+                     freeze_gc: bool = False) -> Enrollments:
+    """The enrollments a region's views hold once they have read the whole log: as they stand
+    when the audit compared them (`caught_up`), else caught up first (ADR 130). Views that
+    cannot be caught up (a damaged log, which the chain check names) are read as they stand
+    and the report counts one more problem, `views_stopped`, under `enrollments`.
+    `freeze_gc`: for a process of its own (a command, a Dask task), as `catch_up`'s."""
+    from projections.queries import enrolled_person_years
+    from projections.views import ViewsDamaged, catch_up
+
+    problems: list[dict[str, Any]] = []
+    position = None
+    if not caught_up:
+        try:
+            position = catch_up(app, views, freeze_gc=freeze_gc)
+        except ViewsDamaged as e:
+            position = e.position - 1
+            problems.append({"kind": "views_stopped", "position": e.position,
+                             "message": f"{e}; the enrollments checked against the "
+                                        f"directory are those up to position {position}"})
+    held = enrolled_person_years(views.engine, views.personal)
+    if not caught_up:
+        report["enrollments"] = {"checked": {"enrollments": len(held)}, "position": position,
+                                 "problems": problems}
+        report["problems"] += len(problems)
+        report["clean"] = report["clean"] and not problems
+    return held
 
 
 def audit_deployment(deployment: Deployment, directory: Directory, key: bytes,

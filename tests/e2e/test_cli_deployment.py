@@ -114,6 +114,33 @@ def test_audit_over_the_deployment_checks_every_region_and_the_directory(provinc
     assert checked["enrollments"] == checked["entries"] > 0
 
 
+def test_audit_over_the_deployment_without_views_checks_chains_decisions_and_directory(
+        province) -> None:
+    folder, _ = province
+    audited = run_cli("audit", "verify", "--json", "--no-views", "--deployment",
+                      "deployment.toml", cwd=folder)
+    assert audited.exit_code == 0, audited.output
+    report = json.loads(audited.stdout)
+    assert report["clean"] and set(report["regions"]) == {"3412", "3311"}
+    for region in report["regions"].values():
+        assert "views" not in region and region["decisions"]["checked"]["decisions"] > 0
+        assert region["enrollments"]["checked"]["enrollments"] > 0
+        assert region["enrollments"]["position"] == region["position"]
+    checked = report["directory"]["checked"]
+    assert checked["enrollments"] == checked["entries"] == sum(
+        r["enrollments"]["checked"]["enrollments"] for r in report["regions"].values())
+
+
+@pytest.mark.parametrize("option", [("--at-position", "5"), ("--expect-seal", "5:" + "0" * 64)])
+def test_an_audit_of_a_deployment_at_one_logs_position_is_refused_with_its_reason(
+        province, option: tuple[str, str]) -> None:
+    folder, _ = province
+    refused = run_cli("audit", "verify", *option, "--deployment", "deployment.toml",
+                      cwd=folder)
+    assert refused.exit_code == 2
+    assert "invalid_input" in refused.stderr and "its own --db" in refused.stderr
+
+
 def test_a_directory_that_lost_an_enrollment_fails_the_deployments_audit(
         province, tmp_path: Path) -> None:
     folder, _ = province

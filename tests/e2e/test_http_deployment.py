@@ -85,6 +85,23 @@ def test_a_refused_enrollment_releases_its_reservation_for_another_region(
     assert directory.counts()["enrollments_pending"] == 0
 
 
+def test_the_deployments_audit_with_and_without_views_checks_the_directory_alike(
+        api: TestClient) -> None:
+    for c in [*family(), IN_LINQUAN, claim("DEP-2", WIFE, "40.00")]:
+        assert api.post("/commands", json=c).status_code == 200
+    full = api.get("/audit/verify").json()
+    lean = api.get("/audit/verify?views=false").json()
+    assert full["clean"] and lean["clean"]
+    assert full["directory"] == lean["directory"]
+    assert full["directory"]["checked"]["enrollments"] == 2
+    for prefix, region in lean["regions"].items():
+        assert "views" not in region and "views" in full["regions"][prefix]
+        assert region["decisions"] == full["regions"][prefix]["decisions"]
+        assert region["enrollments"]["position"] == region["position"]
+    refused = api.get("/audit/verify?at_position=3")
+    assert refused.status_code == 422 and refused.json()["reason"] == "invalid_input"
+
+
 def test_benefitpool_serve_with_a_deployment_runs_a_ledger_process_per_region(
         tmp_path: Path) -> None:
     (tmp_path / "deployment.toml").write_text(DEPLOYMENT, encoding="utf-8")

@@ -20,7 +20,7 @@ from tests.support.builders import HEAD, WIFE, claim, family
 from tests.support.cli import run_cli
 from tests.support.former import DeflateLedgerApplication, FormerLedgerApplication
 from tests.support.oracles import household_view
-from tests.support.states import packed, plain
+from tests.support.states import forge_claim, plain
 from tests.support.stores import raw_store
 
 KEY = b"county audit key, kept by the fund office"
@@ -157,18 +157,6 @@ def test_stats_prints_a_table_of_the_bytes_per_event(store_url: str, book: Polic
     assert done.exit_code == 0, done.stdout + done.stderr
     assert "event store" in done.stdout and "bytes/event" in done.stdout
     assert "raw" in done.stdout
-
-
-def forge_claim(url: str, change) -> int:  # noqa: ANN001
-    """Rewrite a settled claim's state behind the ledger's back; returns its position."""
-    with raw_store(url) as con:
-        position, state = con.one("SELECT {pos}, state FROM {events} WHERE topic LIKE "
-                                  "'%OutpatientClaimSettled' ORDER BY {pos} LIMIT 1")
-        data = json.loads(plain(state))
-        change(data)
-        con.execute("UPDATE {events} SET state=? WHERE {pos}=?",
-                    (packed(json.dumps(data).encode()), position))
-    return position
 
 
 def test_an_event_edited_into_one_without_a_field_is_a_finding_not_a_crash(

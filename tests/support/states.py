@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from adapters.stores.compression import EventCompressor, is_plain_state
 
 _compressor = EventCompressor()
@@ -21,3 +25,18 @@ def packed(json_bytes: bytes) -> bytes:
 def readable(state: bytes) -> bytes:
     """What anyone with the database can read of a state: its JSON unless it is encrypted."""
     return plain(state) if is_plain_state(bytes(state)) else b""
+
+
+def forge_claim(url: str, change: Callable[[dict[str, Any]], Any]) -> int:
+    """Rewrite the first settled claim's state behind the ledger's back (`change` edits its
+    fields); returns its position."""
+    from tests.support.stores import raw_store  # which reads states with this module
+
+    with raw_store(url) as con:
+        position, state = con.one("SELECT {pos}, state FROM {events} WHERE topic LIKE "
+                                  "'%OutpatientClaimSettled' ORDER BY {pos} LIMIT 1")
+        data = json.loads(plain(state))
+        change(data)
+        con.execute("UPDATE {events} SET state=? WHERE {pos}=?",
+                    (packed(json.dumps(data).encode()), position))
+    return position
