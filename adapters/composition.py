@@ -176,9 +176,12 @@ def open_tokens(url: str) -> TokenStore:
 
 # --- a deployment of several regional stores (ADR 56) --------------------------------------
 
-def deployment_file(explicit: Path | None = None) -> Path | None:
-    """`--deployment` wins, then BENEFITPOOL_DEPLOYMENT; None: one store."""
-    return explicit or settings().deployment
+def deployment_file(explicit: Path | None = None, db: str | None = None) -> Path | None:
+    """`--deployment` wins, then BENEFITPOOL_DEPLOYMENT unless `--db` names one store
+    (ADR 131); None: one store."""
+    if explicit is not None or db is not None:
+        return explicit
+    return settings().deployment
 
 
 def open_deployment(path: Path) -> Deployment:

@@ -46,7 +46,7 @@ def key_create() -> None:
 def _tokens(db: str | None, deployment: Path | None = None, create: bool = False) -> Any:
     """The token store of `--db` or of the deployment's directory; only `token create` makes
     an SQLite file where there is none."""
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is not None:  # a deployment's tokens live in its directory's database
         return TokenStore(directory_of(regions).engine)
     url = database_url(db)
@@ -136,7 +136,7 @@ def serve(
 
     if log_level not in launch.LOG_LEVELS:
         fail(f"--log-level must be debug, info, warning or error; got {log_level!r}", 2)
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     chosen = book(policies)
     if regions is not None:
         _launch(lambda: launch.prepare_deployment(regions, chosen), "the deployment's stores",

@@ -87,7 +87,7 @@ def audit_verify(
         run_audit,
     )
 
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is not None:
         if at_position is not None or expect_seal is not None:
             fail("invalid_input: a deployment's regions have logs of their own: audit a "

@@ -42,7 +42,8 @@ RequiredYearOption = Annotated[int, typer.Option(
     "--year", min=2000, max=2100, help="Benefit year (2000–2100).")]
 DeploymentOption = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file: one store per pooling region (default: "
-    "$BENEFITPOOL_DEPLOYMENT; without it, the one store of --db).")]
+    "$BENEFITPOOL_DEPLOYMENT unless --db names one store; without either, the one store "
+    "of $BENEFITPOOL_DB).")]
 WorkersOption = Annotated[int | None, typer.Option(
     "--workers", min=1, max=256, help="Run on a local Dask cluster of N processes.")]
 SchedulerOption = Annotated[str | None, typer.Option(

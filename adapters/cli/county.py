@@ -71,7 +71,7 @@ def ingest(
     deployment, each line goes to its region's store and the regions run in parallel."""
     if not file.is_file() or not os.access(file, os.R_OK):
         fail(f"cannot read {file}", 2)
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is not None:
         _ingest_regions(regions, file, results, policies, batch_size, workers, scheduler)
         return

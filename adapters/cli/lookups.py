@@ -66,7 +66,7 @@ def _as_of_view(query: str, ref: str, year: int | None, as_of: str | None,
     `--json` asked for that."""
     day = parse_day(as_of) if as_of else None
     view = None
-    if composition.deployment_file(deployment) is None:
+    if composition.deployment_file(deployment, db) is None:
         view = _current_view(query, ref, year, day, at_position, db, policies)
     if view is None:
         from adapters.cli.queries import from_views

@@ -52,7 +52,7 @@ def from_views(db: str | None, policies: Path | None, query: Any, *args: Any,
     """Answer a query from the read models, caught up with the log first: of the store at
     `db`, or, in a deployment, of the region that holds the person, or of every region under
     the report's prefix, merged."""
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is None:
         return _from_store(db, policies, query, *args, **kwargs)
     if query in use.PERSONAL_QUERIES:
@@ -148,7 +148,7 @@ def report_enrollment(region: RegionOption = None, year: YearOption = None,
 def views_status(json_out: JsonOption = False, db: DbOption = None,
                  policies: PoliciesOption = None, deployment: DeploymentOption = None) -> None:
     """Each view's tracked position and how far it lags the log."""
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is not None:
         print_rows(views_over_regions(regions, policies, (), None, None), "Views", json_out,
                    False)
@@ -180,7 +180,7 @@ def views_rebuild(
     if name is not None and name not in CHOICES:
         fail(f"invalid_input: unknown view {name!r}; one of {', '.join(CHOICES)}")
     names = [name] if name else list(CHOICES)
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is not None:
         rows = views_over_regions(regions, policies, tuple(names), workers, scheduler)
         err.print(f"rebuilt {', '.join(names)} in {len(regions.regions)} regions")

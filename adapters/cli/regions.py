@@ -35,9 +35,14 @@ deployment_app = typer.Typer(no_args_is_help=True,
                              help="A deployment of one store per pooling region.")
 
 
-def deployment_in_use(explicit: Path | None) -> Deployment | None:
-    """The deployment `--deployment` or BENEFITPOOL_DEPLOYMENT names, or None (one store)."""
-    path = composition.deployment_file(explicit)
+def deployment_in_use(explicit: Path | None, db: str | None = None) -> Deployment | None:
+    """The deployment `--deployment` or BENEFITPOOL_DEPLOYMENT names, or None (one store):
+    the one store of `--db` when it is given without `--deployment`, the environment's
+    deployment notwithstanding; both options at once are refused (ADR 131)."""
+    if db is not None and explicit is not None:
+        fail("invalid_input: --db names one store and --deployment a deployment of "
+             "several: give one of them", 2)
+    path = composition.deployment_file(explicit, db)
     if path is None:
         return None
     try:

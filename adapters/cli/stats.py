@@ -26,7 +26,7 @@ def stats(db: DbOption = None, json_out: JsonOption = False,
     """Events by type, bytes per table and index and per event, the event store and the views
     apart, and the states' average size raw and as stored. Over a deployment: each region's
     store."""
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     if regions is not None:
         reports = {r.prefix: _report(r.url) for r in regions.regions}
         if json_out:

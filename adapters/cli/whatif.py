@@ -88,7 +88,7 @@ def whatif(
             fail(f"policy patch: {e}", 2)
         except WhatIfRefused as e:
             fail(e.message, 2 if e.reason == "invalid_input" else 1)
-    regions = deployment_in_use(deployment)
+    regions = deployment_in_use(deployment, db)
     results = []
     for name, path, patch, reform in named:
         if regions is not None:

@@ -47,7 +47,8 @@ def run(url: str, policies: Path | None, host: str, port: int, workers: int, log
     import uvicorn
 
     settings = env.current()
-    served = evolve(settings, db=url, policies=policies or settings.policies)
+    # one store: its workers serve it even where the environment names a deployment
+    served = evolve(settings, db=url, deployment=None, policies=policies or settings.policies)
 
     def serve(ledger_socket: str | None) -> None:
         env.export(evolve(served, ledger_socket=ledger_socket))

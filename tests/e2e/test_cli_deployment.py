@@ -141,6 +141,26 @@ def test_an_audit_of_a_deployment_at_one_logs_position_is_refused_with_its_reaso
     assert "invalid_input" in refused.stderr and "its own --db" in refused.stderr
 
 
+def test_db_names_one_store_even_where_the_environment_names_a_deployment(province) -> None:
+    folder, _ = province
+    env = {"BENEFITPOOL_DEPLOYMENT": "deployment.toml"}
+    audited = run_cli("audit", "verify", "--json", "--no-views", "--at-position", "5",
+                      "--db", "sqlite:///fuyang.db", cwd=folder, env=env)
+    assert audited.exit_code == 0, audited.output
+    report = json.loads(audited.stdout)
+    assert report["position"] == 5 and report["clean"] and "regions" not in report
+    deployed = run_cli("audit", "verify", "--json", "--no-views", cwd=folder, env=env)
+    assert set(json.loads(deployed.stdout)["regions"]) == {"3412", "3311"}
+
+
+def test_db_and_deployment_named_together_are_refused_with_its_reason(province) -> None:
+    folder, _ = province
+    refused = run_cli("report", "fund", "--db", "sqlite:///one.db", "--deployment",
+                      "deployment.toml", cwd=folder)
+    assert refused.exit_code == 2
+    assert "invalid_input" in refused.stderr and "give one of them" in refused.stderr
+
+
 def test_a_directory_that_lost_an_enrollment_fails_the_deployments_audit(
         province, tmp_path: Path) -> None:
     folder, _ = province

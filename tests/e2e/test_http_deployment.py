@@ -123,3 +123,24 @@ def test_benefitpool_serve_with_a_deployment_runs_a_ledger_process_per_region(
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert "Traceback" not in output, output
+
+
+def test_benefitpool_serve_with_db_serves_that_store_where_the_environment_names_a_deployment(
+        tmp_path: Path) -> None:
+    (tmp_path / "deployment.toml").write_text(DEPLOYMENT, encoding="utf-8")
+    made = run_cli("token", "create", "--role", "admin", "--db", "sqlite:///one.db",
+                   cwd=tmp_path, env={"BENEFITPOOL_DEPLOYMENT": "deployment.toml"})
+    assert made.exit_code == 0, made.output
+    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENEFITPOOL_")}
+    env["BENEFITPOOL_DEPLOYMENT"] = "deployment.toml"
+    with served(tmp_path, ["--db", "sqlite:///one.db"], env) as (base, server):
+        for c in family()[:2]:
+            answer = httpx.post(f"{base}/commands", json=c, headers=headers)
+            assert answer.status_code == 200, answer.text
+        health = httpx.get(f"{base}/health", headers=headers).json()
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "regions" not in health and health["position"] > 0, health
+    assert not (tmp_path / "funan.db").exists() and not (tmp_path / "directory.db").exists()
+    assert "Traceback" not in output, output
