@@ -49,22 +49,21 @@ def enrollments_held(app: Any, views: Any, report: dict[str, Any], caught_up: bo
     from projections.queries import enrolled_person_years
     from projections.views import ViewsDamaged, catch_up
 
+    if caught_up:
+        return enrolled_person_years(views.engine, views.personal)
     problems: list[dict[str, Any]] = []
-    position = None
-    if not caught_up:
-        try:
-            position = catch_up(app, views, freeze_gc=freeze_gc)
-        except ViewsDamaged as e:
-            position = e.position - 1
-            problems.append({"kind": "views_stopped", "position": e.position,
-                             "message": f"{e}; the enrollments checked against the "
-                                        f"directory are those up to position {position}"})
+    try:
+        position = catch_up(app, views, freeze_gc=freeze_gc)
+    except ViewsDamaged as e:
+        position = e.position - 1
+        problems.append({"kind": "views_stopped", "position": e.position,
+                         "message": f"{e}; the enrollments checked against the directory "
+                                    f"are those up to position {position}"})
     held = enrolled_person_years(views.engine, views.personal)
-    if not caught_up:
-        report["enrollments"] = {"checked": {"enrollments": len(held)}, "position": position,
-                                 "problems": problems}
-        report["problems"] += len(problems)
-        report["clean"] = report["clean"] and not problems
+    report["enrollments"] = {"checked": {"enrollments": len(held)}, "position": position,
+                             "problems": problems}
+    report["problems"] += len(problems)
+    report["clean"] = report["clean"] and not problems
     return held
 
 

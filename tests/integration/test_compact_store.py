@@ -20,7 +20,7 @@ from tests.support.builders import HEAD, WIFE, claim, family
 from tests.support.cli import run_cli
 from tests.support.former import DeflateLedgerApplication, FormerLedgerApplication
 from tests.support.oracles import household_view
-from tests.support.states import forge_claim, plain
+from tests.support.states import forge_claim, forged_county, plain
 from tests.support.stores import raw_store
 
 KEY = b"county audit key, kept by the fund office"
@@ -161,10 +161,7 @@ def test_stats_prints_a_table_of_the_bytes_per_event(store_url: str, book: Polic
 
 def test_an_event_edited_into_one_without_a_field_is_a_finding_not_a_crash(
         store_url: str, book: PolicyBook) -> None:
-    ledger = open_ledger(store_url, book, audit_key=KEY)
-    run(ledger, [*family(), claim("C-1", HEAD, "9.00"), claim("C-2", WIFE, "19.00")])
-    ledger.app.close()
-    position = forge_claim(store_url, lambda data: data.pop("person"))
+    position = forged_county(store_url, book, KEY, lambda data: data.pop("person"))
     ledger = open_ledger(store_url, book, audit_key=KEY)
     try:
         report = run_audit(ledger.app, book)

@@ -12,8 +12,8 @@ from adapters.usecases.audit import run_audit
 from adapters.usecases.regional_audit import RegionAuditJob, enrollments_held
 from domain.policy_book import PolicyBook
 from projections.views import catch_up
-from tests.support.builders import HEAD, WIFE, claim, family
-from tests.support.states import forge_claim
+from tests.support.builders import HEAD, claim, family
+from tests.support.states import forged_county
 
 KEY = b"county audit key, kept by the fund office"
 
@@ -44,10 +44,7 @@ def test_views_left_behind_are_caught_up_before_their_enrollments_are_read(
 
 def test_views_that_stop_at_a_damaged_event_are_one_more_problem_naming_where(
         store_url: str, book: PolicyBook) -> None:
-    ledger = open_ledger(store_url, book, audit_key=KEY)
-    run(ledger, [*family(), claim("C-1", HEAD, "9.00"), claim("C-2", WIFE, "19.00")])
-    ledger.app.close()
-    position = forge_claim(store_url, lambda data: data.pop("person"))
+    position = forged_county(store_url, book, KEY, lambda data: data.pop("person"))
     ledger = open_ledger(store_url, book, audit_key=KEY)
     views = open_views(ledger.app, book, store_url)
     try:

@@ -40,3 +40,20 @@ def forge_claim(url: str, change: Callable[[dict[str, Any]], Any]) -> int:
         con.execute("UPDATE {events} SET state=? WHERE {pos}=?",
                     (packed(json.dumps(data).encode()), position))
     return position
+
+
+def forged_county(url: str, book: Any, key: bytes,
+                  change: Callable[[dict[str, Any]], Any]) -> int:
+    """A store holding a family and two settled claims, its first claim then forged by
+    `change` (`forge_claim`); returns the forged event's position."""
+    from adapters.composition import open_ledger
+    from tests.support.builders import HEAD, WIFE, claim, family
+
+    ledger = open_ledger(url, book, audit_key=key)
+    lines = [json.dumps(c, ensure_ascii=False)
+             for c in [*family(), claim("C-1", HEAD, "9.00"), claim("C-2", WIFE, "19.00")]]
+    done = list(ledger.execute_lines(lines))
+    ledger.app.close()
+    if any(r["status"] != "ok" for r in done):
+        raise ValueError(f"the county was not recorded: {done}")
+    return forge_claim(url, change)
